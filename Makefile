@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test unit lint up down status setup clean
+
+$(STAMP): pyproject.toml
+	bash deploy/local/bootstrap.sh
+	@touch $(STAMP)
+
+setup: $(STAMP)
+	bash deploy/local/kafka.sh fetch
+	bash deploy/local/postgres.sh install
+
+## Installs everything, runs the whole pipeline on the bundled sample, prints the ledger summary.
+demo: setup
+	$(BIN)/carbonledger demo
+
+## Installs what the tests need and runs the whole suite against the real broker and database.
+test: setup
+	$(BIN)/python -m pytest -q
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy carbonledger services
+
+up: setup
+	$(BIN)/carbonledger up
+
+down:
+	$(BIN)/carbonledger down
+
+status:
+	$(BIN)/carbonledger status
+
+clean:
+	-$(BIN)/carbonledger down
+	rm -rf .run

@@ -1,0 +1,62 @@
+"""Creating the topic map on a broker (kafka-python admin client)."""
+
+from __future__ import annotations
+
+import logging
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from carbonledger.contracts import topics
+from carbonledger.contracts.partners import PartnerRegistry
+from carbonledger.contracts.settings import Settings
+from carbonledger.contracts.topics import TopicSpec
+
+log = logging.getLogger(__name__)
+
+
+def topic_map(settings: Settings, registry: PartnerRegistry) -> list[TopicSpec]:
+    """Every topic this deployment needs: the pipeline's and one per registered partner."""
+    return [
+        *topics.pipeline_topics(settings.topic_partitions),
+        *(topics.partner_topic_spec(p, settings.partner_topic_partitions) for p in registry.ids),
+    ]
+
+
+def admin_client(settings: Settings) -> KafkaAdminClient:
+    return KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
+                            client_id="carbonledger-admin", request_timeout_ms=30000)
+
+
+def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created.
+
+    An existing topic with fewer partitions than the map asks for is reported,
+    not silently changed: adding partitions moves keys between partitions.
+    """
+    admin = admin_client(settings)
+    try:
+        existing = set(admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        created = []
+        for spec in missing:
+            try:
+                admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config())])
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass
+        _warn_on_partition_drift(admin, [s for s in specs if s.name in existing])
+        return created
+    finally:
+        admin.close()
+
+
+def _warn_on_partition_drift(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
+    if not specs:
+        return
+    described = {t["name"]: len(t["partitions"]) for t in admin.describe_topics([s.name for s in specs])}
+    for spec in specs:
+        if described.get(spec.name, spec.partitions) != spec.partitions:
+            log.warning("topic %s has %s partitions; the map asks for %s", spec.name,
+                        described[spec.name], spec.partitions)

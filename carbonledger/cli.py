@@ -1,0 +1,146 @@
+"""`carbonledger`: run, inspect and exercise the carbon inclusion ledger."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from carbonledger import stack
+from carbonledger.contracts.partners import load_registry
+from carbonledger.contracts.settings import Settings, load_settings
+
+SCALABLE = ("ingest", "quantify", "dedupe", "ledger-writer")
+
+
+def up(settings: Settings, workers: int = 1) -> None:
+    """Start Kafka and PostgreSQL, migrate, create topics, start every service, wait until ready."""
+    from carbonledger.admin import ensure_topics, topic_map
+    from services.ledger.adapters.migrations import migrate
+
+    stack.script("kafka", "start", settings)
+    stack.script("postgres", "start", settings)
+    for name in migrate(settings.pg_conninfo):
+        print(f"applied migration {name}")
+    created = ensure_topics(settings, topic_map(settings, load_registry(settings.partners_file)))
+    if created:
+        print(f"created topics: {', '.join(created)}")
+    processes = stack.Processes(settings)
+    plan = [(name, w) for name in stack.SERVICES
+            for w in range(workers if name in SCALABLE else 1)]
+    for name, w in plan:
+        processes.start(name, w)
+    for name, w in plan:
+        processes.wait_ready(name, w)
+        print(f"{name}-{w}: ready (pid {processes.pid(name, w)}, port {processes.port(name, w)})")
+
+
+def down(settings: Settings, keep_infra: bool = False) -> None:
+    """Stop the services (producers first), then PostgreSQL and Kafka unless kept."""
+    processes = stack.Processes(settings)
+    for name, worker in processes.running():
+        processes.stop(name, worker)
+        print(f"{name}-{worker}: stopped")
+    if not keep_infra:
+        stack.script("postgres", "stop", settings)
+        stack.script("kafka", "stop", settings)
+
+
+def status(settings: Settings) -> int:
+    """Each component and whether it is up; exit 0 only when all are."""
+    all_up = True
+    for infra in ("kafka", "postgres"):
+        all_up &= stack.script(infra, "status", settings, check=False) == 0
+    processes = stack.Processes(settings)
+    running = dict.fromkeys(stack.SERVICES, [0])
+    for name, worker in processes.running():
+        running[name] = sorted({*running[name], worker})
+    for name, workers in running.items():
+        for w in workers:
+            pid = processes.pid(name, w)
+            ready = processes.ready(name, w)
+            all_up &= ready
+            state = "up" if ready else ("starting" if pid else "down")
+            detail = f" (pid {pid}, http://127.0.0.1:{processes.port(name, w)})" if pid else ""
+            print(f"{name}-{w}: {state}{detail}")
+    return 0 if all_up else 3
+
+
+def _settle(args: argparse.Namespace, settings: Settings) -> int:
+    from carbonledger.settle import settle, source_of
+    from services.quantify.adapters.registry_files import load_methodologies
+
+    registry = load_registry(args.partners or settings.partners_file)
+    methodologies = load_methodologies(args.registry or settings.methodology_dir)
+    lines = (raw for raw in sys.stdin.buffer.read().splitlines() if raw.strip())
+    result = settle(((source_of(raw), raw) for raw in lines), registry, methodologies,
+                    datetime.now(UTC))
+    print(json.dumps(result.as_json(), indent=2, sort_keys=True))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="carbonledger", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("up", help="start Kafka, PostgreSQL and every service")
+    p.add_argument("--workers", type=int, default=1, help="processes per consumer group")
+    p = sub.add_parser("down", help="stop what `up` started")
+    p.add_argument("--keep-infra", action="store_true", help="leave Kafka and PostgreSQL running")
+    sub.add_parser("status", help="show each component and whether it is up")
+    p = sub.add_parser("demo", help="run the pipeline on the bundled sample and print the ledger")
+    p.add_argument("--sample", type=Path, default=None)
+    p.add_argument("--keep-running", action="store_true")
+    p = sub.add_parser("topics", help="create or list the topic map")
+    p.add_argument("action", choices=["create", "list"])
+    p = sub.add_parser("db", help="database schema")
+    p.add_argument("action", choices=["migrate"])
+    p = sub.add_parser("settle", help="batch reference: partner events (JSON lines) on stdin")
+    p.add_argument("--partners", type=Path)
+    p.add_argument("--registry", type=Path)
+    p = sub.add_parser("sample", help="regenerate the bundled sample of partner traffic")
+    p.add_argument("--out", type=Path, default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    settings = load_settings()
+    if args.command == "up":
+        up(settings, args.workers)
+    elif args.command == "down":
+        down(settings, args.keep_infra)
+    elif args.command == "status":
+        return status(settings)
+    elif args.command == "demo":
+        from carbonledger.demo import run
+        from carbonledger.sample import SAMPLE_FILE
+
+        return run(settings, args.sample or SAMPLE_FILE, args.keep_running)
+    elif args.command == "topics":
+        from carbonledger.admin import ensure_topics, topic_map
+
+        specs = topic_map(settings, load_registry(settings.partners_file))
+        if args.action == "create":
+            print("created:", ", ".join(ensure_topics(settings, specs)) or "nothing (all exist)")
+        else:
+            for s in specs:
+                print(f"{s.name:<48} {s.partitions:>3}  {s.cleanup_policy:<8} key={s.key}")
+    elif args.command == "db":
+        from services.ledger.adapters.migrations import migrate
+
+        print("applied:", ", ".join(migrate(settings.pg_conninfo)) or "nothing (up to date)")
+    elif args.command == "settle":
+        return _settle(args, settings)
+    elif args.command == "sample":
+        from carbonledger.sample import write_sample
+
+        print(write_sample(args.out) if args.out else write_sample())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

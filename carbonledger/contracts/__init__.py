@@ -1,0 +1,1 @@
+"""Contracts shared by every service: event models, topic map, ids, settings, metrics."""

@@ -1,0 +1,332 @@
+"""The behaviour catalogue: the partner contract for `data`, as one declarative table.
+
+Each behaviour type names its activity class (what dedupe compares), its fields
+with kinds, units and bounds, its natural key, and how its interval is found.
+`validate_data` applies a row to a partner's `data` object and either returns the
+normalised fields or raises `Rejection` with a stable reason code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from carbonledger.contracts.exact import NotExactError, _to_decimal
+
+CST = timezone(timedelta(hours=8), "CST")
+
+
+class Reason(StrEnum):
+    """Stable reason codes of rejected records; partners and operators rely on them."""
+
+    OVERSIZED = "oversized"
+    NOT_UTF8 = "not_utf8"
+    NOT_JSON = "not_json"
+    NOT_AN_OBJECT = "not_an_object"
+    INVALID_ENVELOPE = "invalid_envelope"
+    UNKNOWN_PARTNER = "unknown_partner"
+    PARTNER_DISABLED = "partner_disabled"
+    SOURCE_MISMATCH = "source_mismatch"
+    UNKNOWN_TYPE = "unknown_type"
+    TYPE_NOT_ALLOWED = "type_not_allowed"
+    INVALID_SUBJECT = "invalid_subject"
+    MISSING_FIELD = "missing_field"
+    UNKNOWN_FIELD = "unknown_field"
+    INVALID_FIELD = "invalid_field"
+    OUT_OF_BOUNDS = "out_of_bounds"
+    INVALID_REGION = "invalid_region"
+    INTERVAL_INVERTED = "interval_inverted"
+    IN_FUTURE = "in_future"
+    UNDECODABLE_RECORD = "undecodable_record"
+    PROCESSING_ERROR = "processing_error"
+
+
+class Rejection(Exception):
+    """A record that cannot be admitted, with the reason code and a message for humans."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(f"{reason.value}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+class Kind(StrEnum):
+    DECIMAL = "decimal"
+    INTEGER = "integer"
+    TEXT = "text"
+    BOOLEAN = "boolean"
+    DATETIME = "datetime"
+    DATE = "date"
+    CHOICE = "choice"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    kind: Kind
+    required: bool = True
+    unit: str | None = None
+    minimum: Decimal | None = None
+    maximum: Decimal | None = None
+    exclusive_minimum: bool = False
+    choices: tuple[str, ...] = ()
+    default: Any = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class BehaviourType:
+    type: str
+    activity_class: str
+    title: str
+    fields: tuple[FieldSpec, ...]
+    natural_key: tuple[str, ...] = ()
+    # At least one of these groups must be present (e.g. ev.charge: kwh or amount_cny).
+    one_of: tuple[str, ...] = ()
+    max_duration: timedelta | None = None
+
+    def field(self, name: str) -> FieldSpec | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+def _d(text: str) -> Decimal:
+    return Decimal(text)
+
+
+def _interval_fields() -> tuple[FieldSpec, ...]:
+    return (
+        FieldSpec("started_at", Kind.DATETIME, description="RFC 3339 with offset"),
+        FieldSpec("ended_at", Kind.DATETIME, description="RFC 3339 with offset"),
+    )
+
+
+def _distance(max_km: str) -> FieldSpec:
+    return FieldSpec("distance_km", Kind.DECIMAL, unit="km", minimum=_d("0"),
+                     exclusive_minimum=True, maximum=_d(max_km))
+
+
+def _text(name: str, required: bool = True) -> FieldSpec:
+    return FieldSpec(name, Kind.TEXT, required=required)
+
+
+REGION_FIELD = FieldSpec("region", Kind.TEXT, description="GB/T 2260 six-digit admin code")
+_TRIP_HOURS = 12
+
+CATALOGUE: dict[str, BehaviourType] = {
+    b.type: b
+    for b in [
+        BehaviourType("travel.metro", "trip", "Metro ride", (
+            *_interval_fields(), _distance("200"),
+            _text("line", False), _text("entry_station", False), _text("exit_station", False),
+        ), max_duration=timedelta(hours=_TRIP_HOURS)),
+        BehaviourType("travel.bus", "trip", "Bus ride", (
+            *_interval_fields(), _distance("300"),
+            FieldSpec("electric", Kind.BOOLEAN, required=False, default=False),
+            _text("line", False),
+        ), max_duration=timedelta(hours=_TRIP_HOURS)),
+        BehaviourType("travel.bike_share", "trip", "Shared bike ride", (
+            *_interval_fields(), _distance("60"),
+        ), max_duration=timedelta(hours=_TRIP_HOURS)),
+        BehaviourType("travel.ebike_share", "trip", "Shared e-bike ride", (
+            *_interval_fields(), _distance("100"),
+        ), max_duration=timedelta(hours=_TRIP_HOURS)),
+        BehaviourType("travel.carpool", "trip", "Carpool ride", (
+            *_interval_fields(), _distance("500"),
+            FieldSpec("passengers", Kind.INTEGER, minimum=_d("1"), maximum=_d("8")),
+        ), max_duration=timedelta(hours=_TRIP_HOURS)),
+        BehaviourType("travel.ev_drive", "trip", "Electric-vehicle drive", (
+            *_interval_fields(), _distance("1000"),
+        ), max_duration=timedelta(hours=_TRIP_HOURS)),
+        BehaviourType("steps.daily", "steps", "Daily step count", (
+            FieldSpec("date", Kind.DATE, description="the local (UTC+8) day counted"),
+            FieldSpec("steps", Kind.INTEGER, unit="steps", minimum=_d("0"), maximum=_d("150000")),
+        ), natural_key=("date",)),
+        BehaviourType("ev.charge", "charge", "Electric-vehicle charging session", (
+            *_interval_fields(),
+            FieldSpec("kwh", Kind.DECIMAL, required=False, unit="kWh", minimum=_d("0"),
+                      exclusive_minimum=True, maximum=_d("500")),
+            FieldSpec("amount_cny", Kind.DECIMAL, required=False, unit="CNY", minimum=_d("0"),
+                      exclusive_minimum=True, maximum=_d("5000")),
+            _text("station_id", False),
+        ), one_of=("kwh", "amount_cny"), max_duration=timedelta(hours=48)),
+        BehaviourType("home.electricity", "electricity", "Household daily electricity use", (
+            _text("meter_id"),
+            FieldSpec("date", Kind.DATE),
+            FieldSpec("kwh", Kind.DECIMAL, unit="kWh", minimum=_d("0"), maximum=_d("1000")),
+            FieldSpec("household_size", Kind.INTEGER, unit="persons", minimum=_d("1"),
+                      maximum=_d("20")),
+        ), natural_key=("meter_id", "date")),
+        BehaviourType("recycle.item", "recycle", "Recycled material batch", (
+            _text("batch_id"),
+            FieldSpec("material", Kind.CHOICE,
+                      choices=("paper", "plastic", "glass", "textile", "metal", "appliance")),
+            FieldSpec("kg", Kind.DECIMAL, unit="kg", minimum=_d("0"), exclusive_minimum=True,
+                      maximum=_d("10000")),
+        ), natural_key=("batch_id",)),
+        BehaviourType("food.no_cutlery", "order", "Food order without disposable cutlery", (
+            _text("order_id"),
+        ), natural_key=("order_id",)),
+        BehaviourType("meeting.online", "meeting", "Online meeting", (
+            _text("meeting_id"), *_interval_fields(),
+            FieldSpec("participants", Kind.INTEGER, required=False, minimum=_d("1"),
+                      maximum=_d("100000")),
+        ), natural_key=("meeting_id",), max_duration=timedelta(hours=24)),
+        BehaviourType("payment.utility_online", "payment", "Online utility bill payment", (
+            _text("bill_id"),
+            FieldSpec("utility", Kind.CHOICE, required=False, choices=("water", "power", "gas")),
+            FieldSpec("amount_cny", Kind.DECIMAL, required=False, unit="CNY", minimum=_d("0"),
+                      exclusive_minimum=True, maximum=_d("100000")),
+        ), natural_key=("bill_id",)),
+    ]
+}
+
+# GB/T 2260 province-level prefixes (the first two digits of every region code).
+PROVINCE_PREFIXES = frozenset({
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+    "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64",
+    "65", "71", "81", "82",
+})
+_REGION_RE = re.compile(r"^\d{6}$")
+_TEXT_MAX = 128
+
+
+def validate_region(value: Any) -> str:
+    if not isinstance(value, str) or not _REGION_RE.match(value):
+        raise Rejection(Reason.INVALID_REGION, f"region must be a six-digit GB/T 2260 code, got {value!r}")
+    if value[:2] not in PROVINCE_PREFIXES:
+        raise Rejection(Reason.INVALID_REGION, f"region {value} names no province")
+    return value
+
+
+def parse_rfc3339(name: str, value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise Rejection(Reason.INVALID_FIELD, f"{name} must be an RFC 3339 string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise Rejection(Reason.INVALID_FIELD, f"{name} is not RFC 3339: {value!r}") from exc
+    if parsed.tzinfo is None:
+        raise Rejection(Reason.INVALID_FIELD, f"{name} needs a UTC offset: {value!r}")
+    return parsed
+
+
+def _check_bounds(spec: FieldSpec, number: Decimal) -> None:
+    low, high = spec.minimum, spec.maximum
+    too_low = low is not None and (number <= low if spec.exclusive_minimum else number < low)
+    if too_low or (high is not None and number > high):
+        bound = f"{'(' if spec.exclusive_minimum else '['}{low}, {high}]"
+        unit = f" {spec.unit}" if spec.unit else ""
+        raise Rejection(Reason.OUT_OF_BOUNDS, f"{spec.name}={number}{unit} is outside {bound}")
+
+
+def _as_decimal(spec: FieldSpec, value: Any) -> Decimal:
+    try:
+        number = _to_decimal(value)
+    except NotExactError as exc:
+        raise Rejection(Reason.INVALID_FIELD, f"{spec.name}: {exc}") from exc
+    _check_bounds(spec, number)
+    return number
+
+
+def _as_integer(spec: FieldSpec, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Rejection(Reason.INVALID_FIELD, f"{spec.name} must be a whole number")
+    _check_bounds(spec, Decimal(value))
+    return value
+
+
+def _as_text(spec: FieldSpec, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > _TEXT_MAX:
+        raise Rejection(Reason.INVALID_FIELD, f"{spec.name} must be text of 1..{_TEXT_MAX} characters")
+    return value
+
+
+def _as_boolean(spec: FieldSpec, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Rejection(Reason.INVALID_FIELD, f"{spec.name} must be true or false")
+    return value
+
+
+def _as_date(spec: FieldSpec, value: Any) -> str:
+    try:
+        return date.fromisoformat(value).isoformat()
+    except (TypeError, ValueError) as exc:
+        raise Rejection(Reason.INVALID_FIELD, f"{spec.name} must be a YYYY-MM-DD date") from exc
+
+
+def _as_choice(spec: FieldSpec, value: Any) -> str:
+    if value not in spec.choices:
+        raise Rejection(Reason.INVALID_FIELD, f"{spec.name} must be one of {', '.join(spec.choices)}")
+    return str(value)
+
+
+_CONVERTERS: dict[Kind, Callable[[FieldSpec, Any], Any]] = {
+    Kind.DECIMAL: _as_decimal,
+    Kind.INTEGER: _as_integer,
+    Kind.TEXT: _as_text,
+    Kind.BOOLEAN: _as_boolean,
+    Kind.DATETIME: lambda spec, v: parse_rfc3339(spec.name, v),
+    Kind.DATE: _as_date,
+    Kind.CHOICE: _as_choice,
+}
+
+
+@dataclass(frozen=True)
+class BehaviourData:
+    """A validated `data` object: normalised fields plus what dedupe and quantify need."""
+
+    fields: dict[str, Any]
+    region: str
+    started_at: datetime
+    ended_at: datetime
+    natural_key: str | None = field(default=None)
+
+
+def local_day_bounds(day: str) -> tuple[datetime, datetime]:
+    start = datetime.combine(date.fromisoformat(day), time(0), CST)
+    return start, start + timedelta(days=1)
+
+
+def _interval(spec: BehaviourType, fields: Mapping[str, Any], time_: datetime) -> tuple[datetime, datetime]:
+    if "started_at" in fields:
+        started, ended = fields["started_at"], fields["ended_at"]
+        if ended < started:
+            raise Rejection(Reason.INTERVAL_INVERTED, "ended_at is before started_at")
+        if spec.max_duration is not None and ended - started > spec.max_duration:
+            raise Rejection(Reason.OUT_OF_BOUNDS, f"lasts longer than {spec.max_duration}")
+        return started, ended
+    if "date" in fields:
+        return local_day_bounds(fields["date"])
+    return time_, time_
+
+
+def validate_data(
+    spec: BehaviourType, data: Mapping[str, Any], time_: datetime, now: datetime,
+    clock_skew: timedelta = timedelta(minutes=5),
+) -> BehaviourData:
+    """Check `data` against its catalogue row and return it normalised."""
+    region = validate_region(data.get("region"))
+    unknown = sorted(set(data) - {f.name for f in spec.fields} - {"region"})
+    if unknown:
+        raise Rejection(Reason.UNKNOWN_FIELD, f"{spec.type} has no field {', '.join(unknown)}")
+    fields: dict[str, Any] = {}
+    for f in spec.fields:
+        if data.get(f.name) is None:
+            if f.required:
+                raise Rejection(Reason.MISSING_FIELD, f"{spec.type} requires {f.name}")
+            if f.default is not None:
+                fields[f.name] = f.default
+            continue
+        fields[f.name] = _CONVERTERS[f.kind](f, data[f.name])
+    if spec.one_of and not any(name in fields for name in spec.one_of):
+        raise Rejection(Reason.MISSING_FIELD, f"{spec.type} requires one of {', '.join(spec.one_of)}")
+    started, ended = _interval(spec, fields, time_)
+    if max(ended, time_) > now + clock_skew:
+        raise Rejection(Reason.IN_FUTURE, "the behaviour ends in the future")
+    key = "|".join(str(fields[k]) for k in spec.natural_key) if spec.natural_key else None
+    return BehaviourData(fields, region, started, ended, key)

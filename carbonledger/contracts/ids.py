@@ -1,0 +1,37 @@
+"""Deterministic identities: the same inputs always give the same id, so any stage
+can be re-run, and any record redelivered, without creating a new identity."""
+
+from __future__ import annotations
+
+import uuid
+
+NAMESPACE = uuid.UUID("6b1c3f0e-9d7a-5c43-8f2e-c0a2b0e1d1a7")
+
+
+def _derive(kind: str, *parts: object) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, "\x1f".join([kind, *map(str, parts)]))
+
+
+def event_id(source: str, partner_event_id: str) -> uuid.UUID:
+    """One behaviour event, whatever topic, offset or delivery it came by."""
+    return _derive("event", source, partner_event_id)
+
+
+def claim_id(event: uuid.UUID, methodology_id: str | None, methodology_version: str | None) -> uuid.UUID:
+    """One quantification of one event under one methodology version."""
+    return _derive("claim", event, methodology_id or "-", methodology_version or "-")
+
+
+def decision_id(kind: str, claim: uuid.UUID, *qualifiers: object) -> uuid.UUID:
+    """One dedupe decision about a claim (credit, reverse, duplicate, not_credited)."""
+    return _derive("decision", kind, claim, *qualifiers)
+
+
+def posting_id(decision: uuid.UUID, book: str) -> uuid.UUID:
+    """One posting per decision and book: a decision can move each book only once."""
+    return _derive("posting", decision, book)
+
+
+def dead_letter_id(topic: str, partition: int, offset: int) -> uuid.UUID:
+    """One dead letter per consumed record, so a redelivered bad record is one entry."""
+    return _derive("dead-letter", topic, partition, offset)

@@ -1,0 +1,66 @@
+"""The partner registry: who may publish what, and how strong their evidence is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from carbonledger.contracts.catalogue import CATALOGUE
+from carbonledger.contracts.topics import PARTNER_ID_PATTERN
+
+
+class Partner(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    id: str = Field(pattern=PARTNER_ID_PATTERN)
+    name: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    behaviours: frozenset[str]
+    evidence_rank: dict[str, int] = {}
+    enabled: bool = True
+
+    @field_validator("behaviours")
+    @classmethod
+    def _known_behaviours(cls, value: frozenset[str]) -> frozenset[str]:
+        unknown = sorted(value - CATALOGUE.keys())
+        if unknown:
+            raise ValueError(f"unknown behaviour types: {', '.join(unknown)}")
+        return value
+
+    def rank(self, activity_class: str) -> int:
+        """Evidence rank for a class; a class not listed ranks 0 (DOMAIN.md §3)."""
+        return self.evidence_rank.get(activity_class, 0)
+
+
+class PartnerRegistry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    partners: tuple[Partner, ...]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> PartnerRegistry:
+        ids = [p.id for p in self.partners]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"partner ids listed twice: {', '.join(duplicates)}")
+        return self
+
+    def get(self, partner_id: str) -> Partner | None:
+        return next((p for p in self.partners if p.id == partner_id), None)
+
+    @property
+    def ids(self) -> list[str]:
+        return [p.id for p in self.partners]
+
+
+def parse_registry(document: Any) -> PartnerRegistry:
+    return PartnerRegistry.model_validate(document)
+
+
+def load_registry(path: Path) -> PartnerRegistry:
+    """Read and validate the operator's YAML (or JSON) file; refuses a bad file at start-up."""
+    with path.open(encoding="utf-8") as fh:
+        return parse_registry(yaml.safe_load(fh))

@@ -1,0 +1,159 @@
+"""Internal records passed between stages. Each is versioned by its `schema`, and
+each carries a deterministic id derived from its inputs (see ids.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from carbonledger.contracts.exact import ExactDecimal
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class Origin(Record):
+    """Where a record was consumed: enough to find the original bytes again."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class EventRef(Record):
+    source: str
+    id: str
+
+
+class ValidatedBehaviour(Record):
+    """A partner event that passed ingest: authenticated, validated, normalised."""
+
+    schema_: Literal["carbonledger.behaviour/1"] = Field("carbonledger.behaviour/1", alias="schema")
+    event_id: UUID
+    event: EventRef
+    type: str
+    activity_class: str
+    subject: str
+    time: AwareDatetime
+    region: str
+    started_at: AwareDatetime
+    ended_at: AwareDatetime
+    natural_key: str | None
+    data: dict[str, Any]
+    origin: Origin
+    received_at: AwareDatetime
+
+
+class MethodologyRef(Record):
+    id: str
+    version: str
+
+
+class FactorUse(Record):
+    """One factor as used in a calculation, with where it comes from."""
+
+    name: str
+    value: ExactDecimal
+    unit: str
+    source: str
+    confidence: str
+
+
+class ReductionClaim(Record):
+    """The quantified reduction of one event, with full provenance.
+
+    A claim that is not credited (no applicable methodology, say) still flows on,
+    so that every event's outcome is recorded and explainable.
+    """
+
+    schema_: Literal["carbonledger.claim/1"] = Field("carbonledger.claim/1", alias="schema")
+    claim_id: UUID
+    event_id: UUID
+    event: EventRef
+    type: str
+    activity_class: str
+    subject: str
+    time: AwareDatetime
+    region: str
+    started_at: AwareDatetime
+    ended_at: AwareDatetime
+    natural_key: str | None
+    credited: bool
+    reduction_mg: int
+    reason: str | None = None
+    reason_detail: str | None = None
+    methodology: MethodologyRef | None = None
+    formula: str | None = None
+    inputs: dict[str, str] = {}
+    factors: tuple[FactorUse, ...] = ()
+    baseline_mg: int | None = None
+    project_mg: int | None = None
+
+
+class DecisionKind(StrEnum):
+    CREDIT = "credit"
+    REVERSE = "reverse"
+    DUPLICATE = "duplicate"
+    NOT_CREDITED = "not_credited"
+
+
+class Decision(Record):
+    """What dedupe decided about a claim. Only credit and reverse move the books."""
+
+    schema_: Literal["carbonledger.decision/1"] = Field("carbonledger.decision/1", alias="schema")
+    decision_id: UUID
+    kind: DecisionKind
+    amount_mg: int
+    claim: ReductionClaim
+    winner_claim_id: UUID | None = None
+    reverses: UUID | None = None
+    reason: str | None = None
+
+
+class Book(StrEnum):
+    PERSONAL = "personal"
+    ENTERPRISE = "enterprise"
+    GOVERNMENT = "government"
+
+
+class Posting(Record):
+    """One entry in one book; reversals are opposite postings, never edits."""
+
+    schema_: Literal["carbonledger.posting/1"] = Field("carbonledger.posting/1", alias="schema")
+    posting_id: UUID
+    decision_id: UUID
+    claim_id: UUID
+    book: Book
+    account: str
+    amount_mg: int
+    behaviour_type: str
+    region: str
+    partner: str
+    methodology: MethodologyRef | None
+    behaviour_time: AwareDatetime
+
+
+class DeadLetter(Record):
+    """A record no stage could accept: the original bytes and why (nothing is lost)."""
+
+    schema_: Literal["carbonledger.dead_letter/1"] = Field("carbonledger.dead_letter/1", alias="schema")
+    dead_letter_id: UUID
+    stage: str
+    reason: str
+    message: str
+    partner: str | None
+    origin: Origin
+    key_b64: str | None
+    payload_b64: str
+    received_at: datetime

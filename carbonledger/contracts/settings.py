@@ -1,0 +1,57 @@
+"""Configuration from environment variables (prefix CARBON_), shared by every process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_PASSWORD = "carbon-dev-only"  # noqa: S105 - the documented local default, refused in production
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """Settings every service reads. See docs/configuration.md for each variable."""
+
+    model_config = SettingsConfigDict(env_prefix="CARBON_", env_ignore_empty=True, extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    run_dir: Path = ROOT / ".run"
+
+    kafka_host: str = "127.0.0.1"
+    kafka_port: int = 19092
+    kafka_bootstrap: str | None = None
+    topic_partitions: int = 8
+    partner_topic_partitions: int = 4
+
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 15432
+    pg_user: str = "carbon"
+    pg_password: SecretStr = SecretStr(DEV_PASSWORD)
+    pg_database: str = "carbonledger"
+
+    partners_file: Path = ROOT / "deploy" / "partners.yaml"
+    methodology_dir: Path = ROOT / "services" / "quantify" / "registry"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Settings:
+        if self.environment == "production" and self.pg_password.get_secret_value() == DEV_PASSWORD:
+            raise ValueError("CARBON_PG_PASSWORD must be set to a real secret in production")
+        return self
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def pg_conninfo(self) -> str:
+        return (
+            f"host={self.pg_host} port={self.pg_port} user={self.pg_user} "
+            f"password={self.pg_password.get_secret_value()} dbname={self.pg_database}"
+        )
+
+
+def load_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,94 @@
+"""The topic map: every topic the system uses, with its settings, in one place.
+
+`carbonledger topics create` (and `up`) creates them from this map; nothing relies
+on broker-side auto-creation. Pipeline topics are keyed by subject so that every
+record about one person meets in one partition of every stage.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+    key: str
+    value: str
+    producers: str
+    consumers: str
+    cleanup_policy: str = "delete"
+    extra_config: dict[str, str] = field(default_factory=dict)
+
+    def config(self) -> dict[str, str]:
+        cfg = {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+        cfg.update(self.extra_config)
+        return cfg
+
+
+PARTNER_TOPIC_PREFIX = "partner."
+PARTNER_TOPIC_SUFFIX = ".events"
+PARTNER_TOPIC_PATTERN = r"^partner\.[a-z0-9][a-z0-9-]*\.events$"
+PARTNER_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+
+VALIDATED = "behaviour.validated"
+REJECTED = "behaviour.rejected"
+CLAIMS = "reduction.claims"
+DECISIONS = "dedupe.decisions"
+POSTINGS = "ledger.postings"
+
+DEDUPE_APP_ID = "carbon-dedupe"
+DEDUPE_TABLE = "claims-by-person"
+DEDUPE_CHANGELOG = f"{DEDUPE_APP_ID}-{DEDUPE_TABLE}-changelog"
+
+PIPELINE_PARTITIONS = 8
+PARTNER_PARTITIONS = 4
+
+
+def partner_topic(partner_id: str) -> str:
+    return f"{PARTNER_TOPIC_PREFIX}{partner_id}{PARTNER_TOPIC_SUFFIX}"
+
+
+def partner_of_topic(topic: str) -> str | None:
+    """The partner a topic belongs to, or None for a topic outside the partner space."""
+    if not re.match(PARTNER_TOPIC_PATTERN, topic):
+        return None
+    return topic[len(PARTNER_TOPIC_PREFIX) : -len(PARTNER_TOPIC_SUFFIX)]
+
+
+def partner_topic_spec(partner_id: str, partitions: int = PARTNER_PARTITIONS) -> TopicSpec:
+    return TopicSpec(
+        name=partner_topic(partner_id),
+        partitions=partitions,
+        retention_ms=7 * DAY_MS,
+        key="subject (recommended) or none",
+        value="CloudEvents 1.0 structured JSON (docs/partners.md)",
+        producers=f"partner {partner_id}",
+        consumers="ingest",
+    )
+
+
+def pipeline_topics(partitions: int = PIPELINE_PARTITIONS) -> list[TopicSpec]:
+    """The system's own topics; `partitions` bounds how many workers a stage can use."""
+    return [
+        TopicSpec(VALIDATED, partitions, 14 * DAY_MS, "subject", "ValidatedBehaviour v1",
+                  "ingest", "quantify"),
+        TopicSpec(REJECTED, partitions, 30 * DAY_MS, "partner id", "DeadLetter v1",
+                  "ingest, every stage", "operators (carbonledger dlq)"),
+        TopicSpec(CLAIMS, partitions, 14 * DAY_MS, "subject", "ReductionClaim v1",
+                  "quantify", "dedupe"),
+        TopicSpec(DECISIONS, partitions, 30 * DAY_MS, "subject", "Decision v1",
+                  "dedupe", "ledger writer"),
+        TopicSpec(POSTINGS, partitions, 30 * DAY_MS, "book:account", "Posting v1",
+                  "ledger writer", "incentive systems"),
+        # The dedupe table's changelog is a keyed state log: compacted, kept forever.
+        # faust would create it too; declaring it here fixes its settings.
+        TopicSpec(DEDUPE_CHANGELOG, partitions, -1, "subject", "dedupe person state",
+                  "dedupe (faust table)", "dedupe (recovery)", cleanup_policy="compact",
+                  extra_config={"min.compaction.lag.ms": "60000"}),
+    ]

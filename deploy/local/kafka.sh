@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# A single-node Apache Kafka (KRaft) on loopback, from Maven Central jars.
+#   kafka.sh fetch   copy the broker jars into .run/kafka/libs (Maven caches them in ~/.m2)
+#   kafka.sh start   fetch, format storage once, start, and wait until the broker answers
+#   kafka.sh stop    stop the broker started here (by its own pid file)
+#   kafka.sh status  exit 0 when it runs and answers
+#   kafka.sh reset   stop and delete its data (topics, offsets)
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+KAFKA_VERSION=3.9.2
+KAFKA_DIR="$CARBON_RUN_DIR/kafka"
+LIBS="$KAFKA_DIR/libs"
+CONF="$KAFKA_DIR/config"
+DATA="$KAFKA_DIR/data"
+PIDFILE="$KAFKA_DIR/kafka.pid"
+OUT="$KAFKA_DIR/kafka.out"
+
+fetch() {
+  if [[ -f "$LIBS/.complete-$KAFKA_VERSION" ]]; then
+    return 0
+  fi
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch Kafka's jars"
+  command -v java >/dev/null || die "a Java 17+ runtime is needed to run Kafka"
+  log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central"
+  rm -rf "$LIBS"
+  mkdir -p "$LIBS"
+  mvn -q -B -f "$CARBON_ROOT/deploy/kafka/pom.xml" \
+    -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIBS"
+  touch "$LIBS/.complete-$KAFKA_VERSION"
+}
+
+write_config() {
+  mkdir -p "$CONF" "$DATA"
+  cat >"$CONF/server.properties" <<EOF
+# Written by deploy/local/kafka.sh; edit the script, not this file.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$CARBON_KAFKA_HOST:$CARBON_KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://$CARBON_KAFKA_HOST:$CARBON_KAFKA_PORT,CONTROLLER://$CARBON_KAFKA_HOST:$CARBON_KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$CARBON_KAFKA_HOST:$CARBON_KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$DATA
+# Topics are created by the project from its topic map, never implicitly.
+auto.create.topics.enable=false
+num.partitions=1
+default.replication.factor=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+# A single local node: do not hold the first group join back.
+group.initial.rebalance.delay.ms=0
+log.segment.bytes=67108864
+log.retention.check.interval.ms=60000
+message.max.bytes=11534336
+EOF
+  cat >"$CONF/log4j.properties" <<'EOF'
+log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka=INFO
+log4j.logger.org.apache.kafka=INFO
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
+log4j.logger.kafka.log.LogCleaner=WARN
+EOF
+}
+
+java_cp() {
+  java -Xmx256m -cp "$LIBS/*" -Dlog4j.configuration="file:$CONF/log4j.properties" "$@"
+}
+
+format_storage() {
+  if [[ -f "$DATA/meta.properties" ]]; then
+    return 0
+  fi
+  local cluster_id
+  cluster_id=$(java_cp kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+  log "formatting storage (cluster $cluster_id)"
+  java_cp kafka.tools.StorageTool format -t "$cluster_id" -c "$CONF/server.properties" >/dev/null
+}
+
+answers() {
+  pid_alive "$PIDFILE" && port_open "$CARBON_KAFKA_HOST" "$CARBON_KAFKA_PORT" \
+    && grep -q "Kafka Server started" "$OUT" 2>/dev/null
+}
+
+start() {
+  if answers; then
+    log "Kafka already running (pid $(<"$PIDFILE")) on $CARBON_KAFKA_HOST:$CARBON_KAFKA_PORT"
+    return 0
+  fi
+  pid_alive "$PIDFILE" && stop_pid "$PIDFILE" kafka
+  if port_open "$CARBON_KAFKA_HOST" "$CARBON_KAFKA_PORT"; then
+    die "port $CARBON_KAFKA_PORT is taken by another process; set CARBON_KAFKA_PORT"
+  fi
+  fetch
+  write_config
+  format_storage
+  log "starting Kafka $KAFKA_VERSION on $CARBON_KAFKA_HOST:$CARBON_KAFKA_PORT"
+  : >"$OUT"
+  nohup java -Xms256m -Xmx"$CARBON_KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$CONF/log4j.properties" \
+    -cp "$LIBS/*" kafka.Kafka "$CONF/server.properties" >>"$OUT" 2>&1 &
+  echo $! >"$PIDFILE"
+  local i
+  for i in $(seq 1 1200); do
+    if answers; then
+      log "Kafka is up (pid $(<"$PIDFILE"))"
+      return 0
+    fi
+    pid_alive "$PIDFILE" || { tail -n 40 "$OUT" >&2; die "Kafka exited during start-up"; }
+    sleep 0.1
+  done
+  tail -n 40 "$OUT" >&2
+  die "Kafka did not answer within 120 s"
+}
+
+status() {
+  if answers; then
+    echo "kafka: up (pid $(<"$PIDFILE"), $CARBON_KAFKA_HOST:$CARBON_KAFKA_PORT)"
+  else
+    echo "kafka: down"
+    return 1
+  fi
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  start) start ;;
+  stop) stop_pid "$PIDFILE" kafka ;;
+  status) status ;;
+  reset) stop_pid "$PIDFILE" kafka; rm -rf "$DATA" ;;
+  *) echo "usage: $0 fetch|start|stop|status|reset" >&2; exit 2 ;;
+esac

@@ -1,0 +1,120 @@
+"""Admission of partner records: bytes in, a validated behaviour or a dead letter out.
+
+Pure: no Kafka, no clock of its own (`now` is passed in). Every way a record can
+fail ends in a `Rejection` with a stable reason code, never in an exception that
+would stop a consumer.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from carbonledger.contracts import ids
+from carbonledger.contracts.catalogue import CATALOGUE, Reason, Rejection, validate_data
+from carbonledger.contracts.envelope import SUBJECT_PATTERN, PartnerEvent
+from carbonledger.contracts.exact import NotExactError, loads_exact
+from carbonledger.contracts.partners import PartnerRegistry
+from carbonledger.contracts.records import DeadLetter, EventRef, Origin, ValidatedBehaviour
+
+MAX_RECORD_BYTES = 1_048_576
+
+
+def _decode(raw: bytes, max_bytes: int) -> PartnerEvent:
+    if len(raw) > max_bytes:
+        raise Rejection(Reason.OVERSIZED, f"record of {len(raw)} bytes exceeds {max_bytes}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Rejection(Reason.NOT_UTF8, f"not UTF-8 at byte {exc.start}") from exc
+    try:
+        document = loads_exact(text)
+    except (ValueError, NotExactError) as exc:
+        raise Rejection(Reason.NOT_JSON, f"not JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise Rejection(Reason.NOT_AN_OBJECT, "a CloudEvent must be a JSON object")
+    try:
+        return PartnerEvent.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "event"
+        raise Rejection(Reason.INVALID_ENVELOPE, f"{where}: {first['msg']}") from exc
+
+
+def _authorise(event: PartnerEvent, partner_id: str | None, registry: PartnerRegistry) -> None:
+    if partner_id is None:
+        raise Rejection(Reason.UNKNOWN_PARTNER, "record did not arrive through a partner channel")
+    if event.source != partner_id:
+        raise Rejection(Reason.SOURCE_MISMATCH,
+                        f"source {event.source!r} is not the authenticated partner {partner_id!r}")
+    partner = registry.get(partner_id)
+    if partner is None:
+        raise Rejection(Reason.UNKNOWN_PARTNER, f"partner {partner_id!r} is not registered")
+    if not partner.enabled:
+        raise Rejection(Reason.PARTNER_DISABLED, f"partner {partner_id!r} is disabled")
+    if event.type not in CATALOGUE:
+        raise Rejection(Reason.UNKNOWN_TYPE, f"{event.type!r} is not in the behaviour catalogue")
+    if event.type not in partner.behaviours:
+        raise Rejection(Reason.TYPE_NOT_ALLOWED, f"partner {partner_id!r} may not report {event.type}")
+    if not SUBJECT_PATTERN.match(event.subject):
+        raise Rejection(Reason.INVALID_SUBJECT, "subject must be 64 lowercase hex (HMAC-SHA256)")
+
+
+def validate_event(
+    raw: bytes, *, partner_id: str | None, registry: PartnerRegistry, origin: Origin,
+    now: datetime, max_bytes: int = MAX_RECORD_BYTES,
+) -> ValidatedBehaviour:
+    """Validate one partner record; raises `Rejection` with the reason it fails."""
+    event = _decode(raw, max_bytes)
+    _authorise(event, partner_id, registry)
+    spec = CATALOGUE[event.type]
+    data = validate_data(spec, event.data, event.time, now)
+    return ValidatedBehaviour(
+        event_id=ids.event_id(event.source, event.id),
+        event=EventRef(source=event.source, id=event.id),
+        type=event.type,
+        activity_class=spec.activity_class,
+        subject=event.subject,
+        time=event.time,
+        region=data.region,
+        started_at=data.started_at,
+        ended_at=data.ended_at,
+        natural_key=data.natural_key,
+        data=data.fields,
+        origin=origin,
+        received_at=now,
+    )
+
+
+def dead_letter(
+    rejection: Rejection, raw: bytes, key: bytes | None, *, stage: str, partner_id: str | None,
+    origin: Origin, now: datetime,
+) -> DeadLetter:
+    """The dead letter of a refused record: the original bytes, where, and why."""
+    return DeadLetter(
+        dead_letter_id=ids.dead_letter_id(origin.topic, origin.partition, origin.offset),
+        stage=stage,
+        reason=rejection.reason.value,
+        message=rejection.message,
+        partner=partner_id,
+        origin=origin,
+        key_b64=base64.b64encode(key).decode() if key is not None else None,
+        payload_b64=base64.b64encode(raw).decode(),
+        received_at=now,
+    )
+
+
+def admit(
+    raw: bytes | None, key: bytes | None, *, partner_id: str | None, registry: PartnerRegistry,
+    origin: Origin, now: datetime, max_bytes: int = MAX_RECORD_BYTES,
+) -> ValidatedBehaviour | DeadLetter:
+    """Validate a record, or dead-letter it with its reason; never raises for bad input."""
+    payload = raw if raw is not None else b""
+    try:
+        return validate_event(payload, partner_id=partner_id, registry=registry, origin=origin,
+                              now=now, max_bytes=max_bytes)
+    except Rejection as rejection:
+        return dead_letter(rejection, payload, key, stage="ingest", partner_id=partner_id,
+                           origin=origin, now=now)

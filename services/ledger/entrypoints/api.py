@@ -1,0 +1,155 @@
+"""Ledger HTTP API (read side): the books over HTTP, versioned under /v1.
+
+Run: uvicorn services.ledger.entrypoints.api:app   (or `carbonledger ledger-api`)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.routing import APIRoute
+from psycopg_pool import ConnectionPool
+from pydantic import BaseModel
+
+from carbonledger import __version__
+from carbonledger.contracts.envelope import SUBJECT_PATTERN
+from carbonledger.contracts.exact import mg_to_display
+from carbonledger.contracts.metrics import exposition
+from services.ledger.adapters.books import Books
+from services.ledger.config import LedgerSettings
+
+
+class Amount(BaseModel):
+    mg: int
+    kg: str
+
+    @classmethod
+    def of(cls, mg: int) -> Amount:
+        return cls(mg=mg, kg=mg_to_display(mg))
+
+
+class PostingView(BaseModel):
+    seq: int
+    posting_id: UUID
+    decision_id: UUID
+    kind: str
+    claim_id: UUID
+    event_source: str
+    event_id: str
+    amount: Amount
+    behaviour_type: str
+    region: str
+    partner: str
+    methodology_id: str | None
+    methodology_version: str | None
+    behaviour_time: datetime
+    posted_at: datetime
+
+
+class PersonalLedger(BaseModel):
+    subject: str
+    balance: Amount
+    postings: int
+    by_behaviour_type: dict[str, Amount]
+    recent_postings: list[PostingView]
+    next_before: int | None
+
+
+class BookTotals(BaseModel):
+    personal: Amount
+    enterprise: Amount
+    government: Amount
+    balanced: bool
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = LedgerSettings()
+    pool = ConnectionPool(settings.pg_conninfo, min_size=1, max_size=8, open=True,
+                          kwargs={"autocommit": True})
+    app.state.pool = pool
+    try:
+        yield
+    finally:
+        pool.close()
+
+
+app = FastAPI(
+    title="Carbon inclusion ledger",
+    version=__version__,
+    openapi_url="/v1/openapi.json",
+    docs_url="/v1/docs",
+    generate_unique_id_function=_operation_id,
+    lifespan=lifespan,
+)
+
+
+def books(request: Request) -> Iterator[Books]:
+    pool: ConnectionPool = request.app.state.pool
+    with pool.connection() as conn:
+        yield Books(conn)
+
+
+BooksDep = Annotated[Books, Depends(books)]
+
+
+@app.get("/healthz", tags=["health"])
+def healthz() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@app.get("/readyz", tags=["health"])
+def readyz(books: BooksDep) -> dict[str, bool]:
+    books.totals()
+    return {"ready": True}
+
+
+@app.get("/metrics", tags=["health"], include_in_schema=False)
+def metrics() -> Response:
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)
+
+
+@app.get("/v1/ledgers/personal/{subject}", tags=["ledgers"], response_model=PersonalLedger)
+def personal_ledger(
+    subject: str, books: BooksDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: Annotated[int | None, Query(ge=1, description="page: postings with seq below this")] = None,
+) -> PersonalLedger:
+    """A person's balance, totals by behaviour type, and recent postings (newest first)."""
+    if not SUBJECT_PATTERN.match(subject):
+        raise HTTPException(422, "subject must be 64 lowercase hex characters")
+    found = books.balance("personal", subject)
+    if found is None:
+        raise HTTPException(404, "no postings for this subject")
+    balance, count = found
+    rows = books.recent_postings("personal", subject, limit, before)
+    views = [PostingView(amount=Amount.of(int(r["amount_mg"])), **r) for r in rows]
+    return PersonalLedger(
+        subject=subject, balance=Amount.of(balance), postings=count,
+        by_behaviour_type={t: Amount.of(v) for t, v in books.totals_by_type("personal", subject).items()},
+        recent_postings=views,
+        next_before=views[-1].seq if len(views) == limit else None,
+    )
+
+
+@app.get("/v1/ledgers/totals", tags=["ledgers"], response_model=BookTotals)
+def totals(books: BooksDep) -> BookTotals:
+    """The three books' totals; they must always be equal."""
+    t = books.totals()
+    return BookTotals(
+        personal=Amount.of(t["personal"]), enterprise=Amount.of(t["enterprise"]),
+        government=Amount.of(t["government"]),
+        balanced=t["personal"] == t["enterprise"] == t["government"],
+    )
+
+

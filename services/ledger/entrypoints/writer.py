@@ -1,0 +1,125 @@
+"""Ledger writer: dedupe.decisions -> postings in PostgreSQL, exactly once in effect.
+
+Offsets live in PostgreSQL and are written in the transaction that writes the
+postings they cover; on partition assignment the consumer seeks to them. Kafka's
+own committed offsets are updated afterwards for lag monitoring only.
+
+Run: python -m services.ledger.entrypoints.writer   (or `carbonledger ledger-writer`)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from prometheus_client import start_http_server
+from pydantic import ValidationError
+
+from carbonledger.contracts import metrics, topics
+from carbonledger.contracts.catalogue import Reason
+from carbonledger.contracts.records import Decision
+from carbonledger.streaming import stage_dead_letter
+from services.ledger.adapters.books import Books, Offset
+from services.ledger.adapters.migrations import current_version, latest_version
+from services.ledger.config import LedgerSettings
+
+log = logging.getLogger("carbonledger.ledger.writer")
+
+BATCHES = metrics.histogram("ledger", "write_batch_decisions", "Decisions per ledger write batch",
+                            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000))
+APPLIED = metrics.counter("ledger", "decisions_total", "Decisions applied, by kind", ("kind",))
+WRITE_SECONDS = metrics.histogram("ledger", "write_seconds", "Time to apply one batch")
+
+
+class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, resume each partition where the books say it was applied up to."""
+
+    def __init__(self, consumer: KafkaConsumer, books: Books, group: str) -> None:
+        self.consumer, self.books, self.group = consumer, books, group
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        stored = self.books.offsets(self.group, topics.DECISIONS)
+        for tp in assigned:
+            if tp.partition in stored:
+                self.consumer.seek(tp, stored[tp.partition])
+        log.info("assigned %s", sorted(tp.partition for tp in assigned))
+
+
+def _decode(records: list[Any], dead: KafkaProducer) -> list[Decision]:
+    decoded = []
+    for record in records:
+        try:
+            decoded.append(Decision.model_validate_json(record.value))
+        except ValidationError as exc:
+            letter = stage_dead_letter("ledger", Reason.UNDECODABLE_RECORD, str(exc), record)
+            dead.send(topics.REJECTED, key=b"ledger", value=letter.to_bytes()).get(timeout=30)
+    return decoded
+
+
+def run(settings: LedgerSettings, stop: list[bool]) -> None:
+    # autocommit: every write is an explicit transaction in Books.apply, and reads
+    # (offsets on assignment) must not leave one open around it.
+    conn = psycopg.connect(settings.pg_conninfo, autocommit=True)
+    if current_version(conn) != latest_version():
+        raise SystemExit("ledger schema is not migrated; run `carbonledger db migrate`")
+    books = Books(conn)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, group_id=settings.ledger_group,
+        client_id=f"ledger-writer-{os.getpid()}", enable_auto_commit=False,
+        auto_offset_reset="earliest", session_timeout_ms=10000, heartbeat_interval_ms=3000,
+        max_poll_records=settings.ledger_batch_max, isolation_level="read_committed",
+    )
+    consumer.subscribe([topics.DECISIONS],
+                       listener=SeekToStoredOffsets(consumer, books, settings.ledger_group))
+    dead = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    log.info("ledger writer consuming %s as %s", topics.DECISIONS, settings.ledger_group)
+    try:
+        while not stop[0]:
+            polled = consumer.poll(timeout_ms=settings.ledger_poll_ms,
+                                   max_records=settings.ledger_batch_max)
+            if not polled:
+                continue
+            records = [r for batch in polled.values() for r in batch]
+            offsets = [Offset(tp.topic, tp.partition, batch[-1].offset + 1)
+                       for tp, batch in polled.items()]
+            decisions = _decode(records, dead)
+            started = time.perf_counter()
+            books.apply(decisions, settings.ledger_group, offsets)
+            WRITE_SECONDS.observe(time.perf_counter() - started)
+            BATCHES.observe(len(decisions))
+            for d in decisions:
+                APPLIED.labels(d.kind.value).inc()
+            consumer.commit_async()
+    finally:
+        consumer.close(autocommit=False)
+        dead.close()
+        conn.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = LedgerSettings()
+    port = int(os.environ.get("CARBON_WEB_PORT", settings.ledger_writer_metrics_port))
+    start_http_server(port, addr="127.0.0.1")
+    stop = [False]
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop[0] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    run(settings, stop)
+
+
+if __name__ == "__main__":
+    main()
