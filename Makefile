@@ -19,7 +19,7 @@ demo: setup
 	$(BIN)/carbonledger demo
 
 ## Installs what the tests need and runs the whole suite against the real broker and database.
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest -q
 
 unit: $(STAMP)

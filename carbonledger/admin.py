@@ -25,8 +25,11 @@ def topic_map(settings: Settings, registry: PartnerRegistry) -> list[TopicSpec]:
 
 
 def admin_client(settings: Settings) -> KafkaAdminClient:
-    return KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
-                            client_id="carbonledger-admin", request_timeout_ms=30000)
+    return KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id="carbonledger-admin",
+        request_timeout_ms=30000,
+    )
 
 
 def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> list[str]:
@@ -42,7 +45,9 @@ def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> list[str]:
         created = []
         for spec in missing:
             try:
-                admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config())])
+                admin.create_topics(
+                    [NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config())]
+                )
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass
@@ -55,8 +60,14 @@ def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> list[str]:
 def _warn_on_partition_drift(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
     if not specs:
         return
-    described = {t["name"]: len(t["partitions"]) for t in admin.describe_topics([s.name for s in specs])}
+    described = {
+        t["name"]: len(t["partitions"]) for t in admin.describe_topics([s.name for s in specs])
+    }
     for spec in specs:
         if described.get(spec.name, spec.partitions) != spec.partitions:
-            log.warning("topic %s has %s partitions; the map asks for %s", spec.name,
-                        described[spec.name], spec.partitions)
+            log.warning(
+                "topic %s has %s partitions; the map asks for %s",
+                spec.name,
+                described[spec.name],
+                spec.partitions,
+            )

@@ -29,8 +29,7 @@ def up(settings: Settings, workers: int = 1) -> None:
     if created:
         print(f"created topics: {', '.join(created)}")
     processes = stack.Processes(settings)
-    plan = [(name, w) for name in stack.SERVICES
-            for w in range(workers if name in SCALABLE else 1)]
+    plan = [(name, w) for name in stack.SERVICES for w in range(workers if name in SCALABLE else 1)]
     for name, w in plan:
         processes.start(name, w)
     for name, w in plan:
@@ -55,7 +54,7 @@ def status(settings: Settings) -> int:
     for infra in ("kafka", "postgres"):
         all_up &= stack.script(infra, "status", settings, check=False) == 0
     processes = stack.Processes(settings)
-    running = dict.fromkeys(stack.SERVICES, [0])
+    running: dict[str, list[int]] = {name: [0] for name in stack.SERVICES}
     for name, worker in processes.running():
         running[name] = sorted({*running[name], worker})
     for name, workers in running.items():
@@ -76,8 +75,9 @@ def _settle(args: argparse.Namespace, settings: Settings) -> int:
     registry = load_registry(args.partners or settings.partners_file)
     methodologies = load_methodologies(args.registry or settings.methodology_dir)
     lines = (raw for raw in sys.stdin.buffer.read().splitlines() if raw.strip())
-    result = settle(((source_of(raw), raw) for raw in lines), registry, methodologies,
-                    datetime.now(UTC))
+    result = settle(
+        ((source_of(raw), raw) for raw in lines), registry, methodologies, datetime.now(UTC)
+    )
     print(json.dumps(result.as_json(), indent=2, sort_keys=True))
     return 0
 

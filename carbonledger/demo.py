@@ -11,9 +11,9 @@ import psycopg
 
 from carbonledger import stack
 from carbonledger.contracts.exact import mg_to_display
-from carbonledger.contracts.topics import DECISIONS
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.settings import Settings
+from carbonledger.contracts.topics import DECISIONS
 from carbonledger.progress import LEDGER_GROUP, LagProbe
 from carbonledger.publish import publish, route
 from carbonledger.settle import Settlement, settle
@@ -22,8 +22,12 @@ from services.quantify.adapters.registry_files import load_methodologies
 
 
 def expected_from(settings: Settings, records: list[tuple[str, bytes]]) -> Settlement:
-    return settle(records, load_registry(settings.partners_file),
-                  load_methodologies(settings.methodology_dir), datetime.now(UTC))
+    return settle(
+        records,
+        load_registry(settings.partners_file),
+        load_methodologies(settings.methodology_dir),
+        datetime.now(UTC),
+    )
 
 
 def ledger_matches(books: Books, expected: Settlement) -> list[str]:
@@ -33,7 +37,9 @@ def ledger_matches(books: Books, expected: Settlement) -> list[str]:
         actual = books.balances(book)
         wanted = {a: v for a, v in expected.book(book).items() if v}
         if actual != wanted:
-            wrong = sorted(set(actual) ^ set(wanted) | {a for a in actual if actual[a] != wanted.get(a)})
+            wrong = sorted(
+                set(actual) ^ set(wanted) | {a for a in actual if actual[a] != wanted.get(a)}
+            )
             problems.append(f"{book}: {len(wrong)} accounts differ (e.g. {wrong[:3]})")
     return problems
 
@@ -42,7 +48,10 @@ def wait_settled(settings: Settings, expected: Settlement, timeout: float = 180)
     """Wait until every stage has caught up and the books equal the expectation."""
     deadline = time.monotonic() + timeout
     problems = ["not checked"]
-    with psycopg.connect(settings.pg_conninfo, autocommit=True) as conn, LagProbe(settings) as probe:
+    with (
+        psycopg.connect(settings.pg_conninfo, autocommit=True) as conn,
+        LagProbe(settings) as probe,
+    ):
         books = Books(conn)
         while time.monotonic() < deadline:
             lag = probe.pipeline(books.offsets(LEDGER_GROUP, DECISIONS))
@@ -85,7 +94,7 @@ def summary(settings: Settings, expected: Settlement, sent: int, seconds: float)
 def run(settings: Settings, sample: Path, keep_running: bool) -> int:
     processes = stack.Processes(settings)
     already_up = bool(processes.running())
-    from carbonledger.cli import up, down  # the same steps as `carbonledger up|down`
+    from carbonledger.cli import down, up  # the same steps as `carbonledger up|down`
 
     up(settings, workers=1)
     try:
@@ -98,10 +107,16 @@ def run(settings: Settings, sample: Path, keep_running: bool) -> int:
         problems = wait_settled(settings, expected)
         print(summary(settings, expected, sent, time.monotonic() - started))
         if problems:
-            print("\nFAILED: the ledger does not equal what the sample implies:", *problems, sep="\n  ")
+            print(
+                "\nFAILED: the ledger does not equal what the sample implies:",
+                *problems,
+                sep="\n  ",
+            )
             return 1
-        print("\nOK: every book equals what `carbonledger settle` computes from the sample;"
-              " the three book totals are equal.")
+        print(
+            "\nOK: every book equals what `carbonledger settle` computes from the sample;"
+            " the three book totals are equal."
+        )
         return 0
     finally:
         if not (keep_running or already_up):

@@ -23,8 +23,9 @@ class LagProbe:
 
     def __init__(self, settings: Settings) -> None:
         self.admin = admin_client(settings)
-        self.consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers,
-                                      enable_auto_commit=False)
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False
+        )
 
     def __enter__(self) -> LagProbe:
         return self
@@ -34,8 +35,11 @@ class LagProbe:
         self.admin.close()
 
     def end_offsets(self, names: list[str]) -> dict[TopicPartition, int]:
-        tps = [TopicPartition(t, p) for t in names
-               for p in sorted(self.consumer.partitions_for_topic(t) or ())]
+        tps = [
+            TopicPartition(t, p)
+            for t in names
+            for p in sorted(self.consumer.partitions_for_topic(t) or ())
+        ]
         return dict(self.consumer.end_offsets(tps)) if tps else {}
 
     def committed(self, group: str) -> dict[TopicPartition, int]:
@@ -44,13 +48,17 @@ class LagProbe:
 
     def lag(self, names: list[str], committed: dict[TopicPartition, int]) -> int:
         """Records in `names` past the committed offsets (an uncommitted partition counts whole)."""
-        return sum(max(0, end - committed.get(tp, 0)) for tp, end in self.end_offsets(names).items())
+        return sum(
+            max(0, end - committed.get(tp, 0)) for tp, end in self.end_offsets(names).items()
+        )
 
     def pipeline(self, ledger_offsets: dict[int, int]) -> dict[str, int]:
         """Lag of every stage; the ledger writer's offsets come from its own table."""
         partner_topics = sorted(t for t in self.admin.list_topics() if topics.partner_of_topic(t))
-        lag = {group: self.lag([topic] if topic else partner_topics, self.committed(group))
-               for group, topic in STAGE_GROUPS.items()}
+        lag = {
+            group: self.lag([topic] if topic else partner_topics, self.committed(group))
+            for group, topic in STAGE_GROUPS.items()
+        }
         ledger = {TopicPartition(topics.DECISIONS, p): o for p, o in ledger_offsets.items()}
         lag[LEDGER_GROUP] = self.lag([topics.DECISIONS], ledger)
         return lag

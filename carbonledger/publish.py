@@ -12,9 +12,14 @@ from carbonledger.settle import source_of
 
 
 def producer(settings: Settings) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
-                         enable_idempotence=True, linger_ms=5, batch_size=65536,
-                         max_request_size=12 * 1024 * 1024)
+    return KafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        batch_size=65536,
+        max_request_size=topics.PARTNER_MAX_BYTES,
+    )
 
 
 def route(raw: bytes, fallback_partner: str) -> str:

@@ -33,8 +33,11 @@ class Settlement:
     postings: int = 0
 
     def book(self, name: str) -> dict[str, int]:
-        return {"personal": self.personal, "enterprise": self.enterprise,
-                "government": self.government}[name]
+        return {
+            "personal": self.personal,
+            "enterprise": self.enterprise,
+            "government": self.government,
+        }[name]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -60,8 +63,12 @@ def source_of(raw: bytes) -> str | None:
     return source if isinstance(source, str) else None
 
 
-def settle(records: Iterable[tuple[str | None, bytes]], registry: PartnerRegistry,
-           methodologies: Sequence[Methodology], now: datetime) -> Settlement:
+def settle(
+    records: Iterable[tuple[str | None, bytes]],
+    registry: PartnerRegistry,
+    methodologies: Sequence[Methodology],
+    now: datetime,
+) -> Settlement:
     """Admit, quantify, dedupe and post a batch of (authenticated partner, raw record)."""
     result = Settlement()
     people: dict[str, PersonState] = {}

@@ -3,6 +3,7 @@ as background OS processes with pid files and logs under the run folder."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -30,8 +31,18 @@ class Service:
         if self.kind == "faust":
             return [sys.executable, "-m", "faust", "-A", self.module, "worker", "-l", "info"]
         if self.kind == "uvicorn":
-            return [sys.executable, "-m", "uvicorn", self.module, "--host", "127.0.0.1",
-                    "--port", str(port), "--log-level", "warning"]
+            return [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                self.module,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ]
         return [sys.executable, "-m", self.module]
 
     def ready_url(self, port: int) -> str:
@@ -51,12 +62,17 @@ SERVICES = {
 
 
 def script(name: str, action: str, settings: Settings, check: bool = True) -> int:
-    env = {**os.environ, "CARBON_RUN_DIR": str(settings.run_dir),
-           "CARBON_KAFKA_HOST": settings.kafka_host, "CARBON_KAFKA_PORT": str(settings.kafka_port),
-           "CARBON_PG_HOST": settings.pg_host, "CARBON_PG_PORT": str(settings.pg_port),
-           "CARBON_PG_USER": settings.pg_user,
-           "CARBON_PG_PASSWORD": settings.pg_password.get_secret_value(),
-           "CARBON_PG_DATABASE": settings.pg_database}
+    env = {
+        **os.environ,
+        "CARBON_RUN_DIR": str(settings.run_dir),
+        "CARBON_KAFKA_HOST": settings.kafka_host,
+        "CARBON_KAFKA_PORT": str(settings.kafka_port),
+        "CARBON_PG_HOST": settings.pg_host,
+        "CARBON_PG_PORT": str(settings.pg_port),
+        "CARBON_PG_USER": settings.pg_user,
+        "CARBON_PG_PASSWORD": settings.pg_password.get_secret_value(),
+        "CARBON_PG_DATABASE": settings.pg_database,
+    }
     done = subprocess.run(["bash", str(SCRIPTS / f"{name}.sh"), action], env=env, check=False)
     if check and done.returncode != 0:
         raise RuntimeError(f"{name}.sh {action} failed with exit code {done.returncode}")
@@ -75,7 +91,7 @@ class Processes:
         return self.pids / f"{name}-{worker}.pid"
 
     def port(self, name: str, worker: int = 0) -> int:
-        return SERVICES[name].base_port + worker
+        return SERVICES[name].base_port + self.settings.port_offset + worker
 
     def pid(self, name: str, worker: int = 0) -> int | None:
         path = self._pidfile(name, worker)
@@ -92,12 +108,23 @@ class Processes:
         self.pids.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         port = self.port(name, worker)
-        child_env = {**os.environ, **(env or {}), "CARBON_WORKER_ID": str(worker),
-                     "CARBON_WEB_PORT": str(port), "CARBON_RUN_DIR": str(self.settings.run_dir),
-                     "PYTHONUNBUFFERED": "1"}
+        child_env = {
+            **os.environ,
+            **(env or {}),
+            "CARBON_WORKER_ID": str(worker),
+            "CARBON_WEB_PORT": str(port),
+            "CARBON_RUN_DIR": str(self.settings.run_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
         with (self.logs / f"{name}-{worker}.log").open("ab") as log:
-            proc = subprocess.Popen(service.command(port), cwd=ROOT, env=child_env, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                service.command(port),
+                cwd=ROOT,
+                env=child_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self._pidfile(name, worker).write_text(str(proc.pid))
         return proc.pid
 
@@ -162,10 +189,8 @@ def _alive(pid: int) -> bool:
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

@@ -1,25 +1,30 @@
 """The faust side shared by the stream processors: app factory, batching, endpoints.
 
-Each stage reads raw bytes and decodes them itself (orjson/pydantic), so a poison
-record is a dead letter, never a crashed codec. Each batch's outputs are awaited
-until the broker has them before the batch is acknowledged: at-least-once
-delivery, made exactly-once in effect by the deterministic ids downstream.
+Each stage reads raw bytes and decodes them itself (pydantic), so a poison record
+is a dead letter, never a crashed codec. Stages iterate event by event: faust
+acknowledges an event once the agent asks for the next one, and flushes the
+producer before it commits acknowledged offsets, so every output of an event
+reaches the broker before its offset is committed: at-least-once delivery, made
+exactly-once in effect by the deterministic ids downstream.
+
+(`take_events` batching was tried and lost records when a worker was killed:
+it runs a second task over the stream's shared state. Batching belongs to the
+performance work, behind the same kill tests.)
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import os
-from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 from faust.web import Request, Response, View
+from mode import CrashingSupervisor
 
-from carbonledger.contracts import ids
+from carbonledger.contracts import ids, topics
 from carbonledger.contracts.catalogue import Reason
 from carbonledger.contracts.metrics import exposition
 from carbonledger.contracts.records import DeadLetter, Origin
@@ -27,10 +32,12 @@ from carbonledger.contracts.settings import Settings
 
 log = logging.getLogger(__name__)
 
-BATCH_MAX = int(os.environ.get("CARBON_BATCH_MAX", "500"))
-BATCH_WAIT_SECONDS = float(os.environ.get("CARBON_BATCH_WAIT_SECONDS", "0.05"))
-RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
-                       "key_serializer": "raw", "value_serializer": "raw"}
+RAW: dict[str, Any] = {
+    "key_type": bytes,
+    "value_type": bytes,
+    "key_serializer": "raw",
+    "value_serializer": "raw",
+}
 
 
 def worker_id() -> int:
@@ -38,7 +45,9 @@ def worker_id() -> int:
     return int(os.environ.get("CARBON_WORKER_ID", "0"))
 
 
-def make_app(app_id: str, base_port: int, settings: Settings, *, store: str = "memory://") -> faust.App:
+def make_app(
+    app_id: str, base_port: int, settings: Settings, *, store: str = "memory://"
+) -> faust.App:
     wid = worker_id()
     datadir = settings.run_dir / "faust" / app_id / str(wid)
     datadir.mkdir(parents=True, exist_ok=True)
@@ -59,6 +68,13 @@ def make_app(app_id: str, base_port: int, settings: Settings, *, store: str = "m
         broker_heartbeat_interval=3,
         broker_commit_interval=1.0,
         stream_wait_empty=False,
+        # A dead letter carries the original record (base64), up to the partner
+        # topics' limit, so the producer must take what the rejected topic takes.
+        producer_max_request_size=topics.REJECTED_MAX_BYTES,
+        # An agent that raises must take the worker down so it restarts from its
+        # committed offsets. Restarting only the agent (faust's default) resumes
+        # after the unacknowledged batch and silently skips it.
+        agent_supervisor=CrashingSupervisor,
         autodiscover=False,
     )
     _add_endpoints(app)
@@ -69,7 +85,8 @@ def _add_endpoints(app: faust.App) -> None:
     @app.page("/metrics")
     async def metrics(web: View, request: Request) -> Response:
         body, content_type = exposition()
-        return web.bytes(body, content_type=content_type)
+        # aiohttp refuses a charset inside content_type; the exposition is ASCII/UTF-8.
+        return web.bytes(body, content_type=content_type.split(";")[0] + "; version=0.0.4")
 
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:
@@ -80,25 +97,6 @@ def _add_endpoints(app: faust.App) -> None:
         # Ready once started, not rebalancing, and owning partitions to work on.
         ready = app.started and not app.rebalancing and bool(app.consumer.assignment())
         return web.json({"ready": bool(ready)}, status=200 if ready else 503)
-
-
-def each_current(stream: Any, events: list[Any]) -> Iterator[Any]:
-    """Yield a batch's events, making each the stream's current event in turn.
-
-    faust tables write to the partition of the current event (local store and
-    changelog alike); `take_events` leaves none set, so a table written while a
-    batch is processed must have each event made current, as faust's own
-    per-event iteration does.
-    """
-    for event in events:
-        stream._set_current_event(event)
-        yield event
-
-
-async def delivered(futures: list[Awaitable[Any]]) -> None:
-    """Wait until the broker acknowledged every send of a batch."""
-    if futures:
-        await asyncio.gather(*futures)
 
 
 def now_utc() -> datetime:
@@ -114,7 +112,12 @@ def stage_dead_letter(stage: str, reason: Reason, message: str, record: Any) -> 
     origin = origin_of(record)
     return DeadLetter(
         dead_letter_id=ids.dead_letter_id(origin.topic, origin.partition, origin.offset),
-        stage=stage, reason=reason.value, message=message[:2000], partner=None, origin=origin,
+        stage=stage,
+        reason=reason.value,
+        message=message[:2000],
+        partner=None,
+        origin=origin,
         key_b64=base64.b64encode(record.key).decode() if record.key is not None else None,
-        payload_b64=base64.b64encode(record.value or b"").decode(), received_at=now_utc(),
+        payload_b64=base64.b64encode(record.value or b"").decode(),
+        received_at=now_utc(),
     )

@@ -106,8 +106,14 @@ def _interval_fields() -> tuple[FieldSpec, ...]:
 
 
 def _distance(max_km: str) -> FieldSpec:
-    return FieldSpec("distance_km", Kind.DECIMAL, unit="km", minimum=_d("0"),
-                     exclusive_minimum=True, maximum=_d(max_km))
+    return FieldSpec(
+        "distance_km",
+        Kind.DECIMAL,
+        unit="km",
+        minimum=_d("0"),
+        exclusive_minimum=True,
+        maximum=_d(max_km),
+    )
 
 
 def _text(name: str, required: bool = True) -> FieldSpec:
@@ -120,84 +126,250 @@ _TRIP_HOURS = 12
 CATALOGUE: dict[str, BehaviourType] = {
     b.type: b
     for b in [
-        BehaviourType("travel.metro", "trip", "Metro ride", (
-            *_interval_fields(), _distance("200"),
-            _text("line", False), _text("entry_station", False), _text("exit_station", False),
-        ), max_duration=timedelta(hours=_TRIP_HOURS)),
-        BehaviourType("travel.bus", "trip", "Bus ride", (
-            *_interval_fields(), _distance("300"),
-            FieldSpec("electric", Kind.BOOLEAN, required=False, default=False),
-            _text("line", False),
-        ), max_duration=timedelta(hours=_TRIP_HOURS)),
-        BehaviourType("travel.bike_share", "trip", "Shared bike ride", (
-            *_interval_fields(), _distance("60"),
-        ), max_duration=timedelta(hours=_TRIP_HOURS)),
-        BehaviourType("travel.ebike_share", "trip", "Shared e-bike ride", (
-            *_interval_fields(), _distance("100"),
-        ), max_duration=timedelta(hours=_TRIP_HOURS)),
-        BehaviourType("travel.carpool", "trip", "Carpool ride", (
-            *_interval_fields(), _distance("500"),
-            FieldSpec("passengers", Kind.INTEGER, minimum=_d("1"), maximum=_d("8")),
-        ), max_duration=timedelta(hours=_TRIP_HOURS)),
-        BehaviourType("travel.ev_drive", "trip", "Electric-vehicle drive", (
-            *_interval_fields(), _distance("1000"),
-        ), max_duration=timedelta(hours=_TRIP_HOURS)),
-        BehaviourType("steps.daily", "steps", "Daily step count", (
-            FieldSpec("date", Kind.DATE, description="the local (UTC+8) day counted"),
-            FieldSpec("steps", Kind.INTEGER, unit="steps", minimum=_d("0"), maximum=_d("150000")),
-        ), natural_key=("date",)),
-        BehaviourType("ev.charge", "charge", "Electric-vehicle charging session", (
-            *_interval_fields(),
-            FieldSpec("kwh", Kind.DECIMAL, required=False, unit="kWh", minimum=_d("0"),
-                      exclusive_minimum=True, maximum=_d("500")),
-            FieldSpec("amount_cny", Kind.DECIMAL, required=False, unit="CNY", minimum=_d("0"),
-                      exclusive_minimum=True, maximum=_d("5000")),
-            _text("station_id", False),
-        ), one_of=("kwh", "amount_cny"), max_duration=timedelta(hours=48)),
-        BehaviourType("home.electricity", "electricity", "Household daily electricity use", (
-            _text("meter_id"),
-            FieldSpec("date", Kind.DATE),
-            FieldSpec("kwh", Kind.DECIMAL, unit="kWh", minimum=_d("0"), maximum=_d("1000")),
-            FieldSpec("household_size", Kind.INTEGER, unit="persons", minimum=_d("1"),
-                      maximum=_d("20")),
-        ), natural_key=("meter_id", "date")),
-        BehaviourType("recycle.item", "recycle", "Recycled material batch", (
-            _text("batch_id"),
-            FieldSpec("material", Kind.CHOICE,
-                      choices=("paper", "plastic", "glass", "textile", "metal", "appliance")),
-            FieldSpec("kg", Kind.DECIMAL, unit="kg", minimum=_d("0"), exclusive_minimum=True,
-                      maximum=_d("10000")),
-        ), natural_key=("batch_id",)),
-        BehaviourType("food.no_cutlery", "order", "Food order without disposable cutlery", (
-            _text("order_id"),
-        ), natural_key=("order_id",)),
-        BehaviourType("meeting.online", "meeting", "Online meeting", (
-            _text("meeting_id"), *_interval_fields(),
-            FieldSpec("participants", Kind.INTEGER, required=False, minimum=_d("1"),
-                      maximum=_d("100000")),
-        ), natural_key=("meeting_id",), max_duration=timedelta(hours=24)),
-        BehaviourType("payment.utility_online", "payment", "Online utility bill payment", (
-            _text("bill_id"),
-            FieldSpec("utility", Kind.CHOICE, required=False, choices=("water", "power", "gas")),
-            FieldSpec("amount_cny", Kind.DECIMAL, required=False, unit="CNY", minimum=_d("0"),
-                      exclusive_minimum=True, maximum=_d("100000")),
-        ), natural_key=("bill_id",)),
+        BehaviourType(
+            "travel.metro",
+            "trip",
+            "Metro ride",
+            (
+                *_interval_fields(),
+                _distance("200"),
+                _text("line", False),
+                _text("entry_station", False),
+                _text("exit_station", False),
+            ),
+            max_duration=timedelta(hours=_TRIP_HOURS),
+        ),
+        BehaviourType(
+            "travel.bus",
+            "trip",
+            "Bus ride",
+            (
+                *_interval_fields(),
+                _distance("300"),
+                FieldSpec("electric", Kind.BOOLEAN, required=False, default=False),
+                _text("line", False),
+            ),
+            max_duration=timedelta(hours=_TRIP_HOURS),
+        ),
+        BehaviourType(
+            "travel.bike_share",
+            "trip",
+            "Shared bike ride",
+            (
+                *_interval_fields(),
+                _distance("60"),
+            ),
+            max_duration=timedelta(hours=_TRIP_HOURS),
+        ),
+        BehaviourType(
+            "travel.ebike_share",
+            "trip",
+            "Shared e-bike ride",
+            (
+                *_interval_fields(),
+                _distance("100"),
+            ),
+            max_duration=timedelta(hours=_TRIP_HOURS),
+        ),
+        BehaviourType(
+            "travel.carpool",
+            "trip",
+            "Carpool ride",
+            (
+                *_interval_fields(),
+                _distance("500"),
+                FieldSpec("passengers", Kind.INTEGER, minimum=_d("1"), maximum=_d("8")),
+            ),
+            max_duration=timedelta(hours=_TRIP_HOURS),
+        ),
+        BehaviourType(
+            "travel.ev_drive",
+            "trip",
+            "Electric-vehicle drive",
+            (
+                *_interval_fields(),
+                _distance("1000"),
+            ),
+            max_duration=timedelta(hours=_TRIP_HOURS),
+        ),
+        BehaviourType(
+            "steps.daily",
+            "steps",
+            "Daily step count",
+            (
+                FieldSpec("date", Kind.DATE, description="the local (UTC+8) day counted"),
+                FieldSpec(
+                    "steps", Kind.INTEGER, unit="steps", minimum=_d("0"), maximum=_d("150000")
+                ),
+            ),
+            natural_key=("date",),
+        ),
+        BehaviourType(
+            "ev.charge",
+            "charge",
+            "Electric-vehicle charging session",
+            (
+                *_interval_fields(),
+                FieldSpec(
+                    "kwh",
+                    Kind.DECIMAL,
+                    required=False,
+                    unit="kWh",
+                    minimum=_d("0"),
+                    exclusive_minimum=True,
+                    maximum=_d("500"),
+                ),
+                FieldSpec(
+                    "amount_cny",
+                    Kind.DECIMAL,
+                    required=False,
+                    unit="CNY",
+                    minimum=_d("0"),
+                    exclusive_minimum=True,
+                    maximum=_d("5000"),
+                ),
+                _text("station_id", False),
+            ),
+            one_of=("kwh", "amount_cny"),
+            max_duration=timedelta(hours=48),
+        ),
+        BehaviourType(
+            "home.electricity",
+            "electricity",
+            "Household daily electricity use",
+            (
+                _text("meter_id"),
+                FieldSpec("date", Kind.DATE),
+                FieldSpec("kwh", Kind.DECIMAL, unit="kWh", minimum=_d("0"), maximum=_d("1000")),
+                FieldSpec(
+                    "household_size",
+                    Kind.INTEGER,
+                    unit="persons",
+                    minimum=_d("1"),
+                    maximum=_d("20"),
+                ),
+            ),
+            natural_key=("meter_id", "date"),
+        ),
+        BehaviourType(
+            "recycle.item",
+            "recycle",
+            "Recycled material batch",
+            (
+                _text("batch_id"),
+                FieldSpec(
+                    "material",
+                    Kind.CHOICE,
+                    choices=("paper", "plastic", "glass", "textile", "metal", "appliance"),
+                ),
+                FieldSpec(
+                    "kg",
+                    Kind.DECIMAL,
+                    unit="kg",
+                    minimum=_d("0"),
+                    exclusive_minimum=True,
+                    maximum=_d("10000"),
+                ),
+            ),
+            natural_key=("batch_id",),
+        ),
+        BehaviourType(
+            "food.no_cutlery",
+            "order",
+            "Food order without disposable cutlery",
+            (_text("order_id"),),
+            natural_key=("order_id",),
+        ),
+        BehaviourType(
+            "meeting.online",
+            "meeting",
+            "Online meeting",
+            (
+                _text("meeting_id"),
+                *_interval_fields(),
+                FieldSpec(
+                    "participants",
+                    Kind.INTEGER,
+                    required=False,
+                    minimum=_d("1"),
+                    maximum=_d("100000"),
+                ),
+            ),
+            natural_key=("meeting_id",),
+            max_duration=timedelta(hours=24),
+        ),
+        BehaviourType(
+            "payment.utility_online",
+            "payment",
+            "Online utility bill payment",
+            (
+                _text("bill_id"),
+                FieldSpec(
+                    "utility", Kind.CHOICE, required=False, choices=("water", "power", "gas")
+                ),
+                FieldSpec(
+                    "amount_cny",
+                    Kind.DECIMAL,
+                    required=False,
+                    unit="CNY",
+                    minimum=_d("0"),
+                    exclusive_minimum=True,
+                    maximum=_d("100000"),
+                ),
+            ),
+            natural_key=("bill_id",),
+        ),
     ]
 }
 
 # GB/T 2260 province-level prefixes (the first two digits of every region code).
-PROVINCE_PREFIXES = frozenset({
-    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
-    "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64",
-    "65", "71", "81", "82",
-})
+PROVINCE_PREFIXES = frozenset(
+    {
+        "11",
+        "12",
+        "13",
+        "14",
+        "15",
+        "21",
+        "22",
+        "23",
+        "31",
+        "32",
+        "33",
+        "34",
+        "35",
+        "36",
+        "37",
+        "41",
+        "42",
+        "43",
+        "44",
+        "45",
+        "46",
+        "50",
+        "51",
+        "52",
+        "53",
+        "54",
+        "61",
+        "62",
+        "63",
+        "64",
+        "65",
+        "71",
+        "81",
+        "82",
+    }
+)
 _REGION_RE = re.compile(r"^\d{6}$")
 _TEXT_MAX = 128
 
 
 def validate_region(value: Any) -> str:
     if not isinstance(value, str) or not _REGION_RE.match(value):
-        raise Rejection(Reason.INVALID_REGION, f"region must be a six-digit GB/T 2260 code, got {value!r}")
+        raise Rejection(
+            Reason.INVALID_REGION, f"region must be a six-digit GB/T 2260 code, got {value!r}"
+        )
     if value[:2] not in PROVINCE_PREFIXES:
         raise Rejection(Reason.INVALID_REGION, f"region {value} names no province")
     return value
@@ -242,7 +414,9 @@ def _as_integer(spec: FieldSpec, value: Any) -> int:
 
 def _as_text(spec: FieldSpec, value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > _TEXT_MAX:
-        raise Rejection(Reason.INVALID_FIELD, f"{spec.name} must be text of 1..{_TEXT_MAX} characters")
+        raise Rejection(
+            Reason.INVALID_FIELD, f"{spec.name} must be text of 1..{_TEXT_MAX} characters"
+        )
     return value
 
 
@@ -261,7 +435,9 @@ def _as_date(spec: FieldSpec, value: Any) -> str:
 
 def _as_choice(spec: FieldSpec, value: Any) -> str:
     if value not in spec.choices:
-        raise Rejection(Reason.INVALID_FIELD, f"{spec.name} must be one of {', '.join(spec.choices)}")
+        raise Rejection(
+            Reason.INVALID_FIELD, f"{spec.name} must be one of {', '.join(spec.choices)}"
+        )
     return str(value)
 
 
@@ -292,7 +468,9 @@ def local_day_bounds(day: str) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def _interval(spec: BehaviourType, fields: Mapping[str, Any], time_: datetime) -> tuple[datetime, datetime]:
+def _interval(
+    spec: BehaviourType, fields: Mapping[str, Any], time_: datetime
+) -> tuple[datetime, datetime]:
     if "started_at" in fields:
         started, ended = fields["started_at"], fields["ended_at"]
         if ended < started:
@@ -306,7 +484,10 @@ def _interval(spec: BehaviourType, fields: Mapping[str, Any], time_: datetime) -
 
 
 def validate_data(
-    spec: BehaviourType, data: Mapping[str, Any], time_: datetime, now: datetime,
+    spec: BehaviourType,
+    data: Mapping[str, Any],
+    time_: datetime,
+    now: datetime,
     clock_skew: timedelta = timedelta(minutes=5),
 ) -> BehaviourData:
     """Check `data` against its catalogue row and return it normalised."""
@@ -324,7 +505,9 @@ def validate_data(
             continue
         fields[f.name] = _CONVERTERS[f.kind](f, data[f.name])
     if spec.one_of and not any(name in fields for name in spec.one_of):
-        raise Rejection(Reason.MISSING_FIELD, f"{spec.type} requires one of {', '.join(spec.one_of)}")
+        raise Rejection(
+            Reason.MISSING_FIELD, f"{spec.type} requires one of {', '.join(spec.one_of)}"
+        )
     started, ended = _interval(spec, fields, time_)
     if max(ended, time_) > now + clock_skew:
         raise Rejection(Reason.IN_FUTURE, "the behaviour ends in the future")

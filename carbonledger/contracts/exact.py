@@ -23,7 +23,7 @@ def loads_exact(text: str | bytes) -> Any:
 
 
 def _to_decimal(value: Any) -> Decimal:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise NotExactError("binary floats are refused; send the number as JSON text")
     if isinstance(value, Decimal):
         result = value

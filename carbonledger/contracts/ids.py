@@ -17,7 +17,9 @@ def event_id(source: str, partner_event_id: str) -> uuid.UUID:
     return _derive("event", source, partner_event_id)
 
 
-def claim_id(event: uuid.UUID, methodology_id: str | None, methodology_version: str | None) -> uuid.UUID:
+def claim_id(
+    event: uuid.UUID, methodology_id: str | None, methodology_version: str | None
+) -> uuid.UUID:
     """One quantification of one event under one methodology version."""
     return _derive("claim", event, methodology_id or "-", methodology_version or "-")
 

@@ -33,8 +33,13 @@ def gauge(service: str, metric: str, doc: str, labels: tuple[str, ...] = ()) -> 
     return Gauge(name(service, metric), doc, labels)
 
 
-def histogram(service: str, metric: str, doc: str, labels: tuple[str, ...] = (),
-              buckets: tuple[float, ...] = LATENCY_BUCKETS) -> Histogram:
+def histogram(
+    service: str,
+    metric: str,
+    doc: str,
+    labels: tuple[str, ...] = (),
+    buckets: tuple[float, ...] = LATENCY_BUCKETS,
+) -> Histogram:
     return Histogram(name(service, metric), doc, labels, buckets=buckets)
 
 

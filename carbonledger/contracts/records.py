@@ -15,7 +15,10 @@ from carbonledger.contracts.exact import ExactDecimal
 
 class Record(BaseModel):
     model_config = ConfigDict(
-        frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True,
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
         serialize_by_alias=True,
     )
 
@@ -147,7 +150,9 @@ class Posting(Record):
 class DeadLetter(Record):
     """A record no stage could accept: the original bytes and why (nothing is lost)."""
 
-    schema_: Literal["carbonledger.dead_letter/1"] = Field("carbonledger.dead_letter/1", alias="schema")
+    schema_: Literal["carbonledger.dead_letter/1"] = Field(
+        "carbonledger.dead_letter/1", alias="schema"
+    )
     dead_letter_id: UUID
     stage: str
     reason: str

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_PASSWORD = "carbon-dev-only"  # noqa: S105 - the documented local default, refused in production
+DEV_PASSWORD = "carbon-dev-only"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     pg_user: str = "carbon"
     pg_password: SecretStr = SecretStr(DEV_PASSWORD)
     pg_database: str = "carbonledger"
+
+    # Added to every service's HTTP port, so a second stack (the tests') can run beside one.
+    port_offset: int = 0
 
     partners_file: Path = ROOT / "deploy" / "partners.yaml"
     methodology_dir: Path = ROOT / "services" / "quantify" / "registry"

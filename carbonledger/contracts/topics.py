@@ -46,6 +46,11 @@ DEDUPE_APP_ID = "carbon-dedupe"
 DEDUPE_TABLE = "claims-by-person"
 DEDUPE_CHANGELOG = f"{DEDUPE_APP_ID}-{DEDUPE_TABLE}-changelog"
 
+# A partner record may be up to 10 MiB (ingest dead-letters anything over its own
+# validation limit); its dead letter holds it base64-encoded, hence the larger limit.
+PARTNER_MAX_BYTES = 10 * 1024 * 1024 + 65536
+REJECTED_MAX_BYTES = 16 * 1024 * 1024
+
 PIPELINE_PARTITIONS = 8
 PARTNER_PARTITIONS = 4
 
@@ -70,25 +75,58 @@ def partner_topic_spec(partner_id: str, partitions: int = PARTNER_PARTITIONS) ->
         value="CloudEvents 1.0 structured JSON (docs/partners.md)",
         producers=f"partner {partner_id}",
         consumers="ingest",
+        extra_config={"max.message.bytes": str(PARTNER_MAX_BYTES)},
     )
 
 
 def pipeline_topics(partitions: int = PIPELINE_PARTITIONS) -> list[TopicSpec]:
     """The system's own topics; `partitions` bounds how many workers a stage can use."""
     return [
-        TopicSpec(VALIDATED, partitions, 14 * DAY_MS, "subject", "ValidatedBehaviour v1",
-                  "ingest", "quantify"),
-        TopicSpec(REJECTED, partitions, 30 * DAY_MS, "partner id", "DeadLetter v1",
-                  "ingest, every stage", "operators (carbonledger dlq)"),
-        TopicSpec(CLAIMS, partitions, 14 * DAY_MS, "subject", "ReductionClaim v1",
-                  "quantify", "dedupe"),
-        TopicSpec(DECISIONS, partitions, 30 * DAY_MS, "subject", "Decision v1",
-                  "dedupe", "ledger writer"),
-        TopicSpec(POSTINGS, partitions, 30 * DAY_MS, "book:account", "Posting v1",
-                  "ledger writer", "incentive systems"),
+        TopicSpec(
+            VALIDATED,
+            partitions,
+            14 * DAY_MS,
+            "subject",
+            "ValidatedBehaviour v1",
+            "ingest",
+            "quantify",
+        ),
+        TopicSpec(
+            REJECTED,
+            partitions,
+            30 * DAY_MS,
+            "partner id",
+            "DeadLetter v1",
+            "ingest, every stage",
+            "operators (carbonledger dlq)",
+            extra_config={"max.message.bytes": str(REJECTED_MAX_BYTES)},
+        ),
+        TopicSpec(
+            CLAIMS, partitions, 14 * DAY_MS, "subject", "ReductionClaim v1", "quantify", "dedupe"
+        ),
+        TopicSpec(
+            DECISIONS, partitions, 30 * DAY_MS, "subject", "Decision v1", "dedupe", "ledger writer"
+        ),
+        TopicSpec(
+            POSTINGS,
+            partitions,
+            30 * DAY_MS,
+            "book:account",
+            "Posting v1",
+            "ledger writer",
+            "incentive systems",
+        ),
         # The dedupe table's changelog is a keyed state log: compacted, kept forever.
         # faust would create it too; declaring it here fixes its settings.
-        TopicSpec(DEDUPE_CHANGELOG, partitions, -1, "subject", "dedupe person state",
-                  "dedupe (faust table)", "dedupe (recovery)", cleanup_policy="compact",
-                  extra_config={"min.compaction.lag.ms": "60000"}),
+        TopicSpec(
+            DEDUPE_CHANGELOG,
+            partitions,
+            -1,
+            "subject",
+            "dedupe person state",
+            "dedupe (faust table)",
+            "dedupe (recovery)",
+            cleanup_policy="compact",
+            extra_config={"min.compaction.lag.ms": "60000"},
+        ),
     ]

@@ -7,10 +7,25 @@
 #   postgres.sh reset    stop and delete the cluster
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-PG_DIR="${CARBON_PG_DIR:-$CARBON_RUN_DIR/postgres}"
-DATA="$PG_DIR/data"
-SOCK="$PG_DIR/sock"
-LOGFILE="$PG_DIR/log/postgres.log"
+# Run as root, the server runs as user postgres, which must reach its folder; when
+# the checkout sits below a folder closed to it (e.g. /root), use /var/tmp instead.
+default_pg_dir() {
+  local local_dir="$CARBON_RUN_DIR/postgres"
+  mkdir -p "$CARBON_RUN_DIR"
+  if [[ $(id -u) -ne 0 ]] || ! id postgres >/dev/null 2>&1 \
+    || runuser -u postgres -- test -x "$CARBON_RUN_DIR"; then
+    echo "$local_dir"
+  else
+    echo "/var/tmp/carbonledger-$(printf '%s' "$CARBON_RUN_DIR" | sha1sum | cut -c1-12)/postgres"
+  fi
+}
+set_paths() {
+  PG_DIR="${CARBON_PG_DIR:-$(default_pg_dir)}"
+  DATA="$PG_DIR/data"
+  SOCK="$PG_DIR/sock"
+  LOGFILE="$PG_DIR/log/postgres.log"
+}
+set_paths
 
 pg_bin() {
   local dir
@@ -79,6 +94,7 @@ ensure_role_and_db() {
 
 start() {
   install
+  set_paths  # the postgres user may only exist now
   prepare_dirs
   init_cluster
   if ! running; then

@@ -28,30 +28,42 @@ class PersonState:
     claims: dict[str, ReductionClaim] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps({
-            "subject": self.subject,
-            "claims": {k: c.model_dump(mode="json") for k, c in self.claims.items()},
-        })
+        return orjson.dumps(
+            {
+                "subject": self.subject,
+                "claims": {k: c.model_dump(mode="json") for k, c in self.claims.items()},
+            }
+        )
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> PersonState:
         doc = orjson.loads(raw)
-        return cls(doc["subject"], {k: ReductionClaim.model_validate(c)
-                                    for k, c in doc["claims"].items()})
+        return cls(
+            doc["subject"], {k: ReductionClaim.model_validate(c) for k, c in doc["claims"].items()}
+        )
 
 
 def decisions_for(claim: ReductionClaim) -> list[Decision]:
     """What a single, uncontested claim means for the books."""
     if not claim.credited:
-        return [Decision(
-            decision_id=ids.decision_id(DecisionKind.NOT_CREDITED, claim.claim_id),
-            kind=DecisionKind.NOT_CREDITED, amount_mg=0, claim=claim, reason=claim.reason,
-        )]
-    return [Decision(
-        decision_id=ids.decision_id(DecisionKind.CREDIT, claim.claim_id),
-        kind=DecisionKind.CREDIT, amount_mg=claim.reduction_mg, claim=claim,
-        winner_claim_id=claim.claim_id,
-    )]
+        return [
+            Decision(
+                decision_id=ids.decision_id(DecisionKind.NOT_CREDITED, claim.claim_id),
+                kind=DecisionKind.NOT_CREDITED,
+                amount_mg=0,
+                claim=claim,
+                reason=claim.reason,
+            )
+        ]
+    return [
+        Decision(
+            decision_id=ids.decision_id(DecisionKind.CREDIT, claim.claim_id),
+            kind=DecisionKind.CREDIT,
+            amount_mg=claim.reduction_mg,
+            claim=claim,
+            winner_claim_id=claim.claim_id,
+        )
+    ]
 
 
 def observe(state: PersonState, claim: ReductionClaim) -> tuple[bool, list[Decision]]:

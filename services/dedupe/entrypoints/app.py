@@ -14,11 +14,7 @@ from carbonledger.contracts import metrics, topics
 from carbonledger.contracts.catalogue import Reason
 from carbonledger.contracts.records import ReductionClaim
 from carbonledger.streaming import (
-    BATCH_MAX,
-    BATCH_WAIT_SECONDS,
     RAW,
-    delivered,
-    each_current,
     make_app,
     stage_dead_letter,
 )
@@ -28,19 +24,22 @@ from services.dedupe.domain.person import PersonState, observe
 log = logging.getLogger(__name__)
 settings = DedupeSettings()
 
-app = make_app(topics.DEDUPE_APP_ID, settings.dedupe_web_port, settings, store=settings.dedupe_store)
+app = make_app(
+    topics.DEDUPE_APP_ID, settings.dedupe_web_port, settings, store=settings.dedupe_store
+)
 claims = app.topic(topics.CLAIMS, **RAW)
 decisions = app.topic(topics.DECISIONS, **RAW)
 rejected = app.topic(topics.REJECTED, **RAW)
 # Keyed by subject, co-partitioned with the claims topic (also keyed by subject).
 # bytes keys and values use faust's raw codec; encoding is the domain's business.
-people = app.Table(topics.DEDUPE_TABLE, key_type=bytes, value_type=bytes,
-                   partitions=settings.topic_partitions)
+people = app.Table(
+    topics.DEDUPE_TABLE, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions
+)
 
-CLAIMS_SEEN = metrics.counter("dedupe", "claims_total", "Claims consumed, by outcome",
-                              ("outcome",))
-DECISIONS = metrics.counter("dedupe", "decisions_total", "Decisions emitted, by kind and class",
-                            ("kind", "activity_class"))
+CLAIMS_SEEN = metrics.counter("dedupe", "claims_total", "Claims consumed, by outcome", ("outcome",))
+DECISIONS = metrics.counter(
+    "dedupe", "decisions_total", "Decisions emitted, by kind and class", ("kind", "activity_class")
+)
 
 
 def _decide(claim: ReductionClaim) -> list[Any]:
@@ -56,18 +55,14 @@ def _decide(claim: ReductionClaim) -> list[Any]:
 
 @app.agent(claims)
 async def dedupe_claims(stream: Any) -> None:
-    async for events in stream.take_events(BATCH_MAX, within=BATCH_WAIT_SECONDS):
-        pending = []
-        for event in each_current(stream, events):
-            message = event.message
-            try:
-                claim = ReductionClaim.model_validate_json(message.value)
-            except ValidationError as exc:
-                letter = stage_dead_letter("dedupe", Reason.UNDECODABLE_RECORD, str(exc), message)
-                pending.append(await rejected.send(key=b"dedupe", value=letter.to_bytes()))
-                continue
-            for decision in _decide(claim):
-                DECISIONS.labels(decision.kind.value, claim.activity_class).inc()
-                pending.append(await decisions.send(key=claim.subject.encode(),
-                                                    value=decision.to_bytes()))
-        await delivered(pending)
+    async for event in stream.events():
+        message = event.message
+        try:
+            claim = ReductionClaim.model_validate_json(message.value)
+        except ValidationError as exc:
+            letter = stage_dead_letter("dedupe", Reason.UNDECODABLE_RECORD, str(exc), message)
+            await rejected.send(key=b"dedupe", value=letter.to_bytes())
+            continue
+        for decision in _decide(claim):
+            DECISIONS.labels(decision.kind.value, claim.activity_class).inc()
+            await decisions.send(key=claim.subject.encode(), value=decision.to_bytes())

@@ -47,8 +47,10 @@ def _authorise(event: PartnerEvent, partner_id: str | None, registry: PartnerReg
     if partner_id is None:
         raise Rejection(Reason.UNKNOWN_PARTNER, "record did not arrive through a partner channel")
     if event.source != partner_id:
-        raise Rejection(Reason.SOURCE_MISMATCH,
-                        f"source {event.source!r} is not the authenticated partner {partner_id!r}")
+        raise Rejection(
+            Reason.SOURCE_MISMATCH,
+            f"source {event.source!r} is not the authenticated partner {partner_id!r}",
+        )
     partner = registry.get(partner_id)
     if partner is None:
         raise Rejection(Reason.UNKNOWN_PARTNER, f"partner {partner_id!r} is not registered")
@@ -57,14 +59,21 @@ def _authorise(event: PartnerEvent, partner_id: str | None, registry: PartnerReg
     if event.type not in CATALOGUE:
         raise Rejection(Reason.UNKNOWN_TYPE, f"{event.type!r} is not in the behaviour catalogue")
     if event.type not in partner.behaviours:
-        raise Rejection(Reason.TYPE_NOT_ALLOWED, f"partner {partner_id!r} may not report {event.type}")
+        raise Rejection(
+            Reason.TYPE_NOT_ALLOWED, f"partner {partner_id!r} may not report {event.type}"
+        )
     if not SUBJECT_PATTERN.match(event.subject):
         raise Rejection(Reason.INVALID_SUBJECT, "subject must be 64 lowercase hex (HMAC-SHA256)")
 
 
 def validate_event(
-    raw: bytes, *, partner_id: str | None, registry: PartnerRegistry, origin: Origin,
-    now: datetime, max_bytes: int = MAX_RECORD_BYTES,
+    raw: bytes,
+    *,
+    partner_id: str | None,
+    registry: PartnerRegistry,
+    origin: Origin,
+    now: datetime,
+    max_bytes: int = MAX_RECORD_BYTES,
 ) -> ValidatedBehaviour:
     """Validate one partner record; raises `Rejection` with the reason it fails."""
     event = _decode(raw, max_bytes)
@@ -89,8 +98,14 @@ def validate_event(
 
 
 def dead_letter(
-    rejection: Rejection, raw: bytes, key: bytes | None, *, stage: str, partner_id: str | None,
-    origin: Origin, now: datetime,
+    rejection: Rejection,
+    raw: bytes,
+    key: bytes | None,
+    *,
+    stage: str,
+    partner_id: str | None,
+    origin: Origin,
+    now: datetime,
 ) -> DeadLetter:
     """The dead letter of a refused record: the original bytes, where, and why."""
     return DeadLetter(
@@ -107,14 +122,27 @@ def dead_letter(
 
 
 def admit(
-    raw: bytes | None, key: bytes | None, *, partner_id: str | None, registry: PartnerRegistry,
-    origin: Origin, now: datetime, max_bytes: int = MAX_RECORD_BYTES,
+    raw: bytes | None,
+    key: bytes | None,
+    *,
+    partner_id: str | None,
+    registry: PartnerRegistry,
+    origin: Origin,
+    now: datetime,
+    max_bytes: int = MAX_RECORD_BYTES,
 ) -> ValidatedBehaviour | DeadLetter:
     """Validate a record, or dead-letter it with its reason; never raises for bad input."""
     payload = raw if raw is not None else b""
     try:
-        return validate_event(payload, partner_id=partner_id, registry=registry, origin=origin,
-                              now=now, max_bytes=max_bytes)
+        return validate_event(
+            payload,
+            partner_id=partner_id,
+            registry=registry,
+            origin=origin,
+            now=now,
+            max_bytes=max_bytes,
+        )
     except Rejection as rejection:
-        return dead_letter(rejection, payload, key, stage="ingest", partner_id=partner_id,
-                           origin=origin, now=now)
+        return dead_letter(
+            rejection, payload, key, stage="ingest", partner_id=partner_id, origin=origin, now=now
+        )

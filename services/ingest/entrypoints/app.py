@@ -13,10 +13,7 @@ from carbonledger.contracts.catalogue import Reason
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.records import DeadLetter
 from carbonledger.streaming import (
-    BATCH_MAX,
-    BATCH_WAIT_SECONDS,
     RAW,
-    delivered,
     make_app,
     now_utc,
     origin_of,
@@ -37,20 +34,32 @@ partner_events = app.topic(*(topics.partner_topic(p) for p in registry.ids), **R
 validated = app.topic(topics.VALIDATED, **RAW)
 rejected = app.topic(topics.REJECTED, **RAW)
 
-RECORDS = metrics.counter("ingest", "records_total",
-                          "Partner records consumed, by partner and outcome",
-                          ("partner", "outcome"))
-REJECTIONS = metrics.counter("ingest", "rejections_total",
-                             "Partner records dead-lettered, by partner and reason",
-                             ("partner", "reason"))
+RECORDS = metrics.counter(
+    "ingest",
+    "records_total",
+    "Partner records consumed, by partner and outcome",
+    ("partner", "outcome"),
+)
+REJECTIONS = metrics.counter(
+    "ingest",
+    "rejections_total",
+    "Partner records dead-lettered, by partner and reason",
+    ("partner", "reason"),
+)
 
 
 def _admit(message: Any) -> Any:
     partner_id = topics.partner_of_topic(message.topic)
     try:
-        return admit(message.value, message.key, partner_id=partner_id, registry=registry,
-                     origin=origin_of(message), now=now_utc(),
-                     max_bytes=settings.ingest_max_record_bytes)
+        return admit(
+            message.value,
+            message.key,
+            partner_id=partner_id,
+            registry=registry,
+            origin=origin_of(message),
+            now=now_utc(),
+            max_bytes=settings.ingest_max_record_bytes,
+        )
     except Exception as exc:  # a bug must not stop the stream; the record is kept
         log.exception("admission failed for %s", origin_of(message))
         return stage_dead_letter("ingest", Reason.PROCESSING_ERROR, repr(exc), message)
@@ -58,17 +67,13 @@ def _admit(message: Any) -> Any:
 
 @app.agent(partner_events)
 async def admit_partner_events(stream: Any) -> None:
-    async for events in stream.take_events(BATCH_MAX, within=BATCH_WAIT_SECONDS):
-        pending = []
-        for event in events:
-            outcome = _admit(event.message)
-            partner = topics.partner_of_topic(event.message.topic) or "unknown"
-            if isinstance(outcome, DeadLetter):
-                REJECTIONS.labels(partner, outcome.reason).inc()
-                RECORDS.labels(partner, "rejected").inc()
-                pending.append(await rejected.send(key=partner.encode(), value=outcome.to_bytes()))
-            else:
-                RECORDS.labels(partner, "accepted").inc()
-                pending.append(await validated.send(key=outcome.subject.encode(),
-                                                    value=outcome.to_bytes()))
-        await delivered(pending)
+    async for event in stream.events():
+        outcome = _admit(event.message)
+        partner = topics.partner_of_topic(event.message.topic) or "unknown"
+        if isinstance(outcome, DeadLetter):
+            REJECTIONS.labels(partner, outcome.reason).inc()
+            RECORDS.labels(partner, "rejected").inc()
+            await rejected.send(key=partner.encode(), value=outcome.to_bytes())
+        else:
+            RECORDS.labels(partner, "accepted").inc()
+            await validated.send(key=outcome.subject.encode(), value=outcome.to_bytes())

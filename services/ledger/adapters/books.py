@@ -19,12 +19,33 @@ from carbonledger.contracts.records import Decision
 from services.ledger.domain.postings import postings_for
 
 _DECISION_COLUMNS = (
-    "decision_id", "kind", "claim_id", "event_source", "event_id", "subject", "behaviour_type",
-    "region", "amount_mg", "winner_claim_id", "reverses", "reason", "claim",
+    "decision_id",
+    "kind",
+    "claim_id",
+    "event_source",
+    "event_id",
+    "subject",
+    "behaviour_type",
+    "region",
+    "amount_mg",
+    "winner_claim_id",
+    "reverses",
+    "reason",
+    "claim",
 )
 _POSTING_COLUMNS = (
-    "posting_id", "decision_id", "claim_id", "book", "account", "amount_mg", "behaviour_type",
-    "region", "partner", "methodology_id", "methodology_version", "behaviour_time",
+    "posting_id",
+    "decision_id",
+    "claim_id",
+    "book",
+    "account",
+    "amount_mg",
+    "behaviour_type",
+    "region",
+    "partner",
+    "methodology_id",
+    "methodology_version",
+    "behaviour_time",
 )
 
 _STAGE = f"""
@@ -67,17 +88,40 @@ SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset), 
 
 def _decision_row(d: Decision) -> tuple[Any, ...]:
     c = d.claim
-    return (d.decision_id, d.kind.value, c.claim_id, c.event.source, c.event.id, c.subject, c.type,
-            c.region, d.amount_mg, d.winner_claim_id, d.reverses, d.reason,
-            Jsonb(c.model_dump(mode="json")))
+    return (
+        d.decision_id,
+        d.kind.value,
+        c.claim_id,
+        c.event.source,
+        c.event.id,
+        c.subject,
+        c.type,
+        c.region,
+        d.amount_mg,
+        d.winner_claim_id,
+        d.reverses,
+        d.reason,
+        Jsonb(c.model_dump(mode="json")),
+    )
 
 
 def _posting_rows(d: Decision) -> Iterable[tuple[Any, ...]]:
     for p in postings_for(d):
         m = p.methodology
-        yield (p.posting_id, p.decision_id, p.claim_id, p.book.value, p.account, p.amount_mg,
-               p.behaviour_type, p.region, p.partner, m.id if m else None,
-               m.version if m else None, p.behaviour_time)
+        yield (
+            p.posting_id,
+            p.decision_id,
+            p.claim_id,
+            p.book.value,
+            p.account,
+            p.amount_mg,
+            p.behaviour_type,
+            p.region,
+            p.partner,
+            m.id if m else None,
+            m.version if m else None,
+            p.behaviour_time,
+        )
 
 
 @dataclass(frozen=True)
@@ -93,31 +137,41 @@ class Books:
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
 
-    def apply(self, decisions: Sequence[Decision], group_id: str, offsets: Iterable[Offset]) -> None:
+    def apply(
+        self, decisions: Sequence[Decision], group_id: str, offsets: Iterable[Offset]
+    ) -> None:
         """Apply decisions and record the offsets after them, atomically."""
         with self.conn.transaction(), self.conn.cursor() as cur:
             if decisions:
                 cur.execute(_STAGE)
-                with cur.copy(f"COPY stage_decisions ({', '.join(_DECISION_COLUMNS)}) FROM STDIN") as cp:
+                with cur.copy(
+                    f"COPY stage_decisions ({', '.join(_DECISION_COLUMNS)}) FROM STDIN"
+                ) as cp:
                     for d in decisions:
                         cp.write_row(_decision_row(d))
-                with cur.copy(f"COPY stage_postings ({', '.join(_POSTING_COLUMNS)}) FROM STDIN") as cp:
+                with cur.copy(
+                    f"COPY stage_postings ({', '.join(_POSTING_COLUMNS)}) FROM STDIN"
+                ) as cp:
                     for d in decisions:
                         for row in _posting_rows(d):
                             cp.write_row(row)
                 cur.execute(_APPLY)
-            cur.executemany(_SAVE_OFFSET, [(group_id, o.topic, o.partition, o.next_offset)
-                                           for o in offsets])
+            cur.executemany(
+                _SAVE_OFFSET, [(group_id, o.topic, o.partition, o.next_offset) for o in offsets]
+            )
 
     def offsets(self, group_id: str, topic: str) -> dict[int, int]:
         rows = self.conn.execute(
-            "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = %s AND topic = %s",
+            "SELECT partition, next_offset FROM consumer_offsets"
+            " WHERE group_id = %s AND topic = %s",
             (group_id, topic),
         ).fetchall()
         return {int(p): int(o) for p, o in rows}
 
     def totals(self) -> dict[str, int]:
-        rows = self.conn.execute("SELECT book, coalesce(sum(balance_mg), 0) FROM balances GROUP BY book")
+        rows = self.conn.execute(
+            "SELECT book, coalesce(sum(balance_mg), 0) FROM balances GROUP BY book"
+        )
         found = {str(book): int(total) for book, total in rows.fetchall()}
         return {book: found.get(book, 0) for book in ("personal", "enterprise", "government")}
 
@@ -129,7 +183,9 @@ class Books:
         return (int(row[0]), int(row[1])) if row else None
 
     def balances(self, book: str) -> dict[str, int]:
-        rows = self.conn.execute("SELECT account, balance_mg FROM balances WHERE book = %s", (book,))
+        rows = self.conn.execute(
+            "SELECT account, balance_mg FROM balances WHERE book = %s", (book,)
+        )
         return {str(a): int(b) for a, b in rows.fetchall()}
 
     def totals_by_type(self, book: str, account: str) -> dict[str, int]:
@@ -140,8 +196,9 @@ class Books:
         )
         return {str(t): int(s) for t, s in rows.fetchall()}
 
-    def recent_postings(self, book: str, account: str, limit: int,
-                        before_seq: int | None = None) -> list[Mapping[str, Any]]:
+    def recent_postings(
+        self, book: str, account: str, limit: int, before_seq: int | None = None
+    ) -> list[Mapping[str, Any]]:
         rows = self.conn.execute(
             "SELECT p.seq, p.posting_id, p.decision_id, p.claim_id, p.amount_mg, p.behaviour_type,"
             " p.region, p.partner, p.methodology_id, p.methodology_version, p.behaviour_time,"

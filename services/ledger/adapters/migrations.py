@@ -52,9 +52,11 @@ def migrate(conninfo: str) -> list[str]:
                 if version <= done:
                     continue
                 with conn.transaction():
-                    conn.execute(path.read_text(encoding="utf-8"))  # type: ignore[arg-type]
-                    conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                                 (version, path.name))
+                    conn.execute(path.read_text(encoding="utf-8").encode())
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                        (version, path.name),
+                    )
                 applied.append(path.name)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))

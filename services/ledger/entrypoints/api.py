@@ -74,8 +74,9 @@ def _operation_id(route: APIRoute) -> str:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = LedgerSettings()
-    pool = ConnectionPool(settings.pg_conninfo, min_size=1, max_size=8, open=True,
-                          kwargs={"autocommit": True})
+    pool = ConnectionPool(
+        settings.pg_conninfo, min_size=1, max_size=8, open=True, kwargs={"autocommit": True}
+    )
     app.state.pool = pool
     try:
         yield
@@ -121,9 +122,12 @@ def metrics() -> Response:
 
 @app.get("/v1/ledgers/personal/{subject}", tags=["ledgers"], response_model=PersonalLedger)
 def personal_ledger(
-    subject: str, books: BooksDep,
+    subject: str,
+    books: BooksDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="page: postings with seq below this")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, description="page: postings with seq below this")
+    ] = None,
 ) -> PersonalLedger:
     """A person's balance, totals by behaviour type, and recent postings (newest first)."""
     if not SUBJECT_PATTERN.match(subject):
@@ -135,8 +139,12 @@ def personal_ledger(
     rows = books.recent_postings("personal", subject, limit, before)
     views = [PostingView(amount=Amount.of(int(r["amount_mg"])), **r) for r in rows]
     return PersonalLedger(
-        subject=subject, balance=Amount.of(balance), postings=count,
-        by_behaviour_type={t: Amount.of(v) for t, v in books.totals_by_type("personal", subject).items()},
+        subject=subject,
+        balance=Amount.of(balance),
+        postings=count,
+        by_behaviour_type={
+            t: Amount.of(v) for t, v in books.totals_by_type("personal", subject).items()
+        },
         recent_postings=views,
         next_before=views[-1].seq if len(views) == limit else None,
     )
@@ -147,9 +155,8 @@ def totals(books: BooksDep) -> BookTotals:
     """The three books' totals; they must always be equal."""
     t = books.totals()
     return BookTotals(
-        personal=Amount.of(t["personal"]), enterprise=Amount.of(t["enterprise"]),
+        personal=Amount.of(t["personal"]),
+        enterprise=Amount.of(t["enterprise"]),
         government=Amount.of(t["government"]),
         balanced=t["personal"] == t["enterprise"] == t["government"],
     )
-
-

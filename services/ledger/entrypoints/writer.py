@@ -32,8 +32,12 @@ from services.ledger.config import LedgerSettings
 
 log = logging.getLogger("carbonledger.ledger.writer")
 
-BATCHES = metrics.histogram("ledger", "write_batch_decisions", "Decisions per ledger write batch",
-                            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000))
+BATCHES = metrics.histogram(
+    "ledger",
+    "write_batch_decisions",
+    "Decisions per ledger write batch",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+)
 APPLIED = metrics.counter("ledger", "decisions_total", "Decisions applied, by kind", ("kind",))
 WRITE_SECONDS = metrics.histogram("ledger", "write_seconds", "Time to apply one batch")
 
@@ -74,24 +78,36 @@ def run(settings: LedgerSettings, stop: list[bool]) -> None:
         raise SystemExit("ledger schema is not migrated; run `carbonledger db migrate`")
     books = Books(conn)
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=settings.ledger_group,
-        client_id=f"ledger-writer-{os.getpid()}", enable_auto_commit=False,
-        auto_offset_reset="earliest", session_timeout_ms=10000, heartbeat_interval_ms=3000,
-        max_poll_records=settings.ledger_batch_max, isolation_level="read_committed",
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=settings.ledger_group,
+        client_id=f"ledger-writer-{os.getpid()}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=10000,
+        heartbeat_interval_ms=3000,
+        max_poll_records=settings.ledger_batch_max,
+        isolation_level="read_committed",
     )
-    consumer.subscribe([topics.DECISIONS],
-                       listener=SeekToStoredOffsets(consumer, books, settings.ledger_group))
-    dead = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    consumer.subscribe(
+        [topics.DECISIONS], listener=SeekToStoredOffsets(consumer, books, settings.ledger_group)
+    )
+    dead = KafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        acks="all",
+        max_request_size=topics.REJECTED_MAX_BYTES,
+    )
     log.info("ledger writer consuming %s as %s", topics.DECISIONS, settings.ledger_group)
     try:
         while not stop[0]:
-            polled = consumer.poll(timeout_ms=settings.ledger_poll_ms,
-                                   max_records=settings.ledger_batch_max)
+            polled = consumer.poll(
+                timeout_ms=settings.ledger_poll_ms, max_records=settings.ledger_batch_max
+            )
             if not polled:
                 continue
             records = [r for batch in polled.values() for r in batch]
-            offsets = [Offset(tp.topic, tp.partition, batch[-1].offset + 1)
-                       for tp, batch in polled.items()]
+            offsets = [
+                Offset(tp.topic, tp.partition, batch[-1].offset + 1) for tp, batch in polled.items()
+            ]
             decisions = _decode(records, dead)
             started = time.perf_counter()
             books.apply(decisions, settings.ledger_group, offsets)

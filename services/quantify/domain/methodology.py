@@ -48,8 +48,13 @@ class Factor(BaseModel):
         return True
 
     def use(self) -> FactorUse:
-        return FactorUse(name=self.name, value=self.value, unit=self.unit, source=self.source,
-                         confidence=self.confidence)
+        return FactorUse(
+            name=self.name,
+            value=self.value,
+            unit=self.unit,
+            source=self.source,
+            confidence=self.confidence,
+        )
 
 
 class Methodology(BaseModel):
@@ -105,19 +110,25 @@ class Unquantified:
     detail: str
 
 
-
-def select(methodologies: Iterable[Methodology], behaviour_type: str, region: str,
-           day: date) -> Methodology | Unquantified:
+def select(
+    methodologies: Iterable[Methodology], behaviour_type: str, region: str, day: date
+) -> Methodology | Unquantified:
     """The applicable methodology for an event, or why there is none."""
     covering = [m for m in methodologies if m.active and behaviour_type in m.behaviours]
     in_region = [m for m in covering if region.startswith(m.region_prefix)]
     in_period = [m for m in in_region if m.credits(day)]
     if not in_period:
-        why = ("no active methodology covers " + behaviour_type if not covering
-               else f"none covering {behaviour_type} applies to region {region}" if not in_region
-               else f"no crediting period of one covering {behaviour_type} in {region} contains {day}")
+        why = (
+            "no active methodology covers " + behaviour_type
+            if not covering
+            else f"none covering {behaviour_type} applies to region {region}"
+            if not in_region
+            else f"no crediting period of one covering {behaviour_type} in {region} contains {day}"
+        )
         return Unquantified(NotCredited.NO_APPLICABLE_METHODOLOGY, why)
-    return max(in_period, key=lambda m: (len(m.region_prefix), m.valid_from, _version_key(m.version)))
+    return max(
+        in_period, key=lambda m: (len(m.region_prefix), m.valid_from, _version_key(m.version))
+    )
 
 
 def _version_key(version: str) -> tuple[int, ...] | tuple[str]:
@@ -125,17 +136,25 @@ def _version_key(version: str) -> tuple[int, ...] | tuple[str]:
     return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else (version,)
 
 
-def _per_distance(m: Methodology, behaviour_type: str, data: Mapping[str, Any]) -> Quantified | Unquantified:
+def _per_distance(
+    m: Methodology, behaviour_type: str, data: Mapping[str, Any]
+) -> Quantified | Unquantified:
     factor = next((f for f in m.factors if f.applies(behaviour_type, data)), None)
     if factor is None:
-        return Unquantified(NotCredited.NO_APPLICABLE_FACTOR,
-                            f"{m.id}@{m.version} has no factor for this {behaviour_type}")
+        return Unquantified(
+            NotCredited.NO_APPLICABLE_FACTOR,
+            f"{m.id}@{m.version} has no factor for this {behaviour_type}",
+        )
     distance = Decimal(str(data["distance_km"]))
     grams = factor.value * distance
-    return Quantified(grams_to_mg_floor(grams), (factor.use(),), {"distance_km": format(distance, "f")})
+    return Quantified(
+        grams_to_mg_floor(grams), (factor.use(),), {"distance_km": format(distance, "f")}
+    )
 
 
-def calculate(m: Methodology, behaviour_type: str, data: Mapping[str, Any]) -> Quantified | Unquantified:
+def calculate(
+    m: Methodology, behaviour_type: str, data: Mapping[str, Any]
+) -> Quantified | Unquantified:
     """Apply a methodology's formula to one event's normalised data."""
     if m.formula is FormulaKind.PER_DISTANCE:
         return _per_distance(m, behaviour_type, data)

@@ -14,10 +14,7 @@ from carbonledger.contracts import metrics, topics
 from carbonledger.contracts.catalogue import Reason
 from carbonledger.contracts.records import ValidatedBehaviour
 from carbonledger.streaming import (
-    BATCH_MAX,
-    BATCH_WAIT_SECONDS,
     RAW,
-    delivered,
     make_app,
     stage_dead_letter,
 )
@@ -34,28 +31,32 @@ behaviours = app.topic(topics.VALIDATED, **RAW)
 claims = app.topic(topics.CLAIMS, **RAW)
 rejected = app.topic(topics.REJECTED, **RAW)
 
-CLAIMS = metrics.counter("quantify", "claims_total",
-                         "Reduction claims emitted, by behaviour type and outcome",
-                         ("behaviour_type", "outcome"))
-CREDITED_MASS = metrics.counter("quantify", "claimed_reduction_milligrams_total",
-                                "Reduction claimed before dedupe, by behaviour type",
-                                ("behaviour_type",))
+CLAIMS = metrics.counter(
+    "quantify",
+    "claims_total",
+    "Reduction claims emitted, by behaviour type and outcome",
+    ("behaviour_type", "outcome"),
+)
+CREDITED_MASS = metrics.counter(
+    "quantify",
+    "claimed_reduction_milligrams_total",
+    "Reduction claimed before dedupe, by behaviour type",
+    ("behaviour_type",),
+)
 
 
 @app.agent(behaviours)
 async def quantify_behaviours(stream: Any) -> None:
-    async for events in stream.take_events(BATCH_MAX, within=BATCH_WAIT_SECONDS):
-        pending = []
-        for event in events:
-            message = event.message
-            try:
-                claim = quantify(ValidatedBehaviour.model_validate_json(message.value), methodologies)
-            except ValidationError as exc:
-                letter = stage_dead_letter("quantify", Reason.UNDECODABLE_RECORD, str(exc), message)
-                pending.append(await rejected.send(key=b"quantify", value=letter.to_bytes()))
-                continue
-            outcome = "credited" if claim.credited else (claim.reason or "not_credited")
-            CLAIMS.labels(claim.type, outcome).inc()
-            CREDITED_MASS.labels(claim.type).inc(claim.reduction_mg)
-            pending.append(await claims.send(key=claim.subject.encode(), value=claim.to_bytes()))
-        await delivered(pending)
+    async for event in stream.events():
+        message = event.message
+        try:
+            behaviour = ValidatedBehaviour.model_validate_json(message.value)
+        except ValidationError as exc:
+            letter = stage_dead_letter("quantify", Reason.UNDECODABLE_RECORD, str(exc), message)
+            await rejected.send(key=b"quantify", value=letter.to_bytes())
+            continue
+        claim = quantify(behaviour, methodologies)
+        outcome = "credited" if claim.credited else (claim.reason or "not_credited")
+        CLAIMS.labels(claim.type, outcome).inc()
+        CREDITED_MASS.labels(claim.type).inc(claim.reduction_mg)
+        await claims.send(key=claim.subject.encode(), value=claim.to_bytes())

@@ -1,0 +1,86 @@
+"""Builders of partner events and records for tests (no I/O)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from carbonledger.contracts.catalogue import CST
+from carbonledger.contracts.partners import PartnerRegistry, parse_registry
+from carbonledger.contracts.records import Origin
+from carbonledger.sample import subject_of
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+ORIGIN = Origin(topic="partner.shenzhen-metro.events", partition=0, offset=7)
+
+
+def registry() -> PartnerRegistry:
+    return parse_registry(
+        {
+            "partners": [
+                {
+                    "id": "shenzhen-metro",
+                    "name": "Metro",
+                    "kind": "transit_operator",
+                    "behaviours": ["travel.metro"],
+                    "evidence_rank": {"trip": 30},
+                },
+                {
+                    "id": "navi-maps",
+                    "name": "Maps",
+                    "kind": "navigation_app",
+                    "behaviours": ["travel.metro", "travel.bus", "steps.daily"],
+                    "evidence_rank": {"trip": 20},
+                },
+                {
+                    "id": "closed-app",
+                    "name": "Closed",
+                    "kind": "bike_share",
+                    "behaviours": ["travel.bike_share"],
+                    "enabled": False,
+                },
+            ]
+        }
+    )
+
+
+def metro(hours_later: int = 0, **overrides: Any) -> dict[str, Any]:
+    """A valid Shenzhen metro event (`hours_later` moves the trip); `data_*` keys override data."""
+    ended = datetime(2026, 10, 10, 8, 30, tzinfo=CST) + timedelta(hours=hours_later)
+    data: dict[str, Any] = {
+        "region": "440305",
+        "started_at": (ended - timedelta(minutes=25)).isoformat(),
+        "ended_at": ended.isoformat(),
+        "distance_km": "10.0",
+    }
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": "trip-1",
+        "source": "shenzhen-metro",
+        "type": "travel.metro",
+        "time": ended.isoformat(),
+        "subject": subject_of("+8613900000001"),
+        "data": data,
+    }
+    for key, value in overrides.items():
+        if key.startswith("data_"):
+            name = key[5:]
+            if value is None:
+                data.pop(name, None)
+            else:
+                data[name] = value
+        else:
+            event[key] = value
+    return event
+
+
+NUMBER = "#number"
+
+
+def raw(event: dict[str, Any], number_text: str | None = None) -> bytes:
+    """JSON bytes; a field set to NUMBER is written as the bare JSON number `number_text`."""
+    text = json.dumps(event)
+    if number_text is not None:
+        text = text.replace(json.dumps(NUMBER), number_text)
+    return text.encode()

@@ -1,0 +1,135 @@
+"""Publishing test traffic and waiting for the books to settle."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from carbonledger.contracts.catalogue import CST
+from carbonledger.contracts.partners import load_registry
+from carbonledger.contracts.settings import Settings
+from carbonledger.contracts.topics import DECISIONS
+from carbonledger.progress import LEDGER_GROUP, LagProbe
+from carbonledger.sample import subject_of
+from carbonledger.settle import Settlement, settle
+from services.ledger.adapters.books import Books
+from services.quantify.adapters.registry_files import load_methodologies
+
+PARTNERS = ("shenzhen-metro", "navi-maps", "green-bank")
+
+
+def trips(tag: str, count: int, people: int, seed: int) -> list[tuple[str, bytes]]:
+    """Unique Shenzhen metro trips of `people` people who belong to this test alone."""
+    rng = random.Random(seed)
+    subjects = [subject_of(f"+86-{tag}-{i}") for i in range(people)]
+    records = []
+    for n in range(count):
+        partner = rng.choice(PARTNERS)
+        ended = datetime(2026, 10, 1, 7, tzinfo=CST) + timedelta(minutes=rng.randint(0, 40000))
+        event = {
+            "specversion": "1.0",
+            "id": f"{tag}-{n}",
+            "source": partner,
+            "type": "travel.metro",
+            "time": ended.isoformat(),
+            "subject": rng.choice(subjects),
+            "data": {
+                "region": rng.choice(["440303", "440305", "440307"]),
+                "started_at": (ended - timedelta(minutes=20)).isoformat(),
+                "ended_at": ended.isoformat(),
+                "distance_km": f"{rng.randint(10, 300) / 10:.1f}",
+            },
+        }
+        records.append((partner, json.dumps(event).encode()))
+    return records
+
+
+def expected(settings: Settings, records: list[tuple[str, bytes]]) -> Settlement:
+    return settle(
+        records,
+        load_registry(settings.partners_file),
+        load_methodologies(settings.methodology_dir),
+        datetime.now(UTC),
+    )
+
+
+def personal_balances(conn: psycopg.Connection, subjects: set[str]) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT account, balance_mg FROM balances WHERE book = 'personal' AND account = ANY(%s)",
+        (list(subjects),),
+    ).fetchall()
+    return {str(a): int(b) for a, b in rows}
+
+
+def wait_for_balances(
+    settings: Settings, conn: psycopg.Connection, want: dict[str, int], timeout: float = 180
+) -> dict[str, int]:
+    """Wait until the pipeline is caught up and these personal balances are reached."""
+    deadline = time.monotonic() + timeout
+    got: dict[str, int] = {}
+    with LagProbe(settings) as probe:
+        while time.monotonic() < deadline:
+            got = personal_balances(conn, set(want))
+            lag = probe.pipeline(Books(conn).offsets(LEDGER_GROUP, DECISIONS))
+            if got == want and not any(lag.values()):
+                return got
+            time.sleep(0.5)
+    return got
+
+
+def postings_of_events(
+    conn: psycopg.Connection, source_ids: list[tuple[str, str]]
+) -> dict[Any, int]:
+    rows = conn.execute(
+        "SELECT d.event_source, d.event_id, count(p.*) FROM decisions d"
+        " LEFT JOIN postings p USING (decision_id)"
+        " WHERE (d.event_source, d.event_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
+        " GROUP BY 1, 2",
+        ([s for s, _ in source_ids], [i for _, i in source_ids]),
+    ).fetchall()
+    return {(s, i): int(n) for s, i, n in rows}
+
+
+def books_balanced(conn: psycopg.Connection) -> bool:
+    totals = Books(conn).totals()
+    return totals["personal"] == totals["enterprise"] == totals["government"]
+
+
+def trace(settings: Settings, id_prefix: str) -> dict[str, int]:
+    """How many events with this id prefix each pipeline topic holds (for failure messages)."""
+    from kafka import KafkaConsumer
+
+    from carbonledger.contracts import topics as t
+
+    extract = {
+        "partner": lambda d: d.get("id"),
+        t.VALIDATED: lambda d: d["event"]["id"],
+        t.CLAIMS: lambda d: d["event"]["id"],
+        t.DECISIONS: lambda d: d["claim"]["event"]["id"],
+    }
+    counts = {}
+    for name, get in extract.items():
+        names = [t.partner_topic(p) for p in PARTNERS] if name == "partner" else [name]
+        consumer = KafkaConsumer(
+            *names,
+            bootstrap_servers=settings.bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            consumer_timeout_ms=3000,
+        )
+        seen = set()
+        for record in consumer:
+            try:
+                event_id = get(json.loads(record.value))
+            except (ValueError, KeyError, TypeError):
+                continue
+            if isinstance(event_id, str) and event_id.startswith(id_prefix):
+                seen.add(event_id)
+        consumer.close()
+        counts[name] = len(seen)
+    return counts

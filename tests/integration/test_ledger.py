@@ -1,0 +1,104 @@
+"""The ledger against real PostgreSQL: idempotent batches, atomicity, the HTTP API."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import psycopg
+import pytest
+
+from carbonledger import stack
+from carbonledger.contracts.records import Decision, ValidatedBehaviour
+from carbonledger.sample import subject_of
+from services.dedupe.domain.person import PersonState, observe
+from services.ingest.domain.admission import admit
+from services.ledger.adapters.books import Books, Offset
+from services.quantify.domain.quantify import quantify
+from tests.factories import NOW, ORIGIN, metro, raw, registry
+from tests.unit.test_quantify import SHIPPED
+
+pytestmark = pytest.mark.integration
+
+
+def decisions(tag: str, count: int) -> list[Decision]:
+    made = []
+    for n in range(count):
+        event = metro(n, id=f"{tag}-{n}", subject=subject_of(f"+86-{tag}-{n % 3}"))
+        behaviour = admit(
+            raw(event),
+            None,
+            partner_id="shenzhen-metro",
+            registry=registry(),
+            origin=ORIGIN,
+            now=NOW,
+        )
+        assert isinstance(behaviour, ValidatedBehaviour)
+        claim = quantify(behaviour, SHIPPED)
+        made += observe(PersonState(claim.subject), claim)[1]
+    return made
+
+
+def personal(books: Books, tag: str) -> dict[str, int]:
+    return {
+        s: (books.balance("personal", s) or (0, 0))[0]
+        for s in {subject_of(f"+86-{tag}-{i}") for i in range(3)}
+    }
+
+
+def test_applying_the_same_decisions_twice_changes_nothing(db: psycopg.Connection) -> None:
+    books = Books(db)
+    batch = decisions("twice", 9)
+    group = f"test-{uuid.uuid4()}"
+    books.apply(batch, group, [Offset("t", 0, 9)])
+    before, count = personal(books, "twice"), books.posting_count()
+    books.apply(batch + batch[:4], group, [Offset("t", 0, 9)])
+    assert personal(books, "twice") == before == {k: 3 * 467_000 for k in before}
+    assert books.posting_count() == count
+    assert books.offsets(group, "t") == {0: 9}
+
+
+def test_a_batch_failing_halfway_leaves_no_trace_and_retries_cleanly(
+    db: psycopg.Connection,
+) -> None:
+    books = Books(db)
+    batch = decisions("halfway", 6)
+    group = f"test-{uuid.uuid4()}"
+    broken = [*batch[:3], batch[3].model_copy(update={"amount_mg": 2**63})]  # overflows bigint
+    count = books.posting_count()
+    with pytest.raises(psycopg.errors.NumericValueOutOfRange):
+        books.apply(broken, group, [Offset("t", 0, 4)])
+    assert books.posting_count() == count and books.offsets(group, "t") == {}
+    books.apply(batch, group, [Offset("t", 0, 6)])
+    assert books.posting_count() == count + 18
+    assert sum(personal(books, "halfway").values()) == 6 * 467_000
+
+
+def test_postings_are_append_only(db: psycopg.Connection) -> None:
+    Books(db).apply(decisions("append", 1), f"test-{uuid.uuid4()}", [])
+    with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+        db.execute(
+            "UPDATE postings SET amount_mg = 1 WHERE account = %s", (subject_of("+86-append-0"),)
+        )
+
+
+def test_api_serves_personal_ledger_and_equal_totals(
+    db: psycopg.Connection, running_stack: stack.Processes
+) -> None:
+    Books(db).apply(decisions("api", 3), f"test-{uuid.uuid4()}", [])
+    base = f"http://127.0.0.1:{running_stack.port('ledger-api')}"
+    subject = subject_of("+86-api-0")
+    body = httpx.get(f"{base}/v1/ledgers/personal/{subject}?limit=1").json()
+    assert body["balance"] == {"mg": 467_000, "kg": "0.467000"}
+    assert body["by_behaviour_type"]["travel.metro"]["mg"] == 467_000
+    (posting,) = body["recent_postings"]
+    assert (posting["methodology_id"], posting["methodology_version"]) == (
+        "shenzhen-public-transport",
+        "1",
+    )
+    assert posting["event_id"] == "api-0"
+    assert httpx.get(f"{base}/v1/ledgers/personal/{'0' * 64}").status_code == 404
+    assert httpx.get(f"{base}/v1/ledgers/personal/not-a-subject").status_code == 422
+    totals = httpx.get(f"{base}/v1/ledgers/totals").json()
+    assert totals["balanced"] is True
+    assert httpx.get(f"{base}/v1/openapi.json").json()["info"]["title"] == "Carbon inclusion ledger"

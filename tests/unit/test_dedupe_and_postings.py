@@ -1,0 +1,68 @@
+from carbonledger.contracts.records import Book, DecisionKind, ValidatedBehaviour
+from services.dedupe.domain.person import PersonState, observe
+from services.ingest.domain.admission import admit
+from services.ledger.domain.postings import postings_for
+from services.quantify.domain.quantify import quantify
+from tests.factories import NOW, ORIGIN, metro, raw, registry
+from tests.unit.test_quantify import SHIPPED
+
+
+def claim_of(**overrides: object):  # type: ignore[no-untyped-def]
+    outcome = admit(
+        raw(metro(**overrides)),
+        None,
+        partner_id=str(overrides.get("source", "shenzhen-metro")),
+        registry=registry(),
+        origin=ORIGIN,
+        now=NOW,
+    )
+    assert isinstance(outcome, ValidatedBehaviour)
+    return quantify(outcome, SHIPPED)
+
+
+def test_first_claim_is_credited() -> None:
+    state = PersonState(claim_of().subject)
+    changed, decisions = observe(state, claim_of())
+    assert changed
+    (decision,) = decisions
+    assert decision.kind is DecisionKind.CREDIT and decision.amount_mg == 467_000
+
+
+def test_replay_has_no_effect_and_re_emits_the_same_decision() -> None:
+    claim = claim_of()
+    state = PersonState(claim.subject)
+    _, first = observe(state, claim)
+    changed, again = observe(state, claim)
+    assert not changed and again == first
+    # A replay carrying different content under the same (source, id) changes nothing.
+    changed, altered = observe(state, claim_of(data_distance_km="20.0"))
+    assert not changed and altered == first
+
+
+def test_state_round_trips_through_bytes() -> None:
+    claim = claim_of()
+    state = PersonState(claim.subject)
+    observe(state, claim)
+    restored = PersonState.from_bytes(state.to_bytes())
+    assert restored == state
+
+
+def test_uncredited_claim_makes_a_decision_but_no_posting() -> None:
+    claim = claim_of(data_region="110105")
+    _, (decision,) = observe(PersonState(claim.subject), claim)
+    assert decision.kind is DecisionKind.NOT_CREDITED
+    assert postings_for(decision) == []
+
+
+def test_credit_posts_the_same_amount_to_three_books() -> None:
+    claim = claim_of()
+    _, (decision,) = observe(PersonState(claim.subject), claim)
+    postings = postings_for(decision)
+    assert {p.book: p.account for p in postings} == {
+        Book.PERSONAL: claim.subject,
+        Book.ENTERPRISE: "shenzhen-metro",
+        Book.GOVERNMENT: "440305",
+    }
+    assert {p.amount_mg for p in postings} == {467_000}
+    assert len({p.posting_id for p in postings}) == 3
+    assert postings_for(decision) == postings  # deterministic ids
