@@ -178,3 +178,29 @@ def test_status_shows_every_component_up(
         "ledger-api-0",
     ):
         assert f"{component}: up" in result.stdout
+
+
+def test_two_workers_per_stage_give_the_same_books(
+    settings: Settings, db: psycopg.Connection, running_stack: stack.Processes
+) -> None:
+    records = trips("two-workers", 3000, people=200, seed=5)
+    want = dict(expected(settings, records).personal)
+    scalable = ("ingest", "quantify", "dedupe", "ledger-writer")
+    publish(settings, records[:1000])
+    try:
+        for name in scalable:  # joining mid-stream forces a rebalance of every group
+            running_stack.start(name, worker=1)
+        publish(settings, records[1000:2000])
+        for name in scalable:
+            running_stack.wait_ready(name, worker=1)
+        publish(settings, records[2000:])
+        got = wait_for_balances(settings, db, want, timeout=240)
+        assert got == want, f"distinct events per topic: {trace(settings, 'two-workers-')}"
+    finally:
+        for name in scalable:
+            running_stack.stop(name, worker=1)
+    posted = postings_of_events(
+        db, [(json.loads(r)["source"], json.loads(r)["id"]) for _, r in records]
+    )
+    assert len(posted) == len(records) and set(posted.values()) == {3}
+    assert books_balanced(db)
