@@ -105,15 +105,21 @@ def _interval_fields() -> tuple[FieldSpec, ...]:
     )
 
 
-def _distance(max_km: str) -> FieldSpec:
+def _positive(name: str, unit: str, maximum: str, required: bool = True) -> FieldSpec:
+    """A quantity that must be above zero and at most `maximum`."""
     return FieldSpec(
-        "distance_km",
+        name,
         Kind.DECIMAL,
-        unit="km",
+        required=required,
+        unit=unit,
         minimum=_d("0"),
         exclusive_minimum=True,
-        maximum=_d(max_km),
+        maximum=_d(maximum),
     )
+
+
+def _distance(max_km: str) -> FieldSpec:
+    return _positive("distance_km", "km", max_km)
 
 
 def _text(name: str, required: bool = True) -> FieldSpec:
@@ -210,24 +216,8 @@ CATALOGUE: dict[str, BehaviourType] = {
             "Electric-vehicle charging session",
             (
                 *_interval_fields(),
-                FieldSpec(
-                    "kwh",
-                    Kind.DECIMAL,
-                    required=False,
-                    unit="kWh",
-                    minimum=_d("0"),
-                    exclusive_minimum=True,
-                    maximum=_d("500"),
-                ),
-                FieldSpec(
-                    "amount_cny",
-                    Kind.DECIMAL,
-                    required=False,
-                    unit="CNY",
-                    minimum=_d("0"),
-                    exclusive_minimum=True,
-                    maximum=_d("5000"),
-                ),
+                _positive("kwh", "kWh", "500", required=False),
+                _positive("amount_cny", "CNY", "5000", required=False),
                 _text("station_id", False),
             ),
             one_of=("kwh", "amount_cny"),
@@ -262,14 +252,7 @@ CATALOGUE: dict[str, BehaviourType] = {
                     Kind.CHOICE,
                     choices=("paper", "plastic", "glass", "textile", "metal", "appliance"),
                 ),
-                FieldSpec(
-                    "kg",
-                    Kind.DECIMAL,
-                    unit="kg",
-                    minimum=_d("0"),
-                    exclusive_minimum=True,
-                    maximum=_d("10000"),
-                ),
+                _positive("kg", "kg", "10000"),
             ),
             natural_key=("batch_id",),
         ),
@@ -307,15 +290,7 @@ CATALOGUE: dict[str, BehaviourType] = {
                 FieldSpec(
                     "utility", Kind.CHOICE, required=False, choices=("water", "power", "gas")
                 ),
-                FieldSpec(
-                    "amount_cny",
-                    Kind.DECIMAL,
-                    required=False,
-                    unit="CNY",
-                    minimum=_d("0"),
-                    exclusive_minimum=True,
-                    maximum=_d("100000"),
-                ),
+                _positive("amount_cny", "CNY", "100000", required=False),
             ),
             natural_key=("bill_id",),
         ),
