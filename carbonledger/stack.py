@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -28,6 +29,15 @@ class Service:
     base_port: int
 
     def command(self, port: int) -> list[str]:
+        """The process, restarted after a crash as systemd or Kubernetes would.
+
+        A clean exit (SIGTERM from `down`) ends the loop; `kill` signals the
+        whole process group, loop included.
+        """
+        argv = " ".join(shlex.quote(a) for a in self.program(port))
+        return ["bash", "-c", f"while :; do {argv} && break; sleep 1; done"]
+
+    def program(self, port: int) -> list[str]:
         if self.kind == "faust":
             return [sys.executable, "-m", "faust", "-A", self.module, "worker", "-l", "info"]
         if self.kind == "uvicorn":

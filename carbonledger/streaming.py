@@ -14,6 +14,7 @@ performance work, behind the same kill tests.)
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import os
@@ -23,10 +24,11 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 from mode import CrashingSupervisor
+from mode.types.signals import BaseSignalT
 
 from carbonledger.contracts import ids, topics
 from carbonledger.contracts.catalogue import Reason
-from carbonledger.contracts.metrics import exposition
+from carbonledger.contracts.metrics import counter, exposition
 from carbonledger.contracts.records import DeadLetter, Origin
 from carbonledger.contracts.settings import Settings
 
@@ -97,6 +99,69 @@ def _add_endpoints(app: faust.App) -> None:
         # Ready once started, not rebalancing, and owning partitions to work on.
         ready = app.started and not app.rebalancing and bool(app.consumer.assignment())
         return web.json({"ready": bool(ready)}, status=200 if ready else 503)
+
+
+EXIT_SKIPPED_RECORDS = 75  # EX_TEMPFAIL: restart and try again
+SKIPS = counter(
+    "stream",
+    "skipped_offset_exits_total",
+    "Worker exits because the consumer skipped offsets (restarted from committed)",
+)
+
+
+class OffsetGuard:
+    """Refuses to let a stage work past a record it was never given.
+
+    After a worker restart (table recovery suspends and reseeks the consumer)
+    faust 0.15 was seen to jump ahead in a partition: its fetch loop records the
+    skipped offsets as a "gap" (meant for compacted topics and transaction
+    markers), counts gaps as acknowledged and commits past them, silently losing
+    those records. The guard tracks the next offset each partition must deliver,
+    starting from the group's committed offset after every assignment. On a jump
+    the process exits at once: an orderly faust shutdown would acknowledge the
+    current event and commit past the gap. Exiting abruptly is what SIGKILL does,
+    which every stage survives (outputs are idempotent); the supervisor restarts
+    the worker from its committed offsets. Lower offsets (re-reads after a seek)
+    are fine.
+    """
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        self.app, self.settings = app, settings
+        self.expected: dict[tuple[str, int], int] = {}
+
+        @app.on_partitions_assigned.connect
+        def _forget(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
+            self.expected.clear()
+
+    def _committed(self, topic: str, partition: int) -> int | None:
+        from kafka import KafkaAdminClient, TopicPartition
+
+        admin = KafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers)
+        try:
+            offsets = admin.list_group_offsets(self.app.conf.id).get(self.app.conf.id, {})
+        finally:
+            admin.close()
+        found = offsets.get(TopicPartition(topic, partition))
+        return found.offset if found is not None and found.offset >= 0 else None
+
+    async def admit(self, message: Any) -> None:
+        key = (message.topic, message.partition)
+        expected = self.expected.get(key)
+        if expected is None:
+            expected = await asyncio.to_thread(self._committed, *key)
+        if expected is not None and message.offset > expected:
+            SKIPS.inc()
+            log.critical(
+                "%s[%s]: got offset %s but offsets from %s were never delivered; "
+                "exiting to restart from committed offsets",
+                message.topic,
+                message.partition,
+                message.offset,
+                expected,
+            )
+            logging.shutdown()
+            os._exit(EXIT_SKIPPED_RECORDS)
+        self.expected[key] = message.offset + 1
 
 
 def now_utc() -> datetime:

@@ -15,6 +15,7 @@ from carbonledger.contracts.catalogue import Reason
 from carbonledger.contracts.records import ReductionClaim
 from carbonledger.streaming import (
     RAW,
+    OffsetGuard,
     make_app,
     stage_dead_letter,
 )
@@ -27,6 +28,7 @@ settings = DedupeSettings()
 app = make_app(
     topics.DEDUPE_APP_ID, settings.dedupe_web_port, settings, store=settings.dedupe_store
 )
+guard = OffsetGuard(app, settings)
 claims = app.topic(topics.CLAIMS, **RAW)
 decisions = app.topic(topics.DECISIONS, **RAW)
 rejected = app.topic(topics.REJECTED, **RAW)
@@ -56,6 +58,7 @@ def _decide(claim: ReductionClaim) -> list[Any]:
 @app.agent(claims)
 async def dedupe_claims(stream: Any) -> None:
     async for event in stream.events():
+        await guard.admit(event.message)
         message = event.message
         try:
             claim = ReductionClaim.model_validate_json(message.value)

@@ -14,6 +14,7 @@ from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.records import DeadLetter
 from carbonledger.streaming import (
     RAW,
+    OffsetGuard,
     make_app,
     now_utc,
     origin_of,
@@ -27,6 +28,7 @@ settings = IngestSettings()
 registry = load_registry(settings.partners_file)
 
 app = make_app("carbon-ingest", settings.ingest_web_port, settings)
+guard = OffsetGuard(app, settings)
 # Explicit topics, not a regex subscription: faust 0.15 on aiokafka 0.14 crashes
 # subscribing by pattern. The registry is read at start-up, so a new partner
 # means restarting ingest (docs/operations.md).
@@ -68,6 +70,7 @@ def _admit(message: Any) -> Any:
 @app.agent(partner_events)
 async def admit_partner_events(stream: Any) -> None:
     async for event in stream.events():
+        await guard.admit(event.message)
         outcome = _admit(event.message)
         partner = topics.partner_of_topic(event.message.topic) or "unknown"
         if isinstance(outcome, DeadLetter):

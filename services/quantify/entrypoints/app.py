@@ -15,6 +15,7 @@ from carbonledger.contracts.catalogue import Reason
 from carbonledger.contracts.records import ValidatedBehaviour
 from carbonledger.streaming import (
     RAW,
+    OffsetGuard,
     make_app,
     stage_dead_letter,
 )
@@ -27,6 +28,7 @@ settings = QuantifySettings()
 methodologies = load_methodologies(settings.methodology_dir)
 
 app = make_app("carbon-quantify", settings.quantify_web_port, settings)
+guard = OffsetGuard(app, settings)
 behaviours = app.topic(topics.VALIDATED, **RAW)
 claims = app.topic(topics.CLAIMS, **RAW)
 rejected = app.topic(topics.REJECTED, **RAW)
@@ -48,6 +50,7 @@ CREDITED_MASS = metrics.counter(
 @app.agent(behaviours)
 async def quantify_behaviours(stream: Any) -> None:
     async for event in stream.events():
+        await guard.admit(event.message)
         message = event.message
         try:
             behaviour = ValidatedBehaviour.model_validate_json(message.value)
