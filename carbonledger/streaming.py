@@ -18,13 +18,15 @@ import asyncio
 import base64
 import logging
 import os
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 from faust.web import Request, Response, View
 from mode import CrashingSupervisor
 from mode.types.signals import BaseSignalT
+from pydantic import BaseModel, ValidationError
 
 from carbonledger.contracts import ids, topics
 from carbonledger.contracts.catalogue import Reason
@@ -33,6 +35,7 @@ from carbonledger.contracts.records import DeadLetter, Origin
 from carbonledger.contracts.settings import Settings
 
 log = logging.getLogger(__name__)
+RecordT = TypeVar("RecordT", bound=BaseModel)
 
 RAW: dict[str, Any] = {
     "key_type": bytes,
@@ -162,6 +165,33 @@ class OffsetGuard:
             logging.shutdown()
             os._exit(EXIT_SKIPPED_RECORDS)
         self.expected[key] = message.offset + 1
+
+
+class Stage:
+    """What every stream stage shares: its name, offset guard and dead-letter topic."""
+
+    def __init__(self, name: str, app: faust.App, settings: Settings) -> None:
+        self.name, self.app = name, app
+        self.guard = OffsetGuard(app, settings)
+        self.rejected = app.topic(topics.REJECTED, **RAW)
+
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        await self.rejected.send(
+            key=(letter.partner or self.name).encode(), value=letter.to_bytes()
+        )
+
+    async def records(self, stream: Any, model: type[RecordT]) -> AsyncIterator[RecordT]:
+        """Each record of an internal topic, decoded; an undecodable one is dead-lettered."""
+        async for event in stream.events():
+            await self.guard.admit(event.message)
+            try:
+                record = model.model_validate_json(event.message.value)
+            except ValidationError as exc:
+                await self.dead_letter(
+                    stage_dead_letter(self.name, Reason.UNDECODABLE_RECORD, str(exc), event.message)
+                )
+                continue
+            yield record
 
 
 def now_utc() -> datetime:

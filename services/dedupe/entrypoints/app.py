@@ -8,16 +8,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import ValidationError
-
 from carbonledger.contracts import metrics, topics
-from carbonledger.contracts.catalogue import Reason
 from carbonledger.contracts.records import ReductionClaim
 from carbonledger.streaming import (
     RAW,
-    OffsetGuard,
+    Stage,
     make_app,
-    stage_dead_letter,
 )
 from services.dedupe.config import DedupeSettings
 from services.dedupe.domain.person import PersonState, observe
@@ -28,10 +24,9 @@ settings = DedupeSettings()
 app = make_app(
     topics.DEDUPE_APP_ID, settings.dedupe_web_port, settings, store=settings.dedupe_store
 )
-guard = OffsetGuard(app, settings)
+stage = Stage("dedupe", app, settings)
 claims = app.topic(topics.CLAIMS, **RAW)
 decisions = app.topic(topics.DECISIONS, **RAW)
-rejected = app.topic(topics.REJECTED, **RAW)
 # Keyed by subject, co-partitioned with the claims topic (also keyed by subject).
 # bytes keys and values use faust's raw codec; encoding is the domain's business.
 people = app.Table(
@@ -57,15 +52,7 @@ def _decide(claim: ReductionClaim) -> list[Any]:
 
 @app.agent(claims)
 async def dedupe_claims(stream: Any) -> None:
-    async for event in stream.events():
-        await guard.admit(event.message)
-        message = event.message
-        try:
-            claim = ReductionClaim.model_validate_json(message.value)
-        except ValidationError as exc:
-            letter = stage_dead_letter("dedupe", Reason.UNDECODABLE_RECORD, str(exc), message)
-            await rejected.send(key=b"dedupe", value=letter.to_bytes())
-            continue
+    async for claim in stage.records(stream, ReductionClaim):
         for decision in _decide(claim):
             DECISIONS.labels(decision.kind.value, claim.activity_class).inc()
             await decisions.send(key=claim.subject.encode(), value=decision.to_bytes())

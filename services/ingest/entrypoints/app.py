@@ -14,7 +14,7 @@ from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.records import DeadLetter
 from carbonledger.streaming import (
     RAW,
-    OffsetGuard,
+    Stage,
     make_app,
     now_utc,
     origin_of,
@@ -28,13 +28,12 @@ settings = IngestSettings()
 registry = load_registry(settings.partners_file)
 
 app = make_app("carbon-ingest", settings.ingest_web_port, settings)
-guard = OffsetGuard(app, settings)
+stage = Stage("ingest", app, settings)
 # Explicit topics, not a regex subscription: faust 0.15 on aiokafka 0.14 crashes
 # subscribing by pattern. The registry is read at start-up, so a new partner
 # means restarting ingest (docs/operations.md).
 partner_events = app.topic(*(topics.partner_topic(p) for p in registry.ids), **RAW)
 validated = app.topic(topics.VALIDATED, **RAW)
-rejected = app.topic(topics.REJECTED, **RAW)
 
 RECORDS = metrics.counter(
     "ingest",
@@ -70,13 +69,13 @@ def _admit(message: Any) -> Any:
 @app.agent(partner_events)
 async def admit_partner_events(stream: Any) -> None:
     async for event in stream.events():
-        await guard.admit(event.message)
+        await stage.guard.admit(event.message)
         outcome = _admit(event.message)
         partner = topics.partner_of_topic(event.message.topic) or "unknown"
         if isinstance(outcome, DeadLetter):
             REJECTIONS.labels(partner, outcome.reason).inc()
             RECORDS.labels(partner, "rejected").inc()
-            await rejected.send(key=partner.encode(), value=outcome.to_bytes())
+            await stage.dead_letter(outcome)
         else:
             RECORDS.labels(partner, "accepted").inc()
             await validated.send(key=outcome.subject.encode(), value=outcome.to_bytes())

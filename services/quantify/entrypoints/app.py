@@ -8,16 +8,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import ValidationError
-
 from carbonledger.contracts import metrics, topics
-from carbonledger.contracts.catalogue import Reason
 from carbonledger.contracts.records import ValidatedBehaviour
 from carbonledger.streaming import (
     RAW,
-    OffsetGuard,
+    Stage,
     make_app,
-    stage_dead_letter,
 )
 from services.quantify.adapters.registry_files import load_methodologies
 from services.quantify.config import QuantifySettings
@@ -28,10 +24,9 @@ settings = QuantifySettings()
 methodologies = load_methodologies(settings.methodology_dir)
 
 app = make_app("carbon-quantify", settings.quantify_web_port, settings)
-guard = OffsetGuard(app, settings)
+stage = Stage("quantify", app, settings)
 behaviours = app.topic(topics.VALIDATED, **RAW)
 claims = app.topic(topics.CLAIMS, **RAW)
-rejected = app.topic(topics.REJECTED, **RAW)
 
 CLAIMS = metrics.counter(
     "quantify",
@@ -49,15 +44,7 @@ CREDITED_MASS = metrics.counter(
 
 @app.agent(behaviours)
 async def quantify_behaviours(stream: Any) -> None:
-    async for event in stream.events():
-        await guard.admit(event.message)
-        message = event.message
-        try:
-            behaviour = ValidatedBehaviour.model_validate_json(message.value)
-        except ValidationError as exc:
-            letter = stage_dead_letter("quantify", Reason.UNDECODABLE_RECORD, str(exc), message)
-            await rejected.send(key=b"quantify", value=letter.to_bytes())
-            continue
+    async for behaviour in stage.records(stream, ValidatedBehaviour):
         claim = quantify(behaviour, methodologies)
         outcome = "credited" if claim.credited else (claim.reason or "not_credited")
         CLAIMS.labels(claim.type, outcome).inc()
