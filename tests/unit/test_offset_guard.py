@@ -1,0 +1,65 @@
+import asyncio
+from dataclasses import dataclass
+
+import faust
+import pytest
+
+from carbonledger import streaming
+from carbonledger.contracts.settings import Settings
+
+
+@dataclass
+class Message:
+    topic: str
+    partition: int
+    offset: int
+
+
+class Exited(Exception):
+    pass
+
+
+def guard(monkeypatch: pytest.MonkeyPatch, committed: int | None) -> streaming.OffsetGuard:
+    def _exit(code: int) -> None:
+        raise Exited(code)
+
+    monkeypatch.setattr(streaming.os, "_exit", _exit)
+    g = streaming.OffsetGuard(faust.App("guard-test"), Settings())
+    monkeypatch.setattr(g, "_committed", lambda topic, partition: committed)
+    return g
+
+
+def admit(g: streaming.OffsetGuard, offset: int, partition: int = 0) -> None:
+    asyncio.run(g.admit(Message("t", partition, offset)))
+
+
+def test_contiguous_offsets_and_re_reads_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    g = guard(monkeypatch, committed=10)
+    for offset in (10, 11, 12, 11, 12, 13):  # a re-read after a seek is harmless
+        admit(g, offset)
+    admit(g, 0, partition=1)  # another partition starts at its committed offset... or below
+
+
+def test_first_record_past_the_committed_offset_exits(monkeypatch: pytest.MonkeyPatch) -> None:
+    g = guard(monkeypatch, committed=10)
+    with pytest.raises(Exited) as exited:
+        admit(g, 11)
+    assert exited.value.args == (streaming.EXIT_SKIPPED_RECORDS,)
+
+
+def test_a_jump_within_a_partition_exits(monkeypatch: pytest.MonkeyPatch) -> None:
+    g = guard(monkeypatch, committed=None)  # a new group starts wherever the log starts
+    admit(g, 500)
+    admit(g, 501)
+    with pytest.raises(Exited):
+        admit(g, 1013)
+
+
+def test_a_new_assignment_starts_from_the_committed_offset_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    g = guard(monkeypatch, committed=10)
+    admit(g, 10)
+    asyncio.run(g.app.on_partitions_assigned.send(set()))  # a rebalance assigns anew
+    with pytest.raises(Exited):
+        admit(g, 12)
