@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from carbonledger.contracts.catalogue import CST
+from carbonledger.contracts.catalogue import CATALOGUE, CST
 from carbonledger.contracts.partners import PartnerRegistry, parse_registry
 from carbonledger.contracts.records import Origin
 from carbonledger.sample import subject_of
@@ -40,9 +40,35 @@ def registry() -> PartnerRegistry:
                     "behaviours": ["travel.bike_share"],
                     "enabled": False,
                 },
+                {
+                    "id": "every-app",
+                    "name": "Everything",
+                    "kind": "test",
+                    "behaviours": sorted(CATALOGUE),
+                },
             ]
         }
     )
+
+
+def event(
+    behaviour_type: str, region: str, ended: datetime | None = None, minutes: int = 20, **data: Any
+) -> dict[str, Any]:
+    """A valid event of any type from the test partner that may report everything."""
+    end = ended or datetime(2026, 10, 10, 8, 30, tzinfo=CST)
+    fields: dict[str, Any] = {"region": region, **data}
+    if CATALOGUE[behaviour_type].field("started_at"):
+        fields.setdefault("started_at", (end - timedelta(minutes=minutes)).isoformat())
+        fields.setdefault("ended_at", end.isoformat())
+    return {
+        "specversion": "1.0",
+        "id": f"{behaviour_type}-{region}-{end.isoformat()}",
+        "source": "every-app",
+        "type": behaviour_type,
+        "time": end.isoformat(),
+        "subject": subject_of("+8613900000002"),
+        "data": fields,
+    }
 
 
 def metro(hours_later: int = 0, **overrides: Any) -> dict[str, Any]:

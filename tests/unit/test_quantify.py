@@ -74,7 +74,7 @@ def test_crediting_period_uses_china_standard_time() -> None:
 
 
 def test_most_specific_region_prefix_wins() -> None:
-    (shenzhen,) = SHIPPED
+    shenzhen = next(m for m in SHIPPED if m.id == "shenzhen-public-transport")
     national = shenzhen.model_copy(update={"id": "national-metro", "region": "national"})
     district = shenzhen.model_copy(update={"id": "nanshan-metro", "region": "440305"})
     chosen = select([national, shenzhen, district], "travel.metro", "440305", date(2026, 10, 10))
@@ -86,7 +86,7 @@ def test_most_specific_region_prefix_wins() -> None:
 
 
 def test_inactive_methodology_is_never_selected() -> None:
-    (shenzhen,) = SHIPPED
+    shenzhen = next(m for m in SHIPPED if m.id == "shenzhen-public-transport")
     retired = shenzhen.model_copy(update={"active": False})
     assert isinstance(select([retired], "travel.metro", "440305", date(2026, 10, 10)), Unquantified)
 

@@ -4,16 +4,25 @@ Selection follows DOMAIN.md §4: the methodology must cover the behaviour type,
 its crediting period must contain the behaviour's end as a China Standard Time
 date, and of those the most specific region prefix wins. Arithmetic is exact
 decimal; the per-event result is rounded down to the milligram.
+
+Formulas are kinds, not code per methodology:
+- per_distance: factor (g per person-km) x distance_km;
+- per_unit: factor x a quantity field (`per`: steps, kwh, amount_cny, kg, ...),
+  or x 1 per event when `per` is unset (per ride, meeting, payment);
+- baseline_minus_project: ER = BE - PE with BE = EF_baseline x distance and
+  PE = EF_project x distance (DB11/T 3043-2024 skeleton);
+- household_electricity: the Shenzhen rule; below the per-person daily baseline
+  B, ER = (B - A) x household size x grid factor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -22,10 +31,14 @@ from carbonledger.contracts.exact import ExactDecimal, grams_to_mg_floor
 from carbonledger.contracts.records import FactorUse
 
 NATIONAL = "national"
+KG_TO_G = Decimal(1000)
 
 
 class FormulaKind(StrEnum):
     PER_DISTANCE = "per_distance"
+    PER_UNIT = "per_unit"
+    BASELINE_MINUS_PROJECT = "baseline_minus_project"
+    HOUSEHOLD_ELECTRICITY = "household_electricity"
 
 
 class Factor(BaseModel):
@@ -34,11 +47,13 @@ class Factor(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
-    value: ExactDecimal
+    value: ExactDecimal | None = None  # None: a parameter the operator has not set
     unit: str
     source: str
     confidence: str = Field(pattern=r"^[VSD]$")
     when: dict[str, Any] = {}
+    per: str | None = None  # per_unit: the data field counted; None = per event
+    role: Literal["baseline", "project"] | None = None
 
     def applies(self, behaviour_type: str, data: Mapping[str, Any]) -> bool:
         for field_name, expected in self.when.items():
@@ -48,6 +63,7 @@ class Factor(BaseModel):
         return True
 
     def use(self) -> FactorUse:
+        assert self.value is not None
         return FactorUse(
             name=self.name,
             value=self.value,
@@ -55,6 +71,17 @@ class Factor(BaseModel):
             source=self.source,
             confidence=self.confidence,
         )
+
+
+class Cap(BaseModel):
+    """A per-person limit; applied where the credited total is decided (after dedupe)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    behaviours: frozenset[str]
+    period: Literal["day", "month"]
+    max_g: ExactDecimal | None = None
+    max_events: int | None = Field(default=None, ge=1)
 
 
 class Methodology(BaseModel):
@@ -75,6 +102,8 @@ class Methodology(BaseModel):
     behaviours: frozenset[str]
     formula: FormulaKind
     factors: tuple[Factor, ...]
+    parameters: tuple[Factor, ...] = ()
+    caps: tuple[Cap, ...] = ()
     active: bool = True
     notes: str = ""
 
@@ -91,10 +120,16 @@ class Methodology(BaseModel):
     def credits(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
 
+    def parameter(self, name: str) -> Factor | None:
+        return next((p for p in self.parameters if p.name == name), None)
+
 
 class NotCredited(StrEnum):
     NO_APPLICABLE_METHODOLOGY = "no_applicable_methodology"
     NO_APPLICABLE_FACTOR = "no_applicable_factor"
+    MISSING_INPUT = "missing_input"
+    PARAMETER_UNSET = "parameter_unset"
+    NEEDS_HOUSEHOLD_HISTORY = "needs_household_history"
 
 
 @dataclass(frozen=True)
@@ -102,12 +137,15 @@ class Quantified:
     reduction_mg: int
     factors: tuple[FactorUse, ...]
     inputs: dict[str, str]
+    baseline_mg: int | None = None
+    project_mg: int | None = None
 
 
 @dataclass(frozen=True)
 class Unquantified:
     reason: NotCredited
     detail: str
+    factors: tuple[FactorUse, ...] = field(default=())
 
 
 def select(
@@ -136,31 +174,132 @@ def _version_key(version: str) -> tuple[int, ...] | tuple[str]:
     return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else (version,)
 
 
+def _decimal(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _factor(
+    m: Methodology, behaviour_type: str, data: Mapping[str, Any], role: str | None = None
+) -> Factor | Unquantified:
+    found = next((f for f in m.factors if f.role == role and f.applies(behaviour_type, data)), None)
+    if found is None or found.value is None:
+        what = f"{role} factor" if role else "factor"
+        return Unquantified(
+            NotCredited.NO_APPLICABLE_FACTOR,
+            f"{m.id}@{m.version} has no {what} for this {behaviour_type}",
+        )
+    return found
+
+
 def _per_distance(
     m: Methodology, behaviour_type: str, data: Mapping[str, Any]
 ) -> Quantified | Unquantified:
-    factor = next((f for f in m.factors if f.applies(behaviour_type, data)), None)
-    if factor is None:
-        return Unquantified(
-            NotCredited.NO_APPLICABLE_FACTOR,
-            f"{m.id}@{m.version} has no factor for this {behaviour_type}",
-        )
-    distance = Decimal(str(data["distance_km"]))
-    grams = factor.value * distance
+    factor = _factor(m, behaviour_type, data)
+    if isinstance(factor, Unquantified):
+        return factor
+    distance = _decimal(data["distance_km"])
+    assert factor.value is not None
     return Quantified(
-        grams_to_mg_floor(grams), (factor.use(),), {"distance_km": format(distance, "f")}
+        grams_to_mg_floor(factor.value * distance),
+        (factor.use(),),
+        {"distance_km": format(distance, "f")},
     )
+
+
+def _per_unit(
+    m: Methodology, behaviour_type: str, data: Mapping[str, Any]
+) -> Quantified | Unquantified:
+    factor = _factor(m, behaviour_type, data)
+    if isinstance(factor, Unquantified):
+        return factor
+    assert factor.value is not None
+    if factor.per is None:
+        return Quantified(grams_to_mg_floor(factor.value), (factor.use(),), {"events": "1"})
+    if data.get(factor.per) is None:
+        return Unquantified(
+            NotCredited.MISSING_INPUT,
+            f"{m.id}@{m.version} counts {factor.per}, which the event lacks",
+            (factor.use(),),
+        )
+    quantity = _decimal(data[factor.per])
+    return Quantified(
+        grams_to_mg_floor(factor.value * quantity),
+        (factor.use(),),
+        {factor.per: format(quantity, "f")},
+    )
+
+
+def _baseline_minus_project(
+    m: Methodology, behaviour_type: str, data: Mapping[str, Any]
+) -> Quantified | Unquantified:
+    baseline = _factor(m, behaviour_type, data, "baseline")
+    project = _factor(m, behaviour_type, data, "project")
+    if isinstance(baseline, Unquantified):
+        return baseline
+    if isinstance(project, Unquantified):
+        return project
+    assert baseline.value is not None and project.value is not None
+    distance = _decimal(data["distance_km"])
+    be, pe = baseline.value * distance, project.value * distance
+    return Quantified(
+        grams_to_mg_floor(be - pe),
+        (baseline.use(), project.use()),
+        {"distance_km": format(distance, "f")},
+        baseline_mg=grams_to_mg_floor(be),
+        project_mg=grams_to_mg_floor(pe),
+    )
+
+
+def _household_electricity(
+    m: Methodology, behaviour_type: str, data: Mapping[str, Any]
+) -> Quantified | Unquantified:
+    baseline = m.parameter("baseline_kwh_per_person_day")
+    grid = m.parameter("grid_emission_factor")
+    for name, p in (("baseline_kwh_per_person_day", baseline), ("grid_emission_factor", grid)):
+        if p is None or p.value is None:
+            return Unquantified(
+                NotCredited.PARAMETER_UNSET, f"{m.id}@{m.version}: parameter {name} is not set"
+            )
+    assert baseline is not None and grid is not None
+    assert baseline.value is not None and grid.value is not None
+    kwh, size = _decimal(data["kwh"]), Decimal(int(data["household_size"]))
+    per_person = kwh / size
+    inputs = {"kwh": format(kwh, "f"), "household_size": str(size)}
+    used = (baseline.use(), grid.use())
+    if per_person >= baseline.value:
+        return Unquantified(
+            NotCredited.NEEDS_HOUSEHOLD_HISTORY,
+            "use at or above the baseline is compared with the household's own "
+            "7-day average, which this stage does not hold",
+            used,
+        )
+    ef_g_per_kwh = grid.value * KG_TO_G
+    be = baseline.value * size * ef_g_per_kwh
+    pe = kwh * ef_g_per_kwh
+    return Quantified(
+        grams_to_mg_floor(be - pe),
+        used,
+        inputs,
+        baseline_mg=grams_to_mg_floor(be),
+        project_mg=grams_to_mg_floor(pe),
+    )
+
+
+_FORMULAS = {
+    FormulaKind.PER_DISTANCE: _per_distance,
+    FormulaKind.PER_UNIT: _per_unit,
+    FormulaKind.BASELINE_MINUS_PROJECT: _baseline_minus_project,
+    FormulaKind.HOUSEHOLD_ELECTRICITY: _household_electricity,
+}
 
 
 def calculate(
     m: Methodology, behaviour_type: str, data: Mapping[str, Any]
 ) -> Quantified | Unquantified:
     """Apply a methodology's formula to one event's normalised data."""
-    if m.formula is FormulaKind.PER_DISTANCE:
-        return _per_distance(m, behaviour_type, data)
-    raise AssertionError(f"unhandled formula {m.formula}")
+    return _FORMULAS[m.formula](m, behaviour_type, data)
 
 
-def local_date(moment: Any) -> date:
+def local_date(moment: datetime) -> date:
     """The China Standard Time date of a moment (crediting periods and caps use it)."""
-    return moment.astimezone(CST).date()  # type: ignore[no-any-return]
+    return moment.astimezone(CST).date()

@@ -64,5 +64,7 @@ def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]
         formula=chosen.formula.value,
         inputs=result.inputs,
         factors=result.factors,
+        baseline_mg=result.baseline_mg,
+        project_mg=result.project_mg,
         **common,
     )
