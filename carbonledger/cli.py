@@ -82,6 +82,44 @@ def _settle(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _quantify(args: argparse.Namespace, settings: Settings) -> int:
+    from services.quantify.adapters.registry_files import load_methodologies
+    from services.quantify.entrypoints.offline import quantify_lines
+
+    registry = load_registry(args.partners or settings.partners_file)
+    methodologies = load_methodologies(args.registry or settings.methodology_dir)
+    lines = (raw for raw in sys.stdin.buffer.read().splitlines() if raw.strip())
+    for result in quantify_lines(lines, registry, methodologies, datetime.now(UTC)):
+        print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def _methodologies(args: argparse.Namespace, settings: Settings) -> int:
+    from services.quantify.adapters.registry_files import load_methodologies, publish
+
+    if args.action == "publish":
+        for path in args.ids:
+            print(f"published {Path(path).name}: sha256 {publish(Path(path))}")
+        return 0
+    folder = args.registry or settings.methodology_dir
+    methodologies = load_methodologies(folder)
+    if args.action == "list":
+        for m in sorted(methodologies, key=lambda m: (m.id, m.version)):
+            state = "active" if m.active else "inactive"
+            print(
+                f"{m.id + '@' + m.version:<34} {state:<8} {m.region:<8} from {m.valid_from}  "
+                f"{m.formula.value:<22} {', '.join(sorted(m.behaviours))}  {m.title_zh}"
+            )
+        return 0
+    shown = [m for m in methodologies if m.id in args.ids]
+    if not shown:
+        print(f"no methodology {', '.join(args.ids)}", file=sys.stderr)
+        return 1
+    for m in shown:
+        print(json.dumps(m.model_dump(mode="json"), ensure_ascii=False, indent=2, sort_keys=True))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carbonledger", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +137,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["migrate"])
     p = sub.add_parser("settle", help="batch reference: partner events (JSON lines) on stdin")
     p.add_argument("--partners", type=Path)
+    p.add_argument("--registry", type=Path)
+    p = sub.add_parser("quantify", help="quantify partner events (JSON lines) on stdin")
+    p.add_argument("--partners", type=Path)
+    p.add_argument("--registry", type=Path)
+    p = sub.add_parser("methodologies", help="list, show or publish methodology versions")
+    p.add_argument("action", choices=["list", "show", "publish"])
+    p.add_argument("ids", nargs="*", help="show: methodology ids; publish: new version files")
     p.add_argument("--registry", type=Path)
     p = sub.add_parser("sample", help="regenerate the bundled sample of partner traffic")
     p.add_argument("--out", type=Path, default=None)
@@ -135,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         print("applied:", ", ".join(migrate(settings.pg_conninfo)) or "nothing (up to date)")
     elif args.command == "settle":
         return _settle(args, settings)
+    elif args.command == "quantify":
+        return _quantify(args, settings)
+    elif args.command == "methodologies":
+        return _methodologies(args, settings)
     elif args.command == "sample":
         from carbonledger.sample import write_sample
 

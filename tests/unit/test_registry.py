@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from carbonledger.contracts.records import ReductionClaim, ValidatedBehaviour
 from services.ingest.domain.admission import admit
@@ -229,3 +231,21 @@ def test_edited_or_unpublished_versions_are_refused(tmp_path: Path) -> None:
         m.version for m in load_methodologies(folder) if m.id == "shenzhen-public-transport"
     } == {"1", "2"}
     assert registry_files.LOCK_FILE in {p.name for p in folder.iterdir()}
+
+
+CREDITABLE = [
+    ("travel.metro", "440304", lambda n: {"distance_km": str(n)}),
+    ("travel.bus", "440304", lambda n: {"distance_km": str(n), "electric": True}),
+    ("travel.ebike_share", "500103", lambda n: {"distance_km": str(n)}),
+    ("steps.daily", "420102", lambda n: {"date": "2026-10-10", "steps": int(n * 100)}),
+    ("ev.charge", "310115", lambda n: {"amount_cny": str(n)}),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(CREDITABLE), st.decimals(min_value="0.01", max_value="99", places=2))
+def test_no_shipped_methodology_ever_credits_a_negative_amount(case: Any, n: Any) -> None:
+    behaviour_type, region, data = case
+    result = claim(behaviour_type, region, **data(n))
+    assert result.reduction_mg >= 0
+    assert result.credited == (result.reduction_mg > 0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -22,6 +22,8 @@ from carbonledger.contracts.exact import mg_to_display
 from carbonledger.contracts.metrics import exposition
 from services.ledger.adapters.books import Books
 from services.ledger.config import LedgerSettings
+from services.quantify.adapters.registry_files import load_methodologies
+from services.quantify.domain.methodology import Methodology
 
 
 class Amount(BaseModel):
@@ -78,6 +80,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.pg_conninfo, min_size=1, max_size=8, open=True, kwargs={"autocommit": True}
     )
     app.state.pool = pool
+    app.state.methodologies = {
+        (m.id, m.version): m for m in load_methodologies(settings.methodology_dir)
+    }
     try:
         yield
     finally:
@@ -148,6 +153,44 @@ def personal_ledger(
         recent_postings=views,
         next_before=views[-1].seq if len(views) == limit else None,
     )
+
+
+class MethodologySummary(BaseModel):
+    id: str
+    version: str
+    title: str
+    title_zh: str
+    region: str
+    valid_from: date
+    valid_to: date | None
+    behaviours: list[str]
+    formula: str
+    active: bool
+
+
+@app.get("/v1/methodologies", tags=["methodologies"], response_model=list[MethodologySummary])
+def methodologies(request: Request) -> list[MethodologySummary]:
+    """Every methodology version in the registry, active or not."""
+    return [
+        MethodologySummary(
+            **m.model_dump(include=set(MethodologySummary.model_fields) - {"behaviours"}),
+            behaviours=sorted(m.behaviours),
+        )
+        for _, m in sorted(request.app.state.methodologies.items())
+    ]
+
+
+@app.get(
+    "/v1/methodologies/{methodology_id}/{version}",
+    tags=["methodologies"],
+    response_model=Methodology,
+)
+def methodology(methodology_id: str, version: str, request: Request) -> Methodology:
+    """One version with every factor, its unit, source and confidence, caps and parameters."""
+    found: Methodology | None = request.app.state.methodologies.get((methodology_id, version))
+    if found is None:
+        raise HTTPException(404, f"no methodology {methodology_id}@{version}")
+    return found
 
 
 @app.get("/v1/ledgers/totals", tags=["ledgers"], response_model=BookTotals)
