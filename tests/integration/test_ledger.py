@@ -102,3 +102,26 @@ def test_api_serves_personal_ledger_and_equal_totals(
     totals = httpx.get(f"{base}/v1/ledgers/totals").json()
     assert totals["balanced"] is True
     assert httpx.get(f"{base}/v1/openapi.json").json()["info"]["title"] == "Carbon inclusion ledger"
+
+
+def test_every_credited_amount_traces_to_event_methodology_and_factor_sources(
+    db: psycopg.Connection, running_stack: stack.Processes
+) -> None:
+    Books(db).apply(decisions("trace", 1), f"test-{uuid.uuid4()}", [])
+    base = f"http://127.0.0.1:{running_stack.port('ledger-api')}"
+    ledger = httpx.get(f"{base}/v1/ledgers/personal/{subject_of('+86-trace-0')}").json()
+    (posting,) = ledger["recent_postings"]
+    explained = httpx.get(
+        f"{base}/v1/claims/{posting['event_source']}/{posting['event_id']}"
+    ).json()
+    assert explained["status"] == "credit"
+    (decision,) = explained["decisions"]
+    assert decision["amount"] == posting["amount"]
+    assert {p["book"] for p in decision["postings"]} == {"personal", "enterprise", "government"}
+    claim = decision["claim"]
+    assert claim["methodology"] == {"id": "shenzhen-public-transport", "version": "1"}
+    assert claim["inputs"] == {"distance_km": "10.0"}
+    (factor,) = claim["factors"]
+    assert (factor["value"], factor["unit"]) == ("46.7", "gCO2/person-km")
+    assert "深圳商报" in factor["source"]
+    assert httpx.get(f"{base}/v1/claims/shenzhen-metro/never-sent").status_code == 404

@@ -215,3 +215,25 @@ class Books:
     def posting_count(self) -> int:
         row = self.conn.execute("SELECT count(*) FROM postings").fetchone()
         return int(row[0]) if row else 0
+
+    def decisions_of(self, source: str, event_id: str) -> list[Mapping[str, Any]]:
+        """Every decision about one partner event, oldest first, with its full claim."""
+        rows = self.conn.execute(
+            "SELECT decision_id, kind, claim_id, amount_mg, winner_claim_id, reverses, reason,"
+            " claim, recorded_at FROM decisions WHERE event_source = %s AND event_id = %s"
+            " ORDER BY recorded_at, decision_id",
+            (source, event_id),
+        )
+        assert rows.description is not None
+        names = [col.name for col in rows.description]
+        return [dict(zip(names, row, strict=True)) for row in rows.fetchall()]
+
+    def postings_of_decision(self, decision_id: Any) -> list[Mapping[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT posting_id, book, account, amount_mg, posted_at FROM postings"
+            " WHERE decision_id = %s ORDER BY book",
+            (decision_id,),
+        )
+        assert rows.description is not None
+        names = [col.name for col in rows.description]
+        return [dict(zip(names, row, strict=True)) for row in rows.fetchall()]

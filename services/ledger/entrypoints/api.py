@@ -20,6 +20,7 @@ from carbonledger import __version__
 from carbonledger.contracts.envelope import SUBJECT_PATTERN
 from carbonledger.contracts.exact import mg_to_display
 from carbonledger.contracts.metrics import exposition
+from carbonledger.contracts.records import ReductionClaim
 from services.ledger.adapters.books import Books
 from services.ledger.config import LedgerSettings
 from services.quantify.adapters.registry_files import load_methodologies
@@ -153,6 +154,58 @@ def personal_ledger(
         recent_postings=views,
         next_before=views[-1].seq if len(views) == limit else None,
     )
+
+
+class ClaimPosting(BaseModel):
+    posting_id: UUID
+    book: str
+    account: str
+    amount: Amount
+    posted_at: datetime
+
+
+class DecisionView(BaseModel):
+    decision_id: UUID
+    kind: str
+    amount: Amount
+    winner_claim_id: UUID | None
+    reverses: UUID | None
+    reason: str | None
+    recorded_at: datetime
+    claim: ReductionClaim
+    postings: list[ClaimPosting]
+
+
+class ClaimExplanation(BaseModel):
+    source: str
+    id: str
+    status: str
+    decisions: list[DecisionView]
+
+
+@app.get("/v1/claims/{source}/{event_id}", tags=["claims"], response_model=ClaimExplanation)
+def explain_claim(source: str, event_id: str, books: BooksDep) -> ClaimExplanation:
+    """What became of one partner event: each decision with the full claim behind it
+    (methodology version, inputs, every factor with its source) and the postings it made."""
+    rows = books.decisions_of(source, event_id)
+    if not rows:
+        raise HTTPException(
+            404,
+            "no decision recorded for this event (not received, or rejected:"
+            " see the dead-letter topic)",
+        )
+    views = [
+        DecisionView(
+            amount=Amount.of(int(r["amount_mg"])),
+            postings=[
+                ClaimPosting(amount=Amount.of(int(p["amount_mg"])), **p)
+                for p in books.postings_of_decision(r["decision_id"])
+            ],
+            **{k: v for k, v in r.items() if k != "amount_mg"},
+        )
+        for r in rows
+    ]
+    return ClaimExplanation(source=source, id=event_id, status=views[-1].kind, decisions=views)
 
 
 class MethodologySummary(BaseModel):
