@@ -53,14 +53,19 @@ class Settlement:
         }
 
 
-def source_of(raw: bytes) -> str | None:
-    """The `source` a record claims, for routing a JSON line to its partner."""
+def envelope_attribute(raw: bytes, name: str) -> str | None:
+    """A top-level string attribute of a record, or None (absent, or not a JSON object)."""
     try:
         doc = loads_exact(raw)
     except Exception:
         return None
-    source = doc.get("source") if isinstance(doc, dict) else None
-    return source if isinstance(source, str) else None
+    value = doc.get(name) if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def source_of(raw: bytes) -> str | None:
+    """The `source` a record claims, for routing a JSON line to its partner."""
+    return envelope_attribute(raw, "source")
 
 
 def settle(

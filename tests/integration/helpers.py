@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from kafka import KafkaConsumer
 
+from carbonledger.contracts import topics as t
 from carbonledger.contracts.catalogue import CST
 from carbonledger.contracts.settings import Settings
 from carbonledger.contracts.topics import DECISIONS
@@ -92,12 +95,32 @@ def books_balanced(conn: psycopg.Connection) -> bool:
     return totals["personal"] == totals["enterprise"] == totals["government"]
 
 
+def scan(
+    settings: Settings,
+    names: list[str],
+    until: Callable[[], bool] = lambda: True,
+    timeout: float = 60,
+) -> Iterator[Any]:
+    """Records of these topics from the start; drained again until `until()` or the timeout."""
+    consumer = KafkaConsumer(
+        *names,
+        bootstrap_servers=settings.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=2000,
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            yield from consumer
+            if until() or time.monotonic() >= deadline:
+                return
+    finally:
+        consumer.close()
+
+
 def trace(settings: Settings, id_prefix: str) -> dict[str, int]:
     """How many events with this id prefix each pipeline topic holds (for failure messages)."""
-    from kafka import KafkaConsumer
-
-    from carbonledger.contracts import topics as t
-
     extract = {
         "partner": lambda d: d.get("id"),
         t.VALIDATED: lambda d: d["event"]["id"],
@@ -107,21 +130,13 @@ def trace(settings: Settings, id_prefix: str) -> dict[str, int]:
     counts = {}
     for name, get in extract.items():
         names = [t.partner_topic(p) for p in PARTNERS] if name == "partner" else [name]
-        consumer = KafkaConsumer(
-            *names,
-            bootstrap_servers=settings.bootstrap_servers,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            consumer_timeout_ms=3000,
-        )
         seen = set()
-        for record in consumer:
+        for record in scan(settings, names):
             try:
                 event_id = get(json.loads(record.value))
             except (ValueError, KeyError, TypeError):
                 continue
             if isinstance(event_id, str) and event_id.startswith(id_prefix):
                 seen.add(event_id)
-        consumer.close()
         counts[name] = len(seen)
     return counts

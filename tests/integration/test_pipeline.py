@@ -11,7 +11,6 @@ import time
 
 import psycopg
 import pytest
-from kafka import KafkaConsumer
 
 from carbonledger import stack
 from carbonledger.contracts import topics
@@ -21,6 +20,7 @@ from tests.integration.helpers import (
     books_balanced,
     expected,
     postings_of_events,
+    scan,
     trace,
     trips,
     wait_for_balances,
@@ -33,24 +33,12 @@ def dead_letters(
     settings: Settings, payloads: set[bytes], timeout: float = 60
 ) -> dict[bytes, dict]:
     """Dead letters on behaviour.rejected whose original bytes are among `payloads`."""
-    consumer = KafkaConsumer(
-        topics.REJECTED,
-        bootstrap_servers=settings.bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=2000,
-    )
     found: dict[bytes, dict] = {}
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and len(found) < len(payloads):
-            for record in consumer:
-                letter = json.loads(record.value)
-                original = base64.b64decode(letter["payload_b64"])
-                if original in payloads:
-                    found[original] = letter
-    finally:
-        consumer.close()
+    for record in scan(settings, [topics.REJECTED], lambda: len(found) >= len(payloads), timeout):
+        letter = json.loads(record.value)
+        original = base64.b64decode(letter["payload_b64"])
+        if original in payloads:
+            found[original] = letter
     return found
 
 

@@ -6,20 +6,21 @@ import json
 import random
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from kafka import KafkaConsumer
 
 from carbonledger import stack
 from carbonledger.contracts import topics
 from carbonledger.contracts.catalogue import CST
+from carbonledger.contracts.records import ReductionClaim
 from carbonledger.contracts.settings import Settings
 from carbonledger.publish import publish
 from carbonledger.sample import subject_of
+from services.quantify.entrypoints.offline import result_of
+from tests.integration.helpers import scan
 
 pytestmark = pytest.mark.integration
 
@@ -66,26 +67,11 @@ def generated(count: int, seed: int) -> list[tuple[str, bytes]]:
 
 
 def service_results(settings: Settings, wanted: int, timeout: float = 180) -> dict[str, Any]:
-    from carbonledger.contracts.records import ReductionClaim
-    from services.quantify.entrypoints.offline import result_of
-
-    consumer = KafkaConsumer(
-        topics.CLAIMS,
-        bootstrap_servers=settings.bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=2000,
-    )
     found: dict[str, Any] = {}
-    deadline = time.monotonic() + timeout
-    try:
-        while len(found) < wanted and time.monotonic() < deadline:
-            for record in consumer:
-                claim = ReductionClaim.model_validate_json(record.value)
-                if claim.event.id.startswith("cmp-"):
-                    found[claim.event.id] = result_of(claim)
-    finally:
-        consumer.close()
+    for record in scan(settings, [topics.CLAIMS], lambda: len(found) >= wanted, timeout):
+        claim = ReductionClaim.model_validate_json(record.value)
+        if claim.event.id.startswith("cmp-"):
+            found[claim.event.id] = result_of(claim)
     return found
 
 

@@ -124,6 +124,12 @@ def _posting_rows(d: Decision) -> Iterable[tuple[Any, ...]]:
         )
 
 
+def _dicts(cursor: psycopg.Cursor[Any]) -> list[Mapping[str, Any]]:
+    assert cursor.description is not None
+    names = [col.name for col in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 @dataclass(frozen=True)
 class Offset:
     topic: str
@@ -208,9 +214,7 @@ class Books:
             " ORDER BY p.seq DESC LIMIT %s",
             (book, account, before_seq if before_seq is not None else 2**62, limit),
         )
-        assert rows.description is not None
-        names = [col.name for col in rows.description]
-        return [dict(zip(names, row, strict=True)) for row in rows.fetchall()]
+        return _dicts(rows)
 
     def posting_count(self) -> int:
         row = self.conn.execute("SELECT count(*) FROM postings").fetchone()
@@ -224,9 +228,7 @@ class Books:
             " ORDER BY recorded_at, decision_id",
             (source, event_id),
         )
-        assert rows.description is not None
-        names = [col.name for col in rows.description]
-        return [dict(zip(names, row, strict=True)) for row in rows.fetchall()]
+        return _dicts(rows)
 
     def postings_of_decision(self, decision_id: Any) -> list[Mapping[str, Any]]:
         rows = self.conn.execute(
@@ -234,6 +236,4 @@ class Books:
             " WHERE decision_id = %s ORDER BY book",
             (decision_id,),
         )
-        assert rows.description is not None
-        names = [col.name for col in rows.description]
-        return [dict(zip(names, row, strict=True)) for row in rows.fetchall()]
+        return _dicts(rows)

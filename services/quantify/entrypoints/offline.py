@@ -8,7 +8,7 @@ from typing import Any
 
 from carbonledger.contracts.partners import PartnerRegistry
 from carbonledger.contracts.records import Origin, ReductionClaim, ValidatedBehaviour
-from carbonledger.settle import source_of
+from carbonledger.settle import envelope_attribute, source_of
 from services.ingest.domain.admission import admit
 from services.quantify.domain.methodology import Methodology
 from services.quantify.domain.quantify import quantify
@@ -49,21 +49,10 @@ def quantify_lines(
         else:
             yield {
                 "source": partner,
-                "id": _id_of(raw),
+                "id": envelope_attribute(raw, "id"),
                 "credited": False,
                 "reduction_mg": 0,
                 "methodology": None,
                 "reason": outcome.reason,
                 "factors": [],
             }
-
-
-def _id_of(raw: bytes) -> str | None:
-    from carbonledger.contracts.exact import loads_exact
-
-    try:
-        doc = loads_exact(raw)
-    except Exception:
-        return None
-    value = doc.get("id") if isinstance(doc, dict) else None
-    return value if isinstance(value, str) else None
