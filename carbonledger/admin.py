@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -30,6 +30,12 @@ def admin_client(settings: Settings) -> KafkaAdminClient:
         client_id="carbonledger-admin",
         request_timeout_ms=30000,
     )
+
+
+def committed_offsets(admin: KafkaAdminClient, group: str) -> dict[TopicPartition, int]:
+    """The group's committed offsets; partitions it never committed are absent."""
+    offsets = admin.list_group_offsets(group).get(group, {})
+    return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
 
 def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> list[str]:

@@ -6,12 +6,17 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from carbonledger import stack
-from carbonledger.contracts.partners import load_registry
+from carbonledger.contracts.partners import PartnerRegistry, load_registry
 from carbonledger.contracts.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from services.quantify.domain.methodology import Methodology
 
 SCALABLE = ("ingest", "quantify", "dedupe", "ledger-writer")
 
@@ -68,13 +73,22 @@ def status(settings: Settings) -> int:
     return 0 if all_up else 3
 
 
-def _settle(args: argparse.Namespace, settings: Settings) -> int:
-    from carbonledger.settle import settle, source_of
+def _batch_inputs(
+    args: argparse.Namespace, settings: Settings
+) -> tuple[PartnerRegistry, list[Methodology], Iterator[bytes]]:
+    """Partner registry, methodologies (files from the options, else the settings), stdin lines."""
     from services.quantify.adapters.registry_files import load_methodologies
 
     registry = load_registry(args.partners or settings.partners_file)
     methodologies = load_methodologies(args.registry or settings.methodology_dir)
     lines = (raw for raw in sys.stdin.buffer.read().splitlines() if raw.strip())
+    return registry, methodologies, lines
+
+
+def _settle(args: argparse.Namespace, settings: Settings) -> int:
+    from carbonledger.settle import settle, source_of
+
+    registry, methodologies, lines = _batch_inputs(args, settings)
     result = settle(
         ((source_of(raw), raw) for raw in lines), registry, methodologies, datetime.now(UTC)
     )
@@ -83,12 +97,9 @@ def _settle(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _quantify(args: argparse.Namespace, settings: Settings) -> int:
-    from services.quantify.adapters.registry_files import load_methodologies
     from services.quantify.entrypoints.offline import quantify_lines
 
-    registry = load_registry(args.partners or settings.partners_file)
-    methodologies = load_methodologies(args.registry or settings.methodology_dir)
-    lines = (raw for raw in sys.stdin.buffer.read().splitlines() if raw.strip())
+    registry, methodologies, lines = _batch_inputs(args, settings)
     for result in quantify_lines(lines, registry, methodologies, datetime.now(UTC)):
         print(json.dumps(result, ensure_ascii=False))
     return 0

@@ -6,7 +6,7 @@ from types import TracebackType
 
 from kafka import KafkaConsumer, TopicPartition
 
-from carbonledger.admin import admin_client
+from carbonledger.admin import admin_client, committed_offsets
 from carbonledger.contracts import topics
 from carbonledger.contracts.settings import Settings
 
@@ -43,8 +43,7 @@ class LagProbe:
         return dict(self.consumer.end_offsets(tps)) if tps else {}
 
     def committed(self, group: str) -> dict[TopicPartition, int]:
-        offsets = self.admin.list_group_offsets(group).get(group, {})
-        return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+        return committed_offsets(self.admin, group)
 
     def lag(self, names: list[str], committed: dict[TopicPartition, int]) -> int:
         """Records in `names` past the committed offsets (an uncommitted partition counts whole)."""

@@ -131,27 +131,30 @@ class OffsetGuard:
     def __init__(self, app: faust.App, settings: Settings) -> None:
         self.app, self.settings = app, settings
         self.expected: dict[tuple[str, int], int] = {}
+        self.committed: dict[tuple[str, int], int] | None = None  # read once per assignment
 
         @app.on_partitions_assigned.connect
         def _forget(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
             self.expected.clear()
+            self.committed = None
 
-    def _committed(self, topic: str, partition: int) -> int | None:
-        from kafka import KafkaAdminClient, TopicPartition
+    def _read_committed(self) -> dict[tuple[str, int], int]:
+        from carbonledger.admin import admin_client, committed_offsets
 
-        admin = KafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers)
+        admin = admin_client(self.settings)
         try:
-            offsets = admin.list_group_offsets(self.app.conf.id).get(self.app.conf.id, {})
+            found = committed_offsets(admin, self.app.conf.id)
         finally:
             admin.close()
-        found = offsets.get(TopicPartition(topic, partition))
-        return found.offset if found is not None and found.offset >= 0 else None
+        return {(tp.topic, tp.partition): offset for tp, offset in found.items()}
 
     async def admit(self, message: Any) -> None:
         key = (message.topic, message.partition)
         expected = self.expected.get(key)
         if expected is None:
-            expected = await asyncio.to_thread(self._committed, *key)
+            if self.committed is None:
+                self.committed = await asyncio.to_thread(self._read_committed)
+            expected = self.committed.get(key)
         if expected is not None and message.offset > expected:
             SKIPS.inc()
             log.critical(

@@ -25,7 +25,14 @@ def guard(monkeypatch: pytest.MonkeyPatch, committed: int | None) -> streaming.O
 
     monkeypatch.setattr(streaming.os, "_exit", _exit)
     g = streaming.OffsetGuard(faust.App("guard-test"), Settings())
-    monkeypatch.setattr(g, "_committed", lambda topic, partition: committed)
+    reads: list[int] = []
+
+    def read() -> dict[tuple[str, int], int]:
+        reads.append(1)
+        return {} if committed is None else {("t", 0): committed, ("t", 1): 0}
+
+    monkeypatch.setattr(g, "_read_committed", read)
+    g.reads = reads  # type: ignore[attr-defined]
     return g
 
 
@@ -37,7 +44,8 @@ def test_contiguous_offsets_and_re_reads_pass(monkeypatch: pytest.MonkeyPatch) -
     g = guard(monkeypatch, committed=10)
     for offset in (10, 11, 12, 11, 12, 13):  # a re-read after a seek is harmless
         admit(g, offset)
-    admit(g, 0, partition=1)  # another partition starts at its committed offset... or below
+    admit(g, 0, partition=1)  # another partition starts at its committed offset
+    assert len(g.reads) == 1  # one read of the group's offsets serves every partition
 
 
 def test_first_record_past_the_committed_offset_exits(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,3 +71,4 @@ def test_a_new_assignment_starts_from_the_committed_offset_again(
     asyncio.run(g.app.on_partitions_assigned.send(set()))  # a rebalance assigns anew
     with pytest.raises(Exited):
         admit(g, 12)
+    assert len(g.reads) == 2  # committed offsets are read again after the rebalance

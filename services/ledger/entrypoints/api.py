@@ -194,12 +194,13 @@ def explain_claim(source: str, event_id: str, books: BooksDep) -> ClaimExplanati
             "no decision recorded for this event (not received, or rejected:"
             " see the dead-letter topic)",
         )
+    made = books.postings_of_decisions([r["decision_id"] for r in rows])
     views = [
         DecisionView(
             amount=Amount.of(int(r["amount_mg"])),
             postings=[
                 ClaimPosting(amount=Amount.of(int(p["amount_mg"])), **p)
-                for p in books.postings_of_decision(r["decision_id"])
+                for p in made[r["decision_id"]]
             ],
             **{k: v for k, v in r.items() if k != "amount_mg"},
         )
