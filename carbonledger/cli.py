@@ -90,7 +90,11 @@ def _settle(args: argparse.Namespace, settings: Settings) -> int:
 
     registry, methodologies, lines = _batch_inputs(args, settings)
     result = settle(
-        ((source_of(raw), raw) for raw in lines), registry, methodologies, datetime.now(UTC)
+        ((source_of(raw), raw) for raw in lines),
+        registry,
+        methodologies,
+        datetime.now(UTC),
+        window=settings.dedupe_window,
     )
     print(json.dumps(result.as_json(), indent=2, sort_keys=True))
     return 0

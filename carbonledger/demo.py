@@ -27,6 +27,7 @@ def expected_from(settings: Settings, records: list[tuple[str, bytes]]) -> Settl
         load_registry(settings.partners_file),
         load_methodologies(settings.methodology_dir),
         datetime.now(UTC),
+        window=settings.dedupe_window,
     )
 
 
@@ -75,7 +76,8 @@ def summary(settings: Settings, expected: Settlement, sent: int, seconds: float)
         "",
         "Carbon inclusion ledger — summary of the demo run",
         f"  records published          {sent}  (in {seconds:.1f} s, end to end)",
-        f"  credited events            {e['credited']}",
+        f"  credited events            {e['credited']}  (a cap reduced {e['capped']})",
+        f"  duplicates of another      {e['duplicates']}  (same activity, another partner)",
         f"  replays without effect     {e['replays']}",
         f"  not credited (no method.)  {e['not_credited']}",
         f"  dead-lettered              {e['rejected']}  {dict(expected.rejections)}",

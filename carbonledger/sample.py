@@ -30,34 +30,63 @@ def subject_of(phone: str, key: bytes = DEMO_IDENTITY_KEY) -> str:
     return hmac.new(key, phone.encode(), hashlib.sha256).hexdigest()
 
 
-def metro_event(
-    rng: random.Random, partner: str, n: int, subject: str, start: datetime, region: str
+WUHAN_DISTRICTS = ("420102", "420106", "420111")  # Jiang'an, Wuchang, Hongshan: Hankou Bank rules
+# How far each kind of partner's view of one trip drifts from the ticketing record.
+_DRIFT_MINUTES = {"shenzhen-metro": 0, "navi-maps": 3, "green-bank": 1}
+
+
+def _envelope(
+    partner: str, n: int, behaviour: str, subject: str, ended: datetime, data: dict[str, object]
 ) -> dict[str, object]:
-    minutes = rng.randint(6, 75)
-    distance = Decimal(rng.randint(10, 400)) / 10
-    ended = start + timedelta(minutes=minutes)
     return {
         "specversion": "1.0",
         "id": f"{partner}-{n:06d}",
         "source": partner,
-        "type": "travel.metro",
+        "type": behaviour,
         "time": ended.isoformat(),
         "subject": subject,
         "datacontenttype": "application/json",
-        "data": {
-            "region": region,
-            "started_at": start.isoformat(),
-            "ended_at": ended.isoformat(),
-            "distance_km": distance,
-            "line": f"L{rng.randint(1, 16)}",
-        },
+        "data": data,
     }
+
+
+def trip_event(
+    rng: random.Random,
+    partner: str,
+    n: int,
+    subject: str,
+    trip: tuple[datetime, int, Decimal, str],
+    behaviour: str = "travel.metro",
+) -> dict[str, object]:
+    """One partner's report of a trip (start, minutes, km, region), as that partner sees it."""
+    start, minutes, distance, region = trip
+    drift = _DRIFT_MINUTES.get(partner, 2)
+    begun = start + timedelta(minutes=rng.randint(-drift, drift))
+    ended = start + timedelta(minutes=minutes + rng.randint(-drift, drift))
+    seen = distance if partner == "shenzhen-metro" else distance + Decimal(rng.randint(-5, 5)) / 10
+    data: dict[str, object] = {
+        "region": region,
+        "started_at": begun.isoformat(),
+        "ended_at": ended.isoformat(),
+        "distance_km": max(seen, Decimal("0.5")),
+    }
+    if behaviour == "travel.bus":
+        data["electric"] = True
+    else:
+        data["line"] = f"L{rng.randint(1, 16)}"
+    return _envelope(partner, n, behaviour, subject, ended, data)
+
+
+def steps_event(partner: str, n: int, subject: str, day: datetime, steps: int) -> dict[str, object]:
+    ended = day.replace(hour=23, minute=0)
+    data = {"region": WUHAN_DISTRICTS[n % 3], "date": day.date().isoformat(), "steps": steps}
+    return _envelope(partner, n, "steps.daily", subject, ended, data)
 
 
 _NUMBER = re.compile(r'"#decimal:(-?[0-9]+(?:\.[0-9]+)?)"')
 
 
-def _dumps(event: dict[str, object]) -> str:
+def dumps(event: dict[str, object]) -> str:
     """JSON with Decimals written as JSON numbers, digit for digit (as partners send them)."""
     text = json.dumps(event, ensure_ascii=False, default=lambda d: f"#decimal:{d}")
     return _NUMBER.sub(r"\1", text)
@@ -93,24 +122,86 @@ def _broken_variants(base: dict[str, Any]) -> list[dict[str, Any]]:
     return variants
 
 
+class _Numbering:
+    def __init__(self) -> None:
+        self.next: dict[str, int] = {}
+
+    def __call__(self, partner: str) -> int:
+        self.next[partner] = self.next.get(partner, 0) + 1
+        return self.next[partner]
+
+
+def _trips(
+    rng: random.Random, subjects: list[str], count: int, first_day: datetime
+) -> list[dict[str, object]]:
+    """Trips in one week; about 30% are reported by two or three partners."""
+    number, events = _Numbering(), []
+    for _ in range(count):
+        start = first_day + timedelta(days=rng.randint(0, 6), minutes=rng.randint(0, 16 * 60))
+        roll = rng.random()
+        region = (
+            rng.choice(OUTSIDE_SHENZHEN)
+            if roll < 0.03
+            else rng.choice(WUHAN_DISTRICTS)
+            if roll < 0.10
+            else rng.choice(SHENZHEN_DISTRICTS)
+        )
+        behaviour = "travel.bus" if rng.random() < 0.15 else "travel.metro"
+        trip = (start, rng.randint(6, 75), Decimal(rng.randint(10, 400)) / 10, region)
+        reporters = 1 if rng.random() < 0.7 else rng.choice((2, 3))
+        partners = rng.sample(
+            METRO_PARTNERS if behaviour == "travel.metro" else METRO_PARTNERS[1:],
+            min(reporters, 3 if behaviour == "travel.metro" else 2),
+        )
+        subject = rng.choice(subjects)
+        for partner in partners:
+            events.append(trip_event(rng, partner, number(partner), subject, trip, behaviour))
+    return events
+
+
+def _steps(rng: random.Random, subjects: list[str], first_day: datetime) -> list[dict[str, object]]:
+    """Daily step counts of Wuhan walkers: some above the 200 g (10,000 step) daily cap."""
+    events = []
+    for i, subject in enumerate(subjects):
+        for day in range(7):
+            if rng.random() < 0.7:
+                steps = rng.randint(2_000, 18_000)
+                events.append(
+                    steps_event(
+                        "navi-maps",
+                        10_000 + i * 7 + day,
+                        subject,
+                        first_day + timedelta(days=day),
+                        steps,
+                    )
+                )
+    return events
+
+
+FIRST_DAY = datetime(2026, 10, 12, 6, 0, tzinfo=CST)
+
+
+def week_of_traffic(
+    seed: int, subjects: list[str], trips: int, walkers: int = 40
+) -> list[dict[str, object]]:
+    """Valid partner events of one week: trips (about 30% reported by two or three
+    partners, each with its own view of times and distance) and daily step counts."""
+    rng = random.Random(seed)
+    return _trips(rng, subjects, trips, FIRST_DAY) + _steps(rng, subjects[:walkers], FIRST_DAY)
+
+
 def generate(
-    seed: int = 2026, people: int = 400, trips: int = 2700, replays: int = 150
+    seed: int = 2026, people: int = 400, trips: int = 2200, replays: int = 150
 ) -> list[str]:
-    """Metro trips in October 2026 from three partners, with replays and malformed records."""
+    """The bundled sample: a week of traffic plus replays and malformed records, shuffled."""
     rng = random.Random(seed)
     subjects = [subject_of(f"+86138{i:08d}") for i in range(people)]
-    first_day = datetime(2026, 10, 1, 6, 0, tzinfo=CST)
-    events = []
-    for n in range(trips):
-        partner = rng.choice(METRO_PARTNERS)
-        region = (
-            rng.choice(OUTSIDE_SHENZHEN) if rng.random() < 0.03 else rng.choice(SHENZHEN_DISTRICTS)
-        )
-        start = first_day + timedelta(days=rng.randint(0, 30), minutes=rng.randint(0, 16 * 60))
-        events.append(metro_event(rng, partner, n, rng.choice(subjects), start, region))
-    lines = [_dumps(e) for e in events]
-    lines += [_dumps(e) for e in _broken_variants(events[0])]
-    lines += [rng.choice(lines[:trips]) for _ in range(replays)]
+    events = week_of_traffic(seed, subjects, trips)
+    lines = [dumps(e) for e in events]
+    valid = len(lines)
+    ticketed = next(e for e in events if e["source"] == "shenzhen-metro")
+    lines += [dumps(e) for e in _broken_variants(ticketed)]
+    lines += [rng.choice(lines[:valid]) for _ in range(replays)]
     rng.shuffle(lines)
     # Malformed lines that are not JSON are kept apart so they still route to a partner.
     return lines + MALFORMED

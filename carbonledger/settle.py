@@ -2,6 +2,8 @@
 
 `settle` is the reference the streaming pipeline must match: the demo and the
 end-to-end tests compare the ledger in PostgreSQL against it, account by account.
+Its books do not depend on the order of the input; `postings` counts the entries
+made in this order, reversals included (the stream's order may need fewer or more).
 """
 
 from __future__ import annotations
@@ -9,14 +11,15 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from carbonledger.contracts.exact import loads_exact
 from carbonledger.contracts.partners import PartnerRegistry
-from carbonledger.contracts.records import Decision, DecisionKind, Origin, ValidatedBehaviour
-from services.dedupe.domain.person import PersonState, observe
+from carbonledger.contracts.records import Decision, Origin, ReductionClaim, ValidatedBehaviour
+from services.dedupe.domain.person import DEFAULT_WINDOW, PersonState, observe
+from services.dedupe.domain.resolve import Status, Why
 from services.ingest.domain.admission import admit
 from services.ledger.domain.postings import postings_for
 from services.quantify.domain.methodology import Methodology
@@ -44,11 +47,14 @@ class Settlement:
             "personal": dict(sorted(self.personal.items())),
             "enterprise": dict(sorted(self.enterprise.items())),
             "government": dict(sorted(self.government.items())),
-            "duplicates": self.outcomes["duplicate"],
+            "duplicates": self.outcomes[Status.DUPLICATE],
             "rejected": self.outcomes["rejected"],
-            "not_credited": self.outcomes["not_credited"],
+            "late": self.outcomes["late"],
+            "not_credited": self.outcomes[Status.NOT_CREDITED],
+            "capped": self.outcomes["cap_applied"],
+            "capped_to_zero": self.outcomes[Status.CAPPED],
             "replays": self.outcomes["replay"],
-            "credited": self.outcomes["credit"],
+            "credited": self.outcomes[Status.CREDITED],
             "postings": self.postings,
         }
 
@@ -73,29 +79,49 @@ def settle(
     registry: PartnerRegistry,
     methodologies: Sequence[Methodology],
     now: datetime,
+    window: timedelta = DEFAULT_WINDOW,
 ) -> Settlement:
-    """Admit, quantify, dedupe and post a batch of (authenticated partner, raw record)."""
+    """Admit, quantify, dedupe, cap and post a batch of (authenticated partner, raw record).
+
+    The dedupe window is measured against the newest behaviour in the batch
+    (DOMAIN.md §5), so the claims are gathered first and then observed in order.
+    """
     result = Settlement()
-    people: dict[str, PersonState] = {}
-    decisions: dict[UUID, Decision] = {}
+    claims: list[ReductionClaim] = []
     for offset, (partner_id, raw) in enumerate(records):
         origin = Origin(topic="batch", partition=0, offset=offset)
         outcome = admit(raw, None, partner_id=partner_id, registry=registry, origin=origin, now=now)
-        if not isinstance(outcome, ValidatedBehaviour):
+        if isinstance(outcome, ValidatedBehaviour):
+            claims.append(quantify(outcome, methodologies))
+        else:
             result.outcomes["rejected"] += 1
             result.rejections[outcome.reason] += 1
-            continue
-        claim = quantify(outcome, methodologies)
+    if not claims:
+        return result
+    watermark = max(c.ended_at for c in claims)
+    people: dict[str, PersonState] = {}
+    posted: set[UUID] = set()  # as the ledger does: a re-emitted decision posts nothing
+    for claim in claims:
         state = people.setdefault(claim.subject, PersonState(claim.subject))
-        changed, made = observe(state, claim)
-        if not changed:
+        seen = observe(state, claim, watermark=watermark, window=window)
+        if not seen.new:
             result.outcomes["replay"] += 1
-        for d in made:
-            decisions.setdefault(d.decision_id, d)
-    for d in decisions.values():
-        result.outcomes[d.kind.value] += 1
-        if d.kind in (DecisionKind.CREDIT, DecisionKind.REVERSE):
-            for p in postings_for(d):
-                result.book(p.book.value)[p.account] += p.amount_mg
-                result.postings += 1
+        elif seen.late:
+            result.outcomes["late"] += 1
+            result.outcomes["rejected"] += 1
+            result.rejections[Why.LATE.value] += 1
+        for decision in seen.decisions:
+            if decision.decision_id not in posted:
+                posted.add(decision.decision_id)
+                _post(result, decision)
+    for state in people.values():
+        for position in state.positions.values():
+            result.outcomes[position.status.value] += 1
+            result.outcomes["cap_applied"] += position.capped
     return result
+
+
+def _post(result: Settlement, decision: Decision) -> None:
+    for p in postings_for(decision):
+        result.book(p.book.value)[p.account] += p.amount_mg
+        result.postings += 1

@@ -6,9 +6,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from carbonledger.contracts import ids
 from carbonledger.contracts.catalogue import CATALOGUE, CST
 from carbonledger.contracts.partners import PartnerRegistry, parse_registry
-from carbonledger.contracts.records import Origin
+from carbonledger.contracts.records import CapUse, EventRef, MethodologyRef, Origin, ReductionClaim
 from carbonledger.sample import subject_of
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -110,3 +111,44 @@ def raw(event: dict[str, Any], number_text: str | None = None) -> bytes:
     if number_text is not None:
         text = text.replace(json.dumps(NUMBER), number_text)
     return text.encode()
+
+
+def claim(
+    source: str,
+    event_id: str,
+    start_minute: int,
+    minutes: int = 30,
+    *,
+    mg: int = 1_000,
+    rank: int = 0,
+    subject: str = "a" * 64,
+    activity_class: str = "trip",
+    behaviour_type: str = "travel.metro",
+    natural_key: str | None = None,
+    caps: tuple[CapUse, ...] = (),
+    credited: bool = True,
+    day: int = 10,
+) -> ReductionClaim:
+    """A reduction claim built directly, for dedupe rules (times are minutes into a day)."""
+    start = datetime(2026, 10, day, 0, 0, tzinfo=CST) + timedelta(minutes=start_minute)
+    end = start + timedelta(minutes=minutes)
+    event = ids.event_id(source, event_id)
+    return ReductionClaim(
+        claim_id=ids.claim_id(event, "m", "1"),
+        event_id=event,
+        event=EventRef(source=source, id=event_id),
+        type=behaviour_type,
+        activity_class=activity_class,
+        subject=subject,
+        time=end,
+        region="440305",
+        started_at=start,
+        ended_at=end,
+        natural_key=natural_key,
+        evidence_rank=rank,
+        credited=credited,
+        reduction_mg=mg if credited else 0,
+        reason=None if credited else "no_applicable_methodology",
+        methodology=MethodologyRef(id="m", version="1") if credited else None,
+        caps=caps,
+    )

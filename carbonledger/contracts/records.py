@@ -53,6 +53,7 @@ class ValidatedBehaviour(Record):
     started_at: AwareDatetime
     ended_at: AwareDatetime
     natural_key: str | None
+    evidence_rank: int = 0
     data: dict[str, Any]
     origin: Origin
     received_at: AwareDatetime
@@ -71,6 +72,19 @@ class FactorUse(Record):
     unit: str
     source: str
     confidence: str
+
+
+class CapUse(Record):
+    """A per-person cap of the claim's methodology, applied by dedupe to unique activities.
+
+    `key` names the cap across versions of its methodology ("<methodology id>#<n>"), so a
+    new version does not reset a person's day or month.
+    """
+
+    key: str
+    period: Literal["day", "month"]
+    max_mg: int | None = None
+    max_events: int | None = None
 
 
 class ReductionClaim(Record):
@@ -92,6 +106,8 @@ class ReductionClaim(Record):
     started_at: AwareDatetime
     ended_at: AwareDatetime
     natural_key: str | None
+    evidence_rank: int = 0
+    data: dict[str, Any] = {}
     credited: bool
     reduction_mg: int
     reason: str | None = None
@@ -102,6 +118,7 @@ class ReductionClaim(Record):
     factors: tuple[FactorUse, ...] = ()
     baseline_mg: int | None = None
     project_mg: int | None = None
+    caps: tuple[CapUse, ...] = ()
 
 
 class DecisionKind(StrEnum):
@@ -112,7 +129,12 @@ class DecisionKind(StrEnum):
 
 
 class Decision(Record):
-    """What dedupe decided about a claim. Only credit and reverse move the books."""
+    """What dedupe decided about a claim. Only credit and reverse move the books.
+
+    A credit carries the amount credited (after caps); a reverse carries the negative
+    of the credit it cancels (`reverses`), so a ledger just adds amounts. `sequence`
+    numbers the decisions about one claim in the order dedupe made them.
+    """
 
     schema_: Literal["carbonledger.decision/1"] = Field("carbonledger.decision/1", alias="schema")
     decision_id: UUID
@@ -120,8 +142,11 @@ class Decision(Record):
     amount_mg: int
     claim: ReductionClaim
     winner_claim_id: UUID | None = None
+    winner: EventRef | None = None
     reverses: UUID | None = None
     reason: str | None = None
+    reason_detail: str | None = None
+    sequence: int = 0
 
 
 class Book(StrEnum):

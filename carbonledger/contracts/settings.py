@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +35,9 @@ class Settings(BaseSettings):
 
     # Added to every service's HTTP port, so a second stack (the tests') can run beside one.
     port_offset: int = 0
+
+    # Dedupe keeps claims this long in event time (DOMAIN.md §5); `settle` uses it too.
+    dedupe_window: timedelta = timedelta(days=7)
 
     partners_file: Path = ROOT / "deploy" / "partners.yaml"
     methodology_dir: Path = ROOT / "services" / "quantify" / "registry"

@@ -18,27 +18,44 @@ from carbonledger.contracts.settings import Settings
 from carbonledger.contracts.topics import DECISIONS
 from carbonledger.demo import expected_from
 from carbonledger.progress import LEDGER_GROUP, LagProbe
-from carbonledger.sample import subject_of
+from carbonledger.sample import dumps, subject_of, week_of_traffic
 from services.ledger.adapters.books import Books
 
 PARTNERS = ("shenzhen-metro", "navi-maps", "green-bank")
+SLOTS = 6 * 24 * 2  # half-hour slots in six days
+
+
+def city(tag: str, trips: int, people: int, seed: int) -> list[tuple[str, bytes]]:
+    """A week of this test's people's traffic with cross-partner duplicates, shuffled."""
+    subjects = [subject_of(f"+86-{tag}-{i}") for i in range(people)]
+    events = week_of_traffic(seed, subjects, trips, walkers=people // 5)
+    records = [(str(e["source"]), dumps({**e, "id": f"{tag}-{e['id']}"}).encode()) for e in events]
+    random.Random(seed).shuffle(records)
+    return records
 
 
 def trips(tag: str, count: int, people: int, seed: int) -> list[tuple[str, bytes]]:
-    """Unique Shenzhen metro trips of `people` people who belong to this test alone."""
+    """Distinct Shenzhen metro trips of `people` people who belong to this test alone:
+    no two of one person overlap, and all fall in one week (inside the dedupe window)."""
     rng = random.Random(seed)
     subjects = [subject_of(f"+86-{tag}-{i}") for i in range(people)]
+    taken: set[tuple[str, int]] = set()
     records = []
     for n in range(count):
         partner = rng.choice(PARTNERS)
-        ended = datetime(2026, 10, 1, 7, tzinfo=CST) + timedelta(minutes=rng.randint(0, 40000))
+        subject = rng.choice(subjects)
+        slot = rng.randrange(SLOTS)
+        while (subject, slot) in taken:
+            slot = rng.randrange(SLOTS)
+        taken.add((subject, slot))
+        ended = datetime(2026, 10, 12, 7, tzinfo=CST) + timedelta(minutes=30 * slot)
         event = {
             "specversion": "1.0",
             "id": f"{tag}-{n}",
             "source": partner,
             "type": "travel.metro",
             "time": ended.isoformat(),
-            "subject": rng.choice(subjects),
+            "subject": subject,
             "data": {
                 "region": rng.choice(["440303", "440305", "440307"]),
                 "started_at": (ended - timedelta(minutes=20)).isoformat(),

@@ -35,7 +35,7 @@ def decisions(tag: str, count: int) -> list[Decision]:
         )
         assert isinstance(behaviour, ValidatedBehaviour)
         claim = quantify(behaviour, SHIPPED)
-        made += observe(PersonState(claim.subject), claim)[1]
+        made += observe(PersonState(claim.subject), claim, watermark=claim.ended_at).decisions
     return made
 
 
@@ -114,7 +114,8 @@ def test_every_credited_amount_traces_to_event_methodology_and_factor_sources(
     explained = httpx.get(
         f"{base}/v1/claims/{posting['event_source']}/{posting['event_id']}"
     ).json()
-    assert explained["status"] == "credit"
+    assert explained["status"] == "credited"
+    assert explained["credited"] == posting["amount"]
     (decision,) = explained["decisions"]
     assert decision["amount"] == posting["amount"]
     assert {p["book"] for p in decision["postings"]} == {"personal", "enterprise", "government"}

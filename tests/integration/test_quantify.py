@@ -39,7 +39,8 @@ def generated(count: int, seed: int) -> list[tuple[str, bytes]]:
     records = []
     for n in range(count):
         partner, kind, regions = rng.choice(MIX)
-        ended = datetime(2026, 10, 1, 7, tzinfo=CST) + timedelta(minutes=rng.randint(0, 40000))
+        # One week, like every test's traffic: the stack's dedupe window is shared.
+        ended = datetime(2026, 10, 12, 7, tzinfo=CST) + timedelta(minutes=rng.randint(0, 8000))
         data: dict[str, Any] = {"region": rng.choice(regions)}
         if kind.startswith("travel."):
             data |= {

@@ -1,5 +1,11 @@
-from carbonledger.contracts.records import Book, DecisionKind, ValidatedBehaviour
-from services.dedupe.domain.person import PersonState, observe
+from carbonledger.contracts.records import (
+    Book,
+    Decision,
+    DecisionKind,
+    ReductionClaim,
+    ValidatedBehaviour,
+)
+from services.dedupe.domain.person import Observation, PersonState, observe
 from services.ingest.domain.admission import admit
 from services.ledger.domain.postings import postings_for
 from services.quantify.domain.quantify import quantify
@@ -20,9 +26,14 @@ def claim_of(**overrides: object):  # type: ignore[no-untyped-def]
     return quantify(outcome, SHIPPED)
 
 
+def see(state: PersonState, claim: ReductionClaim) -> tuple[bool, list[Decision]]:
+    seen: Observation = observe(state, claim, watermark=claim.ended_at)
+    return seen.new, seen.decisions
+
+
 def test_first_claim_is_credited() -> None:
     state = PersonState(claim_of().subject)
-    changed, decisions = observe(state, claim_of())
+    changed, decisions = see(state, claim_of())
     assert changed
     (decision,) = decisions
     assert decision.kind is DecisionKind.CREDIT and decision.amount_mg == 467_000
@@ -31,32 +42,32 @@ def test_first_claim_is_credited() -> None:
 def test_replay_has_no_effect_and_re_emits_the_same_decision() -> None:
     claim = claim_of()
     state = PersonState(claim.subject)
-    _, first = observe(state, claim)
-    changed, again = observe(state, claim)
+    _, first = see(state, claim)
+    changed, again = see(state, claim)
     assert not changed and again == first
     # A replay carrying different content under the same (source, id) changes nothing.
-    changed, altered = observe(state, claim_of(data_distance_km="20.0"))
+    changed, altered = see(state, claim_of(data_distance_km="20.0"))
     assert not changed and altered == first
 
 
 def test_state_round_trips_through_bytes() -> None:
     claim = claim_of()
     state = PersonState(claim.subject)
-    observe(state, claim)
+    see(state, claim)
     restored = PersonState.from_bytes(state.to_bytes())
     assert restored == state
 
 
 def test_uncredited_claim_makes_a_decision_but_no_posting() -> None:
     claim = claim_of(data_region="110105")
-    _, (decision,) = observe(PersonState(claim.subject), claim)
+    _, (decision,) = see(PersonState(claim.subject), claim)
     assert decision.kind is DecisionKind.NOT_CREDITED
     assert postings_for(decision) == []
 
 
 def test_credit_posts_the_same_amount_to_three_books() -> None:
     claim = claim_of()
-    _, (decision,) = observe(PersonState(claim.subject), claim)
+    _, (decision,) = see(PersonState(claim.subject), claim)
     postings = postings_for(decision)
     assert {p.book: p.account for p in postings} == {
         Book.PERSONAL: claim.subject,

@@ -1,37 +1,90 @@
-"""Per-person dedupe state and the decisions it produces.
+"""One person's dedupe state, and the decisions a newly arrived claim causes.
 
-The state of one person holds every claim seen for them, keyed by the partner
-event `(source, id)`. Deciding is pure and deterministic: the decisions for a
-claim depend only on the state, so re-deciding a replayed claim re-emits exactly
-the decisions (with the same ids) that its first delivery produced. That makes
-a crash between "state saved" and "decision published" harmless: the redelivered
-claim publishes again, and the ledger ignores what it already has.
+The state holds the person's claims inside the window, the standing position of
+each (what the books currently hold for it) and the decisions made so far. On a
+new claim the whole rule book is re-run over the person's claims (resolve.py);
+every claim whose outcome moved gets compensating decisions: a reverse of its
+standing credit, a credit of its new amount, or a duplicate or cap record. So the
+books always equal a batch run over the claims seen, whatever their order.
+
+Decision ids are derived from the claim and the decision's sequence number for
+that claim, and each arrival's decisions are remembered, so a claim redelivered
+after a crash (its state saved, its decisions perhaps not yet published)
+re-emits exactly the same decisions, which the ledger already ignores or needs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
 
 import orjson
 
 from carbonledger.contracts import ids
+from carbonledger.contracts.catalogue import CATALOGUE, CST
 from carbonledger.contracts.records import Decision, DecisionKind, ReductionClaim
+from services.dedupe.domain.activities import event_key
+from services.dedupe.domain.resolve import Outcome, Status, Why, cap_period_end, resolve
+
+DEFAULT_WINDOW = timedelta(days=7)
+# No accepted claim can overlap one that ended longer ago than the longest interval.
+LONGEST_INTERVAL = max(
+    (spec.max_duration for spec in CATALOGUE.values() if spec.max_duration is not None),
+    default=timedelta(days=1),
+)
+_STATUS_KIND = {
+    Status.DUPLICATE: DecisionKind.DUPLICATE,
+    Status.CAPPED: DecisionKind.NOT_CREDITED,
+    Status.NOT_CREDITED: DecisionKind.NOT_CREDITED,
+}
 
 
-def event_key(claim: ReductionClaim) -> str:
-    return f"{claim.event.source}/{claim.event.id}"
+@dataclass(frozen=True)
+class Entry:
+    """One decision about a claim, as remembered (the claim itself is in the state)."""
+
+    kind: DecisionKind
+    amount_mg: int
+    winner: str | None = None
+    reverses: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+
+
+@dataclass
+class Position:
+    status: Status = Status.NEW
+    amount_mg: int = 0
+    credit: str | None = None  # id of the credit decision standing in the books
+    winner: str | None = None
+    history: list[Entry] = field(default_factory=list)  # a decision's sequence is its index
+
+    @property
+    def capped(self) -> bool:
+        """Whether a per-person cap holds this claim's credit below its reduction."""
+        return self.status is Status.CAPPED or (
+            self.status is Status.CREDITED
+            and bool(self.history)
+            and self.history[-1].reason == Why.CAPPED
+        )
 
 
 @dataclass
 class PersonState:
     subject: str
     claims: dict[str, ReductionClaim] = field(default_factory=dict)
+    positions: dict[str, Position] = field(default_factory=dict)
+    caused: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(
             {
                 "subject": self.subject,
                 "claims": {k: c.model_dump(mode="json") for k, c in self.claims.items()},
+                "positions": {k: _position_doc(p) for k, p in self.positions.items()},
+                "caused": self.caused,
             }
         )
 
@@ -39,42 +92,173 @@ class PersonState:
     def from_bytes(cls, raw: bytes) -> PersonState:
         doc = orjson.loads(raw)
         return cls(
-            doc["subject"], {k: ReductionClaim.model_validate(c) for k, c in doc["claims"].items()}
+            doc["subject"],
+            {k: ReductionClaim.model_validate(c) for k, c in doc["claims"].items()},
+            {k: _position_from(p) for k, p in doc.get("positions", {}).items()},
+            {k: [(c, s) for c, s in v] for k, v in doc.get("caused", {}).items()},
         )
 
 
-def decisions_for(claim: ReductionClaim) -> list[Decision]:
-    """What a single, uncontested claim means for the books."""
-    if not claim.credited:
-        return [
-            Decision(
-                decision_id=ids.decision_id(DecisionKind.NOT_CREDITED, claim.claim_id),
-                kind=DecisionKind.NOT_CREDITED,
-                amount_mg=0,
-                claim=claim,
-                reason=claim.reason,
+def _position_doc(p: Position) -> dict[str, Any]:
+    return {
+        "status": p.status.value,
+        "amount_mg": p.amount_mg,
+        "credit": p.credit,
+        "winner": p.winner,
+        "history": [
+            [e.kind.value, e.amount_mg, e.winner, e.reverses, e.reason, e.detail] for e in p.history
+        ],
+    }
+
+
+def _position_from(doc: dict[str, Any]) -> Position:
+    return Position(
+        Status(doc["status"]),
+        doc["amount_mg"],
+        doc["credit"],
+        doc["winner"],
+        [Entry(DecisionKind(h[0]), *h[1:]) for h in doc["history"]],
+    )
+
+
+@dataclass(frozen=True)
+class Observation:
+    new: bool
+    late: bool
+    decisions: list[Decision]
+    pruned: int = 0
+
+
+def _decision_id(kind: DecisionKind, claim: ReductionClaim, sequence: int) -> UUID:
+    # Sequence 0 keeps the id a lone, uncontested decision has always had.
+    return ids.decision_id(kind, claim.claim_id, *((sequence,) if sequence else ()))
+
+
+def _decision(state: PersonState, key: str, sequence: int) -> Decision:
+    claim = state.claims[key]
+    entry = state.positions[key].history[sequence]
+    won = state.claims.get(entry.winner) if entry.winner else None
+    return Decision(
+        decision_id=_decision_id(entry.kind, claim, sequence),
+        kind=entry.kind,
+        amount_mg=entry.amount_mg,
+        claim=claim,
+        winner_claim_id=won.claim_id if won else None,
+        winner=won.event if won else None,
+        reverses=UUID(entry.reverses) if entry.reverses else None,
+        reason=entry.reason,
+        reason_detail=entry.detail,
+        sequence=sequence,
+    )
+
+
+def _record(state: PersonState, key: str, entry: Entry) -> tuple[str, int]:
+    position = state.positions[key]
+    position.history.append(entry)
+    return key, len(position.history) - 1
+
+
+def _reverse_reason(target: Outcome) -> tuple[str, str]:
+    if target.status is Status.DUPLICATE:
+        return Why.DISPLACED, f"displaced by {target.winner}: {target.detail}"
+    return target.reason or Why.CAPPED, target.detail or "re-capped"
+
+
+def _move(state: PersonState, key: str, target: Outcome) -> list[tuple[str, int]]:
+    """Compensating decisions that take one claim from its position to its target."""
+    position, made = state.positions[key], []
+
+    def note(entry: Entry) -> int:
+        made.append(_record(state, key, entry))
+        return made[-1][1]
+
+    if position.amount_mg != target.amount_mg:
+        if position.amount_mg:
+            reason, detail = _reverse_reason(target)
+            note(
+                Entry(
+                    DecisionKind.REVERSE,
+                    -position.amount_mg,
+                    target.winner,
+                    position.credit,
+                    reason,
+                    detail,
+                )
             )
-        ]
-    return [
-        Decision(
-            decision_id=ids.decision_id(DecisionKind.CREDIT, claim.claim_id),
-            kind=DecisionKind.CREDIT,
-            amount_mg=claim.reduction_mg,
-            claim=claim,
-            winner_claim_id=claim.claim_id,
-        )
-    ]
+            position.credit = None
+        if target.amount_mg:
+            sequence = note(
+                Entry(
+                    DecisionKind.CREDIT, target.amount_mg, key, None, target.reason, target.detail
+                )
+            )
+            position.credit = str(_decision_id(DecisionKind.CREDIT, state.claims[key], sequence))
+    kind = _STATUS_KIND.get(target.status)
+    if kind is not None and (
+        target.status is not position.status or target.winner != position.winner
+    ):
+        note(Entry(kind, 0, target.winner, None, target.reason, target.detail))
+    position.status, position.amount_mg, position.winner = (
+        target.status,
+        target.amount_mg,
+        target.winner,
+    )
+    return made
 
 
-def observe(state: PersonState, claim: ReductionClaim) -> tuple[bool, list[Decision]]:
-    """Record a claim in the person's state; returns (state changed, decisions to publish).
+def retained_until(claim: ReductionClaim) -> datetime:
+    """When a claim can no longer meet an accepted one: its interval, and its caps' periods."""
+    until = claim.ended_at + LONGEST_INTERVAL
+    for cap in claim.caps:
+        last_day = cap_period_end(cap, claim)
+        period_end = datetime(last_day.year, last_day.month, last_day.day, tzinfo=CST)
+        until = max(until, period_end + timedelta(days=1))
+    return until
 
-    A replay of a known `(source, id)` changes nothing and re-emits the decisions of
-    the claim first seen under that key, whatever the replay carries.
-    """
+
+def prune(state: PersonState, cutoff: datetime) -> int:
+    """Forget claims no accepted claim can reach any more (window of event time)."""
+    expired = {k for k, c in state.claims.items() if retained_until(c) < cutoff}
+    still_needed = {k for t, made in state.caused.items() if t not in expired for k, _ in made}
+    expired -= still_needed
+    for key in expired:
+        del state.claims[key]
+        state.positions.pop(key, None)
+        state.caused.pop(key, None)
+    return len(expired)
+
+
+def late_decision(claim: ReductionClaim, cutoff: datetime) -> Decision:
+    return Decision(
+        decision_id=ids.decision_id(DecisionKind.NOT_CREDITED, claim.claim_id, Why.LATE.value),
+        kind=DecisionKind.NOT_CREDITED,
+        amount_mg=0,
+        claim=claim,
+        reason=Why.LATE,
+        reason_detail=f"behaviour ended {claim.ended_at.isoformat()}, before the dedupe "
+        f"window opened at {cutoff.isoformat()}",
+    )
+
+
+def observe(
+    state: PersonState,
+    claim: ReductionClaim,
+    *,
+    watermark: datetime,
+    window: timedelta = DEFAULT_WINDOW,
+) -> Observation:
+    """Take in one claim of this person; the watermark already includes it."""
     key = event_key(claim)
-    known = state.claims.get(key)
-    if known is not None:
-        return False, decisions_for(known)
+    if key in state.claims:
+        return Observation(False, False, [_decision(state, *m) for m in state.caused.get(key, [])])
+    cutoff = watermark - window
+    if claim.ended_at < cutoff:
+        return Observation(True, True, [late_decision(claim, cutoff)])
+    pruned = prune(state, cutoff)
     state.claims[key] = claim
-    return True, decisions_for(claim)
+    state.positions[key] = Position()
+    made: list[tuple[str, int]] = []
+    for other, target in sorted(resolve(state.claims.values()).items()):
+        made.extend(_move(state, other, target))
+    state.caused[key] = made
+    return Observation(True, False, [_decision(state, *m) for m in made], pruned)

@@ -1,22 +1,26 @@
 """Dedupe worker: reduction.claims -> dedupe.decisions, with per-person state in a table.
 
 Run: faust -A services.dedupe.entrypoints.app worker
+
+Claims are keyed by subject, so all claims of one person arrive in one partition
+and meet in one table entry (the table is co-partitioned with the claims topic).
+Each partition keeps its own watermark (the newest behaviour end it has seen) in
+the same table, so it moves with the partition on a rebalance and is restored
+from the changelog after a crash.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from datetime import datetime
 from typing import Any
 
 from carbonledger.contracts import metrics, topics
-from carbonledger.contracts.records import ReductionClaim
-from carbonledger.streaming import (
-    RAW,
-    Stage,
-    make_app,
-)
+from carbonledger.contracts.records import Decision, DecisionKind, ReductionClaim
+from carbonledger.streaming import RAW, Stage, make_app
 from services.dedupe.config import DedupeSettings
-from services.dedupe.domain.person import PersonState, observe
+from services.dedupe.domain.person import Observation, PersonState, observe
 
 log = logging.getLogger(__name__)
 settings = DedupeSettings()
@@ -27,32 +31,90 @@ app = make_app(
 stage = Stage("dedupe", app, settings)
 claims = app.topic(topics.CLAIMS, **RAW)
 decisions = app.topic(topics.DECISIONS, **RAW)
-# Keyed by subject, co-partitioned with the claims topic (also keyed by subject).
 # bytes keys and values use faust's raw codec; encoding is the domain's business.
 people = app.Table(
     topics.DEDUPE_TABLE, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions
 )
 
-CLAIMS_SEEN = metrics.counter("dedupe", "claims_total", "Claims consumed, by outcome", ("outcome",))
+CLAIMS_SEEN = metrics.counter(
+    "dedupe", "claims_total", "Claims consumed, by outcome (new, replay, late)", ("outcome",)
+)
 DECISIONS = metrics.counter(
     "dedupe", "decisions_total", "Decisions emitted, by kind and class", ("kind", "activity_class")
 )
+DUPLICATES = metrics.counter(
+    "dedupe",
+    "duplicates_total",
+    "Claims found to duplicate another partner's claim, by class and partner pair",
+    ("activity_class", "partner", "winner_partner"),
+)
+REVERSALS = metrics.counter(
+    "dedupe",
+    "reversals_total",
+    "Credits reversed, by class and reason (displaced, capped, cap_reached)",
+    ("activity_class", "reason"),
+)
+STATE_BYTES = metrics.histogram(
+    "dedupe",
+    "person_state_bytes",
+    "Size of one person's stored state after a claim",
+    buckets=(512, 1024, 4096, 16384, 65536, 262144, 1048576),
+)
+PRUNED = metrics.counter("dedupe", "pruned_claims_total", "Claims forgotten after the window")
+WATERMARK = metrics.gauge(
+    "dedupe",
+    "watermark_timestamp_seconds",
+    "Newest behaviour end seen, per claims partition (the window is measured from it)",
+    ("partition",),
+)
+LATENCY = metrics.histogram(
+    "dedupe", "processing_seconds", "Time to decide one claim, state read and write included"
+)
 
 
-def _decide(claim: ReductionClaim) -> list[Any]:
+def _watermark(partition: int, claim: ReductionClaim) -> datetime:
+    key = f"~watermark/{partition}".encode()
+    stored = people.get(key)
+    mark = claim.ended_at
+    if stored is not None:
+        mark = max(mark, datetime.fromisoformat(stored.decode()))
+    if stored is None or mark.isoformat().encode() != stored:
+        people[key] = mark.isoformat().encode()
+    WATERMARK.labels(str(partition)).set(mark.timestamp())
+    return mark
+
+
+def _decide(partition: int, claim: ReductionClaim) -> Observation:
     key = claim.subject.encode()
     raw = people.get(key)
     state = PersonState.from_bytes(raw) if raw is not None else PersonState(claim.subject)
-    changed, made = observe(state, claim)
-    if changed:
-        people[key] = state.to_bytes()
-    CLAIMS_SEEN.labels("new" if changed else "replay").inc()
-    return made
+    seen = observe(
+        state, claim, watermark=_watermark(partition, claim), window=settings.dedupe_window
+    )
+    if seen.new and not seen.late:
+        stored = state.to_bytes()
+        people[key] = stored
+        STATE_BYTES.observe(len(stored))
+    PRUNED.inc(seen.pruned)
+    CLAIMS_SEEN.labels("late" if seen.late else "new" if seen.new else "replay").inc()
+    return seen
+
+
+def _count(decision: Decision) -> None:
+    claim = decision.claim
+    DECISIONS.labels(decision.kind.value, claim.activity_class).inc()
+    if decision.kind is DecisionKind.DUPLICATE and decision.winner is not None:
+        DUPLICATES.labels(claim.activity_class, claim.event.source, decision.winner.source).inc()
+    elif decision.kind is DecisionKind.REVERSE:
+        REVERSALS.labels(claim.activity_class, decision.reason or "").inc()
 
 
 @app.agent(claims)
 async def dedupe_claims(stream: Any) -> None:
     async for claim in stage.records(stream, ReductionClaim):
-        for decision in _decide(claim):
-            DECISIONS.labels(decision.kind.value, claim.activity_class).inc()
+        started = time.perf_counter()
+        seen = _decide(stream.current_event.message.partition, claim)
+        for decision in seen.decisions:
+            _count(decision)
             await decisions.send(key=claim.subject.encode(), value=decision.to_bytes())
+        LATENCY.observe(time.perf_counter() - started)

@@ -16,7 +16,7 @@ from carbonledger.contracts import ids
 from carbonledger.contracts.catalogue import CATALOGUE, Reason, Rejection, validate_data
 from carbonledger.contracts.envelope import SUBJECT_PATTERN, PartnerEvent
 from carbonledger.contracts.exact import NotExactError, loads_exact
-from carbonledger.contracts.partners import PartnerRegistry
+from carbonledger.contracts.partners import Partner, PartnerRegistry
 from carbonledger.contracts.records import DeadLetter, EventRef, Origin, ValidatedBehaviour
 
 MAX_RECORD_BYTES = 1_048_576
@@ -43,7 +43,7 @@ def _decode(raw: bytes, max_bytes: int) -> PartnerEvent:
         raise Rejection(Reason.INVALID_ENVELOPE, f"{where}: {first['msg']}") from exc
 
 
-def _authorise(event: PartnerEvent, partner_id: str | None, registry: PartnerRegistry) -> None:
+def _authorise(event: PartnerEvent, partner_id: str | None, registry: PartnerRegistry) -> Partner:
     if partner_id is None:
         raise Rejection(Reason.UNKNOWN_PARTNER, "record did not arrive through a partner channel")
     if event.source != partner_id:
@@ -64,6 +64,7 @@ def _authorise(event: PartnerEvent, partner_id: str | None, registry: PartnerReg
         )
     if not SUBJECT_PATTERN.match(event.subject):
         raise Rejection(Reason.INVALID_SUBJECT, "subject must be 64 lowercase hex (HMAC-SHA256)")
+    return partner
 
 
 def validate_event(
@@ -77,7 +78,7 @@ def validate_event(
 ) -> ValidatedBehaviour:
     """Validate one partner record; raises `Rejection` with the reason it fails."""
     event = _decode(raw, max_bytes)
-    _authorise(event, partner_id, registry)
+    partner = _authorise(event, partner_id, registry)
     spec = CATALOGUE[event.type]
     data = validate_data(spec, event.data, event.time, now)
     return ValidatedBehaviour(
@@ -91,6 +92,9 @@ def validate_event(
         started_at=data.started_at,
         ended_at=data.ended_at,
         natural_key=data.natural_key,
+        # Stamped here, from the registry in force, so every later decision about
+        # the event is a function of its records alone (replays and settle agree).
+        evidence_rank=partner.rank(spec.activity_class),
         data=data.fields,
         origin=origin,
         received_at=now,

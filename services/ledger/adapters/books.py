@@ -32,6 +32,10 @@ _DECISION_COLUMNS = (
     "reverses",
     "reason",
     "claim",
+    "sequence",
+    "reason_detail",
+    "winner_source",
+    "winner_event_id",
 )
 _POSTING_COLUMNS = (
     "posting_id",
@@ -102,6 +106,10 @@ def _decision_row(d: Decision) -> tuple[Any, ...]:
         d.reverses,
         d.reason,
         Jsonb(c.model_dump(mode="json")),
+        d.sequence,
+        d.reason_detail,
+        d.winner.source if d.winner else None,
+        d.winner.id if d.winner else None,
     )
 
 
@@ -223,12 +231,31 @@ class Books:
     def decisions_of(self, source: str, event_id: str) -> list[Mapping[str, Any]]:
         """Every decision about one partner event, oldest first, with its full claim."""
         rows = self.conn.execute(
-            "SELECT decision_id, kind, claim_id, amount_mg, winner_claim_id, reverses, reason,"
-            " claim, recorded_at FROM decisions WHERE event_source = %s AND event_id = %s"
-            " ORDER BY recorded_at, decision_id",
+            "SELECT decision_id, kind, claim_id, amount_mg, winner_claim_id, winner_source,"
+            " winner_event_id, reverses, reason, reason_detail, sequence, claim, recorded_at"
+            " FROM decisions WHERE event_source = %s AND event_id = %s"
+            " ORDER BY recorded_at, sequence, decision_id",
             (source, event_id),
         )
         return _dicts(rows)
+
+    def duplicates_of(self, source: str, event_id: str) -> list[Mapping[str, Any]]:
+        """Other partners' claims last recorded as duplicates of this event's claim."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT ON (d.event_source, d.event_id) d.event_source, d.event_id, d.kind,"
+            " d.winner_source, d.winner_event_id FROM decisions d JOIN ("
+            "   SELECT DISTINCT event_source, event_id FROM decisions"
+            "   WHERE winner_source = %s AND winner_event_id = %s"
+            " ) named USING (event_source, event_id)"
+            " ORDER BY d.event_source, d.event_id, d.recorded_at DESC, d.sequence DESC",
+            (source, event_id),
+        )
+        return [
+            r
+            for r in _dicts(rows)
+            if r["kind"] == "duplicate"
+            and (r["winner_source"], r["winner_event_id"]) == (source, event_id)
+        ]
 
     def postings_of_decisions(self, decision_ids: list[Any]) -> dict[Any, list[Mapping[str, Any]]]:
         """The postings each of these decisions made, in one query."""

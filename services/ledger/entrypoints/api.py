@@ -5,16 +5,16 @@ Run: uvicorn services.ledger.entrypoints.api:app   (or `carbonledger ledger-api`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.routing import APIRoute
 from psycopg_pool import ConnectionPool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from carbonledger import __version__
 from carbonledger.contracts.envelope import SUBJECT_PATTERN
@@ -164,23 +164,49 @@ class ClaimPosting(BaseModel):
     posted_at: datetime
 
 
+class EventKey(BaseModel):
+    source: str
+    id: str
+
+
 class DecisionView(BaseModel):
     decision_id: UUID
+    sequence: int
     kind: str
     amount: Amount
+    winner: EventKey | None
     winner_claim_id: UUID | None
     reverses: UUID | None
     reason: str | None
+    reason_detail: str | None
     recorded_at: datetime
     claim: ReductionClaim
     postings: list[ClaimPosting]
 
 
 class ClaimExplanation(BaseModel):
+    """Where an event stands now, and every decision that brought it there."""
+
     source: str
     id: str
-    status: str
+    status: str = Field(
+        description="credited, duplicate, reversed, not_credited (reason says why: "
+        "no_applicable_methodology, cap_reached, late, ...)"
+    )
+    credited: Amount = Field(description="net amount this event holds in each book")
+    duplicate_of: EventKey | None = Field(description="the winning claim, for a duplicate")
+    duplicates: list[EventKey] = Field(description="other partners' claims of this activity")
+    reason: str | None
     decisions: list[DecisionView]
+
+
+def _status(views: list[DecisionView], credited: int) -> str:
+    last = views[-1]
+    if credited:
+        return "credited"
+    if last.kind == "reverse":
+        return "reversed"
+    return last.kind
 
 
 @app.get("/v1/claims/{source}/{event_id}", tags=["claims"], response_model=ClaimExplanation)
@@ -195,18 +221,39 @@ def explain_claim(source: str, event_id: str, books: BooksDep) -> ClaimExplanati
             " see the dead-letter topic)",
         )
     made = books.postings_of_decisions([r["decision_id"] for r in rows])
-    views = [
-        DecisionView(
-            amount=Amount.of(int(r["amount_mg"])),
-            postings=[
-                ClaimPosting(amount=Amount.of(int(p["amount_mg"])), **p)
-                for p in made[r["decision_id"]]
-            ],
-            **{k: v for k, v in r.items() if k != "amount_mg"},
-        )
-        for r in rows
-    ]
-    return ClaimExplanation(source=source, id=event_id, status=views[-1].kind, decisions=views)
+    views = [_decision_view(r, made[r["decision_id"]]) for r in rows]
+    credited = sum(int(r["amount_mg"]) for r in rows)
+    last = views[-1]
+    return ClaimExplanation(
+        source=source,
+        id=event_id,
+        status=_status(views, credited),
+        credited=Amount.of(credited),
+        duplicate_of=last.winner if last.kind == "duplicate" else None,
+        duplicates=[
+            EventKey(source=d["event_source"], id=d["event_id"])
+            for d in books.duplicates_of(source, event_id)
+        ],
+        reason=last.reason,
+        decisions=views,
+    )
+
+
+def _decision_view(row: Mapping[str, Any], postings: list[Mapping[str, Any]]) -> DecisionView:
+    fields = {
+        k: v for k, v in row.items() if k not in ("amount_mg", "winner_source", "winner_event_id")
+    }
+    winner = (
+        EventKey(source=row["winner_source"], id=row["winner_event_id"])
+        if row["winner_source"]
+        else None
+    )
+    return DecisionView(
+        amount=Amount.of(int(row["amount_mg"])),
+        winner=winner,
+        postings=[ClaimPosting(amount=Amount.of(int(p["amount_mg"])), **p) for p in postings],
+        **fields,
+    )
 
 
 class MethodologySummary(BaseModel):

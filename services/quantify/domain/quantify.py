@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from carbonledger.contracts import ids
-from carbonledger.contracts.records import MethodologyRef, ReductionClaim, ValidatedBehaviour
+from carbonledger.contracts.exact import grams_to_mg_floor
+from carbonledger.contracts.records import (
+    CapUse,
+    MethodologyRef,
+    ReductionClaim,
+    ValidatedBehaviour,
+)
 from services.quantify.domain.methodology import (
     Methodology,
     Unquantified,
@@ -13,6 +19,20 @@ from services.quantify.domain.methodology import (
     local_date,
     select,
 )
+
+
+def caps_for(m: Methodology, behaviour_type: str) -> tuple[CapUse, ...]:
+    """The methodology's per-person caps that count this behaviour type."""
+    return tuple(
+        CapUse(
+            key=f"{m.id}#{n}",
+            period=cap.period,
+            max_mg=grams_to_mg_floor(cap.max_g) if cap.max_g is not None else None,
+            max_events=cap.max_events,
+        )
+        for n, cap in enumerate(m.caps)
+        if behaviour_type in cap.behaviours
+    )
 
 
 def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]) -> ReductionClaim:
@@ -31,8 +51,11 @@ def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]
             "started_at",
             "ended_at",
             "natural_key",
+            "evidence_rank",
         }
     )
+    # The inputs as JSON text (decimals as strings), so a claim round-trips exactly.
+    common["data"] = behaviour.model_dump(mode="json", include={"data"})["data"]
     if isinstance(chosen, Unquantified):
         return ReductionClaim(
             claim_id=ids.claim_id(behaviour.event_id, None, None),
@@ -66,5 +89,6 @@ def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]
         factors=result.factors,
         baseline_mg=result.baseline_mg,
         project_mg=result.project_mg,
+        caps=caps_for(chosen, behaviour.type),
         **common,
     )

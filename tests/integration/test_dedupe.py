@@ -1,0 +1,115 @@
+"""Cross-platform dedupe over the real broker and database, against `settle`."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+
+import httpx
+import psycopg
+import pytest
+
+from carbonledger import stack
+from carbonledger.contracts.settings import Settings
+from carbonledger.publish import publish
+from tests.integration.helpers import (
+    books_balanced,
+    city,
+    expected,
+    trace,
+    wait_for_balances,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def latest_kinds(conn: psycopg.Connection, id_prefix: str) -> dict[str, int]:
+    """How many of these events stand as credited, duplicate, ... now."""
+    rows = conn.execute(
+        "SELECT kind, count(*) FROM ("
+        "  SELECT DISTINCT ON (event_source, event_id) kind FROM decisions"
+        "  WHERE event_id LIKE %s ORDER BY event_source, event_id, recorded_at DESC, sequence DESC"
+        ") latest GROUP BY kind",
+        (id_prefix + "%",),
+    ).fetchall()
+    return {str(k): int(n) for k, n in rows}
+
+
+def test_shuffled_duplicates_settle_like_the_batch_despite_a_killed_dedupe_worker(
+    settings: Settings, db: psycopg.Connection, running_stack: stack.Processes
+) -> None:
+    records = city("xdup", trips=2500, people=120, seed=11)
+    rng = random.Random(12)
+    records += rng.sample(records, 200)  # redelivered by partners
+    rng.shuffle(records)
+    settled = expected(settings, records)
+    want = dict(settled.personal)
+    assert settled.outcomes["duplicate"] > 300  # the traffic really has cross-partner copies
+
+    def kill_dedupe_once() -> None:
+        time.sleep(2.0)
+        running_stack.kill("dedupe")
+        running_stack.start("dedupe")
+
+    killer = threading.Thread(target=kill_dedupe_once)
+    killer.start()
+    try:
+        for i in range(0, len(records), 400):
+            publish(settings, records[i : i + 400])
+            time.sleep(0.3)
+    finally:
+        killer.join()
+    running_stack.wait_ready("dedupe")
+    got = wait_for_balances(settings, db, want, timeout=240)
+    assert got == want, f"distinct events per topic: {trace(settings, 'xdup-')}"
+    kinds = latest_kinds(db, "xdup-")
+    assert kinds.get("duplicate", 0) == settled.outcomes["duplicate"]
+    assert books_balanced(db)
+
+
+def test_claim_explanation_names_the_winner_and_the_reversal(
+    settings: Settings, db: psycopg.Connection, running_stack: stack.Processes
+) -> None:
+    subject = "e" * 64
+    trip = {
+        "region": "440305",
+        "started_at": "2026-10-13T08:00:00+08:00",
+        "ended_at": "2026-10-13T08:30:00+08:00",
+        "distance_km": "12.0",
+    }
+
+    def event(partner: str, event_id: str) -> tuple[str, bytes]:
+        body = {
+            "specversion": "1.0",
+            "id": event_id,
+            "source": partner,
+            "type": "travel.metro",
+            "time": "2026-10-13T08:30:00+08:00",
+            "subject": subject,
+            "data": trip,
+        }
+        return partner, json.dumps(body).encode()
+
+    # The map app reports first; the metro operator's stronger evidence arrives later.
+    publish(settings, [event("navi-maps", "explain-maps-1")])
+    wait_for_balances(settings, db, {subject: 560_400})
+    publish(settings, [event("shenzhen-metro", "explain-metro-1")])
+    assert wait_for_balances(settings, db, {subject: 560_400}) == {subject: 560_400}
+    base = f"http://127.0.0.1:{8000 + settings.port_offset}/v1/claims"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        loser = httpx.get(f"{base}/navi-maps/explain-maps-1").json()
+        if loser.get("status") == "duplicate":
+            break
+        time.sleep(0.5)
+    assert loser["status"] == "duplicate"
+    assert loser["duplicate_of"] == {"source": "shenzhen-metro", "id": "explain-metro-1"}
+    assert loser["credited"]["mg"] == 0
+    assert [d["kind"] for d in loser["decisions"]] == ["credit", "reverse", "duplicate"]
+    assert loser["decisions"][1]["reason"] == "displaced"
+    assert "evidence rank" in loser["decisions"][2]["reason_detail"]
+    winner = httpx.get(f"{base}/shenzhen-metro/explain-metro-1").json()
+    assert winner["status"] == "credited" and winner["credited"]["mg"] == 560_400
+    assert winner["duplicates"] == [{"source": "navi-maps", "id": "explain-maps-1"}]
