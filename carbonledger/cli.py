@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -51,6 +52,15 @@ def down(settings: Settings, keep_infra: bool = False) -> None:
     if not keep_infra:
         stack.script("postgres", "stop", settings)
         stack.script("kafka", "stop", settings)
+
+
+def reset(settings: Settings) -> None:
+    """Stop everything and delete the local stack's data: topics, books, dedupe tables."""
+    down(settings)
+    stack.script("kafka", "reset", settings)
+    stack.script("postgres", "reset", settings)
+    shutil.rmtree(settings.run_dir / "faust", ignore_errors=True)
+    print(f"local data under {settings.run_dir} deleted")
 
 
 def status(settings: Settings) -> int:
@@ -146,6 +156,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the pipeline on the bundled sample and print the ledger")
     p.add_argument("--sample", type=Path, default=None)
     p.add_argument("--keep-running", action="store_true")
+    p.add_argument(
+        "--keep-data", action="store_true", help="run on the existing data instead of a fresh stack"
+    )
+    sub.add_parser("reset", help="stop everything and delete the local stack's data")
     p = sub.add_parser("topics", help="create or list the topic map")
     p.add_argument("action", choices=["create", "list"])
     p = sub.add_parser("db", help="database schema")
@@ -179,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         from carbonledger.demo import run
         from carbonledger.sample import SAMPLE_FILE
 
-        return run(settings, args.sample or SAMPLE_FILE, args.keep_running)
+        return run(settings, args.sample or SAMPLE_FILE, args.keep_running, args.keep_data)
+    elif args.command == "reset":
+        reset(settings)
     elif args.command == "topics":
         from carbonledger.admin import ensure_topics, topic_map
 

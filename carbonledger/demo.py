@@ -93,11 +93,14 @@ def summary(settings: Settings, expected: Settlement, sent: int, seconds: float)
     return "\n".join(lines)
 
 
-def run(settings: Settings, sample: Path, keep_running: bool) -> int:
-    processes = stack.Processes(settings)
-    already_up = bool(processes.running())
-    from carbonledger.cli import down, up  # the same steps as `carbonledger up|down`
+def run(settings: Settings, sample: Path, keep_running: bool, keep_data: bool = False) -> int:
+    """The sample through a fresh stack (the books must equal `settle` on the sample alone:
+    earlier data, or a dedupe watermark from other traffic, would change them)."""
+    from carbonledger.cli import down, reset, up  # the same steps as the commands
 
+    if not keep_data:
+        reset(settings)
+    already_up = bool(stack.Processes(settings).running())
     up(settings, workers=1)
     try:
         registry = load_registry(settings.partners_file)

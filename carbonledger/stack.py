@@ -7,6 +7,7 @@ import contextlib
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -118,6 +119,8 @@ class Processes:
         self.pids.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         port = self.port(name, worker)
+        if _port_taken(port):  # a stray process would answer our readiness probes
+            raise RuntimeError(f"port {port} for {name}-{worker} is used by another process")
         child_env = {
             **os.environ,
             **(env or {}),
@@ -182,6 +185,11 @@ class Processes:
             if name in SERVICES and self.pid(name, int(worker)):
                 found.append((name, int(worker)))
         return found
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _alive(pid: int) -> bool:

@@ -300,3 +300,23 @@ def test_replayed_claim_re_emits_exactly_its_first_decisions() -> None:
     restored = PersonState.from_bytes(state.to_bytes())
     again = observe(restored, metro, watermark=metro.ended_at)
     assert not again.new and again.decisions == first
+
+
+def test_state_stored_before_positions_existed_is_read_as_standalone_credits() -> None:
+    """State written by the first dedupe (claims only) must not crash the new one."""
+    import orjson
+
+    old = claim("navi-maps", "n1", 482, 27, rank=20)
+    legacy = orjson.dumps(
+        {"subject": old.subject, "claims": {"navi-maps/n1": old.model_dump(mode="json")}}
+    )
+    state = PersonState.from_bytes(legacy)
+    metro = claim("shenzhen-metro", "m1", 480, 30, rank=30)
+    made = observe(state, metro, watermark=metro.ended_at).decisions
+    reverse = next(d for d in made if d.kind is DecisionKind.REVERSE)
+    assert reverse.amount_mg == -old.reduction_mg
+    # It reverses the very credit the first dedupe published (sequence 0, no qualifier).
+    assert (
+        reverse.reverses
+        == observe(PersonState(old.subject), old, watermark=old.ended_at).decisions[0].decision_id
+    )

@@ -91,12 +91,27 @@ class PersonState:
     @classmethod
     def from_bytes(cls, raw: bytes) -> PersonState:
         doc = orjson.loads(raw)
-        return cls(
+        state = cls(
             doc["subject"],
             {k: ReductionClaim.model_validate(c) for k, c in doc["claims"].items()},
             {k: _position_from(p) for k, p in doc.get("positions", {}).items()},
             {k: [(c, s) for c, s in v] for k, v in doc.get("caused", {}).items()},
         )
+        for key, claim in state.claims.items():
+            if key not in state.positions:
+                state.positions[key], state.caused[key] = _standalone(claim), [(key, 0)]
+        return state
+
+
+def _standalone(claim: ReductionClaim) -> Position:
+    """The position of a claim stored before dedupe had positions: each claim stood
+    alone, credited in full by the sequence-0 decision (same id as then) or not credited."""
+    if not claim.credited:
+        entry = Entry(DecisionKind.NOT_CREDITED, 0, None, None, claim.reason, claim.reason_detail)
+        return Position(Status.NOT_CREDITED, history=[entry])
+    credit = str(_decision_id(DecisionKind.CREDIT, claim, 0))
+    entry = Entry(DecisionKind.CREDIT, claim.reduction_mg, event_key(claim))
+    return Position(Status.CREDITED, claim.reduction_mg, credit, None, [entry])
 
 
 def _position_doc(p: Position) -> dict[str, Any]:
