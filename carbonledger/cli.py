@@ -8,7 +8,7 @@ import logging
 import shutil
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -170,6 +170,16 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quantify", help="quantify partner events (JSON lines) on stdin")
     p.add_argument("--partners", type=Path)
     p.add_argument("--registry", type=Path)
+    p = sub.add_parser(
+        "recompute", help="correcting claims for a period after a methodology version changes"
+    )
+    p.add_argument(
+        "--methodology", required=True, help="methodology id the events were credited under"
+    )
+    p.add_argument("--from", dest="first", type=date.fromisoformat, required=True)
+    p.add_argument("--to", dest="last", type=date.fromisoformat, required=True)
+    p.add_argument("--registry", type=Path)
+    p.add_argument("--dry-run", action="store_true", help="count, publish nothing")
     p = sub.add_parser("methodologies", help="list, show or publish methodology versions")
     p.add_argument("action", choices=["list", "show", "publish"])
     p.add_argument("ids", nargs="*", help="show: methodology ids; publish: new version files")
@@ -215,6 +225,13 @@ def main(argv: list[str] | None = None) -> int:
         return _quantify(args, settings)
     elif args.command == "methodologies":
         return _methodologies(args, settings)
+    elif args.command == "recompute":
+        from services.quantify.entrypoints.recompute import recompute
+
+        result = recompute(
+            settings, args.methodology, args.first, args.last, args.registry, args.dry_run
+        )
+        print(json.dumps(result, indent=2))
     elif args.command == "sample":
         from carbonledger.sample import write_sample
 

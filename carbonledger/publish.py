@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from kafka import KafkaProducer
@@ -9,6 +10,8 @@ from kafka import KafkaProducer
 from carbonledger.contracts import topics
 from carbonledger.contracts.settings import Settings
 from carbonledger.settle import source_of
+
+log = logging.getLogger(__name__)
 
 
 def producer(settings: Settings) -> KafkaProducer:
@@ -27,15 +30,29 @@ def route(raw: bytes, fallback_partner: str) -> str:
     return source_of(raw) or fallback_partner
 
 
-def publish(settings: Settings, records: Iterable[tuple[str, bytes]]) -> int:
-    """Send (partner, raw) records to their partner topics; returns how many were sent."""
-    p = producer(settings)
-    sent = 0
+def publish(settings: Settings, records: Iterable[tuple[str, bytes]], attempts: int = 5) -> int:
+    """Send (partner, raw) records to their partner topics; returns how many were sent.
+
+    A send the client reports failed (a broker error after its own retries) is sent
+    again: partner events are idempotent by `(source, id)` downstream, so a record
+    that did land after all is a replay. Raises if a record still fails.
+    """
+    pending = list(records)
+    total = len(pending)
+    for attempt in range(attempts):
+        pending = _send(settings, pending)
+        if not pending:
+            return total
+        log.warning("%d records failed to send; sending them again (%d)", len(pending), attempt)
+    raise RuntimeError(f"{len(pending)} records could not be published")
+
+
+def _send(settings: Settings, records: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """Send with one producer; returns the records whose sends failed."""
+    p = producer(settings)  # a fresh one: a failed idempotent producer may be stuck
     try:
-        for partner, raw in records:
-            p.send(topics.partner_topic(partner), value=raw)
-            sent += 1
+        futures = [(r, p.send(topics.partner_topic(r[0]), value=r[1])) for r in records]
         p.flush(timeout=60)
+        return [r for r, future in futures if not future.succeeded()]
     finally:
         p.close()
-    return sent

@@ -119,7 +119,7 @@ class Processes:
         self.pids.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         port = self.port(name, worker)
-        if _port_taken(port):  # a stray process would answer our readiness probes
+        if not _port_freed(port):  # a stray process would answer our readiness probes
             raise RuntimeError(f"port {port} for {name}-{worker} is used by another process")
         child_env = {
             **os.environ,
@@ -190,6 +190,16 @@ class Processes:
 def _port_taken(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _port_freed(port: int, timeout: float = 20) -> bool:
+    """Whether the port is free, allowing a just-killed process time to let go of it."""
+    deadline = time.monotonic() + timeout
+    while _port_taken(port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def _alive(pid: int) -> bool:

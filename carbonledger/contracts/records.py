@@ -87,6 +87,16 @@ class CapUse(Record):
     max_events: int | None = None
 
 
+class Supersedes(Record):
+    """What a recomputed claim replaces: the earlier claim of the same event, and what
+    the books held for that event when the recomputation read them."""
+
+    claim_id: UUID
+    previous_mg: int  # the superseded claim's reduction
+    standing_credit: UUID | None = None  # the credit decision in force, if any
+    standing_mg: int = 0  # what that credit holds in each book
+
+
 class ReductionClaim(Record):
     """The quantified reduction of one event, with full provenance.
 
@@ -119,6 +129,7 @@ class ReductionClaim(Record):
     baseline_mg: int | None = None
     project_mg: int | None = None
     caps: tuple[CapUse, ...] = ()
+    supersedes: Supersedes | None = None  # set on claims made by `carbonledger recompute`
 
 
 class DecisionKind(StrEnum):

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -14,11 +18,13 @@ import pytest
 from carbonledger import stack
 from carbonledger.contracts.settings import Settings
 from carbonledger.publish import publish
+from services.quantify.adapters.registry_files import publish as publish_version
 from tests.integration.helpers import (
     books_balanced,
     city,
     expected,
     trace,
+    trips,
     wait_for_balances,
 )
 
@@ -113,3 +119,38 @@ def test_claim_explanation_names_the_winner_and_the_reversal(
     winner = httpx.get(f"{base}/shenzhen-metro/explain-metro-1").json()
     assert winner["status"] == "credited" and winner["credited"]["mg"] == 560_400
     assert winner["duplicates"] == [{"source": "navi-maps", "id": "explain-maps-1"}]
+
+
+def test_recompute_after_a_new_version_moves_the_books_by_the_difference(
+    settings: Settings, db: psycopg.Connection, running_stack: stack.Processes, tmp_path: Path
+) -> None:
+    records = trips("recompute", 60, people=6, seed=21)
+    before = dict(expected(settings, records).personal)
+    publish(settings, records)
+    assert wait_for_balances(settings, db, before) == before
+    registry = tmp_path / "registry"
+    shutil.copytree(settings.methodology_dir, registry)
+    v1 = (registry / "shenzhen-public-transport@1.yaml").read_text(encoding="utf-8")
+    v2 = registry / "shenzhen-public-transport@2.yaml"
+    v2.write_text(
+        v1.replace('version: "1"', 'version: "2"').replace('value: "46.7"', 'value: "50"'),
+        encoding="utf-8",
+    )
+    publish_version(v2)
+    run = [sys.executable, "-m", "carbonledger.cli", "recompute"]
+    args = ["--methodology", "shenzhen-public-transport", "--from", "2026-10-12"]
+    args += ["--to", "2026-10-18", "--registry", str(registry)]
+    done = subprocess.run(run + args, capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout)
+    # Every event of the period under the methodology (other tests' too) is corrected.
+    assert report["corrections"] == report["examined"] >= len(records)
+    after = {
+        subject: mg * 500 // 467
+        for subject, mg in before.items()  # 46.7 -> 50 g per km
+    }
+    assert wait_for_balances(settings, db, after) == after
+    again = subprocess.run(run + args, capture_output=True, text=True, check=True)
+    rerun = json.loads(again.stdout)
+    assert rerun["corrections"] == 0 and rerun["unchanged"] == report["examined"]
+    assert wait_for_balances(settings, db, after) == after
+    assert books_balanced(db)

@@ -15,7 +15,7 @@ re-emits exactly the same decisions, which the ledger already ignores or needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -51,6 +51,7 @@ class Entry:
     reverses: str | None = None
     reason: str | None = None
     detail: str | None = None
+    claim: str | None = None  # a superseded claim it is about; None: the event's current one
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Position:
     credit: str | None = None  # id of the credit decision standing in the books
     winner: str | None = None
     history: list[Entry] = field(default_factory=list)  # a decision's sequence is its index
+    credit_claim: str | None = None  # the claim that standing credit was made for
 
     @property
     def capped(self) -> bool:
@@ -77,6 +79,7 @@ class PersonState:
     claims: dict[str, ReductionClaim] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
     caused: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    superseded: dict[str, ReductionClaim] = field(default_factory=dict)  # by claim id
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(
@@ -85,6 +88,7 @@ class PersonState:
                 "claims": {k: c.model_dump(mode="json") for k, c in self.claims.items()},
                 "positions": {k: _position_doc(p) for k, p in self.positions.items()},
                 "caused": self.caused,
+                "superseded": {k: c.model_dump(mode="json") for k, c in self.superseded.items()},
             }
         )
 
@@ -96,6 +100,7 @@ class PersonState:
             {k: ReductionClaim.model_validate(c) for k, c in doc["claims"].items()},
             {k: _position_from(p) for k, p in doc.get("positions", {}).items()},
             {k: [(c, s) for c, s in v] for k, v in doc.get("caused", {}).items()},
+            {k: ReductionClaim.model_validate(c) for k, c in doc.get("superseded", {}).items()},
         )
         for key, claim in state.claims.items():
             if key not in state.positions:
@@ -111,7 +116,7 @@ def _standalone(claim: ReductionClaim) -> Position:
         return Position(Status.NOT_CREDITED, history=[entry])
     credit = str(_decision_id(DecisionKind.CREDIT, claim, 0))
     entry = Entry(DecisionKind.CREDIT, claim.reduction_mg, event_key(claim))
-    return Position(Status.CREDITED, claim.reduction_mg, credit, None, [entry])
+    return Position(Status.CREDITED, claim.reduction_mg, credit, None, [entry], str(claim.claim_id))
 
 
 def _position_doc(p: Position) -> dict[str, Any]:
@@ -120,8 +125,10 @@ def _position_doc(p: Position) -> dict[str, Any]:
         "amount_mg": p.amount_mg,
         "credit": p.credit,
         "winner": p.winner,
+        "credit_claim": p.credit_claim,
         "history": [
-            [e.kind.value, e.amount_mg, e.winner, e.reverses, e.reason, e.detail] for e in p.history
+            [e.kind.value, e.amount_mg, e.winner, e.reverses, e.reason, e.detail, e.claim]
+            for e in p.history
         ],
     }
 
@@ -133,6 +140,7 @@ def _position_from(doc: dict[str, Any]) -> Position:
         doc["credit"],
         doc["winner"],
         [Entry(DecisionKind(h[0]), *h[1:]) for h in doc["history"]],
+        doc.get("credit_claim"),
     )
 
 
@@ -150,8 +158,8 @@ def _decision_id(kind: DecisionKind, claim: ReductionClaim, sequence: int) -> UU
 
 
 def _decision(state: PersonState, key: str, sequence: int) -> Decision:
-    claim = state.claims[key]
     entry = state.positions[key].history[sequence]
+    claim = state.superseded[entry.claim] if entry.claim else state.claims[key]
     won = state.claims.get(entry.winner) if entry.winner else None
     return Decision(
         decision_id=_decision_id(entry.kind, claim, sequence),
@@ -173,23 +181,39 @@ def _record(state: PersonState, key: str, entry: Entry) -> tuple[str, int]:
     return key, len(position.history) - 1
 
 
-def _reverse_reason(target: Outcome) -> tuple[str, str]:
+def _reverse_reason(state: PersonState, key: str, target: Outcome) -> tuple[str, str]:
     if target.status is Status.DUPLICATE:
         return Why.DISPLACED, f"displaced by {target.winner}: {target.detail}"
-    return target.reason or Why.CAPPED, target.detail or "re-capped"
+    if _superseded_credit(state, key) is not None:
+        return Why.RECOMPUTED, "the claim was recomputed or completed; its new amount follows"
+    if target.reason is not None:
+        return target.reason, target.detail or ""
+    return Why.CORRECTED, "no longer held down by a cap or another claim"
 
 
-def _move(state: PersonState, key: str, target: Outcome) -> list[tuple[str, int]]:
-    """Compensating decisions that take one claim from its position to its target."""
+def _superseded_credit(state: PersonState, key: str) -> str | None:
+    """The claim a standing credit was made for, when a recomputation has replaced it."""
+    made_for = state.positions[key].credit_claim
+    return made_for if made_for not in (None, str(state.claims[key].claim_id)) else None
+
+
+def _move(
+    state: PersonState, key: str, target: Outcome, restate: bool = False
+) -> list[tuple[str, int]]:
+    """Compensating decisions that take one claim from its position to its target.
+
+    `restate` records the target even when nothing moved (a superseded claim's
+    standing passes to its successor: reverse and credit again, or a new record).
+    """
     position, made = state.positions[key], []
 
     def note(entry: Entry) -> int:
         made.append(_record(state, key, entry))
         return made[-1][1]
 
-    if position.amount_mg != target.amount_mg:
+    if position.amount_mg != target.amount_mg or (restate and target.amount_mg):
         if position.amount_mg:
-            reason, detail = _reverse_reason(target)
+            reason, detail = _reverse_reason(state, key, target)
             note(
                 Entry(
                     DecisionKind.REVERSE,
@@ -198,19 +222,29 @@ def _move(state: PersonState, key: str, target: Outcome) -> list[tuple[str, int]
                     position.credit,
                     reason,
                     detail,
+                    _superseded_credit(state, key),
                 )
             )
             position.credit = None
         if target.amount_mg:
-            sequence = note(
-                Entry(
-                    DecisionKind.CREDIT, target.amount_mg, key, None, target.reason, target.detail
-                )
+            about = target.claim or state.claims[key]
+            if target.claim is not None:  # completed by a rule: kept for its provenance
+                state.superseded[str(about.claim_id)] = about
+            entry = Entry(
+                DecisionKind.CREDIT,
+                target.amount_mg,
+                key,
+                None,
+                target.reason,
+                target.detail,
+                str(about.claim_id) if target.claim is not None else None,
             )
-            position.credit = str(_decision_id(DecisionKind.CREDIT, state.claims[key], sequence))
+            sequence = note(entry)
+            position.credit = str(_decision_id(DecisionKind.CREDIT, about, sequence))
+            position.credit_claim = str(about.claim_id)
     kind = _STATUS_KIND.get(target.status)
     if kind is not None and (
-        target.status is not position.status or target.winner != position.winner
+        restate or target.status is not position.status or target.winner != position.winner
     ):
         note(Entry(kind, 0, target.winner, None, target.reason, target.detail))
     position.status, position.amount_mg, position.winner = (
@@ -234,12 +268,17 @@ def retained_until(claim: ReductionClaim) -> datetime:
 def prune(state: PersonState, cutoff: datetime) -> int:
     """Forget claims no accepted claim can reach any more (window of event time)."""
     expired = {k for k, c in state.claims.items() if retained_until(c) < cutoff}
-    still_needed = {k for t, made in state.caused.items() if t not in expired for k, _ in made}
+    still_needed = {
+        k for t, made in state.caused.items() if t.split("\x1f")[0] not in expired for k, _ in made
+    }
     expired -= still_needed
     for key in expired:
         del state.claims[key]
         state.positions.pop(key, None)
-        state.caused.pop(key, None)
+    for trigger in [t for t in state.caused if t.split("\x1f")[0] in expired]:
+        del state.caused[trigger]
+    for old in [i for i, c in state.superseded.items() if event_key(c) in expired]:
+        del state.superseded[old]
     return len(expired)
 
 
@@ -255,6 +294,15 @@ def late_decision(claim: ReductionClaim, cutoff: datetime) -> Decision:
     )
 
 
+def _decide(state: PersonState, trigger: str) -> list[Decision]:
+    """Re-run the rules over the person's claims and correct every claim that moved."""
+    made: list[tuple[str, int]] = []
+    for key, target in sorted(resolve(state.claims.values()).items()):
+        made.extend(_move(state, key, target))
+    state.caused[trigger] = made
+    return [_decision(state, *m) for m in made]
+
+
 def observe(
     state: PersonState,
     claim: ReductionClaim,
@@ -263,6 +311,8 @@ def observe(
     window: timedelta = DEFAULT_WINDOW,
 ) -> Observation:
     """Take in one claim of this person; the watermark already includes it."""
+    if claim.supersedes is not None:
+        return _correct(state, claim)
     key = event_key(claim)
     if key in state.claims:
         return Observation(False, False, [_decision(state, *m) for m in state.caused.get(key, [])])
@@ -272,8 +322,75 @@ def observe(
     pruned = prune(state, cutoff)
     state.claims[key] = claim
     state.positions[key] = Position()
-    made: list[tuple[str, int]] = []
-    for other, target in sorted(resolve(state.claims.values()).items()):
-        made.extend(_move(state, other, target))
-    state.caused[key] = made
-    return Observation(True, False, [_decision(state, *m) for m in made], pruned)
+    return Observation(True, False, _decide(state, key), pruned)
+
+
+def _correct(state: PersonState, claim: ReductionClaim) -> Observation:
+    """A recomputed claim (`carbonledger recompute`) replacing an earlier one of its event.
+
+    Inside the window it takes the earlier claim's place and the rules run again, so
+    clusters and caps still hold. Outside it, the books are corrected from what they
+    held when the recomputation read them: the standing credit is reversed and the new
+    amount credited, never more than that credit when a cap or share had cut it.
+    Either way a redelivered correction has the same decision ids.
+    """
+    assert claim.supersedes is not None
+    key = event_key(claim)
+    trigger = f"{key}\x1f{claim.claim_id}"
+    if trigger in state.caused:
+        return Observation(False, False, [_decision(state, *m) for m in state.caused[trigger]])
+    stored = state.claims.get(key)
+    if stored is not None and stored.claim_id == claim.supersedes.claim_id:
+        old = str(stored.claim_id)
+        state.superseded[old] = stored
+        position = state.positions[key]  # its past decisions stay about the old claim
+        position.history = [e if e.claim else replace(e, claim=old) for e in position.history]
+        state.claims[key] = claim
+        _decide(state, trigger)
+        if all(moved != key for moved, _ in state.caused[trigger]):
+            target = resolve(state.claims.values())[key]
+            state.caused[trigger] += _move(state, key, target, restate=True)
+        return Observation(True, False, [_decision(state, *m) for m in state.caused[trigger]])
+    if stored is not None:  # an older recomputation, or one of a claim never seen here
+        return Observation(False, False, [])
+    return Observation(True, False, outside_window_correction(claim))
+
+
+def outside_window_correction(claim: ReductionClaim) -> list[Decision]:
+    assert claim.supersedes is not None
+    standing, credit = claim.supersedes.standing_mg, claim.supersedes.standing_credit
+    if standing <= 0 or credit is None:
+        return []  # a duplicate or uncredited claim stays so: its activity was credited elsewhere
+    cut = standing < claim.supersedes.previous_mg  # a cap had held the old credit down
+    amount = min(claim.reduction_mg, standing) if cut else claim.reduction_mg
+    detail = (
+        f"recomputed under {claim.methodology.id}@{claim.methodology.version}"
+        if claim.methodology
+        else "recomputed"
+    )
+    made = [
+        Decision(
+            decision_id=ids.decision_id(DecisionKind.REVERSE, claim.claim_id, "recompute"),
+            kind=DecisionKind.REVERSE,
+            amount_mg=-standing,
+            claim=claim,
+            reverses=credit,
+            reason=Why.RECOMPUTED,
+            reason_detail=detail,
+        )
+    ]
+    if amount > 0:
+        made.append(
+            Decision(
+                decision_id=ids.decision_id(DecisionKind.CREDIT, claim.claim_id, "recompute"),
+                kind=DecisionKind.CREDIT,
+                amount_mg=amount,
+                claim=claim,
+                winner_claim_id=claim.claim_id,
+                winner=claim.event,
+                reason=Why.RECOMPUTED,
+                reason_detail=detail,
+                sequence=1,
+            )
+        )
+    return made

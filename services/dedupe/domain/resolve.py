@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 
 from carbonledger.contracts.catalogue import CST
 from carbonledger.contracts.records import CapUse, ReductionClaim
 from services.dedupe.domain.activities import clusters, event_key, why_lost, winner
+from services.dedupe.domain.household import completed
 
 
 class Status(StrEnum):
@@ -36,6 +37,8 @@ class Why(StrEnum):
     CAPPED = "capped"
     DISPLACED = "displaced"
     LATE = "late"
+    RECOMPUTED = "recomputed"
+    CORRECTED = "corrected"
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Outcome:
     winner: str | None = None  # event key of the cluster's winner, for duplicates
     reason: str | None = None
     detail: str | None = None
+    claim: ReductionClaim | None = None  # the claim as decided, when a rule completed it
 
 
 def cap_period(cap: CapUse, claim: ReductionClaim) -> str:
@@ -101,7 +105,9 @@ def resolve(claims: Iterable[ReductionClaim]) -> dict[str, Outcome]:
     """The outcome of every claim of one person, keyed by event key."""
     outcomes: dict[str, Outcome] = {}
     credited: list[ReductionClaim] = []
-    for claim in claims:
+    claims = list(claims)
+    decided = completed(claims)
+    for claim in (decided.get(event_key(c), c) for c in claims):
         if claim.credited:
             credited.append(claim)
         else:
@@ -121,4 +127,7 @@ def resolve(claims: Iterable[ReductionClaim]) -> dict[str, Outcome]:
                     detail=f"same activity as {event_key(won)}: {why_lost(loser, won)}",
                 )
     outcomes.update(_apply_caps(winners))
+    for key, claim in decided.items():
+        if claim.credited:
+            outcomes[key] = replace(outcomes[key], claim=claim)
     return outcomes

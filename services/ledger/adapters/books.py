@@ -8,8 +8,9 @@ actually inserted, so a redelivered or retried batch changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -256,6 +257,29 @@ class Books:
             if r["kind"] == "duplicate"
             and (r["winner_source"], r["winner_event_id"]) == (source, event_id)
         ]
+
+    def claims_under(
+        self, methodology_id: str, first: date, last: date
+    ) -> Iterator[tuple[Mapping[str, Any], int, Any]]:
+        """Each event quantified under a methodology whose behaviour ended (China
+        Standard Time) in [first, last]: its latest claim, net amount, standing credit."""
+        rows = self.conn.execute(
+            "WITH events AS (SELECT DISTINCT event_source, event_id FROM decisions"
+            "  WHERE claim->'methodology'->>'id' = %s AND ((claim->>'ended_at')::timestamptz"
+            "  AT TIME ZONE 'Asia/Shanghai')::date BETWEEN %s AND %s)"
+            " SELECT (SELECT claim FROM decisions d WHERE (d.event_source, d.event_id)"
+            "   = (e.event_source, e.event_id) ORDER BY recorded_at DESC, sequence DESC LIMIT 1),"
+            " (SELECT coalesce(sum(amount_mg), 0) FROM decisions d"
+            "   WHERE (d.event_source, d.event_id) = (e.event_source, e.event_id)),"
+            " (SELECT decision_id FROM decisions d WHERE (d.event_source, d.event_id)"
+            "   = (e.event_source, e.event_id) AND kind = 'credit' AND NOT EXISTS"
+            "   (SELECT 1 FROM decisions r WHERE r.reverses = d.decision_id)"
+            "   ORDER BY recorded_at DESC, sequence DESC LIMIT 1)"
+            " FROM events e ORDER BY e.event_source, e.event_id",
+            (methodology_id, first, last),
+        )
+        for claim, net, credit in rows:
+            yield claim, int(net), credit
 
     def postings_of_decisions(self, decision_ids: list[Any]) -> dict[Any, list[Mapping[str, Any]]]:
         """The postings each of these decisions made, in one query."""

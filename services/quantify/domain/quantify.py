@@ -77,6 +77,8 @@ def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]
             reason_detail=result.detail,
             methodology=ref,
             formula=chosen.formula.value,
+            factors=result.factors,  # what it would use: dedupe completes the household rule
+            caps=caps_for(chosen, behaviour.type),
             **common,
         )
     return ReductionClaim(

@@ -9,3 +9,6 @@ ALTER TABLE decisions
 
 CREATE INDEX decisions_winner ON decisions (winner_source, winner_event_id)
     WHERE winner_source IS NOT NULL;
+
+-- Which credits stand (not reversed): recompute and audits ask it per event.
+CREATE INDEX decisions_reverses ON decisions (reverses) WHERE reverses IS NOT NULL;
