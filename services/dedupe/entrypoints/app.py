@@ -51,7 +51,7 @@ DUPLICATES = metrics.counter(
 REVERSALS = metrics.counter(
     "dedupe",
     "reversals_total",
-    "Credits reversed, by class and reason (displaced, capped, cap_reached)",
+    "Credits reversed, by class and reason (displaced, capped, cap_reached, recomputed, corrected)",
     ("activity_class", "reason"),
 )
 STATE_BYTES = metrics.histogram(
