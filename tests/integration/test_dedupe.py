@@ -43,7 +43,7 @@ def latest_kinds(conn: psycopg.Connection, id_prefix: str) -> dict[str, int]:
     return {str(k): int(n) for k, n in rows}
 
 
-def test_shuffled_duplicates_settle_like_the_batch_despite_a_killed_dedupe_worker(
+def test_shuffled_duplicates_settle_like_the_batch_with_a_killed_and_an_added_worker(
     settings: Settings, db: psycopg.Connection, running_stack: stack.Processes
 ) -> None:
     records = city("xdup", trips=2500, people=120, seed=11)
@@ -54,12 +54,14 @@ def test_shuffled_duplicates_settle_like_the_batch_despite_a_killed_dedupe_worke
     want = dict(settled.personal)
     assert settled.outcomes["duplicate"] > 300  # the traffic really has cross-partner copies
 
-    def kill_dedupe_once() -> None:
+    def kill_dedupe_once_then_add_a_worker() -> None:
         time.sleep(2.0)
         running_stack.kill("dedupe")
         running_stack.start("dedupe")
+        time.sleep(2.0)  # a second worker takes over half the partitions with their state
+        running_stack.start("dedupe", worker=1)
 
-    killer = threading.Thread(target=kill_dedupe_once)
+    killer = threading.Thread(target=kill_dedupe_once_then_add_a_worker)
     killer.start()
     try:
         for i in range(0, len(records), 400):
@@ -67,8 +69,12 @@ def test_shuffled_duplicates_settle_like_the_batch_despite_a_killed_dedupe_worke
             time.sleep(0.3)
     finally:
         killer.join()
-    running_stack.wait_ready("dedupe")
-    got = wait_for_balances(settings, db, want, timeout=240)
+    try:
+        running_stack.wait_ready("dedupe")
+        running_stack.wait_ready("dedupe", worker=1)
+        got = wait_for_balances(settings, db, want, timeout=240)
+    finally:
+        running_stack.stop("dedupe", worker=1)
     assert got == want, f"distinct events per topic: {trace(settings, 'xdup-')}"
     kinds = latest_kinds(db, "xdup-")
     assert kinds.get("duplicate", 0) == settled.outcomes["duplicate"]

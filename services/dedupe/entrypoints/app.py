@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from carbonledger.contracts import metrics, topics
 from carbonledger.contracts.records import Decision, DecisionKind, ReductionClaim
 from carbonledger.streaming import RAW, Stage, make_app
 from services.dedupe.config import DedupeSettings
+from services.dedupe.domain.expiry import Table, register, sweep
 from services.dedupe.domain.person import Observation, PersonState, observe
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ decisions = app.topic(topics.DECISIONS, **RAW)
 people = app.Table(
     topics.DEDUPE_TABLE, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions
 )
+table = cast(Table, people)  # the domain's view of it: a mapping of bytes
 
 CLAIMS_SEEN = metrics.counter(
     "dedupe", "claims_total", "Claims consumed, by outcome (new, replay, late)", ("outcome",)
@@ -61,6 +63,9 @@ STATE_BYTES = metrics.histogram(
     buckets=(512, 1024, 4096, 16384, 65536, 262144, 1048576),
 )
 PRUNED = metrics.counter("dedupe", "pruned_claims_total", "Claims forgotten after the window")
+EXPIRED = metrics.counter(
+    "dedupe", "expired_people_total", "People whose whole state expired after the window"
+)
 WATERMARK = metrics.gauge(
     "dedupe",
     "watermark_timestamp_seconds",
@@ -85,15 +90,16 @@ def _watermark(partition: int, claim: ReductionClaim) -> datetime:
 
 
 def _decide(partition: int, claim: ReductionClaim) -> Observation:
-    key = claim.subject.encode()
+    key, window = claim.subject.encode(), settings.dedupe_window
+    watermark = _watermark(partition, claim)
+    EXPIRED.inc(sweep(table, partition, watermark, window))
     raw = people.get(key)
     state = PersonState.from_bytes(raw) if raw is not None else PersonState(claim.subject)
-    seen = observe(
-        state, claim, watermark=_watermark(partition, claim), window=settings.dedupe_window
-    )
+    seen = observe(state, claim, watermark=watermark, window=window)
     if seen.new and not seen.late:
         stored = state.to_bytes()
         people[key] = stored
+        register(table, partition, state, window)
         STATE_BYTES.observe(len(stored))
     PRUNED.inc(seen.pruned)
     CLAIMS_SEEN.labels("late" if seen.late else "new" if seen.new else "replay").inc()
