@@ -110,6 +110,26 @@ def _settle(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _dlq(args: argparse.Namespace, settings: Settings) -> int:
+    from carbonledger import dlq
+
+    chosen = dlq.Selection(frozenset(args.ids), args.partner, args.reason, args.stage)
+    if args.action == "replay" and not (args.ids or args.partner or args.reason or args.all):
+        print("replay needs dead letter ids, --partner, --reason or --all", file=sys.stderr)
+        return 2
+    letters = [letter for letter in dlq.dead_letters(settings) if chosen.matches(letter)]
+    if args.action == "list":
+        for letter in letters:
+            print(dlq.summary_line(letter))
+        print(f"{len(letters)} dead letters", file=sys.stderr)
+    elif args.action == "show":
+        for letter in letters:
+            print(dlq.details(letter))
+    else:
+        print(f"replayed {dlq.replay(settings, letters)} dead letters to their origin topics")
+    return 0 if letters or args.action == "list" else 1
+
+
 def _quantify(args: argparse.Namespace, settings: Settings) -> int:
     from services.quantify.entrypoints.offline import quantify_lines
 
@@ -184,6 +204,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "show", "publish"])
     p.add_argument("ids", nargs="*", help="show: methodology ids; publish: new version files")
     p.add_argument("--registry", type=Path)
+    p = sub.add_parser("dlq", help="list, show or replay dead letters (behaviour.rejected)")
+    p.add_argument("action", choices=["list", "show", "replay"])
+    p.add_argument("ids", nargs="*", help="dead letter ids (show, replay)")
+    p.add_argument("--partner")
+    p.add_argument("--reason")
+    p.add_argument("--stage", choices=["ingest", "quantify", "dedupe"])
+    p.add_argument("--all", action="store_true", help="replay: every dead letter selected")
     p = sub.add_parser("sample", help="regenerate the bundled sample of partner traffic")
     p.add_argument("--out", type=Path, default=None)
     return parser
@@ -225,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         return _quantify(args, settings)
     elif args.command == "methodologies":
         return _methodologies(args, settings)
+    elif args.command == "dlq":
+        return _dlq(args, settings)
     elif args.command == "recompute":
         from services.quantify.entrypoints.recompute import recompute
 
