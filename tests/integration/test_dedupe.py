@@ -43,7 +43,7 @@ def latest_kinds(conn: psycopg.Connection, id_prefix: str) -> dict[str, int]:
     return {str(k): int(n) for k, n in rows}
 
 
-def test_shuffled_duplicates_settle_like_the_batch_with_a_killed_and_an_added_worker(
+def test_shuffled_duplicates_settle_like_the_batch_with_two_workers_one_killed(
     settings: Settings, db: psycopg.Connection, running_stack: stack.Processes
 ) -> None:
     records = city("xdup", trips=2500, people=120, seed=11)
@@ -54,24 +54,25 @@ def test_shuffled_duplicates_settle_like_the_batch_with_a_killed_and_an_added_wo
     want = dict(settled.personal)
     assert settled.outcomes["duplicate"] > 300  # the traffic really has cross-partner copies
 
-    def kill_dedupe_once_then_add_a_worker() -> None:
+    def kill_dedupe_once() -> None:
         time.sleep(2.0)
         running_stack.kill("dedupe")
         running_stack.start("dedupe")
-        time.sleep(2.0)  # a second worker takes over half the partitions with their state
-        running_stack.start("dedupe", worker=1)
 
-    killer = threading.Thread(target=kill_dedupe_once_then_add_a_worker)
-    killer.start()
+    # Two workers share the partitions (and their state) from the start; one is
+    # killed mid-stream and restarts, and its partitions move and come back.
+    running_stack.start("dedupe", worker=1)
     try:
-        for i in range(0, len(records), 400):
-            publish(settings, records[i : i + 400])
-            time.sleep(0.3)
-    finally:
-        killer.join()
-    try:
-        running_stack.wait_ready("dedupe")
         running_stack.wait_ready("dedupe", worker=1)
+        killer = threading.Thread(target=kill_dedupe_once)
+        killer.start()
+        try:
+            for i in range(0, len(records), 400):
+                publish(settings, records[i : i + 400])
+                time.sleep(0.3)
+        finally:
+            killer.join()
+        running_stack.wait_ready("dedupe")
         got = wait_for_balances(settings, db, want, timeout=240)
     finally:
         running_stack.stop("dedupe", worker=1)
