@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.dedupe.domain.expiry import register, sweep
+from services.dedupe.domain.expiry import expires_on, register, sweep
 from services.dedupe.domain.person import PersonState, observe
 from tests.factories import claim
 
@@ -15,9 +15,10 @@ def remember(table: dict[bytes, bytes], subject: str, day: int) -> None:
     c = claim("a", f"{subject}-{day}", 0, 30, subject=subject, day=day)
     raw = table.get(subject.encode())
     state = PersonState.from_bytes(raw) if raw else PersonState(subject)
+    before = expires_on(state, WINDOW)
     observe(state, c, watermark=c.ended_at, window=WINDOW)
     table[subject.encode()] = state.to_bytes()
-    register(table, 0, state, WINDOW)
+    register(table, 0, state, WINDOW, before)
 
 
 def test_idle_people_expire_and_active_ones_stay() -> None:

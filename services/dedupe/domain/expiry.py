@@ -2,7 +2,7 @@
 
 A person's entry is pruned whenever they have a new claim; someone who never
 reports again would keep theirs forever. So each partition keeps an index of
-who may expire on which day (`~expiry/<partition>/<day>`), and when the
+who may expire on which day (`~expiry/<partition>/<day>/<bucket>`), and when the
 partition's watermark enters a new day the stage sweeps the days now past:
 each person listed is pruned, and removed when nothing is left. The index and
 the sweep live in the same table as the people, so they move with the
@@ -12,6 +12,7 @@ since) costs one read and changes nothing.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import MutableMapping
 from datetime import date, datetime, timedelta
 
@@ -23,8 +24,15 @@ from services.dedupe.domain.person import PersonState, prune, retained_until
 Table = MutableMapping[bytes, bytes]
 
 
-def expiry_key(partition: int, day: date) -> bytes:
-    return f"~expiry/{partition}/{day.isoformat()}".encode()
+BUCKETS = 64  # a day's list is split so that one registration rewrites a small value
+
+
+def expiry_key(partition: int, day: date, bucket: int) -> bytes:
+    return f"~expiry/{partition}/{day.isoformat()}/{bucket}".encode()
+
+
+def _bucket(subject: str) -> int:
+    return zlib.crc32(subject.encode()) % BUCKETS
 
 
 def swept_key(partition: int) -> bytes:
@@ -39,12 +47,14 @@ def expires_on(state: PersonState, window: timedelta) -> date | None:
     return (last + window).astimezone(CST).date() + timedelta(days=1)
 
 
-def register(table: Table, partition: int, state: PersonState, window: timedelta) -> None:
-    """List the person under the day their state may expire."""
+def register(
+    table: Table, partition: int, state: PersonState, window: timedelta, before: date | None
+) -> None:
+    """List the person under the day their state may expire, if that day moved."""
     day = expires_on(state, window)
-    if day is None:
+    if day is None or day == before:
         return
-    key = expiry_key(partition, day)
+    key = expiry_key(partition, day, _bucket(state.subject))
     raw = table.get(key)
     listed: list[str] = orjson.loads(raw) if raw is not None else []
     if state.subject not in listed:
@@ -69,12 +79,19 @@ def sweep(table: Table, partition: int, watermark: datetime, window: timedelta) 
 
 
 def _sweep_day(table: Table, partition: int, day: date, cutoff: datetime) -> int:
-    key = expiry_key(partition, day)
-    raw = table.get(key)
-    if raw is None:
-        return 0
     removed = 0
-    for subject in orjson.loads(raw):
+    for bucket in range(BUCKETS):
+        key = expiry_key(partition, day, bucket)
+        raw = table.get(key)
+        if raw is not None:
+            removed += _sweep_listed(table, orjson.loads(raw), cutoff)
+            del table[key]
+    return removed
+
+
+def _sweep_listed(table: Table, subjects: list[str], cutoff: datetime) -> int:
+    removed = 0
+    for subject in subjects:
         stored = table.get(subject.encode())
         if stored is None:
             continue
@@ -86,5 +103,4 @@ def _sweep_day(table: Table, partition: int, day: date, cutoff: datetime) -> int
         else:
             del table[subject.encode()]
             removed += 1
-    del table[key]
     return removed

@@ -20,7 +20,7 @@ from carbonledger.contracts import metrics, topics
 from carbonledger.contracts.records import Decision, DecisionKind, ReductionClaim
 from carbonledger.streaming import RAW, Stage, make_app
 from services.dedupe.config import DedupeSettings
-from services.dedupe.domain.expiry import Table, register, sweep
+from services.dedupe.domain.expiry import Table, expires_on, register, sweep
 from services.dedupe.domain.person import Observation, PersonState, observe
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,12 @@ def _decide(partition: int, claim: ReductionClaim) -> Observation:
     EXPIRED.inc(sweep(table, partition, watermark, window))
     raw = people.get(key)
     state = PersonState.from_bytes(raw) if raw is not None else PersonState(claim.subject)
+    expiring = expires_on(state, window)
     seen = observe(state, claim, watermark=watermark, window=window)
     if seen.new and not seen.late:
         stored = state.to_bytes()
         people[key] = stored
-        register(table, partition, state, window)
+        register(table, partition, state, window, expiring)
         STATE_BYTES.observe(len(stored))
     PRUNED.inc(seen.pruned)
     CLAIMS_SEEN.labels("late" if seen.late else "new" if seen.new else "replay").inc()
