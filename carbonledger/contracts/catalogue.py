@@ -466,7 +466,9 @@ def validate_data(
     clock_skew: timedelta = timedelta(minutes=5),
 ) -> BehaviourData:
     """Check `data` against its catalogue row and return it normalised."""
-    region = validate_region(data.get("region"))
+    if "region" not in data:
+        raise Rejection(Reason.MISSING_FIELD, "region is required on every behaviour type")
+    region = validate_region(data["region"])
     unknown = sorted(set(data) - {f.name for f in spec.fields} - {"region"})
     if unknown:
         raise Rejection(Reason.UNKNOWN_FIELD, f"{spec.type} has no field {', '.join(unknown)}")

@@ -1,0 +1,111 @@
+"""A batch across the whole catalogue: every bad event gets its documented reason,
+every good one in the same batch is admitted, and nothing is lost."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from carbonledger.contracts.catalogue import CATALOGUE
+from carbonledger.contracts.records import DeadLetter, Origin, ValidatedBehaviour
+from services.ingest.domain.admission import admit
+from tests.factories import NOW, event, registry
+
+VALID: dict[str, tuple[str, dict[str, Any]]] = {
+    "travel.metro": ("440304", {"distance_km": "10.0"}),
+    "travel.bus": ("440304", {"distance_km": "8.0", "electric": True}),
+    "travel.bike_share": ("110105", {"distance_km": "3.0"}),
+    "travel.ebike_share": ("500103", {"distance_km": "4.0"}),
+    "travel.carpool": ("110105", {"distance_km": "20.0", "passengers": 3}),
+    "travel.ev_drive": ("310115", {"distance_km": "30.0"}),
+    "steps.daily": ("420102", {"date": "2026-10-10", "steps": 12000}),
+    "ev.charge": ("310115", {"amount_cny": "50", "kwh": "20"}),
+    "home.electricity": (
+        "440304",
+        {"meter_id": "m-1", "date": "2026-10-10", "kwh": "6", "household_size": 3},
+    ),
+    "recycle.item": ("330802", {"batch_id": "b-1", "material": "paper", "kg": "2.5"}),
+    "food.no_cutlery": ("440304", {"order_id": "o-1"}),
+    "meeting.online": ("110105", {"meeting_id": "m-1", "participants": 4}),
+    "payment.utility_online": ("420102", {"bill_id": "b-1", "utility": "power"}),
+}
+
+# (type, changes to the valid data (None removes a field), the documented reason)
+BAD: list[tuple[str, dict[str, Any], str]] = [
+    ("travel.metro", {"distance_km": "900"}, "out_of_bounds"),
+    ("travel.metro", {"distance_km": "-3.2"}, "out_of_bounds"),
+    ("travel.metro", {"distance_km": "0"}, "out_of_bounds"),
+    ("travel.metro", {"distance_km": None}, "missing_field"),
+    ("travel.metro", {"distance_km": "ten"}, "invalid_field"),
+    ("travel.metro", {"platform": "ios"}, "unknown_field"),
+    ("travel.metro", {"region": "99999"}, "invalid_region"),
+    ("travel.metro", {"region": "990101"}, "invalid_region"),
+    ("travel.metro", {"started_at": "2026-10-10T09:00:00+08:00"}, "interval_inverted"),
+    ("travel.metro", {"started_at": "2026-10-10T08:10:00"}, "invalid_field"),
+    ("travel.bus", {"electric": "yes"}, "invalid_field"),
+    ("travel.bus", {"distance_km": True}, "invalid_field"),
+    ("travel.bike_share", {"started_at": None}, "missing_field"),
+    ("travel.bike_share", {"started_at": "2026-10-08T08:00:00+08:00"}, "out_of_bounds"),
+    ("travel.ebike_share", {"distance_km": "-1"}, "out_of_bounds"),
+    ("travel.carpool", {"passengers": 0}, "out_of_bounds"),
+    ("travel.carpool", {"passengers": 9}, "out_of_bounds"),
+    ("travel.carpool", {"passengers": "2.5"}, "invalid_field"),
+    ("travel.carpool", {"passengers": None}, "missing_field"),
+    ("travel.ev_drive", {"distance_km": None}, "missing_field"),
+    ("steps.daily", {"steps": -5}, "out_of_bounds"),
+    ("steps.daily", {"steps": 150001}, "out_of_bounds"),
+    ("steps.daily", {"steps": "10.5"}, "invalid_field"),
+    ("steps.daily", {"date": "2026-13-01"}, "invalid_field"),
+    ("steps.daily", {"date": None}, "missing_field"),
+    ("ev.charge", {"kwh": "-1"}, "out_of_bounds"),
+    ("ev.charge", {"amount_cny": "abc"}, "invalid_field"),
+    ("home.electricity", {"household_size": 0}, "out_of_bounds"),
+    ("home.electricity", {"household_size": 21}, "out_of_bounds"),
+    ("home.electricity", {"kwh": "5000"}, "out_of_bounds"),
+    ("home.electricity", {"meter_id": None}, "missing_field"),
+    ("recycle.item", {"material": "wood"}, "invalid_field"),
+    ("recycle.item", {"batch_id": None}, "missing_field"),
+    ("recycle.item", {"kg": "-2"}, "out_of_bounds"),
+    ("food.no_cutlery", {"order_id": None}, "missing_field"),
+    ("food.no_cutlery", {"cutlery": False}, "unknown_field"),
+    ("meeting.online", {"meeting_id": None}, "missing_field"),
+    ("meeting.online", {"participants": 0}, "out_of_bounds"),
+    ("meeting.online", {"ended_at": "2026-10-10T07:00:00+08:00"}, "interval_inverted"),
+    ("payment.utility_online", {"utility": "phone"}, "invalid_field"),
+    ("payment.utility_online", {"bill_id": None}, "missing_field"),
+    ("payment.utility_online", {"region": None}, "missing_field"),
+]
+
+
+def _record(behaviour_type: str, n: int, changes: dict[str, Any]) -> bytes:
+    region, data = VALID[behaviour_type]
+    body = event(behaviour_type, region, **data)
+    body["id"] = f"{behaviour_type}-{n}"
+    for name, value in changes.items():
+        if value is None:
+            body["data"].pop(name, None)
+        else:
+            body["data"][name] = value
+    return json.dumps(body).encode()
+
+
+def test_a_mixed_batch_gets_each_documented_reason_and_loses_nothing() -> None:
+    assert len(BAD) >= 40 and set(VALID) == set(CATALOGUE)
+    batch = [(_record(t, n, {}), None) for n, t in enumerate(VALID)]
+    batch += [(_record(t, 100 + n, changes), reason) for n, (t, changes, reason) in enumerate(BAD)]
+    accepted = rejected = 0
+    for offset, (raw, reason) in enumerate(batch):
+        origin = Origin(topic="partner.every-app.events", partition=0, offset=offset)
+        outcome = admit(
+            raw, None, partner_id="every-app", registry=registry(), origin=origin, now=NOW
+        )
+        if reason is None:
+            assert isinstance(outcome, ValidatedBehaviour), outcome
+            accepted += 1
+        else:
+            assert isinstance(outcome, DeadLetter), raw
+            assert (outcome.reason, json.loads(raw)["id"]) == (reason, json.loads(raw)["id"])
+            assert outcome.message and outcome.origin == origin
+            rejected += 1
+    assert (accepted, rejected) == (len(VALID), len(BAD))
+    assert accepted + rejected == len(batch)
