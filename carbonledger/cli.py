@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "dlq":
         return _dlq(args, settings)
     elif args.command == "recompute":
-        from services.quantify.entrypoints.recompute import recompute
+        from carbonledger.recompute import recompute
 
         result = recompute(
             settings, args.methodology, args.first, args.last, args.registry, args.dry_run
