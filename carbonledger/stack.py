@@ -64,6 +64,7 @@ SERVICES = {
     s.name: s
     for s in [
         Service("ingest", "services.ingest.entrypoints.app", "faust", 6070),
+        Service("gateway", "services.ingest.entrypoints.gateway:app", "uvicorn", 6075),
         Service("quantify", "services.quantify.entrypoints.app", "faust", 6080),
         Service("dedupe", "services.dedupe.entrypoints.app", "faust", 6090),
         Service("ledger-writer", "services.ledger.entrypoints.writer", "python", 6100),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from carbonledger.contracts.catalogue import CATALOGUE
 from carbonledger.contracts.topics import PARTNER_ID_PATTERN
+
+DEV_SECRET_SUFFIX = "-dev-secret"
+
+
+class Credentials(BaseModel):
+    """Where a partner's HTTP signing secret is: an environment variable, never the file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    hmac_secret_env: str | None = None
 
 
 class Partner(BaseModel):
@@ -21,6 +32,7 @@ class Partner(BaseModel):
     behaviours: frozenset[str]
     evidence_rank: dict[str, int] = {}
     enabled: bool = True
+    credentials: Credentials = Credentials()
 
     @field_validator("behaviours")
     @classmethod
@@ -29,6 +41,13 @@ class Partner(BaseModel):
         if unknown:
             raise ValueError(f"unknown behaviour types: {', '.join(unknown)}")
         return value
+
+    def signing_secret(self, environ: Mapping[str, str], production: bool) -> bytes | None:
+        """The HTTP signing secret; outside production a documented dev secret stands in."""
+        name = self.credentials.hmac_secret_env
+        if name and environ.get(name):
+            return environ[name].encode()
+        return None if production else f"{self.id}{DEV_SECRET_SUFFIX}".encode()
 
     def rank(self, activity_class: str) -> int:
         """Evidence rank for a class; a class not listed ranks 0 (DOMAIN.md §3)."""

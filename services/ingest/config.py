@@ -12,3 +12,6 @@ class IngestSettings(Settings):
 
     ingest_max_record_bytes: int = 1_048_576
     ingest_web_port: int = 6070
+    gateway_max_events: int = 500
+    gateway_max_bytes: int = 5 * 1024 * 1024
+    gateway_replay_window_seconds: int = 300

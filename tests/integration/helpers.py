@@ -157,3 +157,15 @@ def trace(settings: Settings, id_prefix: str) -> dict[str, int]:
                 seen.add(event_id)
         counts[name] = len(seen)
     return counts
+
+
+def latest_kinds(conn: psycopg.Connection, id_prefix: str) -> dict[str, int]:
+    """How many of these events stand as credited, duplicate, ... now."""
+    rows = conn.execute(
+        "SELECT kind, count(*) FROM ("
+        "  SELECT DISTINCT ON (event_source, event_id) kind FROM decisions"
+        "  WHERE event_id LIKE %s ORDER BY event_source, event_id, recorded_at DESC, sequence DESC"
+        ") latest GROUP BY kind",
+        (id_prefix + "%",),
+    ).fetchall()
+    return {str(k): int(n) for k, n in rows}

@@ -1,0 +1,107 @@
+"""The HTTP door for partners that cannot run a Kafka producer: authentication and batches.
+
+A request is signed with the partner's secret: `X-Carbon-Signature` is the hex
+HMAC-SHA256 of `<X-Carbon-Timestamp>.<raw body>`. HMAC rather than an API key
+because the secret never travels, the signature binds the exact bytes (nothing
+can be altered in transit) and the timestamp bounds replays: a request older
+or newer than the window is refused, and a signature seen inside the window is
+refused again. Each event of a batch is then validated exactly as ingest does,
+and the answer says, per event, accepted or rejected with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+class Unauthorised(Exception):
+    """A request that does not prove which partner sent it (HTTP 401)."""
+
+
+class BadBatch(Exception):
+    """A body that is not one JSON event or a JSON array of them (HTTP 400/413)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    return hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class ReplayGuard:
+    """Signatures accepted within the window; each may be used once."""
+
+    window_seconds: int = 300
+    capacity: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        self.seen: OrderedDict[str, float] = OrderedDict()
+
+    def check(
+        self, secret: bytes | None, timestamp: str, signature: str, body: bytes, now: float
+    ) -> None:
+        if secret is None:
+            raise Unauthorised("unknown partner, or no credentials configured for it")
+        try:
+            sent = int(timestamp)
+        except ValueError:
+            raise Unauthorised("X-Carbon-Timestamp must be Unix seconds") from None
+        if abs(now - sent) > self.window_seconds:
+            raise Unauthorised(f"timestamp outside the {self.window_seconds} s window")
+        if not hmac.compare_digest(sign(secret, timestamp, body), signature.lower()):
+            raise Unauthorised("signature does not match the body and timestamp")
+        self._forget_before(now - self.window_seconds)
+        if signature in self.seen:
+            raise Unauthorised("this signature was already used (replayed request)")
+        self.seen[signature] = sent
+        while len(self.seen) > self.capacity:
+            self.seen.popitem(last=False)
+
+    def _forget_before(self, horizon: float) -> None:
+        while self.seen and next(iter(self.seen.values())) < horizon:
+            self.seen.popitem(last=False)
+
+
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+
+def split_batch(body: bytes, max_events: int) -> list[bytes]:
+    """The events of a body, each as the exact bytes the partner sent."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadBatch("body is not UTF-8") from None
+    start = len(text) - len(text.lstrip())
+    if text[start : start + 1] != "[":
+        return [body]
+    events, i = [], _skip(text, start + 1)
+    while text[i : i + 1] != "]":
+        try:
+            _, end = _DECODER.raw_decode(text, i)
+        except json.JSONDecodeError as exc:
+            raise BadBatch(f"not a JSON array of events: {exc.msg} at {exc.pos}") from None
+        events.append(text[i:end].encode())
+        if len(events) > max_events:
+            raise BadBatch(f"at most {max_events} events per request", status=413)
+        i = _skip(text, end)
+        if text[i : i + 1] == ",":
+            i = _skip(text, i + 1)
+        elif text[i : i + 1] != "]":
+            raise BadBatch(f"expected ',' or ']' at {i}")
+    if text[i + 1 :].strip():
+        raise BadBatch("data after the end of the array")
+    return events
+
+
+def _skip(text: str, i: int) -> int:
+    while i < len(text) and text[i] in " \t\r\n":
+        i += 1
+    return i

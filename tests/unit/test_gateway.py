@@ -1,0 +1,116 @@
+"""The HTTP gateway: signed requests, replay window, per-event answers."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.ingest.config import IngestSettings
+from services.ingest.domain.gateway import BadBatch, sign, split_batch
+from services.ingest.entrypoints.gateway import Gateway, app
+from tests.factories import metro, raw, registry
+
+SECRET = b"shenzhen-metro-dev-secret"  # the documented development secret
+
+
+class FakeSender:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    def send_all(self, topic: str, records: list[bytes]) -> None:
+        self.sent += [(topic, r) for r in records]
+
+
+@pytest.fixture()
+def sender() -> FakeSender:
+    fake = FakeSender()
+    app.state.gateway = Gateway(IngestSettings(environment="test"), registry(), fake)
+    return fake
+
+
+def post(
+    body: bytes,
+    *,
+    secret: bytes = SECRET,
+    ts: int | None = None,
+    partner: str = "shenzhen-metro",
+    signature: str | None = None,
+):  # type: ignore[no-untyped-def]
+    stamp = str(ts if ts is not None else int(time.time()))
+    headers = {
+        "X-Carbon-Partner": partner,
+        "X-Carbon-Timestamp": stamp,
+        "X-Carbon-Signature": signature or sign(secret, stamp, body),
+        "Content-Type": "application/json",
+    }
+    return TestClient(app).post("/v1/events", content=body, headers=headers)
+
+
+def test_a_signed_batch_is_answered_event_by_event(sender: FakeSender) -> None:
+    good, spoofed = metro(id="g-1"), metro(id="g-2", source="navi-maps")
+    far = metro(id="g-3", data_distance_km="900")
+    body = b"[" + b",".join(raw(e) for e in (good, spoofed, far)) + b"]"
+    answer = post(body)
+    assert answer.status_code == 200
+    results = answer.json()["results"]
+    assert [(r["id"], r["status"], r["reason"]) for r in results] == [
+        ("g-1", "accepted", None),
+        ("g-2", "rejected", "source_mismatch"),
+        ("g-3", "rejected", "out_of_bounds"),
+    ]
+    assert sender.sent == [("partner.shenzhen-metro.events", raw(good))]  # the exact bytes
+
+
+def test_one_event_without_an_array_is_accepted(sender: FakeSender) -> None:
+    assert post(raw(metro(id="solo"))).json()["accepted"] == 1
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["bad signature", "stale timestamp", "future timestamp", "wrong secret", "unknown partner"],
+)
+def test_unproven_requests_are_refused_with_401(sender: FakeSender, how: str) -> None:
+    body = raw(metro(id="x"))
+    now = int(time.time())
+    answer = {
+        "bad signature": lambda: post(body, signature="0" * 64),
+        "stale timestamp": lambda: post(body, ts=now - 301),
+        "future timestamp": lambda: post(body, ts=now + 301),
+        "wrong secret": lambda: post(body, secret=b"guess"),
+        "unknown partner": lambda: post(body, partner="nobody", secret=b"nobody-dev-secret"),
+    }[how]()
+    assert answer.status_code == 401 and answer.json()["detail"]
+    assert sender.sent == []
+
+
+def test_a_replayed_signed_request_is_refused(sender: FakeSender) -> None:
+    body, stamp = raw(metro(id="once")), str(int(time.time()))
+    signature = sign(SECRET, stamp, body)
+    assert post(body, ts=int(stamp), signature=signature).status_code == 200
+    assert post(body, ts=int(stamp), signature=signature).status_code == 401
+    assert len(sender.sent) == 1
+
+
+def test_batch_limits_and_malformed_bodies() -> None:
+    assert len(split_batch(b' [ {"a": 1.5} , {"b": [1, 2]} ] ', 10)) == 2
+    assert split_batch(b'[{"a": 10.40}]', 10) == [b'{"a": 10.40}']  # digits kept as sent
+    with pytest.raises(BadBatch) as too_many:
+        split_batch(b"[" + b",".join([b"{}"] * 11) + b"]", 10)
+    assert too_many.value.status == 413
+    for bad in (b"[{}, ", b"[{} {}]", b"[{}] x", b"\xff"):
+        with pytest.raises(BadBatch):
+            split_batch(bad, 10)
+
+
+def test_an_oversized_body_is_refused_before_anything_else(sender: FakeSender) -> None:
+    answer = post(b"[" + b" " * (5 * 1024 * 1024) + b"]")
+    assert answer.status_code == 413
+
+
+def test_malformed_batch_is_400_after_authentication(sender: FakeSender) -> None:
+    answer = post(b"[{},")
+    assert answer.status_code == 400
+    assert json.loads(answer.content)["detail"].startswith("not a JSON array")
