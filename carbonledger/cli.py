@@ -211,6 +211,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reason")
     p.add_argument("--stage", choices=["ingest", "quantify", "dedupe"])
     p.add_argument("--all", action="store_true", help="replay: every dead letter selected")
+    sub.add_parser("schemas", help="regenerate docs/contract (JSON Schemas, AsyncAPI, OpenAPI)")
     p = sub.add_parser("sample", help="regenerate the bundled sample of partner traffic")
     p.add_argument("--out", type=Path, default=None)
     return parser
@@ -252,6 +253,11 @@ def main(argv: list[str] | None = None) -> int:
         return _quantify(args, settings)
     elif args.command == "methodologies":
         return _methodologies(args, settings)
+    elif args.command == "schemas":
+        from carbonledger.contract_docs import write
+
+        for path in write():
+            print(f"wrote {path}")
     elif args.command == "dlq":
         return _dlq(args, settings)
     elif args.command == "recompute":
