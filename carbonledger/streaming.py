@@ -18,6 +18,7 @@ import asyncio
 import base64
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -69,6 +70,10 @@ def make_app(
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # faust's default (1200 s) lets a produce request that never completes hold a
+        # stage for minutes (seen after a SIGKILL elsewhere in the pipeline); failing
+        # it crashes the worker, which restarts from its committed offsets.
+        producer_request_timeout=30.0,
         broker_session_timeout=10,
         broker_heartbeat_interval=3,
         broker_commit_interval=1.0,
@@ -110,6 +115,13 @@ SKIPS = counter(
     "skipped_offset_exits_total",
     "Worker exits because the consumer skipped offsets (restarted from committed)",
 )
+EXIT_STALLED = 76
+STALL_CHECK_SECONDS = 10.0
+STALLS = counter(
+    "stream",
+    "stalled_exits_total",
+    "Worker exits because records waited in its partitions and none was taken",
+)
 
 
 class OffsetGuard:
@@ -128,15 +140,59 @@ class OffsetGuard:
     are fine.
     """
 
-    def __init__(self, app: faust.App, settings: Settings) -> None:
-        self.app, self.settings = app, settings
+    def __init__(self, app: faust.App, settings: Settings, sources: tuple[str, ...] = ()) -> None:
+        self.app, self.settings, self.sources = app, settings, sources
         self.expected: dict[tuple[str, int], int] = {}
         self.committed: dict[tuple[str, int], int] | None = None  # read once per assignment
+        self.last_progress = time.monotonic()
 
         @app.on_partitions_assigned.connect
         def _forget(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
             self.expected.clear()
             self.committed = None
+            self.last_progress = time.monotonic()
+
+        if sources:
+            app.timer(interval=STALL_CHECK_SECONDS)(self._check_stalled)
+
+    async def _check_stalled(self) -> None:
+        """Exit when this worker has records waiting in its partitions and has taken
+        none for a while: faust 0.15 can stay idle after a rebalance that meets a
+        restart, until the next rebalance. The restart loop brings it back."""
+        idle = time.monotonic() - self.last_progress
+        if getattr(self.app, "in_recovery", False) or idle < self.settings.stall_seconds:
+            return
+        mine = [tp for tp in self.app.consumer.assignment() if tp.topic in self.sources]
+        waiting = await asyncio.to_thread(self._waiting, [(tp.topic, tp.partition) for tp in mine])
+        if waiting:
+            STALLS.inc()
+            log.critical(
+                "no record taken for %.0f s while %d wait in %s; exiting to restart",
+                idle,
+                sum(waiting.values()),
+                sorted(waiting),
+            )
+            logging.shutdown()
+            os._exit(EXIT_STALLED)
+
+    def _waiting(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        from kafka import KafkaConsumer, TopicPartition
+
+        if not partitions:
+            return {}
+        committed = self._read_committed()
+        probe = KafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers)
+        try:
+            ends = probe.end_offsets([TopicPartition(t, p) for t, p in partitions])
+        finally:
+            probe.close()
+        waiting = {}
+        for tp, end in ends.items():
+            key = (tp.topic, tp.partition)
+            done = max(self.expected.get(key, 0), committed.get(key, 0))
+            if end > done:
+                waiting[key] = end - done
+        return waiting
 
     def _read_committed(self) -> dict[tuple[str, int], int]:
         from carbonledger.admin import admin_client, committed_offsets
@@ -155,6 +211,7 @@ class OffsetGuard:
             if self.committed is None:
                 self.committed = await asyncio.to_thread(self._read_committed)
             expected = self.committed.get(key)
+        self.last_progress = time.monotonic()
         if expected is not None and message.offset > expected:
             SKIPS.inc()
             log.critical(
@@ -173,9 +230,11 @@ class OffsetGuard:
 class Stage:
     """What every stream stage shares: its name, offset guard and dead-letter topic."""
 
-    def __init__(self, name: str, app: faust.App, settings: Settings) -> None:
+    def __init__(
+        self, name: str, app: faust.App, settings: Settings, sources: tuple[str, ...] = ()
+    ) -> None:
         self.name, self.app = name, app
-        self.guard = OffsetGuard(app, settings)
+        self.guard = OffsetGuard(app, settings, sources)
         self.rejected = app.topic(topics.REJECTED, **RAW)
 
     async def dead_letter(self, letter: DeadLetter) -> None:

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # Added to every service's HTTP port, so a second stack (the tests') can run beside one.
     port_offset: int = 0
 
+    # A stream worker with records waiting and none taken for this long exits (restarts).
+    stall_seconds: float = 45.0
+
     # Dedupe keeps claims this long in event time (DOMAIN.md §5); `settle` uses it too.
     dedupe_window: timedelta = timedelta(days=7)
 

@@ -59,7 +59,7 @@ def test_shuffled_duplicates_settle_like_the_batch_despite_a_killed_dedupe_worke
     finally:
         killer.join()
     running_stack.wait_ready("dedupe")
-    got = wait_for_balances(settings, db, want, timeout=240)
+    got = wait_for_balances(settings, db, want, timeout=420)
     assert got == want, f"distinct events per topic: {trace(settings, 'xdup-')}"
     kinds = latest_kinds(db, "xdup-")
     assert kinds.get("duplicate", 0) == settled.outcomes["duplicate"]

@@ -72,3 +72,52 @@ def test_a_new_assignment_starts_from_the_committed_offset_again(
     with pytest.raises(Exited):
         admit(g, 12)
     assert len(g.reads) == 2  # committed offsets are read again after the rebalance
+
+
+@dataclass(frozen=True)
+class TP:
+    topic: str
+    partition: int
+
+
+class FakeConsumer:
+    def assignment(self) -> set[TP]:
+        return {TP("t", 0), TP("changelog", 0)}
+
+
+def stalled_guard(
+    monkeypatch: pytest.MonkeyPatch, waiting: dict[tuple[str, int], int], idle: float
+) -> streaming.OffsetGuard:
+    def _exit(code: int) -> None:
+        raise Exited(code)
+
+    monkeypatch.setattr(streaming.os, "_exit", _exit)
+    app = faust.App("stall-test")
+    g = streaming.OffsetGuard(app, Settings(stall_seconds=30), sources=("t",))
+    monkeypatch.setattr(
+        streaming.OffsetGuard,
+        "_waiting",
+        lambda self, parts: {k: v for k, v in waiting.items() if k in parts},
+    )
+    app.consumer = FakeConsumer()  # type: ignore[assignment]
+    g.last_progress -= idle
+    return g
+
+
+def test_a_worker_idle_with_records_waiting_exits_to_be_restarted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    g = stalled_guard(monkeypatch, {("t", 0): 12}, idle=31)
+    with pytest.raises(Exited) as exited:
+        asyncio.run(g._check_stalled())
+    assert exited.value.args == (streaming.EXIT_STALLED,)
+
+
+@pytest.mark.parametrize(
+    ("waiting", "idle"),
+    [({("t", 0): 12}, 5), ({}, 300), ({("changelog", 0): 9}, 300)],
+)
+def test_busy_or_caught_up_workers_and_other_topics_do_not_trip_it(
+    monkeypatch: pytest.MonkeyPatch, waiting: dict[tuple[str, int], int], idle: float
+) -> None:
+    asyncio.run(stalled_guard(monkeypatch, waiting, idle)._check_stalled())

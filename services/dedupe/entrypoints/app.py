@@ -29,7 +29,7 @@ settings = DedupeSettings()
 app = make_app(
     topics.DEDUPE_APP_ID, settings.dedupe_web_port, settings, store=settings.dedupe_store
 )
-stage = Stage("dedupe", app, settings)
+stage = Stage("dedupe", app, settings, sources=(topics.CLAIMS,))
 claims = app.topic(topics.CLAIMS, **RAW)
 decisions = app.topic(topics.DECISIONS, **RAW)
 # bytes keys and values use faust's raw codec; encoding is the domain's business.

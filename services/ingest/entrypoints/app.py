@@ -28,7 +28,7 @@ settings = IngestSettings()
 registry = load_registry(settings.partners_file)
 
 app = make_app("carbon-ingest", settings.ingest_web_port, settings)
-stage = Stage("ingest", app, settings)
+stage = Stage("ingest", app, settings, sources=tuple(topics.partner_topic(p) for p in registry.ids))
 # Explicit topics, not a regex subscription: faust 0.15 on aiokafka 0.14 crashes
 # subscribing by pattern. The registry is read at start-up, so a new partner
 # means restarting ingest (docs/operations.md).

@@ -24,7 +24,7 @@ settings = QuantifySettings()
 methodologies = load_methodologies(settings.methodology_dir)
 
 app = make_app("carbon-quantify", settings.quantify_web_port, settings)
-stage = Stage("quantify", app, settings)
+stage = Stage("quantify", app, settings, sources=(topics.VALIDATED,))
 behaviours = app.topic(topics.VALIDATED, **RAW)
 claims = app.topic(topics.CLAIMS, **RAW)
 
