@@ -9,8 +9,16 @@ from typing import Any
 from carbonledger.contracts import ids
 from carbonledger.contracts.catalogue import CATALOGUE, CST
 from carbonledger.contracts.partners import PartnerRegistry, parse_registry
-from carbonledger.contracts.records import CapUse, EventRef, MethodologyRef, Origin, ReductionClaim
+from carbonledger.contracts.records import (
+    CapUse,
+    EventRef,
+    MethodologyRef,
+    Origin,
+    ReductionClaim,
+    ValidatedBehaviour,
+)
 from carbonledger.sample import subject_of
+from services.ingest.domain.admission import admit
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 ORIGIN = Origin(topic="partner.shenzhen-metro.events", partition=0, offset=7)
@@ -50,6 +58,13 @@ def registry() -> PartnerRegistry:
             ]
         }
     )
+
+
+def admitted(payload: bytes, partner: str) -> ValidatedBehaviour:
+    """A test event through ingest's admission, which it must pass."""
+    outcome = admit(payload, None, partner_id=partner, registry=registry(), origin=ORIGIN, now=NOW)
+    assert isinstance(outcome, ValidatedBehaviour), outcome
+    return outcome
 
 
 def event(

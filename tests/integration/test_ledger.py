@@ -9,13 +9,12 @@ import psycopg
 import pytest
 
 from carbonledger import stack
-from carbonledger.contracts.records import Decision, ValidatedBehaviour
+from carbonledger.contracts.records import Decision
 from carbonledger.sample import subject_of
 from services.dedupe.domain.person import PersonState, observe
-from services.ingest.domain.admission import admit
 from services.ledger.adapters.books import Books, Offset
 from services.quantify.domain.quantify import quantify
-from tests.factories import NOW, ORIGIN, metro, raw, registry
+from tests.factories import admitted, metro, raw
 from tests.unit.test_quantify import SHIPPED
 
 pytestmark = pytest.mark.integration
@@ -25,16 +24,7 @@ def decisions(tag: str, count: int) -> list[Decision]:
     made = []
     for n in range(count):
         event = metro(n, id=f"{tag}-{n}", subject=subject_of(f"+86-{tag}-{n % 3}"))
-        behaviour = admit(
-            raw(event),
-            None,
-            partner_id="shenzhen-metro",
-            registry=registry(),
-            origin=ORIGIN,
-            now=NOW,
-        )
-        assert isinstance(behaviour, ValidatedBehaviour)
-        claim = quantify(behaviour, SHIPPED)
+        claim = quantify(admitted(raw(event), "shenzhen-metro"), SHIPPED)
         made += observe(PersonState(claim.subject), claim, watermark=claim.ended_at).decisions
     return made
 

@@ -3,27 +3,17 @@ from carbonledger.contracts.records import (
     Decision,
     DecisionKind,
     ReductionClaim,
-    ValidatedBehaviour,
 )
 from services.dedupe.domain.person import Observation, PersonState, observe
-from services.ingest.domain.admission import admit
 from services.ledger.domain.postings import postings_for
 from services.quantify.domain.quantify import quantify
-from tests.factories import NOW, ORIGIN, metro, raw, registry
+from tests.factories import admitted, metro, raw
 from tests.unit.test_quantify import SHIPPED
 
 
 def claim_of(**overrides: object):  # type: ignore[no-untyped-def]
-    outcome = admit(
-        raw(metro(**overrides)),
-        None,
-        partner_id=str(overrides.get("source", "shenzhen-metro")),
-        registry=registry(),
-        origin=ORIGIN,
-        now=NOW,
-    )
-    assert isinstance(outcome, ValidatedBehaviour)
-    return quantify(outcome, SHIPPED)
+    partner = str(overrides.get("source", "shenzhen-metro"))
+    return quantify(admitted(raw(metro(**overrides)), partner), SHIPPED)
 
 
 def see(state: PersonState, claim: ReductionClaim) -> tuple[bool, list[Decision]]:

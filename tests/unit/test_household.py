@@ -7,20 +7,8 @@ from datetime import datetime
 
 from carbonledger.contracts.catalogue import CST
 from carbonledger.contracts.records import DecisionKind, ReductionClaim
-from services.quantify.domain.methodology import Factor, Methodology
 from tests.unit.test_dedupe import stream
-from tests.unit.test_quantify import SHIPPED
-from tests.unit.test_registry import claim
-
-
-def household_method() -> Methodology:
-    shipped = next(m for m in SHIPPED if m.id == "shenzhen-household-electricity")
-    chosen = {"baseline_kwh_per_person_day": "3", "grid_emission_factor": "0.3869"}
-    params = tuple(
-        Factor.model_validate({**p.model_dump(), "value": chosen.get(p.name, p.value)})
-        for p in shipped.parameters
-    )
-    return shipped.model_copy(update={"parameters": params})
+from tests.unit.test_registry import claim, household_method
 
 
 def reading(day: int, kwh: str, meter: str = "m-1") -> ReductionClaim:

@@ -7,27 +7,17 @@ from hypothesis import strategies as st
 
 from carbonledger.contracts import ids
 from carbonledger.contracts.records import ValidatedBehaviour
-from services.ingest.domain.admission import admit
 from services.quantify.adapters.registry_files import load_methodologies
 from services.quantify.domain.methodology import Methodology, Unquantified, select
 from services.quantify.domain.quantify import quantify
-from tests.factories import NOW, ORIGIN, metro, raw, registry
+from tests.factories import admitted, metro, raw
 
 REGISTRY_DIR = Path(__file__).resolve().parents[2] / "services" / "quantify" / "registry"
 SHIPPED = load_methodologies(REGISTRY_DIR)
 
 
 def behaviour(**overrides: object) -> ValidatedBehaviour:
-    outcome = admit(
-        raw(metro(**overrides)),
-        None,
-        partner_id="shenzhen-metro",
-        registry=registry(),
-        origin=ORIGIN,
-        now=NOW,
-    )
-    assert isinstance(outcome, ValidatedBehaviour), outcome
-    return outcome
+    return admitted(raw(metro(**overrides)), "shenzhen-metro")
 
 
 def test_shenzhen_metro_ten_km_is_467_grams_with_provenance() -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from carbonledger.contracts.records import DecisionKind, ReductionClaim, ValidatedBehaviour
+from carbonledger.contracts.records import DecisionKind
 from services.dedupe.domain.person import PersonState, observe
-from services.ingest.domain.admission import admit
 from services.quantify.domain.methodology import Methodology
-from services.quantify.domain.quantify import quantify
 from services.quantify.domain.recompute import Standing, correcting_claim
-from tests.factories import NOW, ORIGIN, metro, raw, registry
+from tests.factories import NOW
+from tests.unit.test_dedupe_and_postings import claim_of
 from tests.unit.test_quantify import SHIPPED
 
 
@@ -25,26 +24,13 @@ def revised(value: str = "50") -> list[Methodology]:
     return [*SHIPPED, v1.model_copy(update={"version": "2", "factors": factors})]
 
 
-def metro_claim(**overrides: object) -> ReductionClaim:
-    behaviour = admit(
-        raw(metro(**overrides)),
-        None,
-        partner_id=str(overrides.get("source", "shenzhen-metro")),
-        registry=registry(),
-        origin=ORIGIN,
-        now=NOW,
-    )
-    assert isinstance(behaviour, ValidatedBehaviour)
-    return quantify(behaviour, SHIPPED)
-
-
 def test_unchanged_registry_makes_no_correction() -> None:
-    claim = metro_claim()
+    claim = claim_of()
     assert correcting_claim(claim, Standing(claim.reduction_mg, None), SHIPPED, NOW) is None
 
 
 def test_new_version_supersedes_with_the_new_amount_and_provenance() -> None:
-    claim = metro_claim()  # 10.0 km x 46.7 g
+    claim = claim_of()  # 10.0 km x 46.7 g
     fixed = correcting_claim(claim, Standing(467_000, None), revised(), NOW)
     assert fixed is not None and fixed.supersedes is not None
     assert fixed.reduction_mg == 500_000 and fixed.methodology is not None
@@ -53,7 +39,7 @@ def test_new_version_supersedes_with_the_new_amount_and_provenance() -> None:
 
 
 def test_inside_the_window_dedupe_reverses_and_credits_the_difference_once() -> None:
-    claim = metro_claim()
+    claim = claim_of()
     state = PersonState(claim.subject)
     credit = observe(state, claim, watermark=claim.ended_at).decisions[0]
     fixed = correcting_claim(claim, Standing(467_000, credit.decision_id), revised(), NOW)
@@ -80,7 +66,7 @@ def test_inside_the_window_dedupe_reverses_and_credits_the_difference_once() -> 
 
 
 def test_outside_the_window_the_standing_credit_is_replaced() -> None:
-    claim = metro_claim()
+    claim = claim_of()
     fixed = correcting_claim(claim, Standing(467_000, claim.claim_id), revised(), NOW)
     assert fixed is not None
     later = claim.ended_at + timedelta(days=30)
@@ -93,7 +79,7 @@ def test_outside_the_window_the_standing_credit_is_replaced() -> None:
 
 
 def test_a_capped_or_duplicate_credit_is_never_raised_by_recomputation() -> None:
-    claim = metro_claim()
+    claim = claim_of()
     later = claim.ended_at + timedelta(days=30)
     capped = correcting_claim(claim, Standing(100_000, claim.claim_id), revised(), NOW)
     assert capped is not None
@@ -109,8 +95,8 @@ def test_a_capped_or_duplicate_credit_is_never_raised_by_recomputation() -> None
 
 
 def test_a_duplicate_or_unchanged_claim_is_restated_under_the_new_version() -> None:
-    claim = metro_claim()
-    maps = metro_claim(source="navi-maps", id="maps-1")
+    claim = claim_of()
+    maps = claim_of(source="navi-maps", id="maps-1")
     state = PersonState(claim.subject)
     for c in (claim, maps):
         observe(state, c, watermark=claim.ended_at)

@@ -10,13 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carbonledger.contracts.records import ReductionClaim, ValidatedBehaviour
-from services.ingest.domain.admission import admit
+from carbonledger.contracts.records import ReductionClaim
 from services.quantify.adapters import registry_files
 from services.quantify.adapters.registry_files import RegistryError, load_methodologies, publish
 from services.quantify.domain.methodology import Factor, Methodology
 from services.quantify.domain.quantify import quantify
-from tests.factories import NOW, ORIGIN, event, raw, registry
+from tests.factories import admitted, event, raw
 
 REGISTRY_DIR = Path(__file__).resolve().parents[2] / "services" / "quantify" / "registry"
 SHIPPED = load_methodologies(REGISTRY_DIR)
@@ -25,16 +24,8 @@ SHIPPED = load_methodologies(REGISTRY_DIR)
 def claim(
     behaviour_type: str, region: str, methodologies: list[Methodology] = SHIPPED, **data: Any
 ) -> ReductionClaim:
-    outcome = admit(
-        raw(event(behaviour_type, region, **data)),
-        None,
-        partner_id="every-app",
-        registry=registry(),
-        origin=ORIGIN,
-        now=NOW,
-    )
-    assert isinstance(outcome, ValidatedBehaviour), outcome
-    return quantify(outcome, methodologies)
+    behaviour = admitted(raw(event(behaviour_type, region, **data)), "every-app")
+    return quantify(behaviour, methodologies)
 
 
 @pytest.mark.parametrize(
@@ -182,14 +173,19 @@ def test_baseline_minus_project_records_both_sides() -> None:
     )
 
 
-def test_household_electricity_below_and_above_the_baseline() -> None:
+def household_method() -> Methodology:
+    """The shipped household methodology with B = 3 kWh/person-day and the 南方 grid factor."""
     shipped = next(m for m in SHIPPED if m.id == "shenzhen-household-electricity")
     chosen = {"baseline_kwh_per_person_day": "3", "grid_emission_factor": "0.3869"}
     params = tuple(
         Factor.model_validate({**p.model_dump(), "value": chosen.get(p.name, p.value)})
         for p in shipped.parameters
     )
-    method = shipped.model_copy(update={"parameters": params})
+    return shipped.model_copy(update={"parameters": params})
+
+
+def test_household_electricity_below_and_above_the_baseline() -> None:
+    method = household_method()
     data = {"meter_id": "m-9", "date": "2026-10-10", "household_size": 3}
     below = claim("home.electricity", "440304", [method], kwh="6", **data)
     # BE = 3 kWh x 3 people x 386.9 g = 3482.1 g; PE = 6 x 386.9 = 2321.4 g; ER = 1160.7 g

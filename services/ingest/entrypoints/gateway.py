@@ -24,6 +24,8 @@ from carbonledger.contracts import metrics, topics
 from carbonledger.contracts.catalogue import Rejection
 from carbonledger.contracts.partners import PartnerRegistry, load_registry
 from carbonledger.contracts.records import Origin
+from carbonledger.publish import producer
+from carbonledger.settle import envelope_attribute
 from services.ingest.config import IngestSettings
 from services.ingest.domain.admission import validate_event
 from services.ingest.domain.gateway import BadBatch, ReplayGuard, Unauthorised, split_batch
@@ -48,8 +50,6 @@ class KafkaSender:
     """Produces and waits for the broker's acknowledgement of every record."""
 
     def __init__(self, settings: IngestSettings) -> None:
-        from carbonledger.publish import producer
-
         self.producer = producer(settings)
 
     def send_all(self, topic: str, records: list[bytes]) -> None:
@@ -122,8 +122,6 @@ class Gateway:
 
 
 def _id_of(raw: bytes) -> str | None:
-    from carbonledger.settle import envelope_attribute
-
     return envelope_attribute(raw, "id")
 
 

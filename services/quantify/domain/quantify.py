@@ -20,6 +20,21 @@ from services.quantify.domain.methodology import (
     select,
 )
 
+# What a claim carries over from its behaviour (besides `data`, kept as JSON text).
+CARRIED_FIELDS: set[str] = {
+    "event_id",
+    "event",
+    "type",
+    "activity_class",
+    "subject",
+    "time",
+    "region",
+    "started_at",
+    "ended_at",
+    "natural_key",
+    "evidence_rank",
+}
+
 
 def caps_for(m: Methodology, behaviour_type: str) -> tuple[CapUse, ...]:
     """The methodology's per-person caps that count this behaviour type."""
@@ -39,21 +54,7 @@ def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]
     """The claim for one behaviour: credited with its amount, or not credited and why."""
     day = local_date(behaviour.ended_at)
     chosen = select(methodologies, behaviour.type, behaviour.region, day)
-    common = behaviour.model_dump(
-        include={
-            "event_id",
-            "event",
-            "type",
-            "activity_class",
-            "subject",
-            "time",
-            "region",
-            "started_at",
-            "ended_at",
-            "natural_key",
-            "evidence_rank",
-        }
-    )
+    common = behaviour.model_dump(include=CARRIED_FIELDS)
     # The inputs as JSON text (decimals as strings), so a claim round-trips exactly.
     common["data"] = behaviour.model_dump(mode="json", include={"data"})["data"]
     if isinstance(chosen, Unquantified):

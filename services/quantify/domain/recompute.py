@@ -20,22 +20,7 @@ from carbonledger.contracts.records import (
     ValidatedBehaviour,
 )
 from services.quantify.domain.methodology import Methodology
-from services.quantify.domain.quantify import quantify
-
-_BEHAVIOUR_FIELDS = {
-    "event_id",
-    "event",
-    "type",
-    "activity_class",
-    "subject",
-    "time",
-    "region",
-    "started_at",
-    "ended_at",
-    "natural_key",
-    "evidence_rank",
-    "data",
-}
+from services.quantify.domain.quantify import CARRIED_FIELDS, quantify
 
 
 @dataclass(frozen=True)
@@ -49,7 +34,7 @@ class Standing:
 def behaviour_of(claim: ReductionClaim, now: datetime) -> ValidatedBehaviour:
     """The validated behaviour a claim was made from (claims carry their inputs)."""
     return ValidatedBehaviour(
-        **claim.model_dump(include=_BEHAVIOUR_FIELDS),
+        **claim.model_dump(include=CARRIED_FIELDS | {"data"}),
         origin=Origin(topic="recompute", partition=0, offset=0),
         received_at=now,
     )
