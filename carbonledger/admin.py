@@ -26,7 +26,7 @@ def topic_map(settings: Settings, registry: PartnerRegistry) -> list[TopicSpec]:
 
 def admin_client(settings: Settings) -> KafkaAdminClient:
     return KafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka_client_config(),
         client_id="carbonledger-admin",
         request_timeout_ms=30000,
     )

@@ -25,6 +25,7 @@ SCALABLE = ("ingest", "quantify", "dedupe", "ledger-writer")
 def up(settings: Settings, workers: int = 1) -> None:
     """Start Kafka and PostgreSQL, migrate, create topics, start every service, wait until ready."""
     from carbonledger.admin import ensure_topics, topic_map
+    from carbonledger.kafka_access import access_map, apply_access
     from services.ledger.adapters.migrations import migrate
 
     stack.script("kafka", "start", settings)
@@ -34,6 +35,7 @@ def up(settings: Settings, workers: int = 1) -> None:
     created = ensure_topics(settings, topic_map(settings, load_registry(settings.partners_file)))
     if created:
         print(f"created topics: {', '.join(created)}")
+    apply_access(settings, access_map(settings))
     processes = stack.Processes(settings)
     plan = [(name, w) for name in stack.SERVICES for w in range(workers if name in SCALABLE else 1)]
     for name, w in plan:
@@ -182,6 +184,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("reset", help="stop everything and delete the local stack's data")
     p = sub.add_parser("topics", help="create or list the topic map")
     p.add_argument("action", choices=["create", "list"])
+    sub.add_parser("kafka-access", help="create the partner and service Kafka users and their ACLs")
     p = sub.add_parser("db", help="database schema")
     p.add_argument("action", choices=["migrate"])
     p = sub.add_parser("settle", help="batch reference: partner events (JSON lines) on stdin")
@@ -243,6 +246,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for s in specs:
                 print(f"{s.name:<48} {s.partitions:>3}  {s.cleanup_policy:<8} key={s.key}")
+    elif args.command == "kafka-access":
+        from carbonledger.kafka_access import access_map, apply_access
+
+        report = apply_access(settings, access_map(settings))
+        print(
+            f"{report.users} users, {report.acls} ACLs: "
+            f"{report.created} created, {report.removed} removed"
+        )
     elif args.command == "db":
         from services.ledger.adapters.migrations import migrate
 

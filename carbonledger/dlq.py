@@ -43,7 +43,7 @@ class Selection:
 def dead_letters(settings: Settings) -> Iterator[DeadLetter]:
     """Every dead letter on the topic now, oldest first per partition."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka_client_config(),
         enable_auto_commit=False,
         max_partition_fetch_bytes=topics.REJECTED_MAX_BYTES,
         fetch_max_bytes=topics.REJECTED_MAX_BYTES,

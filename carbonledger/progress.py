@@ -12,8 +12,8 @@ from carbonledger.contracts.settings import Settings
 
 LEDGER_GROUP = "carbon-ledger-writer"
 STAGE_GROUPS = {
-    "carbon-ingest": None,  # every partner topic
-    "carbon-quantify": topics.VALIDATED,
+    topics.INGEST_APP_ID: None,  # every partner topic
+    topics.QUANTIFY_APP_ID: topics.VALIDATED,
     topics.DEDUPE_APP_ID: topics.CLAIMS,
 }
 
@@ -23,9 +23,7 @@ class LagProbe:
 
     def __init__(self, settings: Settings) -> None:
         self.admin = admin_client(settings)
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False
-        )
+        self.consumer = KafkaConsumer(**settings.kafka_client_config(), enable_auto_commit=False)
 
     def __enter__(self) -> LagProbe:
         return self

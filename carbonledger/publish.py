@@ -1,13 +1,15 @@
-"""Publishing partner records to partner topics, as a partner's producer would."""
+"""Publishing partner records to partner topics, as a partner's producer would:
+each partner's records with that partner's own Kafka principal."""
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Iterable
 
 from kafka import KafkaProducer
 
-from carbonledger.contracts import topics
+from carbonledger.contracts import access, topics
 from carbonledger.contracts.settings import Settings
 from carbonledger.settle import source_of
 
@@ -16,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def producer(settings: Settings) -> KafkaProducer:
     return KafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka_client_config(),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
@@ -48,7 +50,17 @@ def publish(settings: Settings, records: Iterable[tuple[str, bytes]], attempts: 
 
 
 def _send(settings: Settings, records: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    """Send with one producer; returns the records whose sends failed."""
+    """Send each partner's records as that partner; returns the records whose sends failed."""
+    by_partner: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+    for record in records:
+        by_partner[record[0]].append(record)
+    failed = []
+    for partner, own in by_partner.items():
+        failed += _send_as(settings.as_principal(access.partner_principal_name(partner)), own)
+    return failed
+
+
+def _send_as(settings: Settings, records: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     p = producer(settings)  # a fresh one: a failed idempotent producer may be stuck
     try:
         futures = [(r, p.send(topics.partner_topic(r[0]), value=r[1])) for r in records]

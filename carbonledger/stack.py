@@ -15,6 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from carbonledger.contracts import access
 from carbonledger.contracts.settings import ROOT, Settings
 
 SCRIPTS = ROOT / "deploy" / "local"
@@ -28,6 +29,7 @@ class Service:
     module: str
     kind: str  # "faust", "python" or "uvicorn"
     base_port: int
+    kafka: bool = True  # connects to Kafka, as its own principal svc-<name>
 
     def command(self, port: int) -> list[str]:
         """The process, restarted after a crash as systemd or Kubernetes would.
@@ -68,7 +70,7 @@ SERVICES = {
         Service("quantify", "services.quantify.entrypoints.app", "faust", 6080),
         Service("dedupe", "services.dedupe.entrypoints.app", "faust", 6090),
         Service("ledger-writer", "services.ledger.entrypoints.writer", "python", 6100),
-        Service("ledger-api", "services.ledger.entrypoints.api:app", "uvicorn", 8000),
+        Service("ledger-api", "services.ledger.entrypoints.api:app", "uvicorn", 8000, kafka=False),
     ]
 }
 
@@ -84,6 +86,7 @@ def script(name: str, action: str, settings: Settings, check: bool = True) -> in
         "CARBON_PG_USER": settings.pg_user,
         "CARBON_PG_PASSWORD": settings.pg_password.get_secret_value(),
         "CARBON_PG_DATABASE": settings.pg_database,
+        "CARBON_KAFKA_SECRET_ADMIN": settings.as_principal(access.ADMIN).kafka_secret(),
     }
     done = subprocess.run(["bash", str(SCRIPTS / f"{name}.sh"), action], env=env, check=False)
     if check and done.returncode != 0:
@@ -123,7 +126,8 @@ class Processes:
         if not _port_freed(port):  # a stray process would answer our readiness probes
             raise RuntimeError(f"port {port} for {name}-{worker} is used by another process")
         child_env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "CARBON_KAFKA_PASSWORD"},
+            **self.principal_env(service),
             **(env or {}),
             "CARBON_WORKER_ID": str(worker),
             "CARBON_WEB_PORT": str(port),
@@ -141,6 +145,13 @@ class Processes:
             )
         self._pidfile(name, worker).write_text(str(proc.pid))
         return proc.pid
+
+    def principal_env(self, service: Service) -> dict[str, str]:
+        """Each service connects as its own principal; its secret comes from the
+        environment (CARBON_KAFKA_SECRET_SVC_<NAME>), never the operator's."""
+        if not service.kafka:
+            return {}
+        return {"CARBON_KAFKA_USERNAME": access.service_principal_name(service.name)}
 
     def ready(self, name: str, worker: int = 0) -> bool:
         if not self.pid(name, worker):

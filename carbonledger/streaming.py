@@ -29,7 +29,7 @@ from mode import CrashingSupervisor
 from mode.types.signals import BaseSignalT
 from pydantic import BaseModel, ValidationError
 
-from carbonledger.contracts import ids, topics
+from carbonledger.contracts import ids, metrics, topics
 from carbonledger.contracts.catalogue import Reason
 from carbonledger.contracts.metrics import counter, exposition
 from carbonledger.contracts.records import DeadLetter, Origin
@@ -60,6 +60,7 @@ def make_app(
     app = faust.App(
         app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=_credentials(settings),
         store=store,
         datadir=str(datadir),
         web_host="127.0.0.1",
@@ -91,6 +92,18 @@ def make_app(
     return app
 
 
+def _credentials(settings: Settings) -> faust.SASLCredentials | None:
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return None
+    if settings.kafka_security_protocol == "SASL_SSL":
+        raise ValueError("SASL_SSL needs an SSL context; it is not wired for faust yet")
+    return faust.SASLCredentials(
+        username=settings.kafka_username,
+        password=settings.kafka_secret(),
+        mechanism=settings.kafka_sasl_mechanism,
+    )
+
+
 def _add_endpoints(app: faust.App) -> None:
     @app.page("/metrics")
     async def metrics(web: View, request: Request) -> Response:
@@ -115,6 +128,7 @@ SKIPS = counter(
     "skipped_offset_exits_total",
     "Worker exits because the consumer skipped offsets (restarted from committed)",
 )
+LAG_REPORT_SECONDS = 5.0
 EXIT_STALLED = 76
 STALL_CHECK_SECONDS = 10.0
 STALLS = counter(
@@ -154,6 +168,23 @@ class OffsetGuard:
 
         if sources:
             app.timer(interval=STALL_CHECK_SECONDS)(self._check_stalled)
+            app.timer(interval=LAG_REPORT_SECONDS)(self._report_lag)
+        self.lag_topics: set[str] = set()
+
+    async def _report_lag(self) -> None:
+        """Lag per source topic: the highwater the consumer last saw, minus the next
+        offset this worker will process (the committed offset until it takes one)."""
+        lag: dict[str, int] = dict.fromkeys(self.sources, 0)
+        mine = [tp for tp in self.app.consumer.assignment() if tp.topic in lag]
+        if mine and self.committed is None:
+            self.committed = await asyncio.to_thread(self._read_committed)
+        for tp in mine:
+            key = (tp.topic, tp.partition)
+            done = self.expected.get(key, (self.committed or {}).get(key, 0))
+            highwater = self.app.consumer.highwater(tp)
+            if highwater is not None:
+                lag[tp.topic] += max(0, highwater - done)
+        self.lag_topics = metrics.report_lag(self.app.conf.id, lag, self.lag_topics)
 
     async def _check_stalled(self) -> None:
         """Exit when this worker has records waiting in its partitions and has taken
@@ -181,7 +212,7 @@ class OffsetGuard:
         if not partitions:
             return {}
         committed = self._read_committed()
-        probe = KafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers)
+        probe = KafkaConsumer(**self.settings.kafka_client_config())
         try:
             ends = probe.end_offsets([TopicPartition(t, p) for t, p in partitions])
         finally:

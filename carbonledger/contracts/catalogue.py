@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from carbonledger.contracts.exact import NotExactError, _to_decimal
+from carbonledger.contracts.regions import load_regions
 
 CST = timezone(timedelta(hours=8), "CST")
 
@@ -297,56 +298,23 @@ CATALOGUE: dict[str, BehaviourType] = {
     ]
 }
 
-# GB/T 2260 province-level prefixes (the first two digits of every region code).
-PROVINCE_PREFIXES = frozenset(
-    {
-        "11",
-        "12",
-        "13",
-        "14",
-        "15",
-        "21",
-        "22",
-        "23",
-        "31",
-        "32",
-        "33",
-        "34",
-        "35",
-        "36",
-        "37",
-        "41",
-        "42",
-        "43",
-        "44",
-        "45",
-        "46",
-        "50",
-        "51",
-        "52",
-        "53",
-        "54",
-        "61",
-        "62",
-        "63",
-        "64",
-        "65",
-        "71",
-        "81",
-        "82",
-    }
-)
-_REGION_RE = re.compile(r"^\d{6}$")
+_REGION_RE = re.compile(r"[0-9]{6}")
 _TEXT_MAX = 128
 
 
 def validate_region(value: Any) -> str:
-    if not isinstance(value, str) or not _REGION_RE.match(value):
+    # fullmatch on ASCII digits: `\d` and `$` would let other scripts' digits and a
+    # trailing newline through as "well-formed".
+    if not isinstance(value, str) or not _REGION_RE.fullmatch(value):
         raise Rejection(
             Reason.INVALID_REGION, f"region must be a six-digit GB/T 2260 code, got {value!r}"
         )
-    if value[:2] not in PROVINCE_PREFIXES:
-        raise Rejection(Reason.INVALID_REGION, f"region {value} names no province")
+    # Membership, not a prefix check: the ledger rolls totals up through the
+    # table's parents, so a code it cannot place must not be admitted.
+    if value not in load_regions():
+        raise Rejection(
+            Reason.INVALID_REGION, f"region {value} is not a GB/T 2260 code in the shipped table"
+        )
     return value
 
 

@@ -43,6 +43,25 @@ def histogram(
     return Histogram(name(service, metric), doc, labels, buckets=buckets)
 
 
+# Every consumer (faust stage or plain) reports the records it has yet to process in
+# the partitions it owns; summed over a group's processes, that is the group's lag.
+CONSUMER_LAG = gauge(
+    "consumer",
+    "lag_records",
+    "Records after this process's position in the partitions it owns, by topic",
+    ("group", "topic"),
+)
+
+
+def report_lag(group: str, lag_by_topic: dict[str, int], reported: set[str]) -> set[str]:
+    """Set this process's lag per topic; topics it no longer owns drop to zero."""
+    for topic in reported - lag_by_topic.keys():
+        CONSUMER_LAG.labels(group, topic).set(0)
+    for topic, lag in lag_by_topic.items():
+        CONSUMER_LAG.labels(group, topic).set(lag)
+    return reported | lag_by_topic.keys()
+
+
 _BUILD = Info(f"{PREFIX}_build", "Version of the running carbonledger code")
 _BUILD.info({"version": __version__, "python": platform.python_version()})
 

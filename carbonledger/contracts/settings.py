@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from carbonledger.contracts import access
+
 DEV_PASSWORD = "carbon-dev-only"
+
+# kafka-python warns on every SASL_PLAINTEXT connection. SCRAM never sends the
+# password itself; the local stack is loopback only, and production sets SASL_SSL.
+logging.getLogger("kafka.net.sasl.scram").setLevel(logging.ERROR)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -24,6 +32,12 @@ class Settings(BaseSettings):
     kafka_host: str = "127.0.0.1"
     kafka_port: int = 19092
     kafka_bootstrap: str | None = None
+    # Every client authenticates as one principal (carbonledger/contracts/access.py).
+    # Its secret is CARBON_KAFKA_PASSWORD, else CARBON_KAFKA_SECRET_<USERNAME>.
+    kafka_security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL", "PLAINTEXT"] = "SASL_PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    kafka_username: str = access.ADMIN
+    kafka_password: SecretStr | None = None
     topic_partitions: int = 8
     partner_topic_partitions: int = 4
 
@@ -49,11 +63,42 @@ class Settings(BaseSettings):
     def _refuse_unsafe_defaults(self) -> Settings:
         if self.environment == "production" and self.pg_password.get_secret_value() == DEV_PASSWORD:
             raise ValueError("CARBON_PG_PASSWORD must be set to a real secret in production")
+        if self.production and self.kafka_security_protocol == "PLAINTEXT":
+            raise ValueError("CARBON_KAFKA_SECURITY_PROTOCOL=PLAINTEXT is refused in production")
         return self
 
     @property
     def bootstrap_servers(self) -> str:
         return self.kafka_bootstrap or f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    def kafka_secret(self) -> str:
+        if self.kafka_password is not None:
+            return self.kafka_password.get_secret_value()
+        return access.secret_of(self.kafka_username, os.environ, self.production)
+
+    def kafka_client_config(self) -> dict[str, Any]:
+        """Connection and SASL options; the same keys for kafka-python and aiokafka."""
+        config: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_security_protocol != "PLAINTEXT":
+            config |= {
+                "sasl_mechanism": self.kafka_sasl_mechanism,
+                "sasl_plain_username": self.kafka_username,
+                "sasl_plain_password": self.kafka_secret(),
+            }
+        return config
+
+    def as_principal(self, name: str) -> Settings:
+        """These settings, connecting as another Kafka principal (with its own secret)."""
+        if name == self.kafka_username:
+            return self
+        return self.model_copy(update={"kafka_username": name, "kafka_password": None})
 
     @property
     def pg_conninfo(self) -> str:

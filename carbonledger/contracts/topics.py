@@ -42,6 +42,9 @@ CLAIMS = "reduction.claims"
 DECISIONS = "dedupe.decisions"
 POSTINGS = "ledger.postings"
 
+# The stream stages' faust app ids: their consumer groups and internal-topic prefixes.
+INGEST_APP_ID = "carbon-ingest"
+QUANTIFY_APP_ID = "carbon-quantify"
 DEDUPE_APP_ID = "carbon-dedupe"
 DEDUPE_TABLE = "claims-by-person"
 DEDUPE_CHANGELOG = f"{DEDUPE_APP_ID}-{DEDUPE_TABLE}-changelog"

@@ -10,6 +10,14 @@ CARBON_KAFKA_HOST="${CARBON_KAFKA_HOST:-127.0.0.1}"
 CARBON_KAFKA_PORT="${CARBON_KAFKA_PORT:-19092}"
 CARBON_KAFKA_CONTROLLER_PORT="${CARBON_KAFKA_CONTROLLER_PORT:-19093}"
 CARBON_KAFKA_HEAP="${CARBON_KAFKA_HEAP:-768m}"
+# The broker's super user. Its secret comes from the environment, as every Kafka
+# principal's does (CARBON_KAFKA_SECRET_<NAME>); the dev default is refused in production.
+KAFKA_ADMIN_USER=admin
+KAFKA_ADMIN_PASSWORD="${CARBON_KAFKA_SECRET_ADMIN:-admin-dev-only}"
+if [[ "${CARBON_ENVIRONMENT:-development}" == production && -z "${CARBON_KAFKA_SECRET_ADMIN:-}" ]]; then
+  echo "CARBON_KAFKA_SECRET_ADMIN must be set in production" >&2
+  exit 1
+fi
 
 CARBON_PG_HOST="${CARBON_PG_HOST:-127.0.0.1}"
 CARBON_PG_PORT="${CARBON_PG_PORT:-15432}"

@@ -4,7 +4,13 @@
 #   kafka.sh start   fetch, format storage once, start, and wait until the broker answers
 #   kafka.sh stop    stop the broker started here (by its own pid file)
 #   kafka.sh status  exit 0 when it runs and answers
-#   kafka.sh reset   stop and delete its data (topics, offsets)
+#   kafka.sh reset   stop and delete its data (topics, offsets, users, ACLs)
+#
+# The broker authenticates every client with SASL/SCRAM-SHA-512 and authorises
+# it with ACLs (StandardAuthorizer, deny when no ACL matches). The only user it
+# knows from the start is the super user `admin`, written into the storage at
+# format time; `carbonledger kafka-access` creates the partner and service users
+# and their ACLs from the declarative map in carbonledger/contracts/access.py.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 KAFKA_VERSION=3.9.2
@@ -13,6 +19,7 @@ LIBS="$KAFKA_DIR/libs"
 CONF="$KAFKA_DIR/config"
 DATA="$KAFKA_DIR/data"
 PIDFILE="$KAFKA_DIR/kafka.pid"
+SASL_MARK="$DATA/.sasl-scram"
 OUT="$KAFKA_DIR/kafka.out"
 
 fetch() {
@@ -32,16 +39,30 @@ fetch() {
 
 write_config() {
   mkdir -p "$CONF" "$DATA"
+  # The file holds the admin secret: readable by this user only.
+  umask 077
   cat >"$CONF/server.properties" <<EOF
 # Written by deploy/local/kafka.sh; edit the script, not this file.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$CARBON_KAFKA_HOST:$CARBON_KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$CARBON_KAFKA_HOST:$CARBON_KAFKA_PORT,CONTROLLER://$CARBON_KAFKA_HOST:$CARBON_KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$CARBON_KAFKA_HOST:$CARBON_KAFKA_PORT
+listeners=CLIENT://$CARBON_KAFKA_HOST:$CARBON_KAFKA_PORT,CONTROLLER://$CARBON_KAFKA_HOST:$CARBON_KAFKA_CONTROLLER_PORT
+advertised.listeners=CLIENT://$CARBON_KAFKA_HOST:$CARBON_KAFKA_PORT
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=CLIENT
+listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
+# Clients and the broker itself: SCRAM users kept in the cluster metadata.
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.client.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$KAFKA_ADMIN_USER" password="$KAFKA_ADMIN_PASSWORD";
+# The controller cannot read SCRAM users before it has loaded the metadata, so its
+# listener knows one static PLAIN user: the broker's own.
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$KAFKA_ADMIN_USER" password="$KAFKA_ADMIN_PASSWORD" user_$KAFKA_ADMIN_USER="$KAFKA_ADMIN_PASSWORD";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:$KAFKA_ADMIN_USER
+allow.everyone.if.no.acl.found=false
 log.dirs=$DATA
 # Topics are created by the project from its topic map, never implicitly.
 auto.create.topics.enable=false
@@ -76,12 +97,15 @@ java_cp() {
 
 format_storage() {
   if [[ -f "$DATA/meta.properties" ]]; then
+    [[ -f "$SASL_MARK" ]] || die "the data in $DATA predates SASL (no admin user); run: $0 reset"
     return 0
   fi
   local cluster_id
   cluster_id=$(java_cp kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
-  log "formatting storage (cluster $cluster_id)"
-  java_cp kafka.tools.StorageTool format -t "$cluster_id" -c "$CONF/server.properties" >/dev/null
+  log "formatting storage (cluster $cluster_id) with the SCRAM super user $KAFKA_ADMIN_USER"
+  java_cp kafka.tools.StorageTool format -t "$cluster_id" -c "$CONF/server.properties" \
+    --add-scram "SCRAM-SHA-512=[name=$KAFKA_ADMIN_USER,password=$KAFKA_ADMIN_PASSWORD]" >/dev/null
+  touch "$SASL_MARK"
 }
 
 answers() {

@@ -121,7 +121,7 @@ def scan(
     """Records of these topics from the start; drained again until `until()` or the timeout."""
     consumer = KafkaConsumer(
         *names,
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka_client_config(),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=2000,

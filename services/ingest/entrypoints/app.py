@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 settings = IngestSettings()
 registry = load_registry(settings.partners_file)
 
-app = make_app("carbon-ingest", settings.ingest_web_port, settings)
+app = make_app(topics.INGEST_APP_ID, settings.ingest_web_port, settings)
 stage = Stage("ingest", app, settings, sources=tuple(topics.partner_topic(p) for p in registry.ids))
 # Explicit topics, not a regex subscription: faust 0.15 on aiokafka 0.14 crashes
 # subscribing by pattern. The registry is read at start-up, so a new partner

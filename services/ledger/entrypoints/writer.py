@@ -70,6 +70,28 @@ def _decode(records: list[Any], dead: KafkaProducer) -> list[Decision]:
     return decoded
 
 
+class LagReport:
+    """The writer's consumer lag (highwater minus position), at most once a second.
+    Records polled are in the database before the next poll, so the position is
+    what the writer has processed."""
+
+    def __init__(self, consumer: KafkaConsumer, group: str) -> None:
+        self.consumer, self.group = consumer, group
+        self.reported: set[str] = set()
+        self.last = 0.0
+
+    def maybe_report(self) -> None:
+        if time.monotonic() - self.last < 1.0:
+            return
+        self.last = time.monotonic()
+        lag = {topics.DECISIONS: 0}
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                lag[tp.topic] += max(0, highwater - self.consumer.position(tp))
+        self.reported = metrics.report_lag(self.group, lag, self.reported)
+
+
 def run(settings: LedgerSettings, stop: list[bool]) -> None:
     # autocommit: every write is an explicit transaction in Books.apply, and reads
     # (offsets on assignment) must not leave one open around it.
@@ -78,7 +100,7 @@ def run(settings: LedgerSettings, stop: list[bool]) -> None:
         raise SystemExit("ledger schema is not migrated; run `carbonledger db migrate`")
     books = Books(conn)
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka_client_config(),
         group_id=settings.ledger_group,
         client_id=f"ledger-writer-{os.getpid()}",
         enable_auto_commit=False,
@@ -92,16 +114,18 @@ def run(settings: LedgerSettings, stop: list[bool]) -> None:
         [topics.DECISIONS], listener=SeekToStoredOffsets(consumer, books, settings.ledger_group)
     )
     dead = KafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka_client_config(),
         acks="all",
         max_request_size=topics.REJECTED_MAX_BYTES,
     )
     log.info("ledger writer consuming %s as %s", topics.DECISIONS, settings.ledger_group)
+    lag = LagReport(consumer, settings.ledger_group)
     try:
         while not stop[0]:
             polled = consumer.poll(
                 timeout_ms=settings.ledger_poll_ms, max_records=settings.ledger_batch_max
             )
+            lag.maybe_report()
             if not polled:
                 continue
             records = [r for batch in polled.values() for r in batch]

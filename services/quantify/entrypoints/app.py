@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 settings = QuantifySettings()
 methodologies = load_methodologies(settings.methodology_dir)
 
-app = make_app("carbon-quantify", settings.quantify_web_port, settings)
+app = make_app(topics.QUANTIFY_APP_ID, settings.quantify_web_port, settings)
 stage = Stage("quantify", app, settings, sources=(topics.VALIDATED,))
 behaviours = app.topic(topics.VALIDATED, **RAW)
 claims = app.topic(topics.CLAIMS, **RAW)

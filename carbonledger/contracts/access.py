@@ -1,0 +1,145 @@
+"""Who may do what on the broker: the Kafka principals and their ACLs, declared once.
+
+Every client authenticates with SASL/SCRAM as one principal. Partners may only
+write their own topic; each service may read its inputs, write its outputs, use
+its own consumer group and its own internal (faust) topics, and nothing else.
+The super user `admin` is for the operator's tools (topics, users, ACLs,
+dead-letter replay, recompute). `carbonledger kafka-access` applies this map.
+
+Secrets never live in files: principal NAME reads CARBON_KAFKA_SECRET_<NAME>
+(upper case, `-` and `.` as `_`). Outside production a documented development
+secret `<name>-dev-only` stands in; in production a missing secret is an error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from carbonledger.contracts import topics
+
+ADMIN = "admin"
+DEV_SECRET_SUFFIX = "-dev-only"
+PARTNER_PREFIX = "partner-"
+SERVICE_PREFIX = "svc-"
+
+
+class Resource(StrEnum):
+    TOPIC = "topic"
+    GROUP = "group"
+
+
+class Operation(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    CREATE = "create"
+    DESCRIBE = "describe"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Operations allowed on one resource name, or on every name with a prefix."""
+
+    resource: Resource
+    name: str
+    operations: tuple[Operation, ...]
+    prefixed: bool = False
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    grants: tuple[Grant, ...]
+
+
+class MissingSecret(ValueError):
+    """A principal's secret is not in the environment where no default is allowed."""
+
+
+def secret_env(name: str) -> str:
+    return "CARBON_KAFKA_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def secret_of(name: str, environ: Mapping[str, str], production: bool) -> str:
+    value = environ.get(secret_env(name))
+    if value:
+        return value
+    if production:
+        raise MissingSecret(f"{secret_env(name)} must be set in production")
+    return f"{name}{DEV_SECRET_SUFFIX}"
+
+
+def partner_principal_name(partner_id: str) -> str:
+    return f"{PARTNER_PREFIX}{partner_id}"
+
+
+def service_principal_name(service: str) -> str:
+    return f"{SERVICE_PREFIX}{service}"
+
+
+def _reads(topic: str, prefixed: bool = False) -> Grant:
+    return Grant(Resource.TOPIC, topic, (Operation.READ, Operation.DESCRIBE), prefixed)
+
+
+def _writes(topic: str, prefixed: bool = False) -> Grant:
+    return Grant(Resource.TOPIC, topic, (Operation.WRITE, Operation.DESCRIBE), prefixed)
+
+
+def _group(group: str) -> Grant:
+    return Grant(Resource.GROUP, group, (Operation.READ, Operation.DESCRIBE))
+
+
+def _faust_internal(app_id: str) -> Grant:
+    """A faust app's own topics (table changelogs), which it declares at start."""
+    everything = (Operation.CREATE, Operation.READ, Operation.WRITE, Operation.DESCRIBE)
+    return Grant(Resource.TOPIC, f"{app_id}-", everything, prefixed=True)
+
+
+def _stream_stage(
+    app_id: str, inputs: Iterable[Grant], outputs: Iterable[str]
+) -> tuple[Grant, ...]:
+    return (
+        *inputs,
+        *(_writes(t) for t in outputs),
+        _writes(topics.REJECTED),
+        _group(app_id),
+        _faust_internal(app_id),
+    )
+
+
+def partner_principal(partner_id: str) -> Principal:
+    return Principal(
+        partner_principal_name(partner_id), (_writes(topics.partner_topic(partner_id)),)
+    )
+
+
+def service_principals(ledger_group: str) -> tuple[Principal, ...]:
+    """The services' principals. Names match `carbonledger.stack.SERVICES`."""
+    partner_topics = topics.PARTNER_TOPIC_PREFIX
+    return (
+        Principal(
+            service_principal_name("ingest"),
+            _stream_stage(
+                topics.INGEST_APP_ID, [_reads(partner_topics, prefixed=True)], [topics.VALIDATED]
+            ),
+        ),
+        Principal(service_principal_name("gateway"), (_writes(partner_topics, prefixed=True),)),
+        Principal(
+            service_principal_name("quantify"),
+            _stream_stage(topics.QUANTIFY_APP_ID, [_reads(topics.VALIDATED)], [topics.CLAIMS]),
+        ),
+        Principal(
+            service_principal_name("dedupe"),
+            _stream_stage(topics.DEDUPE_APP_ID, [_reads(topics.CLAIMS)], [topics.DECISIONS]),
+        ),
+        Principal(
+            service_principal_name("ledger-writer"),
+            (_reads(topics.DECISIONS), _writes(topics.REJECTED), _group(ledger_group)),
+        ),
+    )
+
+
+def principals(partner_ids: Iterable[str], ledger_group: str) -> tuple[Principal, ...]:
+    return (*service_principals(ledger_group), *(partner_principal(p) for p in partner_ids))

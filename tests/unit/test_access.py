@@ -1,0 +1,113 @@
+"""The Kafka access map: least privilege for partners and services, secrets from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from carbonledger.contracts import access, topics
+from carbonledger.contracts.access import Grant, Operation, Principal, Resource
+from carbonledger.contracts.settings import Settings
+from carbonledger.kafka_access import acls_of
+
+PARTNERS = ("shenzhen-metro", "navi-maps")
+
+
+def by_name() -> dict[str, Principal]:
+    return {p.name: p for p in access.principals(PARTNERS, "ledger-group")}
+
+
+def topic_rights(principal: Principal, operation: Operation) -> set[tuple[str, bool]]:
+    return {
+        (g.name, g.prefixed)
+        for g in principal.grants
+        if g.resource is Resource.TOPIC and operation in g.operations
+    }
+
+
+def test_a_partner_may_write_only_its_own_topic_and_read_nothing() -> None:
+    metro = by_name()["partner-shenzhen-metro"]
+    assert topic_rights(metro, Operation.WRITE) == {("partner.shenzhen-metro.events", False)}
+    assert topic_rights(metro, Operation.READ) == set()
+    assert all(g.resource is Resource.TOPIC for g in metro.grants)
+
+
+def test_only_ingest_reads_partner_topics_and_only_the_gateway_writes_all_of_them() -> None:
+    principals = by_name()
+    readers = {
+        n for n, p in principals.items() if ("partner.", True) in topic_rights(p, Operation.READ)
+    }
+    writers = {
+        n for n, p in principals.items() if ("partner.", True) in topic_rights(p, Operation.WRITE)
+    }
+    assert readers == {"svc-ingest"}
+    assert writers == {"svc-gateway"}
+
+
+@pytest.mark.parametrize(
+    ("service", "reads", "writes"),
+    [
+        ("ingest", {"partner."}, {topics.VALIDATED, topics.REJECTED}),
+        ("quantify", {topics.VALIDATED}, {topics.CLAIMS, topics.REJECTED}),
+        ("dedupe", {topics.CLAIMS}, {topics.DECISIONS, topics.REJECTED}),
+        ("ledger-writer", {topics.DECISIONS}, {topics.REJECTED}),
+    ],
+)
+def test_each_stage_reads_its_input_and_writes_its_outputs(
+    service: str, reads: set[str], writes: set[str]
+) -> None:
+    principal = by_name()[access.service_principal_name(service)]
+    internal = {n for n, prefixed in topic_rights(principal, Operation.CREATE) if prefixed}
+    assert {n for n, _ in topic_rights(principal, Operation.READ)} - internal == reads
+    assert {n for n, _ in topic_rights(principal, Operation.WRITE)} - internal == writes
+    # The only topics it may create are its own faust internals, named by its app id.
+    assert all(n.startswith("carbon-") and n.endswith("-") for n in internal)
+
+
+def test_only_the_dedupe_stage_may_create_its_changelog() -> None:
+    creators = {
+        n
+        for n, p in by_name().items()
+        for name, prefixed in topic_rights(p, Operation.CREATE)
+        if topics.DEDUPE_CHANGELOG.startswith(name) and prefixed
+    }
+    assert creators == {"svc-dedupe"}
+
+
+def test_acls_expand_every_operation_of_every_grant() -> None:
+    principal = Principal(
+        "svc-x", (Grant(Resource.GROUP, "g", (Operation.READ, Operation.DESCRIBE)),)
+    )
+    acls = acls_of(principal)
+    assert len(acls) == 2
+    assert {a.principal for a in acls} == {"User:svc-x"}
+
+
+def test_secrets_come_from_the_environment_and_dev_defaults_are_refused_in_production() -> None:
+    assert access.secret_env("partner-navi-maps") == "CARBON_KAFKA_SECRET_PARTNER_NAVI_MAPS"
+    env = {"CARBON_KAFKA_SECRET_SVC_INGEST": "s3cret"}
+    assert access.secret_of("svc-ingest", env, production=True) == "s3cret"
+    assert access.secret_of("svc-dedupe", env, production=False) == "svc-dedupe-dev-only"
+    with pytest.raises(access.MissingSecret):
+        access.secret_of("svc-dedupe", env, production=True)
+
+
+def test_client_config_carries_the_principal_and_its_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CARBON_KAFKA_SECRET_PARTNER_NAVI_MAPS", "navi-secret")
+    config = Settings().as_principal("partner-navi-maps").kafka_client_config()
+    assert config["security_protocol"] == "SASL_PLAINTEXT"
+    assert config["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (config["sasl_plain_username"], config["sasl_plain_password"]) == (
+        "partner-navi-maps",
+        "navi-secret",
+    )
+
+
+def test_production_refuses_an_unauthenticated_broker_connection() -> None:
+    with pytest.raises(ValueError, match="PLAINTEXT"):
+        Settings(
+            environment="production",
+            pg_password="real",  # type: ignore[arg-type]
+            kafka_security_protocol="PLAINTEXT",
+        )
