@@ -97,6 +97,35 @@ def _batch_inputs(
     return registry, methodologies, lines
 
 
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    import psycopg
+
+    from carbonledger.contracts.regions import load_regions
+    from services.ledger.adapters import audit
+
+    if args.command == "verify-export":
+        report = audit.verify_export(args.folder)
+    else:
+        with psycopg.connect(settings.pg_conninfo, autocommit=True) as conn:
+            if args.command == "export":
+                out = args.out or Path(f"export-{args.region}-{args.first}-{args.last}")
+                summary = audit.export(
+                    conn,
+                    load_regions(),
+                    settings.methodology_dir,
+                    args.region,
+                    args.first,
+                    args.last,
+                    out,
+                )
+                print(json.dumps({"folder": str(out), **summary}, indent=2, ensure_ascii=False))
+                return 0
+            account = tuple(args.account.split(":", 1)) if args.account else None
+            report = audit.verify(conn, account)
+    print(json.dumps(report.as_json(), indent=2, default=str))
+    return 0 if report.ok else 1
+
+
 def _settle(args: argparse.Namespace, settings: Settings) -> int:
     from carbonledger.settle import settle, source_of
 
@@ -187,6 +216,15 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("kafka-access", help="create the partner and service Kafka users and their ACLs")
     p = sub.add_parser("db", help="database schema")
     p.add_argument("action", choices=["migrate"])
+    p = sub.add_parser("verify", help="recompute the ledger's hash chains and check the books")
+    p.add_argument("--account", help="one account, as BOOK:ACCOUNT (e.g. government:440305)")
+    p = sub.add_parser("export", help="write a verification package for a region and period")
+    p.add_argument("--region", required=True, help="six-digit code; 000000 for national")
+    p.add_argument("--from", dest="first", type=date.fromisoformat, required=True)
+    p.add_argument("--to", dest="last", type=date.fromisoformat, required=True)
+    p.add_argument("--out", type=Path, help="folder (default: export-<region>-<from>-<to>)")
+    p = sub.add_parser("verify-export", help="check a verification package offline")
+    p.add_argument("folder", type=Path)
     p = sub.add_parser("settle", help="batch reference: partner events (JSON lines) on stdin")
     p.add_argument("--partners", type=Path)
     p.add_argument("--registry", type=Path)
@@ -258,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         from services.ledger.adapters.migrations import migrate
 
         print("applied:", ", ".join(migrate(settings.pg_conninfo)) or "nothing (up to date)")
+    elif args.command in ("verify", "export", "verify-export"):
+        return _audit(args, settings)
     elif args.command == "settle":
         return _settle(args, settings)
     elif args.command == "quantify":

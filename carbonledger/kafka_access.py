@@ -110,7 +110,10 @@ def _our_acls(admin: KafkaAdminClient) -> set[ACL]:
         resource_pattern=ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY),
     )
     found, _ = admin.describe_acls(everything)
-    prefixes = (f"User:{access.PARTNER_PREFIX}", f"User:{access.SERVICE_PREFIX}")
+    prefixes = tuple(
+        f"User:{p}"
+        for p in (access.PARTNER_PREFIX, access.SERVICE_PREFIX, access.SUBSCRIBER_PREFIX)
+    )
     return {acl for acl in found if acl.principal.startswith(prefixes)}
 
 

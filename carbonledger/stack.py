@@ -70,6 +70,7 @@ SERVICES = {
         Service("quantify", "services.quantify.entrypoints.app", "faust", 6080),
         Service("dedupe", "services.dedupe.entrypoints.app", "faust", 6090),
         Service("ledger-writer", "services.ledger.entrypoints.writer", "python", 6100),
+        Service("ledger-publisher", "services.ledger.entrypoints.publisher", "python", 6105),
         Service("ledger-api", "services.ledger.entrypoints.api:app", "uvicorn", 8000, kafka=False),
     ]
 }

@@ -24,6 +24,7 @@ ADMIN = "admin"
 DEV_SECRET_SUFFIX = "-dev-only"
 PARTNER_PREFIX = "partner-"
 SERVICE_PREFIX = "svc-"
+SUBSCRIBER_PREFIX = "incentive-"
 
 
 class Resource(StrEnum):
@@ -138,8 +139,28 @@ def service_principals(ledger_group: str) -> tuple[Principal, ...]:
             service_principal_name("ledger-writer"),
             (_reads(topics.DECISIONS), _writes(topics.REJECTED), _group(ledger_group)),
         ),
+        Principal(service_principal_name("ledger-publisher"), (_writes(topics.POSTINGS),)),
     )
 
 
+def subscriber_principal(name: str) -> Principal:
+    """An incentive system reading ledger.postings in its own groups (`<name>`, `<name>-*`)."""
+    return Principal(
+        f"{SUBSCRIBER_PREFIX}{name}",
+        (
+            _reads(topics.POSTINGS),
+            Grant(Resource.GROUP, name, (Operation.READ, Operation.DESCRIBE), prefixed=True),
+        ),
+    )
+
+
+# The example points engine (examples/points_subscriber.py) ships with a principal.
+SUBSCRIBERS = ("points",)
+
+
 def principals(partner_ids: Iterable[str], ledger_group: str) -> tuple[Principal, ...]:
-    return (*service_principals(ledger_group), *(partner_principal(p) for p in partner_ids))
+    return (
+        *service_principals(ledger_group),
+        *(partner_principal(p) for p in partner_ids),
+        *(subscriber_principal(s) for s in SUBSCRIBERS),
+    )

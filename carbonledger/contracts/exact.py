@@ -57,3 +57,8 @@ def grams_to_mg_floor(grams: Decimal) -> int:
 def mg_to_display(mg: int) -> str:
     """Milligrams as a kilogram string with all digits kept, e.g. 467000 -> '0.467000'."""
     return format(Decimal(mg).scaleb(-6), "f")
+
+
+def mg_to_tonnes(mg: int) -> str:
+    """Milligrams as a tonne string with all digits kept, e.g. 467000 -> '0.000467000'."""
+    return format(Decimal(mg).scaleb(-9), "f")

@@ -183,6 +183,36 @@ class Posting(Record):
     behaviour_time: AwareDatetime
 
 
+class LedgerPosting(Record):
+    """A posting as published on `ledger.postings` for incentive systems (keyed by
+    `book:account`): the entry, the running balance after it, and its chain link.
+
+    Delivery is at least once; a subscriber is idempotent by `posting_id`. Within
+    an account, `chain_index` counts 1, 2, 3, ... so a gap or repeat is visible.
+    """
+
+    schema_: Literal["carbonledger.ledger_posting/1"] = Field(
+        "carbonledger.ledger_posting/1", alias="schema"
+    )
+    posting_id: UUID
+    decision_id: UUID
+    decision_kind: DecisionKind
+    claim_id: UUID
+    event: EventRef
+    book: Book
+    account: str
+    chain_index: int
+    amount_mg: int
+    balance_mg: int
+    behaviour_type: str
+    region: str
+    partner: str
+    methodology: MethodologyRef | None
+    behaviour_time: AwareDatetime
+    prev_hash: str
+    hash: str
+
+
 class DeadLetter(Record):
     """A record no stage could accept: the original bytes and why (nothing is lost)."""
 

@@ -15,7 +15,13 @@ from carbonledger import __version__
 from carbonledger.contracts import topics
 from carbonledger.contracts.catalogue import CATALOGUE, REGION_FIELD, BehaviourType, FieldSpec, Kind
 from carbonledger.contracts.envelope import SUBJECT_PATTERN
-from carbonledger.contracts.records import DeadLetter, Decision, ReductionClaim, ValidatedBehaviour
+from carbonledger.contracts.records import (
+    DeadLetter,
+    Decision,
+    LedgerPosting,
+    ReductionClaim,
+    ValidatedBehaviour,
+)
 
 _DECIMAL_TEXT = r"^-?[0-9]+(\.[0-9]+)?$"
 
@@ -153,12 +159,23 @@ def asyncapi() -> dict[str, Any]:
             "decisions": _internal(
                 topics.DECISIONS, Decision, "dedupe → ledger writer: credit, reverse, duplicate"
             ),
+            "postings": _internal(
+                topics.POSTINGS,
+                LedgerPosting,
+                "ledger → incentive systems, keyed by book:account; at least once, idempotent "
+                "by posting_id, with running balance and hash-chain link",
+            ),
         },
         "operations": {
             "publishBehaviour": {
                 "action": "send",
                 "channel": {"$ref": "#/channels/partnerEvents"},
                 "summary": "A partner reports one green behaviour of one person",
+            },
+            "subscribePostings": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/postings"},
+                "summary": "An incentive system converts postings to points (docs/subscribers.md)",
             },
             "readDeadLetters": {
                 "action": "receive",

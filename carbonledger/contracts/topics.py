@@ -115,7 +115,7 @@ def pipeline_topics(partitions: int = PIPELINE_PARTITIONS) -> list[TopicSpec]:
             partitions,
             30 * DAY_MS,
             "book:account",
-            "Posting v1",
+            "LedgerPosting v1",
             "ledger writer",
             "incentive systems",
         ),

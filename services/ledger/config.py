@@ -14,5 +14,9 @@ class LedgerSettings(Settings):
     ledger_batch_max: int = 2000
     ledger_poll_ms: int = 200
     ledger_writer_metrics_port: int = 6100
+    # The outbox publisher: postings per produce batch, and its idle poll.
+    publisher_batch_max: int = 2000
+    publisher_poll_ms: int = 200
+    publisher_metrics_port: int = 6105
     ledger_api_host: str = "127.0.0.1"
     ledger_api_port: int = 8000

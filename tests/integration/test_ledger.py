@@ -79,7 +79,8 @@ def test_api_serves_personal_ledger_and_equal_totals(
     base = f"http://127.0.0.1:{running_stack.port('ledger-api')}"
     subject = subject_of("+86-api-0")
     body = httpx.get(f"{base}/v1/ledgers/personal/{subject}?limit=1").json()
-    assert body["balance"] == {"mg": 467_000, "kg": "0.467000"}
+    assert body["balance"] == {"mg": 467_000, "kg": "0.467000", "t": "0.000467000"}
+    assert body["by_month"]["2026-10"]["mg"] == 467_000
     assert body["by_behaviour_type"]["travel.metro"]["mg"] == 467_000
     (posting,) = body["recent_postings"]
     assert (posting["methodology_id"], posting["methodology_version"]) == (

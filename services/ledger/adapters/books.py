@@ -16,7 +16,10 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from carbonledger.contracts.records import Decision
+from carbonledger.contracts.records import Book, Decision, LedgerPosting
+from carbonledger.contracts.regions import RegionTable, load_regions
+from services.ledger.domain.aggregates import period_deltas
+from services.ledger.domain.chain import Head, extend
 from services.ledger.domain.postings import postings_for
 
 _DECISION_COLUMNS = (
@@ -53,34 +56,51 @@ _POSTING_COLUMNS = (
     "behaviour_time",
 )
 
+_CHAIN_COLUMNS = ("chain_index", "balance_mg", "prev_hash", "hash")
+
 _STAGE = f"""
 CREATE TEMP TABLE stage_decisions ON COMMIT DROP AS
     SELECT {", ".join(_DECISION_COLUMNS)} FROM decisions WITH NO DATA;
-CREATE TEMP TABLE stage_postings ON COMMIT DROP AS
-    SELECT {", ".join(_POSTING_COLUMNS)} FROM postings WITH NO DATA;
 """
 
-_APPLY = f"""
-WITH new_decisions AS (
-    INSERT INTO decisions ({", ".join(_DECISION_COLUMNS)})
-    SELECT {", ".join(_DECISION_COLUMNS)} FROM stage_decisions
-    ON CONFLICT (decision_id) DO NOTHING
-    RETURNING decision_id
-), new_postings AS (
-    INSERT INTO postings ({", ".join(_POSTING_COLUMNS)})
-    SELECT {", ".join("s." + c for c in _POSTING_COLUMNS)}
-    FROM stage_postings s JOIN new_decisions d USING (decision_id)
-    ORDER BY s.decision_id, s.book
-    ON CONFLICT DO NOTHING
-    RETURNING book, account, amount_mg
-)
+_INSERT_DECISIONS = f"""
+INSERT INTO decisions ({", ".join(_DECISION_COLUMNS)})
+SELECT {", ".join(_DECISION_COLUMNS)} FROM stage_decisions
+ON CONFLICT (decision_id) DO NOTHING
+RETURNING decision_id
+"""
+
+# Accounts are created (empty) and locked in one order by every writer, so two
+# writers sharing accounts queue rather than deadlock, and each chain grows in
+# one transaction at a time.
+_OPEN_ACCOUNTS = """
 INSERT INTO balances (book, account, balance_mg, postings)
-SELECT book, account, sum(amount_mg), count(*) FROM new_postings
-GROUP BY book, account ORDER BY book, account
-ON CONFLICT (book, account) DO UPDATE
-SET balance_mg = balances.balance_mg + EXCLUDED.balance_mg,
-    postings = balances.postings + EXCLUDED.postings,
-    updated_at = now()
+SELECT book, account, 0, 0 FROM unnest(%s::text[], %s::text[]) AS a(book, account)
+ORDER BY book, account
+ON CONFLICT (book, account) DO NOTHING
+"""
+_LOCK_HEADS = """
+SELECT b.book, b.account, b.postings, b.balance_mg, b.head_hash FROM balances b
+JOIN unnest(%s::text[], %s::text[]) AS a(book, account) USING (book, account)
+ORDER BY b.book, b.account
+FOR UPDATE OF b
+"""
+_MOVE_HEADS = """
+UPDATE balances b
+SET postings = v.postings, balance_mg = v.balance_mg, head_hash = v.head_hash, updated_at = now()
+FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[])
+    AS v(book, account, postings, balance_mg, head_hash)
+WHERE (b.book, b.account) = (v.book, v.account)
+"""
+_ADD_PERIOD_TOTALS = """
+INSERT INTO period_totals
+    (book, account, period, period_start, behaviour_type, region, amount_mg, postings)
+SELECT * FROM unnest(
+    %s::text[], %s::text[], %s::text[], %s::date[], %s::text[], %s::text[], %s::bigint[],
+    %s::bigint[])
+ON CONFLICT (book, account, period, period_start, behaviour_type, region) DO UPDATE
+SET amount_mg = period_totals.amount_mg + EXCLUDED.amount_mg,
+    postings = period_totals.postings + EXCLUDED.postings
 """
 
 _SAVE_OFFSET = """
@@ -114,23 +134,56 @@ def _decision_row(d: Decision) -> tuple[Any, ...]:
     )
 
 
-def _posting_rows(d: Decision) -> Iterable[tuple[Any, ...]]:
-    for p in postings_for(d):
-        m = p.methodology
-        yield (
-            p.posting_id,
-            p.decision_id,
-            p.claim_id,
-            p.book.value,
-            p.account,
-            p.amount_mg,
-            p.behaviour_type,
-            p.region,
-            p.partner,
-            m.id if m else None,
-            m.version if m else None,
-            p.behaviour_time,
-        )
+def _entries(decisions: Iterable[Decision]) -> list[tuple[Decision, dict[str, Any]]]:
+    """Each decision's postings as chain entries (content only, not yet placed)."""
+    made = []
+    for d in decisions:
+        for p in postings_for(d):
+            m = p.methodology
+            entry = {
+                "posting_id": p.posting_id,
+                "decision_id": p.decision_id,
+                "claim_id": p.claim_id,
+                "book": p.book.value,
+                "account": p.account,
+                "amount_mg": p.amount_mg,
+                "behaviour_type": p.behaviour_type,
+                "region": p.region,
+                "partner": p.partner,
+                "methodology_id": m.id if m else None,
+                "methodology_version": m.version if m else None,
+                "behaviour_time": p.behaviour_time,
+            }
+            made.append((d, entry))
+    return made
+
+
+def _published(decision: Decision, entry: Mapping[str, Any]) -> LedgerPosting:
+    c = decision.claim
+    return LedgerPosting(
+        posting_id=entry["posting_id"],
+        decision_id=decision.decision_id,
+        decision_kind=decision.kind,
+        claim_id=c.claim_id,
+        event=c.event,
+        book=Book(entry["book"]),
+        account=entry["account"],
+        chain_index=entry["chain_index"],
+        amount_mg=entry["amount_mg"],
+        balance_mg=entry["balance_mg"],
+        behaviour_type=entry["behaviour_type"],
+        region=entry["region"],
+        partner=entry["partner"],
+        methodology=c.methodology,
+        behaviour_time=entry["behaviour_time"],
+        prev_hash=entry["prev_hash"],
+        hash=entry["hash"],
+    )
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows as columns, for unnest() parameters."""
+    return [[row[i] for row in rows] for i in range(width)]
 
 
 def _dicts(cursor: psycopg.Cursor[Any]) -> list[Mapping[str, Any]]:
@@ -149,31 +202,74 @@ class Offset:
 class Books:
     """Writes and reads the three books over one connection."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, regions: RegionTable | None = None) -> None:
         self.conn = conn
+        self.regions = regions or load_regions()
 
-    def apply(
-        self, decisions: Sequence[Decision], group_id: str, offsets: Iterable[Offset]
-    ) -> None:
-        """Apply decisions and record the offsets after them, atomically."""
+    def apply(self, decisions: Sequence[Decision], group_id: str, offsets: Iterable[Offset]) -> int:
+        """Apply decisions and record the offsets after them, atomically; returns the
+        number of postings made (none for decisions already applied)."""
         with self.conn.transaction(), self.conn.cursor() as cur:
-            if decisions:
-                cur.execute(_STAGE)
-                with cur.copy(
-                    f"COPY stage_decisions ({', '.join(_DECISION_COLUMNS)}) FROM STDIN"
-                ) as cp:
-                    for d in decisions:
-                        cp.write_row(_decision_row(d))
-                with cur.copy(
-                    f"COPY stage_postings ({', '.join(_POSTING_COLUMNS)}) FROM STDIN"
-                ) as cp:
-                    for d in decisions:
-                        for row in _posting_rows(d):
-                            cp.write_row(row)
-                cur.execute(_APPLY)
+            made = self._post(cur, self._new_decisions(cur, decisions)) if decisions else 0
             cur.executemany(
                 _SAVE_OFFSET, [(group_id, o.topic, o.partition, o.next_offset) for o in offsets]
             )
+        return made
+
+    def _new_decisions(
+        self, cur: psycopg.Cursor[Any], decisions: Sequence[Decision]
+    ) -> list[Decision]:
+        """Record the decisions; returns those not recorded before, once each, in order."""
+        cur.execute(_STAGE)
+        with cur.copy(f"COPY stage_decisions ({', '.join(_DECISION_COLUMNS)}) FROM STDIN") as cp:
+            for d in decisions:
+                cp.write_row(_decision_row(d))
+        cur.execute(_INSERT_DECISIONS)
+        new = {row[0] for row in cur.fetchall()}
+        fresh = []
+        for d in decisions:
+            if d.decision_id in new:
+                new.discard(d.decision_id)
+                fresh.append(d)
+        return fresh
+
+    def _post(self, cur: psycopg.Cursor[Any], decisions: list[Decision]) -> int:
+        entries = _entries(decisions)
+        if not entries:
+            return 0
+        heads = self._lock_heads(cur, sorted({(e["book"], e["account"]) for _, e in entries}))
+        for _, entry in entries:
+            extend(heads[(entry["book"], entry["account"])], entry)
+        columns = (*_POSTING_COLUMNS, *_CHAIN_COLUMNS)
+        with cur.copy(f"COPY postings ({', '.join(columns)}) FROM STDIN") as cp:
+            for _, entry in entries:
+                cp.write_row([entry[c] for c in columns])
+        moved = [(b, a, h.index, h.balance_mg, h.hash) for (b, a), h in heads.items()]
+        cur.execute(_MOVE_HEADS, _columns(moved, 5))
+        deltas = period_deltas((e for _, e in entries), self.regions)
+        rows = [(*key, amount, count) for key, (amount, count) in sorted(deltas.items())]
+        cur.execute(_ADD_PERIOD_TOTALS, _columns(rows, 8))
+        with cur.copy("COPY outbox (posting_id, key, payload) FROM STDIN") as cp:
+            for decision, entry in entries:
+                cp.write_row(
+                    (
+                        entry["posting_id"],
+                        f"{entry['book']}:{entry['account']}",
+                        _published(decision, entry).to_bytes(),
+                    )
+                )
+        return len(entries)
+
+    def _lock_heads(
+        self, cur: psycopg.Cursor[Any], accounts: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], Head]:
+        books_, names = _columns(accounts, 2)
+        cur.execute(_OPEN_ACCOUNTS, (books_, names))
+        cur.execute(_LOCK_HEADS, (books_, names))
+        return {
+            (str(b), str(a)): Head(int(n), int(balance), str(head))
+            for b, a, n, balance, head in cur.fetchall()
+        }
 
     def offsets(self, group_id: str, topic: str) -> dict[int, int]:
         rows = self.conn.execute(
@@ -203,14 +299,6 @@ class Books:
         )
         return {str(a): int(b) for a, b in rows.fetchall()}
 
-    def totals_by_type(self, book: str, account: str) -> dict[str, int]:
-        rows = self.conn.execute(
-            "SELECT behaviour_type, sum(amount_mg) FROM postings WHERE book = %s AND account = %s"
-            " GROUP BY behaviour_type ORDER BY behaviour_type",
-            (book, account),
-        )
-        return {str(t): int(s) for t, s in rows.fetchall()}
-
     def recent_postings(
         self, book: str, account: str, limit: int, before_seq: int | None = None
     ) -> list[Mapping[str, Any]]:
@@ -224,6 +312,26 @@ class Books:
             (book, account, before_seq if before_seq is not None else 2**62, limit),
         )
         return _dicts(rows)
+
+    def period_rows(
+        self, book: str, account: str, period: str = "month"
+    ) -> list[Mapping[str, Any]]:
+        """An account's period totals by behaviour type and region (a few rows per month)."""
+        rows = self.conn.execute(
+            "SELECT period_start, behaviour_type, region, amount_mg, postings FROM period_totals"
+            " WHERE book = %s AND account = %s AND period = %s ORDER BY period_start",
+            (book, account, period),
+        )
+        return _dicts(rows)
+
+    def account_totals(self, book: str, accounts: list[str]) -> dict[str, int]:
+        """Each account's all-time total from the monthly aggregates (roll-ups included)."""
+        rows = self.conn.execute(
+            "SELECT account, sum(amount_mg) FROM period_totals"
+            " WHERE book = %s AND period = 'month' AND account = ANY(%s) GROUP BY account",
+            (book, accounts),
+        )
+        return {str(a): int(t) for a, t in rows.fetchall()}
 
     def posting_count(self) -> int:
         row = self.conn.execute("SELECT count(*) FROM postings").fetchone()

@@ -5,7 +5,7 @@ Run: uvicorn services.ledger.entrypoints.api:app   (or `carbonledger ledger-api`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -18,9 +18,10 @@ from pydantic import BaseModel, Field
 
 from carbonledger import __version__
 from carbonledger.contracts.envelope import SUBJECT_PATTERN
-from carbonledger.contracts.exact import mg_to_display
+from carbonledger.contracts.exact import mg_to_display, mg_to_tonnes
 from carbonledger.contracts.metrics import exposition
 from carbonledger.contracts.records import ReductionClaim
+from carbonledger.contracts.regions import NATIONAL, RegionTable, load_regions
 from services.ledger.adapters.books import Books
 from services.ledger.config import LedgerSettings
 from services.quantify.adapters.registry_files import load_methodologies
@@ -28,12 +29,15 @@ from services.quantify.domain.methodology import Methodology
 
 
 class Amount(BaseModel):
+    """An exact amount of CO2: integer milligrams, with kg and tonne strings for display."""
+
     mg: int
     kg: str
+    t: str
 
     @classmethod
     def of(cls, mg: int) -> Amount:
-        return cls(mg=mg, kg=mg_to_display(mg))
+        return cls(mg=mg, kg=mg_to_display(mg), t=mg_to_tonnes(mg))
 
 
 class PostingView(BaseModel):
@@ -59,8 +63,42 @@ class PersonalLedger(BaseModel):
     balance: Amount
     postings: int
     by_behaviour_type: dict[str, Amount]
+    by_month: dict[str, Amount] = Field(description="YYYY-MM (China Standard Time) → amount")
+    recent_postings: list[PostingView]
+    next_before: int | None = Field(description="pass as `before` for the next page")
+
+
+class EnterpriseLedger(BaseModel):
+    partner: str
+    balance: Amount
+    postings: int
+    by_behaviour_type: dict[str, Amount]
+    by_region: dict[str, Amount] = Field(description="six-digit region of the behaviour")
+    by_province: dict[str, Amount]
+    by_month: dict[str, Amount]
     recent_postings: list[PostingView]
     next_before: int | None
+
+
+class RegionTotal(BaseModel):
+    code: str
+    name: str
+    level: str
+    total: Amount
+
+
+class GovernmentLedger(BaseModel):
+    """A region's roll-up: its own postings and those of every unit inside it."""
+
+    region: str
+    name: str
+    level: str = Field(description="national, province, city or district")
+    parent: str | None
+    total: Amount
+    postings: int
+    by_behaviour_type: dict[str, Amount]
+    by_month: dict[str, Amount]
+    children: list[RegionTotal] = Field(description="direct child regions with postings")
 
 
 class BookTotals(BaseModel):
@@ -108,6 +146,9 @@ def books(request: Request) -> Iterator[Books]:
 
 BooksDep = Annotated[Books, Depends(books)]
 
+Limit = Annotated[int, Query(ge=1, le=500)]
+Before = Annotated[int | None, Query(ge=1, description="page: postings with seq below this")]
+
 
 @app.get("/healthz", tags=["health"])
 def healthz() -> dict[str, str]:
@@ -128,31 +169,113 @@ def metrics() -> Response:
 
 @app.get("/v1/ledgers/personal/{subject}", tags=["ledgers"], response_model=PersonalLedger)
 def personal_ledger(
-    subject: str,
-    books: BooksDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[
-        int | None, Query(ge=1, description="page: postings with seq below this")
-    ] = None,
+    subject: str, books: BooksDep, limit: Limit = 50, before: Before = None
 ) -> PersonalLedger:
-    """A person's balance, totals by behaviour type, and recent postings (newest first)."""
+    """A person's balance, totals by behaviour type and month, and recent postings
+    (newest first), each with its claim, methodology version and partner."""
     if not SUBJECT_PATTERN.match(subject):
         raise HTTPException(422, "subject must be 64 lowercase hex characters")
     found = books.balance("personal", subject)
     if found is None:
         raise HTTPException(404, "no postings for this subject")
-    balance, count = found
-    rows = books.recent_postings("personal", subject, limit, before)
-    views = [PostingView(amount=Amount.of(int(r["amount_mg"])), **r) for r in rows]
+    periods = books.period_rows("personal", subject)
+    views, next_before = _page(books, "personal", subject, limit, before)
     return PersonalLedger(
         subject=subject,
-        balance=Amount.of(balance),
-        postings=count,
-        by_behaviour_type={
-            t: Amount.of(v) for t, v in books.totals_by_type("personal", subject).items()
-        },
+        balance=Amount.of(found[0]),
+        postings=found[1],
+        by_behaviour_type=_sum_by(periods, "behaviour_type"),
+        by_month=_sum_by(periods, "period_start", _month),
         recent_postings=views,
-        next_before=views[-1].seq if len(views) == limit else None,
+        next_before=next_before,
+    )
+
+
+def _month(start: Any) -> str:
+    return f"{start:%Y-%m}"
+
+
+def _sum_by(
+    rows: list[Mapping[str, Any]], column: str, label: Callable[[Any], str] = str
+) -> dict[str, Amount]:
+    sums: dict[str, int] = {}
+    for row in rows:
+        key = label(row[column])
+        sums[key] = sums.get(key, 0) + int(row["amount_mg"])
+    return {k: Amount.of(v) for k, v in sorted(sums.items())}
+
+
+def _page(
+    books: Books, book: str, account: str, limit: int, before: int | None
+) -> tuple[list[PostingView], int | None]:
+    rows = books.recent_postings(book, account, limit, before)
+    views = [PostingView(amount=Amount.of(int(r["amount_mg"])), **r) for r in rows]
+    return views, views[-1].seq if len(views) == limit else None
+
+
+@app.get("/v1/ledgers/enterprise/{partner}", tags=["ledgers"], response_model=EnterpriseLedger)
+def enterprise_ledger(
+    partner: str, books: BooksDep, limit: Limit = 50, before: Before = None
+) -> EnterpriseLedger:
+    """The reductions a partner drove (its claims that won dedupe), by behaviour type,
+    region, province and month, and its recent postings (newest first)."""
+    found = books.balance("enterprise", partner)
+    if found is None:
+        raise HTTPException(404, "no postings for this partner")
+    periods = books.period_rows("enterprise", partner)
+    regions = load_regions()
+    views, next_before = _page(books, "enterprise", partner, limit, before)
+    return EnterpriseLedger(
+        partner=partner,
+        balance=Amount.of(found[0]),
+        postings=found[1],
+        by_behaviour_type=_sum_by(periods, "behaviour_type"),
+        by_region=_sum_by(periods, "region"),
+        by_province=_sum_by(periods, "region", lambda r: _province(regions, r)),
+        by_month=_sum_by(periods, "period_start", _month),
+        recent_postings=views,
+        next_before=next_before,
+    )
+
+
+def _province(regions: RegionTable, code: str) -> str:
+    return regions.province_of(code).code if code in regions else code
+
+
+@app.get("/v1/ledgers/government/{region}", tags=["ledgers"], response_model=GovernmentLedger)
+def government_ledger(region: str, books: BooksDep) -> GovernmentLedger:
+    """A region's roll-up (a province sums all its cities and districts; 000000 is
+    national), by behaviour type and month, with its direct child regions."""
+    regions = load_regions()
+    if region != NATIONAL and region not in regions:
+        raise HTTPException(404, "not a GB/T 2260 code in the shipped table")
+    periods = books.period_rows("government", region)
+    if region == NATIONAL:
+        name, level, parent, children = (
+            "中华人民共和国",
+            "national",
+            None,
+            regions.children(NATIONAL),
+        )
+    else:
+        unit = regions.get(region)
+        assert unit is not None
+        name, level, parent, children = unit.name, unit.level, unit.parent, regions.children(region)
+    child_totals = books.account_totals("government", [c.code for c in children])
+    return GovernmentLedger(
+        region=region,
+        name=name,
+        level=str(level),
+        parent=parent,
+        total=Amount.of(sum(int(r["amount_mg"]) for r in periods)),
+        postings=sum(int(r["postings"]) for r in periods),
+        by_behaviour_type=_sum_by(periods, "behaviour_type"),
+        by_month=_sum_by(periods, "period_start", _month),
+        children=[
+            RegionTotal(code=c.code, name=c.name, level=str(c.level), total=Amount.of(t))
+            for c in children
+            if (t := child_totals.get(c.code)) is not None
+        ],
     )
 
 

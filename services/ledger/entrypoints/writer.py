@@ -39,6 +39,9 @@ BATCHES = metrics.histogram(
     buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
 )
 APPLIED = metrics.counter("ledger", "decisions_total", "Decisions applied, by kind", ("kind",))
+POSTINGS = metrics.counter(
+    "ledger", "postings_total", "Postings made (three per credit or reversal)"
+)
 WRITE_SECONDS = metrics.histogram("ledger", "write_seconds", "Time to apply one batch")
 
 
@@ -134,7 +137,7 @@ def run(settings: LedgerSettings, stop: list[bool]) -> None:
             ]
             decisions = _decode(records, dead)
             started = time.perf_counter()
-            books.apply(decisions, settings.ledger_group, offsets)
+            POSTINGS.inc(books.apply(decisions, settings.ledger_group, offsets))
             WRITE_SECONDS.observe(time.perf_counter() - started)
             BATCHES.observe(len(decisions))
             for d in decisions:
