@@ -97,6 +97,23 @@ def _batch_inputs(
     return registry, methodologies, lines
 
 
+def _employer(args: argparse.Namespace, settings: Settings) -> int:
+    import psycopg
+
+    from carbonledger.contracts.envelope import SUBJECT_PATTERN
+    from services.ledger.adapters.books import Books
+
+    bad = [s for s in args.subjects if not SUBJECT_PATTERN.match(s)]
+    if bad:
+        print(f"not subject ids: {', '.join(bad)}", file=sys.stderr)
+        return 2
+    with psycopg.connect(settings.pg_conninfo, autocommit=True) as conn:
+        print(
+            f"linked {Books(conn).link_employer(args.employer, args.subjects)} to {args.employer}"
+        )
+    return 0
+
+
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
     import psycopg
 
@@ -216,6 +233,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("kafka-access", help="create the partner and service Kafka users and their ACLs")
     p = sub.add_parser("db", help="database schema")
     p.add_argument("action", choices=["migrate"])
+    p = sub.add_parser("employer", help="link people to an employer account (a personal view)")
+    p.add_argument("action", choices=["link"])
+    p.add_argument("employer")
+    p.add_argument("subjects", nargs="+", help="subject ids (64 hex characters)")
     p = sub.add_parser("verify", help="recompute the ledger's hash chains and check the books")
     p.add_argument("--account", help="one account, as BOOK:ACCOUNT (e.g. government:440305)")
     p = sub.add_parser("export", help="write a verification package for a region and period")
@@ -296,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         from services.ledger.adapters.migrations import migrate
 
         print("applied:", ", ".join(migrate(settings.pg_conninfo)) or "nothing (up to date)")
+    elif args.command == "employer":
+        return _employer(args, settings)
     elif args.command in ("verify", "export", "verify-export"):
         return _audit(args, settings)
     elif args.command == "settle":

@@ -243,3 +243,43 @@ def test_ledger_writer_killed_repeatedly_during_20000_decisions_posts_each_once(
     assert books_balanced(db)
     report = audit.verify(db)
     assert report.ok, report.as_json()
+
+
+def test_an_employer_account_sums_linked_employees_postings_since_linking(
+    db: psycopg.Connection, running_stack: stack.Processes
+) -> None:
+    base = f"http://127.0.0.1:{running_stack.port('ledger-api')}"
+    books = Books(db)
+    before_link = decisions("employee-before", 3)
+    books.apply(before_link, f"test-{uuid.uuid4()}", [])
+    people = sorted({d.claim.subject for d in before_link})
+    employer = f"acme-{uuid.uuid4().hex[:8]}"
+    assert httpx.get(f"{base}/v1/ledgers/employer/{employer}").status_code == 404
+    assert verify_cli_text("employer", "link", employer, *people).startswith("linked 3")
+    enterprise_total = books.totals()["enterprise"]
+    after_link = [
+        d.model_copy(
+            update={
+                "decision_id": uuid.uuid5(d.decision_id, "after-link"),
+                "claim": d.claim.model_copy(update={"claim_id": uuid.uuid5(d.claim.claim_id, "x")}),
+            }
+        )
+        for d in before_link[:2]
+    ]
+    books.apply(after_link, f"test-{uuid.uuid4()}", [])
+    body = httpx.get(f"{base}/v1/ledgers/employer/{employer}").json()
+    assert body["members"] == 3
+    assert body["total"]["mg"] == sum(d.amount_mg for d in after_link)
+    assert body["by_month"]["2026-10"]["mg"] == body["total"]["mg"]
+    # A view of the personal book: the enterprise book moves only by the partner's postings.
+    assert books.totals()["enterprise"] - enterprise_total == sum(d.amount_mg for d in after_link)
+
+
+def verify_cli_text(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "carbonledger.cli", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout

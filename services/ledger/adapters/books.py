@@ -333,6 +333,35 @@ class Books:
         )
         return {str(a): int(t) for a, t in rows.fetchall()}
 
+    def link_employer(self, employer: str, subjects: list[str]) -> int:
+        """Link people to an employer from now on (a person has one employer at a time:
+        relinking moves them, from the new link's time). Returns the links made."""
+        with self.conn.transaction():
+            rows = self.conn.execute(
+                "INSERT INTO employer_links (subject, employer) SELECT unnest(%s::text[]), %s"
+                " ON CONFLICT (subject) DO UPDATE SET employer = EXCLUDED.employer,"
+                " linked_at = now() WHERE employer_links.employer <> EXCLUDED.employer"
+                " RETURNING subject",
+                (subjects, employer),
+            ).fetchall()
+        return len(rows)
+
+    def employer_rows(self, employer: str) -> tuple[int, list[Mapping[str, Any]]]:
+        """An employer's members, and their personal postings since each was linked,
+        summed by behaviour type and month (China Standard Time)."""
+        members = self.conn.execute(
+            "SELECT count(*) FROM employer_links WHERE employer = %s", (employer,)
+        ).fetchone()
+        rows = self.conn.execute(
+            "SELECT p.behaviour_type, date_trunc('month', p.behaviour_time AT TIME ZONE"
+            " 'Asia/Shanghai')::date AS period_start, sum(p.amount_mg) AS amount_mg"
+            " FROM employer_links l JOIN postings p ON p.book = 'personal'"
+            " AND p.account = l.subject AND p.posted_at >= l.linked_at"
+            " WHERE l.employer = %s GROUP BY 1, 2",
+            (employer,),
+        )
+        return (int(members[0]) if members else 0), _dicts(rows)
+
     def posting_count(self) -> int:
         row = self.conn.execute("SELECT count(*) FROM postings").fetchone()
         return int(row[0]) if row else 0

@@ -80,6 +80,17 @@ class EnterpriseLedger(BaseModel):
     next_before: int | None
 
 
+class EmployerLedger(BaseModel):
+    """A view of the personal book: the linked employees' postings since each link.
+    Never part of the enterprise book's total (DOMAIN.md §6)."""
+
+    employer: str
+    members: int
+    total: Amount
+    by_behaviour_type: dict[str, Amount]
+    by_month: dict[str, Amount]
+
+
 class RegionTotal(BaseModel):
     code: str
     name: str
@@ -235,6 +246,21 @@ def enterprise_ledger(
         by_month=_sum_by(periods, "period_start", _month),
         recent_postings=views,
         next_before=next_before,
+    )
+
+
+@app.get("/v1/ledgers/employer/{employer}", tags=["ledgers"], response_model=EmployerLedger)
+def employer_ledger(employer: str, books: BooksDep) -> EmployerLedger:
+    """Employer account (企业员工碳账户): what linked employees reduced since linking."""
+    members, rows = books.employer_rows(employer)
+    if not members:
+        raise HTTPException(404, "no employees linked to this employer")
+    return EmployerLedger(
+        employer=employer,
+        members=members,
+        total=Amount.of(sum(int(r["amount_mg"]) for r in rows)),
+        by_behaviour_type=_sum_by(rows, "behaviour_type"),
+        by_month=_sum_by(rows, "period_start", _month),
     )
 
 
