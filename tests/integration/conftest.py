@@ -27,6 +27,11 @@ TEST_ENV = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that restart the broker run last, so no other test sees the restart."""
+    items.sort(key=lambda item: item.get_closest_marker("broker_restart") is not None)
+
+
 @pytest.fixture(scope="session")
 def settings() -> Iterator[Settings]:
     saved = {k: os.environ.get(k) for k in TEST_ENV}
