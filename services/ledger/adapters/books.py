@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from carbonledger.contracts.records import Book, Decision, LedgerPosting
 from carbonledger.contracts.regions import RegionTable, load_regions
 from services.ledger.domain.aggregates import period_deltas
-from services.ledger.domain.chain import Head, extend
+from services.ledger.domain.chain import CANONICAL_FIELDS, Head, extend
 from services.ledger.domain.postings import postings_for
 
 _DECISION_COLUMNS = (
@@ -41,22 +41,9 @@ _DECISION_COLUMNS = (
     "winner_source",
     "winner_event_id",
 )
-_POSTING_COLUMNS = (
-    "posting_id",
-    "decision_id",
-    "claim_id",
-    "book",
-    "account",
-    "amount_mg",
-    "behaviour_type",
-    "region",
-    "partner",
-    "methodology_id",
-    "methodology_version",
-    "behaviour_time",
-)
-
 _CHAIN_COLUMNS = ("chain_index", "balance_mg", "prev_hash", "hash")
+# A posting's content: what its hash covers, less its place in the chain.
+_POSTING_COLUMNS = tuple(c for c in CANONICAL_FIELDS if c not in _CHAIN_COLUMNS)
 
 _STAGE = f"""
 CREATE TEMP TABLE stage_decisions ON COMMIT DROP AS

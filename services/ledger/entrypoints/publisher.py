@@ -18,18 +18,15 @@ Run: python -m services.ledger.entrypoints.publisher
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
-from typing import Any
 
 import psycopg
 from kafka import KafkaProducer
-from prometheus_client import start_http_server
 
 from carbonledger.contracts import metrics, topics
 from services.ledger.adapters.migrations import current_version, latest_version
 from services.ledger.config import LedgerSettings
+from services.ledger.entrypoints.process import run_process
 
 log = logging.getLogger("ledger.publisher")
 
@@ -104,18 +101,7 @@ def run(settings: LedgerSettings, stop: list[bool]) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = LedgerSettings()
-    port = int(os.environ.get("CARBON_WEB_PORT", settings.publisher_metrics_port))
-    start_http_server(port, addr="127.0.0.1")
-    stop = [False]
-
-    def _stop(signum: int, frame: Any) -> None:
-        stop[0] = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    run(settings, stop)
+    run_process(run, LedgerSettings().publisher_metrics_port)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from prometheus_client import start_http_server
 from pydantic import ValidationError
 
 from carbonledger.contracts import metrics, topics
@@ -29,6 +27,7 @@ from carbonledger.streaming import stage_dead_letter
 from services.ledger.adapters.books import Books, Offset
 from services.ledger.adapters.migrations import current_version, latest_version
 from services.ledger.config import LedgerSettings
+from services.ledger.entrypoints.process import run_process
 
 log = logging.getLogger("carbonledger.ledger.writer")
 
@@ -150,18 +149,7 @@ def run(settings: LedgerSettings, stop: list[bool]) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = LedgerSettings()
-    port = int(os.environ.get("CARBON_WEB_PORT", settings.ledger_writer_metrics_port))
-    start_http_server(port, addr="127.0.0.1")
-    stop = [False]
-
-    def _stop(signum: int, frame: Any) -> None:
-        stop[0] = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    run(settings, stop)
+    run_process(run, LedgerSettings().ledger_writer_metrics_port)
 
 
 if __name__ == "__main__":
