@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -169,3 +171,13 @@ def latest_kinds(conn: psycopg.Connection, id_prefix: str) -> dict[str, int]:
         (id_prefix + "%",),
     ).fetchall()
     return {str(k): int(n) for k, n in rows}
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run `carbonledger ARGS...` as an operator would, in a separate process."""
+    return subprocess.run(
+        [sys.executable, "-m", "carbonledger.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )

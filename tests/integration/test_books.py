@@ -4,8 +4,6 @@ chains and their verification, the outbox, and a ledger writer killed repeatedly
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -23,7 +21,7 @@ from carbonledger.publish import producer
 from carbonledger.sample import subject_of
 from services.ledger.adapters import audit
 from services.ledger.adapters.books import Books
-from tests.integration.helpers import books_balanced, personal_balances, scan
+from tests.integration.helpers import books_balanced, cli, personal_balances, scan
 from tests.integration.test_ledger import decisions
 
 pytestmark = pytest.mark.integration
@@ -91,12 +89,7 @@ def test_a_district_rolls_up_to_its_city_province_and_nation_and_nowhere_else(
 
 
 def verify_cli(*args: str) -> tuple[int, dict[str, Any]]:
-    done = subprocess.run(
-        [sys.executable, "-m", "carbonledger.cli", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = cli(*args)
     return done.returncode, json.loads(done.stdout)
 
 
@@ -255,7 +248,7 @@ def test_an_employer_account_sums_linked_employees_postings_since_linking(
     people = sorted({d.claim.subject for d in before_link})
     employer = f"acme-{uuid.uuid4().hex[:8]}"
     assert httpx.get(f"{base}/v1/ledgers/employer/{employer}").status_code == 404
-    assert verify_cli_text("employer", "link", employer, *people).startswith("linked 3")
+    assert cli("employer", "link", employer, *people).stdout.startswith("linked 3")
     enterprise_total = books.totals()["enterprise"]
     after_link = [
         d.model_copy(
@@ -273,13 +266,3 @@ def test_an_employer_account_sums_linked_employees_postings_since_linking(
     assert body["by_month"]["2026-10"]["mg"] == body["total"]["mg"]
     # A view of the personal book: the enterprise book moves only by the partner's postings.
     assert books.totals()["enterprise"] - enterprise_total == sum(d.amount_mg for d in after_link)
-
-
-def verify_cli_text(*args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "carbonledger.cli", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout

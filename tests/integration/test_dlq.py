@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from carbonledger.publish import publish
 from carbonledger.sample import subject_of
 from carbonledger.settle import settle
 from services.quantify.adapters.registry_files import load_methodologies
-from tests.integration.helpers import books_balanced, wait_for_balances
+from tests.integration.helpers import books_balanced, cli, wait_for_balances
 from tests.integration.test_pipeline import dead_letters
 
 pytestmark = pytest.mark.integration
@@ -48,12 +47,7 @@ def rides(count: int) -> list[tuple[str, bytes]]:
 
 
 def dlq(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "carbonledger.cli", "dlq", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return cli("dlq", *args)
 
 
 def test_replay_after_enabling_a_behaviour_credits_each_event_once(

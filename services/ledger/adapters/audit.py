@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 
 from carbonledger.contracts.regions import RegionTable
+from services.ledger.adapters.books import Books
 from services.ledger.domain.aggregates import periods, rollup_accounts
 from services.ledger.domain.chain import CANONICAL_FIELDS, GENESIS, Break, Head, verify_chain
 
@@ -85,8 +86,7 @@ def _account_of(entry: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _check_books(conn: psycopg.Connection, report: Report) -> None:
-    rows = conn.execute("SELECT book, sum(balance_mg) FROM balances GROUP BY book").fetchall()
-    report.totals = {str(b): int(t) for b, t in rows}
+    report.totals = Books(conn).totals()
     if len(set(report.totals.values())) > 1:
         report.problems.append(f"book totals differ: {report.totals}")
     uneven = conn.execute(
