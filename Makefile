@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)
 	bash deploy/local/kafka.sh fetch
 	bash deploy/local/postgres.sh install
+	bash deploy/local/prometheus.sh install
 
 ## Installs everything, runs the whole pipeline on the bundled sample, prints the ledger summary.
 demo: setup

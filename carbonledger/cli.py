@@ -213,6 +213,60 @@ def _methodologies(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _monitoring(args: argparse.Namespace, settings: Settings) -> int:
+    from carbonledger import monitoring as mon
+
+    if args.action == "metrics":
+        for f in mon.exported_families():
+            labels = ",".join(f.labels)
+            print(f"{f.name:<58} {f.type:<9} {{{labels}}}  {f.documentation}")
+        return 0
+    if args.action == "lint":
+        families = mon.exported_families()
+        problems = mon.naming_problems(families) + mon.rule_problems(
+            [*mon.alert_rules(), *mon.dashboard_queries()], families
+        )
+        print("\n".join(problems) or f"{len(families)} metric families, rules and dashboards: ok")
+        return 1 if problems else 0
+    if args.action == "config":
+        print(mon.render(mon.scrape_config(settings)), end="")
+        return 0
+    if args.action == "start":
+        path = mon.write_local_config(settings)
+        stack.script("prometheus", "start", settings, env=mon.prometheus_env(settings, path))
+        print(f"prometheus: http://127.0.0.1:{settings.prometheus_port + settings.port_offset}")
+        return 0
+    return stack.script(
+        "prometheus", args.action, settings, check=False, env=mon.prometheus_env(settings)
+    )
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from carbonledger.bench import report as bench_report
+    from carbonledger.bench.run import BenchOptions, run_bench
+
+    options = BenchOptions(
+        people=args.people,
+        activities=args.activities,
+        rate=args.rate,
+        seed=args.seed,
+        relay=args.relay,
+        fresh=args.fresh,
+        workers=args.workers,
+        json_out=args.json,
+        plot=args.plot,
+    )
+    report, latencies = run_bench(settings, options)
+    print(bench_report.table(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.json}")
+    if args.plot:
+        for path in bench_report.plot(report, latencies, args.plot):
+            print(f"wrote {path}")
+    return 0 if report["correct"] else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carbonledger", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -273,6 +327,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reason")
     p.add_argument("--stage", choices=["ingest", "quantify", "dedupe"])
     p.add_argument("--all", action="store_true", help="replay: every dead letter selected")
+    p = sub.add_parser("monitoring", help="metrics, naming lint, and a local Prometheus")
+    p.add_argument("action", choices=["metrics", "lint", "config", "start", "stop", "status"])
+    p = sub.add_parser("bench", help="a simulated city through the running services, measured")
+    p.add_argument("--people", type=int, default=100_000)
+    p.add_argument("--activities", type=int, default=200_000, help="activities to simulate")
+    p.add_argument(
+        "--rate", type=float, default=0.0, help="records/s offered (0: as fast as possible)"
+    )
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--relay", action="store_true", help="also measure the plain-aiokafka ceiling")
+    p.add_argument("--fresh", action="store_true", help="reset the local stack first")
+    p.add_argument("--workers", type=int, default=1, help="processes per consumer group")
+    p.add_argument("--json", type=Path, help="write the report as JSON here")
+    p.add_argument("--plot", type=Path, help="write PNG charts into this folder")
     sub.add_parser("schemas", help="regenerate docs/contract (JSON Schemas, AsyncAPI, OpenAPI)")
     p = sub.add_parser("sample", help="regenerate the bundled sample of partner traffic")
     p.add_argument("--out", type=Path, default=None)
@@ -334,6 +402,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}")
     elif args.command == "dlq":
         return _dlq(args, settings)
+    elif args.command == "bench":
+        return _bench(args, settings)
+    elif args.command == "monitoring":
+        return _monitoring(args, settings)
     elif args.command == "recompute":
         from carbonledger.recompute import recompute
 

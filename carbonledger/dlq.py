@@ -40,6 +40,23 @@ class Selection:
         )
 
 
+def backlog(settings: Settings) -> int:
+    """Records held on the dead-letter topic: end minus beginning offset, summed."""
+    consumer = KafkaConsumer(**settings.kafka_client_config(), enable_auto_commit=False)
+    try:
+        partitions = [
+            TopicPartition(topics.REJECTED, p)
+            for p in sorted(consumer.partitions_for_topic(topics.REJECTED) or ())
+        ]
+        if not partitions:
+            return 0
+        ends = consumer.end_offsets(partitions)
+        starts = consumer.beginning_offsets(partitions)
+        return sum(ends[tp] - starts[tp] for tp in partitions)
+    finally:
+        consumer.close()
+
+
 def dead_letters(settings: Settings) -> Iterator[DeadLetter]:
     """Every dead letter on the topic now, oldest first per partition."""
     consumer = KafkaConsumer(

@@ -31,16 +31,16 @@ class Service:
     base_port: int
     kafka: bool = True  # connects to Kafka, as its own principal svc-<name>
 
-    def command(self, port: int) -> list[str]:
+    def command(self, port: int, host: str = "127.0.0.1") -> list[str]:
         """The process, restarted after a crash as systemd or Kubernetes would.
 
         A clean exit (SIGTERM from `down`) ends the loop; `kill` signals the
         whole process group, loop included.
         """
-        argv = " ".join(shlex.quote(a) for a in self.program(port))
+        argv = " ".join(shlex.quote(a) for a in self.program(port, host))
         return ["bash", "-c", f"while :; do {argv} && break; sleep 1; done"]
 
-    def program(self, port: int) -> list[str]:
+    def program(self, port: int, host: str = "127.0.0.1") -> list[str]:
         if self.kind == "faust":
             return [sys.executable, "-m", "faust", "-A", self.module, "worker", "-l", "info"]
         if self.kind == "uvicorn":
@@ -50,7 +50,7 @@ class Service:
                 "uvicorn",
                 self.module,
                 "--host",
-                "127.0.0.1",
+                host,
                 "--port",
                 str(port),
                 "--log-level",
@@ -59,7 +59,7 @@ class Service:
         return [sys.executable, "-m", self.module]
 
     def ready_url(self, port: int) -> str:
-        return f"http://127.0.0.1:{port}/" + ("metrics" if self.kind == "python" else "readyz")
+        return f"http://127.0.0.1:{port}/readyz"
 
 
 SERVICES = {
@@ -76,8 +76,15 @@ SERVICES = {
 }
 
 
-def script(name: str, action: str, settings: Settings, check: bool = True) -> int:
+def script(
+    name: str,
+    action: str,
+    settings: Settings,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> int:
     env = {
+        **(env or {}),
         **os.environ,
         "CARBON_RUN_DIR": str(settings.run_dir),
         "CARBON_KAFKA_HOST": settings.kafka_host,
@@ -137,7 +144,7 @@ class Processes:
         }
         with (self.logs / f"{name}-{worker}.log").open("ab") as log:
             proc = subprocess.Popen(
-                service.command(port),
+                service.command(port, self.settings.web_host),
                 cwd=ROOT,
                 env=child_env,
                 stdout=log,

@@ -63,7 +63,7 @@ def make_app(
         broker_credentials=_credentials(settings),
         store=store,
         datadir=str(datadir),
-        web_host="127.0.0.1",
+        web_host=settings.web_host,
         web_port=int(os.environ.get("CARBON_WEB_PORT", base_port + wid)),
         web_enabled=True,
         topic_partitions=settings.topic_partitions,
@@ -71,6 +71,9 @@ def make_app(
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # With no linger, aiokafka sends each record in its own produce request as soon
+        # as its sender is idle: per-record requests dominated the stages' CPU.
+        producer_linger_ms=settings.stream_linger_ms,
         # faust's default (1200 s) lets a produce request that never completes hold a
         # stage for minutes (seen after a SIGKILL elsewhere in the pipeline); failing
         # it crashes the worker, which restarts from its committed offsets.
@@ -88,7 +91,7 @@ def make_app(
         agent_supervisor=CrashingSupervisor,
         autodiscover=False,
     )
-    _add_endpoints(app)
+    _add_endpoints(app, settings)
     return app
 
 
@@ -104,9 +107,9 @@ def _credentials(settings: Settings) -> faust.SASLCredentials | None:
     )
 
 
-def _add_endpoints(app: faust.App) -> None:
+def _add_endpoints(app: faust.App, settings: Settings) -> None:
     @app.page("/metrics")
-    async def metrics(web: View, request: Request) -> Response:
+    async def metrics_page(web: View, request: Request) -> Response:
         body, content_type = exposition()
         # aiohttp refuses a charset inside content_type; the exposition is ASCII/UTF-8.
         return web.bytes(body, content_type=content_type.split(";")[0] + "; version=0.0.4")
@@ -117,9 +120,13 @@ def _add_endpoints(app: faust.App) -> None:
 
     @app.page("/readyz")
     async def readyz(web: View, request: Request) -> Response:
-        # Ready once started, not rebalancing, and owning partitions to work on.
-        ready = app.started and not app.rebalancing and bool(app.consumer.assignment())
-        return web.json({"ready": bool(ready)}, status=200 if ready else 503)
+        # Ready once started, not rebalancing, owning partitions to work on, and
+        # caught up to within the configured lag.
+        assigned = app.started and not app.rebalancing and bool(app.consumer.assignment())
+        lag = metrics.lag_total(app.conf.id)
+        ready = assigned and lag <= settings.ready_max_lag
+        body = {"ready": bool(ready), "assigned": bool(assigned), "lag_records": lag}
+        return web.json(body, status=200 if ready else 503)
 
 
 EXIT_SKIPPED_RECORDS = 75  # EX_TEMPFAIL: restart and try again
@@ -159,6 +166,7 @@ class OffsetGuard:
         self.expected: dict[tuple[str, int], int] = {}
         self.committed: dict[tuple[str, int], int] | None = None  # read once per assignment
         self.last_progress = time.monotonic()
+        self.waiting_since: float | None = None  # when records were first seen waiting, untaken
 
         @app.on_partitions_assigned.connect
         def _forget(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
@@ -187,24 +195,35 @@ class OffsetGuard:
         self.lag_topics = metrics.report_lag(self.app.conf.id, lag, self.lag_topics)
 
     async def _check_stalled(self) -> None:
-        """Exit when this worker has records waiting in its partitions and has taken
-        none for a while: faust 0.15 can stay idle after a rebalance that meets a
-        restart, until the next rebalance. The restart loop brings it back."""
-        idle = time.monotonic() - self.last_progress
-        if getattr(self.app, "in_recovery", False) or idle < self.settings.stall_seconds:
+        """Exit when records have waited in this worker's partitions for the whole
+        stall period and none was taken: faust 0.15 can stay idle after a rebalance
+        that meets a restart, until the next rebalance. The restart loop brings it
+        back. A worker that was merely idle is not stalled when new records arrive:
+        they must be seen waiting, untaken, for `stall_seconds` first."""
+        now = time.monotonic()
+        if getattr(self.app, "in_recovery", False) or now - self.last_progress < (
+            self.settings.stall_seconds
+        ):
+            self.waiting_since = None
             return
         mine = [tp for tp in self.app.consumer.assignment() if tp.topic in self.sources]
         waiting = await asyncio.to_thread(self._waiting, [(tp.topic, tp.partition) for tp in mine])
-        if waiting:
-            STALLS.inc()
-            log.critical(
-                "no record taken for %.0f s while %d wait in %s; exiting to restart",
-                idle,
-                sum(waiting.values()),
-                sorted(waiting),
-            )
-            logging.shutdown()
-            os._exit(EXIT_STALLED)
+        since = self.waiting_since
+        if not waiting or since is None or since < self.last_progress:
+            self.waiting_since = now if waiting else None
+            return
+        idle = now - since
+        if idle < self.settings.stall_seconds:
+            return
+        STALLS.inc()
+        log.critical(
+            "no record taken for %.0f s while %d wait in %s; exiting to restart",
+            idle,
+            sum(waiting.values()),
+            sorted(waiting),
+        )
+        logging.shutdown()
+        os._exit(EXIT_STALLED)
 
     def _waiting(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         from kafka import KafkaConsumer, TopicPartition
@@ -258,25 +277,51 @@ class OffsetGuard:
         self.expected[key] = message.offset + 1
 
 
+DEAD_LETTER_BACKLOG_SECONDS = 30.0
+
+
 class Stage:
-    """What every stream stage shares: its name, offset guard and dead-letter topic."""
+    """What every stream stage shares: its name, offset guard, dead-letter topic and
+    the per-stage metrics (records in and out, dead letters, processing time)."""
 
     def __init__(
-        self, name: str, app: faust.App, settings: Settings, sources: tuple[str, ...] = ()
+        self,
+        name: str,
+        app: faust.App,
+        settings: Settings,
+        sources: tuple[str, ...] = (),
+        *,
+        watch_dead_letters: bool = False,
     ) -> None:
-        self.name, self.app = name, app
+        self.name, self.app, self.settings = name, app, settings
         self.guard = OffsetGuard(app, settings, sources)
         self.rejected = app.topic(topics.REJECTED, **RAW)
+        self._consumed = metrics.RECORDS_CONSUMED.labels(name)
+        self._seconds = metrics.PROCESSING_SECONDS.labels(name)
+        if watch_dead_letters:
+            app.timer(interval=DEAD_LETTER_BACKLOG_SECONDS)(self._report_dead_letter_backlog)
+
+    async def send(self, topic: Any, key: bytes, value: bytes) -> None:
+        await topic.send(key=key, value=value)
+        metrics.RECORDS_PRODUCED.labels(self.name, topic.get_topic_name()).inc()
 
     async def dead_letter(self, letter: DeadLetter) -> None:
-        await self.rejected.send(
-            key=(letter.partner or self.name).encode(), value=letter.to_bytes()
-        )
+        metrics.DEAD_LETTERS.labels(self.name, letter.reason).inc()
+        await self.send(self.rejected, (letter.partner or self.name).encode(), letter.to_bytes())
+
+    async def events(self, stream: Any) -> AsyncIterator[Any]:
+        """Each event of the stream, admitted by the offset guard, counted and timed
+        until the agent asks for the next."""
+        async for event in stream.events():
+            await self.guard.admit(event.message)
+            self._consumed.inc()
+            started = time.perf_counter()
+            yield event
+            self._seconds.observe(time.perf_counter() - started)
 
     async def records(self, stream: Any, model: type[RecordT]) -> AsyncIterator[RecordT]:
         """Each record of an internal topic, decoded; an undecodable one is dead-lettered."""
-        async for event in stream.events():
-            await self.guard.admit(event.message)
+        async for event in self.events(stream):
             try:
                 record = model.model_validate_json(event.message.value)
             except ValidationError as exc:
@@ -285,6 +330,11 @@ class Stage:
                 )
                 continue
             yield record
+
+    async def _report_dead_letter_backlog(self) -> None:
+        from carbonledger.dlq import backlog
+
+        metrics.DEAD_LETTER_BACKLOG.set(await asyncio.to_thread(backlog, self.settings))
 
 
 def now_utc() -> datetime:

@@ -53,6 +53,38 @@ CONSUMER_LAG = gauge(
 )
 
 
+# What every stage reports, labelled by stage (ingest, quantify, dedupe, ledger), so
+# one dashboard row and one alert cover the pipeline.
+RECORDS_CONSUMED = counter(
+    "stage", "records_consumed_total", "Records taken from the stage's input topics", ("stage",)
+)
+RECORDS_PRODUCED = counter(
+    "stage", "records_produced_total", "Records the stage sent, by topic", ("stage", "topic")
+)
+DEAD_LETTERS = counter(
+    "stage",
+    "dead_letters_total",
+    "Records the stage dead-lettered to behaviour.rejected, by reason code",
+    ("stage", "reason"),
+)
+PROCESSING_SECONDS = histogram(
+    "stage",
+    "processing_seconds",
+    "Time from taking a record to asking for the next (outputs sent included)",
+    ("stage",),
+)
+DEAD_LETTER_BACKLOG = gauge(
+    "dead_letter",
+    "backlog_records",
+    "Records held in behaviour.rejected (within its retention), fixed or not",
+)
+
+
+def grams(mg: int) -> float:
+    """Prometheus's base unit for mass is the gram; the ledger's is the integer mg."""
+    return mg / 1000
+
+
 def report_lag(group: str, lag_by_topic: dict[str, int], reported: set[str]) -> set[str]:
     """Set this process's lag per topic; topics it no longer owns drop to zero."""
     for topic in reported - lag_by_topic.keys():
@@ -64,6 +96,16 @@ def report_lag(group: str, lag_by_topic: dict[str, int], reported: set[str]) -> 
 
 _BUILD = Info(f"{PREFIX}_build", "Version of the running carbonledger code")
 _BUILD.info({"version": __version__, "python": platform.python_version()})
+
+
+def lag_total(group: str) -> int:
+    """This process's current lag in `group`, over every topic it reports."""
+    total = 0.0
+    for metric in CONSUMER_LAG.collect():
+        for sample in metric.samples:
+            if sample.labels.get("group") == group:
+                total += sample.value
+    return int(total)
 
 
 def exposition() -> tuple[bytes, str]:

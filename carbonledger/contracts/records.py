@@ -130,6 +130,9 @@ class ReductionClaim(Record):
     project_mg: int | None = None
     caps: tuple[CapUse, ...] = ()
     supersedes: Supersedes | None = None  # set on claims made by `carbonledger recompute`
+    # When ingest admitted the event (or recompute re-quantified it): the start of the
+    # pipeline's own latency, measured by the ledger at posting.
+    received_at: AwareDatetime | None = None
 
 
 class DecisionKind(StrEnum):

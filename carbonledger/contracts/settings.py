@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     # Every client authenticates as one principal (carbonledger/contracts/access.py).
     # Its secret is CARBON_KAFKA_PASSWORD, else CARBON_KAFKA_SECRET_<USERNAME>.
     kafka_security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL", "PLAINTEXT"] = "SASL_PLAINTEXT"
-    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    # PLAIN is for brokers whose super user is a static login (docker-compose's admin).
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
     kafka_username: str = access.ADMIN
     kafka_password: SecretStr | None = None
     topic_partitions: int = 8
@@ -49,6 +50,17 @@ class Settings(BaseSettings):
 
     # Added to every service's HTTP port, so a second stack (the tests') can run beside one.
     port_offset: int = 0
+
+    # Where every service's HTTP port listens: loopback on one machine, 0.0.0.0 in a
+    # container so that Prometheus and the orchestrator's probes can reach it.
+    web_host: str = "127.0.0.1"
+    # The local Prometheus (`carbonledger monitoring start`), plus port_offset.
+    prometheus_port: int = 9090
+    # /readyz answers 503 while this process's consumer lag is above this many records.
+    ready_max_lag: int = 100_000
+
+    # How long a stream stage's producer waits to fill a batch (latency for CPU).
+    stream_linger_ms: int = 5
 
     # A stream worker with records waiting and none taken for this long exits (restarts).
     stall_seconds: float = 45.0

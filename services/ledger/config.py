@@ -18,5 +18,6 @@ class LedgerSettings(Settings):
     publisher_batch_max: int = 2000
     publisher_poll_ms: int = 200
     publisher_metrics_port: int = 6105
-    ledger_api_host: str = "127.0.0.1"
-    ledger_api_port: int = 8000
+    # How often the active publisher sums each book for carbon_ledger_book_balance_grams
+    # (a scan of the balances table: raise it at national scale, 0 turns it off).
+    book_totals_seconds: float = 30.0

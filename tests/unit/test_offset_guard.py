@@ -1,4 +1,5 @@
 import asyncio
+import time
 from dataclasses import dataclass
 
 import faust
@@ -104,13 +105,30 @@ def stalled_guard(
     return g
 
 
-def test_a_worker_idle_with_records_waiting_exits_to_be_restarted(
+def test_a_worker_with_records_waiting_untaken_for_the_stall_period_exits(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    g = stalled_guard(monkeypatch, {("t", 0): 12}, idle=31)
+    g = stalled_guard(monkeypatch, {("t", 0): 12}, idle=300)
+    asyncio.run(g._check_stalled())  # first seen waiting: not yet a stall
+    assert g.waiting_since is not None
+    g.waiting_since -= 29
+    asyncio.run(g._check_stalled())
+    g.waiting_since -= 2  # now waiting for 31 s, nothing taken
     with pytest.raises(Exited) as exited:
         asyncio.run(g._check_stalled())
     assert exited.value.args == (streaming.EXIT_STALLED,)
+
+
+def test_a_long_idle_worker_is_not_stalled_when_new_records_arrive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker idle for an hour sees a burst arrive: it gets the stall period to
+    take them (restarting it here cost every burst ten seconds of latency)."""
+    g = stalled_guard(monkeypatch, {("t", 0): 148}, idle=3600)
+    asyncio.run(g._check_stalled())
+    g.last_progress = time.monotonic()  # it took one
+    g.waiting_since = time.monotonic() - 3600  # a stale mark from before must not count
+    asyncio.run(g._check_stalled())
 
 
 @pytest.mark.parametrize(

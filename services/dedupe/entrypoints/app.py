@@ -12,7 +12,6 @@ from the changelog after a crash.
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime
 from typing import Any, cast
 
@@ -53,8 +52,9 @@ DUPLICATES = metrics.counter(
 REVERSALS = metrics.counter(
     "dedupe",
     "reversals_total",
-    "Credits reversed, by class and reason (displaced, capped, cap_reached, recomputed, corrected)",
-    ("activity_class", "reason"),
+    "Credits reversed, by class, reason (displaced, capped, cap_reached, recomputed,"
+    " corrected) and partner pair (the reversed claim's partner, the winner's or none)",
+    ("activity_class", "reason", "partner", "winner_partner"),
 )
 STATE_BYTES = metrics.histogram(
     "dedupe",
@@ -71,9 +71,6 @@ WATERMARK = metrics.gauge(
     "watermark_timestamp_seconds",
     "Newest behaviour end seen, per claims partition (the window is measured from it)",
     ("partition",),
-)
-LATENCY = metrics.histogram(
-    "dedupe", "processing_seconds", "Time to decide one claim, state read and write included"
 )
 
 
@@ -113,15 +110,16 @@ def _count(decision: Decision) -> None:
     if decision.kind is DecisionKind.DUPLICATE and decision.winner is not None:
         DUPLICATES.labels(claim.activity_class, claim.event.source, decision.winner.source).inc()
     elif decision.kind is DecisionKind.REVERSE:
-        REVERSALS.labels(claim.activity_class, decision.reason or "").inc()
+        winner = decision.winner.source if decision.winner is not None else "none"
+        REVERSALS.labels(
+            claim.activity_class, decision.reason or "", claim.event.source, winner
+        ).inc()
 
 
 @app.agent(claims)
 async def dedupe_claims(stream: Any) -> None:
     async for claim in stage.records(stream, ReductionClaim):
-        started = time.perf_counter()
         seen = _decide(stream.current_event.message.partition, claim)
         for decision in seen.decisions:
             _count(decision)
-            await decisions.send(key=claim.subject.encode(), value=decision.to_bytes())
-        LATENCY.observe(time.perf_counter() - started)
+            await stage.send(decisions, claim.subject.encode(), decision.to_bytes())

@@ -28,7 +28,13 @@ settings = IngestSettings()
 registry = load_registry(settings.partners_file)
 
 app = make_app(topics.INGEST_APP_ID, settings.ingest_web_port, settings)
-stage = Stage("ingest", app, settings, sources=tuple(topics.partner_topic(p) for p in registry.ids))
+stage = Stage(
+    "ingest",
+    app,
+    settings,
+    sources=tuple(topics.partner_topic(p) for p in registry.ids),
+    watch_dead_letters=True,
+)
 # Explicit topics, not a regex subscription: faust 0.15 on aiokafka 0.14 crashes
 # subscribing by pattern. The registry is read at start-up, so a new partner
 # means restarting ingest (docs/operations.md).
@@ -68,8 +74,7 @@ def _admit(message: Any) -> Any:
 
 @app.agent(partner_events)
 async def admit_partner_events(stream: Any) -> None:
-    async for event in stream.events():
-        await stage.guard.admit(event.message)
+    async for event in stage.events(stream):
         outcome = _admit(event.message)
         partner = topics.partner_of_topic(event.message.topic) or "unknown"
         if isinstance(outcome, DeadLetter):
@@ -78,4 +83,4 @@ async def admit_partner_events(stream: Any) -> None:
             await stage.dead_letter(outcome)
         else:
             RECORDS.labels(partner, "accepted").inc()
-            await validated.send(key=outcome.subject.encode(), value=outcome.to_bytes())
+            await stage.send(validated, outcome.subject.encode(), outcome.to_bytes())

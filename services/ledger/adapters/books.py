@@ -186,6 +186,14 @@ class Offset:
     next_offset: int
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What one batch did: postings made, and the decisions not recorded before."""
+
+    postings: int
+    fresh: list[Decision]
+
+
 class Books:
     """Writes and reads the three books over one connection."""
 
@@ -193,15 +201,18 @@ class Books:
         self.conn = conn
         self.regions = regions or load_regions()
 
-    def apply(self, decisions: Sequence[Decision], group_id: str, offsets: Iterable[Offset]) -> int:
-        """Apply decisions and record the offsets after them, atomically; returns the
-        number of postings made (none for decisions already applied)."""
+    def apply(
+        self, decisions: Sequence[Decision], group_id: str, offsets: Iterable[Offset]
+    ) -> Applied:
+        """Apply decisions and record the offsets after them, atomically. Decisions
+        already applied make no postings and are not among the fresh ones."""
         with self.conn.transaction(), self.conn.cursor() as cur:
-            made = self._post(cur, self._new_decisions(cur, decisions)) if decisions else 0
+            fresh = self._new_decisions(cur, decisions) if decisions else []
+            made = self._post(cur, fresh) if fresh else 0
             cur.executemany(
                 _SAVE_OFFSET, [(group_id, o.topic, o.partition, o.next_offset) for o in offsets]
             )
-        return made
+        return Applied(made, fresh)
 
     def _new_decisions(
         self, cur: psycopg.Cursor[Any], decisions: Sequence[Decision]

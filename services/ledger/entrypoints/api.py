@@ -5,6 +5,7 @@ Run: uvicorn services.ledger.entrypoints.api:app   (or `carbonledger ledger-api`
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import date, datetime
@@ -17,6 +18,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
 from carbonledger import __version__
+from carbonledger.contracts import metrics as carbon_metrics
 from carbonledger.contracts.envelope import SUBJECT_PATTERN
 from carbonledger.contracts.exact import mg_to_display, mg_to_tonnes
 from carbonledger.contracts.metrics import exposition
@@ -147,6 +149,24 @@ app = FastAPI(
     generate_unique_id_function=_operation_id,
     lifespan=lifespan,
 )
+
+REQUESTS = carbon_metrics.counter(
+    "api", "requests_total", "Ledger API requests, by route template", ("route", "method", "status")
+)
+REQUEST_SECONDS = carbon_metrics.histogram(
+    "api", "request_seconds", "Time to answer one ledger API request", ("route",)
+)
+
+
+@app.middleware("http")
+async def count_requests(request: Request, call_next: Callable[[Request], Any]) -> Response:
+    started = time.perf_counter()
+    response: Response = await call_next(request)
+    # The route's template, never the path: subjects and regions are unbounded.
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+    REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
+    return response
 
 
 def books(request: Request) -> Iterator[Books]:

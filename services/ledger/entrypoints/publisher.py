@@ -24,9 +24,10 @@ import psycopg
 from kafka import KafkaProducer
 
 from carbonledger.contracts import metrics, topics
+from services.ledger.adapters.books import Books
 from services.ledger.adapters.migrations import current_version, latest_version
 from services.ledger.config import LedgerSettings
-from services.ledger.entrypoints.process import run_process
+from services.ledger.entrypoints.process import Health, run_process
 
 log = logging.getLogger("ledger.publisher")
 
@@ -34,9 +35,15 @@ _LEADER_LOCK = 0x0CA4B1  # advisory lock key: the one active publisher
 _TAKE = "SELECT id, key, payload FROM outbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
 
 PUBLISHED = metrics.counter("publisher", "postings_total", "Postings published on ledger.postings")
-BACKLOG = metrics.gauge("publisher", "outbox_backlog", "Postings in the outbox, not yet published")
+BACKLOG = metrics.gauge("publisher", "outbox_postings", "Postings in the outbox, not yet published")
 ACTIVE = metrics.gauge("publisher", "active", "1 while this process is the active publisher")
 BATCH_SECONDS = metrics.histogram("publisher", "batch_seconds", "Time to publish one outbox batch")
+BOOK_BALANCE = metrics.gauge(
+    "ledger",
+    "book_balance_grams",
+    "Total balance of each book, read in one snapshot by the active publisher",
+    ("book",),
+)
 
 
 def publish_batch(conn: psycopg.Connection, producer: KafkaProducer, limit: int) -> int:
@@ -66,7 +73,13 @@ def _lead(conn: psycopg.Connection) -> bool:
     return bool(row and row[0])
 
 
-def run(settings: LedgerSettings, stop: list[bool]) -> None:
+def _report_books(conn: psycopg.Connection) -> None:
+    """The three books must hold the same total (one statement, one snapshot)."""
+    for book, total_mg in Books(conn).totals().items():
+        BOOK_BALANCE.labels(book).set(metrics.grams(total_mg))
+
+
+def run(settings: LedgerSettings, stop: list[bool], health: Health) -> None:
     conn = psycopg.connect(settings.pg_conninfo, autocommit=True)
     if current_version(conn) != latest_version():
         raise SystemExit("ledger schema is not migrated; run `carbonledger db migrate`")
@@ -80,10 +93,12 @@ def run(settings: LedgerSettings, stop: list[bool]) -> None:
     try:
         while not stop[0] and not _lead(conn):
             ACTIVE.set(0)
+            health.update(True, role="standby")
             time.sleep(2)  # standby: another publisher holds the lock
         ACTIVE.set(1)
+        health.update(True, role="active")
         log.info("publishing the outbox to %s", topics.POSTINGS)
-        last_count = 0.0
+        last_count = last_books = 0.0
         while not stop[0]:
             started = time.perf_counter()
             sent = publish_batch(conn, producer, settings.publisher_batch_max)
@@ -93,6 +108,11 @@ def run(settings: LedgerSettings, stop: list[bool]) -> None:
             if time.monotonic() - last_count > 5:
                 BACKLOG.set(_backlog(conn))
                 last_count = time.monotonic()
+            if settings.book_totals_seconds and (
+                time.monotonic() - last_books > settings.book_totals_seconds
+            ):
+                _report_books(conn)
+                last_books = time.monotonic()
             if sent < settings.publisher_batch_max:
                 time.sleep(settings.publisher_poll_ms / 1000)
     finally:

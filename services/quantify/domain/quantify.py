@@ -57,6 +57,7 @@ def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]
     common = behaviour.model_dump(include=CARRIED_FIELDS)
     # The inputs as JSON text (decimals as strings), so a claim round-trips exactly.
     common["data"] = behaviour.model_dump(mode="json", include={"data"})["data"]
+    common["received_at"] = behaviour.received_at
     if isinstance(chosen, Unquantified):
         return ReductionClaim(
             claim_id=ids.claim_id(behaviour.event_id, None, None),

@@ -36,7 +36,7 @@ CLAIMS = metrics.counter(
 )
 CREDITED_MASS = metrics.counter(
     "quantify",
-    "claimed_reduction_milligrams_total",
+    "claimed_reduction_grams_total",
     "Reduction claimed before dedupe, by behaviour type",
     ("behaviour_type",),
 )
@@ -48,5 +48,5 @@ async def quantify_behaviours(stream: Any) -> None:
         claim = quantify(behaviour, methodologies)
         outcome = "credited" if claim.credited else (claim.reason or "not_credited")
         CLAIMS.labels(claim.type, outcome).inc()
-        CREDITED_MASS.labels(claim.type).inc(claim.reduction_mg)
-        await claims.send(key=claim.subject.encode(), value=claim.to_bytes())
+        CREDITED_MASS.labels(claim.type).inc(metrics.grams(claim.reduction_mg))
+        await stage.send(claims, claim.subject.encode(), claim.to_bytes())
