@@ -28,8 +28,17 @@ TEST_ENV = {
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that restart the broker run last, so no other test sees the restart."""
-    items.sort(key=lambda item: item.get_closest_marker("broker_restart") is not None)
+    """Tests that send today's traffic run after the others: it moves dedupe's
+    watermark to now, and the other tests' traffic (October 2026) would then be
+    late. Tests that restart the broker run last, so no other test sees it."""
+
+    def late(item: pytest.Item) -> tuple[bool, bool]:
+        return (
+            item.get_closest_marker("broker_restart") is not None,
+            item.get_closest_marker("todays_traffic") is not None,
+        )
+
+    items.sort(key=late)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""The benchmark: a simulated city through the running services."""

@@ -1,0 +1,429 @@
+"""`carbonledger bench`: a simulated city's partner traffic through the running
+services, measured as operators would measure it, and checked against `settle`.
+
+The run publishes each partner's records as that partner, at a target rate or as
+fast as the producers take them, while a sampler reads every process's /metrics
+(and the broker's and PostgreSQL's /proc) once a second. When every consumer
+group has caught up, it reports throughput from the first record sent to the last
+posting committed, latency from each event's send to its first credit posting,
+per-process CPU and memory, lag over time, and whether the books moved by exactly
+what `carbonledger settle` computes from the same records. A wrong result fails
+the run (exit 1), however fast.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+from kafka import KafkaProducer
+
+from carbonledger import cli, stack
+from carbonledger.bench.probe import Sampler, Tick, infrastructure_pids
+from carbonledger.bench.traffic import CityProfile, CityTraffic
+from carbonledger.contracts import access, topics
+from carbonledger.contracts.settings import Settings
+from carbonledger.demo import expected_from
+from carbonledger.progress import LEDGER_GROUP, LagProbe
+from services.ledger.adapters.books import Books
+
+Records = list[tuple[str, bytes]]
+TICK_SECONDS = 0.1
+RECORDS_PER_ACTIVITY = 1.4  # a first guess at the generator's ratio; corrected as it runs
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    people: int = 100_000
+    activities: int = 200_000
+    rate: float = 0.0  # partner records per second offered; 0 = as fast as possible
+    seed: int = 2026
+    relay: bool = False
+    fresh: bool = False
+    workers: int = 1
+    timeout: float = 1800.0
+    json_out: Path | None = None
+    plot: Path | None = None
+
+
+@dataclass
+class Sent:
+    """What the load generator sent, and when each event first went out."""
+
+    records: Records = field(default_factory=list)
+    at: dict[str, float] = field(default_factory=dict)  # event id -> first send time
+    first: float = 0.0
+    last: float = 0.0
+
+
+# --- sending --------------------------------------------------------------------
+
+
+class PartnerProducers:
+    """One producer per partner, each connected as that partner's principal."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.producers: dict[str, KafkaProducer] = {}
+
+    def send(self, partner: str, raw: bytes) -> None:
+        producer = self.producers.get(partner)
+        if producer is None:
+            principal = self.settings.as_principal(access.partner_principal_name(partner))
+            producer = self.producers[partner] = _producer(principal)
+        producer.send(topics.partner_topic(partner), value=raw)
+
+    def close(self) -> None:
+        for producer in self.producers.values():
+            producer.flush(timeout=120)
+            producer.close(timeout=30)
+
+
+def _producer(settings: Settings) -> KafkaProducer:
+    return KafkaProducer(
+        **settings.kafka_client_config(),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=10,
+        batch_size=262_144,
+        max_request_size=topics.PARTNER_MAX_BYTES,
+    )
+
+
+def _event_id(raw: bytes) -> str | None:
+    try:
+        found = orjson.loads(raw).get("id")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return str(found) if found is not None else None
+
+
+def paced_batches(traffic: CityTraffic, activities: int, rate: float) -> Iterator[Records]:
+    """Batches of records stamped when they are due: `rate` records a second, or as
+    fast as they are taken when rate is 0."""
+    started, made, records_made = time.monotonic(), 0, 0
+    while made < activities:
+        if rate:
+            due = rate * (time.monotonic() - started) - records_made
+            if due < 1:
+                time.sleep(TICK_SECONDS / 2)
+                continue
+            ratio = records_made / made if made else RECORDS_PER_ACTIVITY
+            count = max(1, min(activities - made, math.ceil(due / ratio)))
+        else:
+            count = min(activities - made, 2000)
+        batch = traffic.batch(count, _now())
+        made, records_made = made + count, records_made + len(batch)
+        yield batch
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def send_all(settings: Settings, batches: Iterator[Records], to_topic: str | None = None) -> Sent:
+    """Send every batch (to the partners' topics, or all to one topic as the admin)."""
+    sent = Sent()
+    partners = PartnerProducers(settings)
+    relay = _producer(settings) if to_topic else None
+    try:
+        for batch in batches:
+            now = time.time()
+            sent.first = sent.first or now
+            for partner, raw in batch:
+                if relay is not None and to_topic:
+                    relay.send(to_topic, value=raw)
+                else:
+                    partners.send(partner, raw)
+                event = _event_id(raw)
+                if event is not None and event not in sent.at:
+                    sent.at[event] = now
+            sent.records.extend(batch)
+    finally:
+        partners.close()
+        if relay is not None:
+            relay.flush(timeout=120)
+            relay.close()
+    sent.last = time.time()
+    return sent
+
+
+# --- waiting and reading the ledger ----------------------------------------------
+
+
+def wait_caught_up(settings: Settings, conn: psycopg.Connection, timeout: float) -> None:
+    """Until every group has read everything, twice in a row a second apart."""
+    deadline, quiet = time.monotonic() + timeout, 0
+    with LagProbe(settings) as probe:
+        while quiet < 2:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the pipeline did not catch up within the timeout")
+            lag = probe.pipeline(Books(conn).offsets(LEDGER_GROUP, topics.DECISIONS))
+            quiet = quiet + 1 if not any(lag.values()) else 0
+            time.sleep(1)
+
+
+def first_credits(conn: psycopg.Connection, after_seq: int) -> dict[str, float]:
+    """Event id -> when its first credit was posted, for postings made after `after_seq`."""
+    rows = conn.execute(
+        "SELECT d.event_id, extract(epoch FROM min(p.posted_at)) FROM postings p"
+        " JOIN decisions d ON d.decision_id = p.decision_id"
+        " WHERE p.seq > %s AND p.book = 'personal' AND d.kind = 'credit'"
+        " GROUP BY d.event_id",
+        (after_seq,),
+    ).fetchall()
+    return {str(event): float(at) for event, at in rows}
+
+
+def last_seq(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT coalesce(max(seq), 0) FROM postings").fetchone()
+    return int(row[0]) if row else 0
+
+
+def last_posting(conn: psycopg.Connection, after_seq: int) -> float:
+    row = conn.execute(
+        "SELECT extract(epoch FROM max(posted_at)) FROM postings WHERE seq > %s", (after_seq,)
+    ).fetchone()
+    return float(row[0]) if row and row[0] is not None else 0.0
+
+
+def check_books(
+    settings: Settings,
+    conn: psycopg.Connection,
+    records: Records,
+    before: dict[str, dict[str, int]],
+) -> list[str]:
+    """Differences between how the books moved and what `settle` computes."""
+    expected = expected_from(settings, records)
+    books = Books(conn)
+    problems = []
+    personal = {s: v for s, v in expected.personal.items() if v}
+    got = _personal(conn, list(expected.personal))
+    if got != personal:
+        wrong = sorted(set(got) ^ set(personal) | {s for s in got if got[s] != personal.get(s)})
+        problems.append(f"personal: {len(wrong)} people differ from settle (e.g. {wrong[:2]})")
+    for book in ("enterprise", "government"):
+        after = books.balances(book)
+        moved = {a: after.get(a, 0) - before[book].get(a, 0) for a in after}
+        moved = {a: v for a, v in moved.items() if v}
+        wanted = {a: v for a, v in expected.book(book).items() if v}
+        if moved != wanted:
+            problems.append(f"{book}: moved {moved} but settle says {wanted}")
+    return problems
+
+
+def _personal(conn: psycopg.Connection, subjects: list[str]) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT account, balance_mg FROM balances WHERE book = 'personal' AND account = ANY(%s)",
+        (subjects,),
+    ).fetchall()
+    return {str(a): int(b) for a, b in rows if b}
+
+
+# --- figures ----------------------------------------------------------------------
+
+
+def percentiles(values: list[float], points: tuple[float, ...] = (50, 95, 99)) -> dict[str, float]:
+    if not values:
+        return {f"p{p:g}": float("nan") for p in points}
+    ordered = sorted(values)
+    return {
+        f"p{p:g}": ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)]
+        for p in points
+    }
+
+
+def increase(values: list[float]) -> float:
+    """How much a counter grew, across restarts (a drop means it started again at 0),
+    as Prometheus's increase() reads it."""
+    return sum(b - a if b >= a else b for a, b in itertools.pairwise(values))
+
+
+def process_figures(ticks: list[Tick], records: int) -> dict[str, dict[str, float]]:
+    """Per process: CPU seconds per 1,000 records, peak RSS, and the rate at which it
+    consumed while it was consuming."""
+    figures: dict[str, dict[str, float]] = {}
+    for name in sorted({n for t in ticks for n in t.processes}):
+        seen = [(t.at, t.processes[name]) for t in ticks if name in t.processes]
+        busy = [
+            at for (_, prev), (at, r) in itertools.pairwise(seen) if r.consumed != prev.consumed
+        ]
+        consumed = increase([r.consumed for _, r in seen])
+        cpu = increase([r.cpu_seconds for _, r in seen])
+        span = (busy[-1] - seen[0][0]) if busy else 0.0
+        figures[name] = {
+            "cpu_seconds": round(cpu, 2),
+            "cpu_seconds_per_1000": round(cpu / records * 1000, 3) if records else 0.0,
+            "peak_rss_mb": round(max(r.rss_bytes for _, r in seen) / 2**20, 1),
+            "consumed": consumed,
+            "consumed_per_second": round(consumed / span, 1) if span > 0 else 0.0,
+            "restarts": sum(
+                b.cpu_seconds < a.cpu_seconds for (_, a), (_, b) in itertools.pairwise(seen)
+            ),
+        }
+    return figures
+
+
+def lag_series(ticks: list[Tick], start: float) -> dict[str, list[tuple[float, float]]]:
+    series: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for tick in ticks:
+        for name, reading in tick.processes.items():
+            if name not in ("kafka", "postgres"):
+                series[name].append((round(tick.at - start, 1), reading.lag))
+    return dict(series)
+
+
+def throughput_series(ticks: list[Tick], start: float) -> dict[str, list[tuple[float, float]]]:
+    """Records consumed per second by each process, between successive readings."""
+    series: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for prev, tick in itertools.pairwise(ticks):
+        for name, reading in tick.processes.items():
+            before = prev.processes.get(name)
+            if before is not None and name not in ("kafka", "postgres"):
+                rate = (reading.consumed - before.consumed) / (tick.at - prev.at)
+                series[name].append((round(tick.at - start, 1), round(rate, 1)))
+    return dict(series)
+
+
+def dedupe_state(ports: dict[str, int]) -> dict[str, float]:
+    """Mean stored bytes per person from dedupe's own histogram, after the run."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total, count = 0.0, 0.0
+    for name, port in ports.items():
+        if not name.startswith("dedupe"):
+            continue
+        with _urlopen(f"http://127.0.0.1:{port}/metrics") as answer:
+            for family in text_string_to_metric_families(answer.read().decode()):
+                for s in family.samples:
+                    if s.name == "carbon_dedupe_person_state_bytes_sum":
+                        total += s.value
+                    elif s.name == "carbon_dedupe_person_state_bytes_count":
+                        count += s.value
+    return {"mean_state_bytes_per_write": round(total / count, 1) if count else 0.0}
+
+
+def _urlopen(url: str) -> Any:
+    import urllib.request
+
+    return urllib.request.urlopen(url, timeout=5)
+
+
+# --- the relay ceiling -----------------------------------------------------------------
+
+
+def relay_ceiling(settings: Settings, options: BenchOptions, sent: Sent) -> dict[str, float]:
+    """The same records, the same number of hops, plain aiokafka, no logic."""
+    from carbonledger.admin import admin_client, ensure_topics
+    from carbonledger.contracts.topics import TopicSpec
+
+    run = uuid.uuid4().hex[:8]
+    hops = [f"bench.relay.{run}.{i}" for i in range(4)]
+    hour = 3_600_000
+    ensure_topics(
+        settings,
+        [TopicSpec(t, settings.topic_partitions, hour, "-", "-", "bench", "bench") for t in hops],
+    )
+    env = {**os.environ, "CARBON_KAFKA_USERNAME": access.ADMIN}
+    module = [sys.executable, "-m", "carbonledger.bench.relay"]
+    workers = [
+        subprocess.Popen([*module, "hop", hops[i], hops[i + 1], f"relay-{run}-{i}"], env=env)
+        for i in range(3)
+    ]
+    sink = subprocess.Popen(
+        [*module, "sink", hops[3], f"relay-{run}-sink", str(len(sent.records))],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # As fast as the producer takes them: the ceiling is a maximum throughput.
+        batches = iter([sent.records[i : i + 2000] for i in range(0, len(sent.records), 2000)])
+        relayed = send_all(settings, batches, to_topic=hops[0])
+        out, _ = sink.communicate(timeout=options.timeout)
+        arrived = json.loads(out)
+    finally:
+        for process in workers:
+            process.kill()
+            process.wait()
+        sink.kill()
+        sink.wait()
+        admin = admin_client(settings)
+        try:
+            admin.delete_topics(hops)
+        finally:
+            admin.close()
+    seconds = arrived["last"] - relayed.first
+    return {
+        "records": arrived["count"],
+        "seconds": round(seconds, 2),
+        "records_per_second": round(arrived["count"] / seconds, 1),
+    }
+
+
+# --- the whole run --------------------------------------------------------------------
+
+
+def run_bench(settings: Settings, options: BenchOptions) -> tuple[dict[str, Any], list[float]]:
+    """The report, and every credited event's latency (for the histogram)."""
+    if options.fresh:
+        cli.reset(settings)
+    cli.up(settings, options.workers)
+    processes = stack.Processes(settings)
+    ports = {f"{n}-{w}": processes.port(n, w) for n, w in processes.running()}
+    traffic = CityTraffic(CityProfile(people=options.people, seed=options.seed, tag=_tag()))
+    with psycopg.connect(settings.pg_conninfo, autocommit=True) as conn:
+        books = Books(conn)
+        before = {b: books.balances(b) for b in ("enterprise", "government")}
+        start_seq = last_seq(conn)
+        with Sampler(ports, infrastructure_pids(settings)) as sampler:
+            sent = send_all(settings, paced_batches(traffic, options.activities, options.rate))
+            wait_caught_up(settings, conn, options.timeout)
+        finished = last_posting(conn, start_seq)
+        posted = first_credits(conn, start_seq)
+        latencies = [posted[e] - at for e, at in sent.at.items() if e in posted]
+        problems = check_books(settings, conn, sent.records, before)
+    seconds = finished - sent.first
+    report: dict[str, Any] = {
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(options).items()},
+        "generated": traffic.counts.as_dict(),
+        "records": len(sent.records),
+        "send_seconds": round(sent.last - sent.first, 2),
+        "seconds": round(seconds, 2),
+        "records_per_second": round(len(sent.records) / seconds, 1) if seconds > 0 else 0.0,
+        "offered_records_per_second": round(len(sent.records) / (sent.last - sent.first), 1),
+        "latency_seconds": {k: round(v, 3) for k, v in percentiles(latencies).items()},
+        "credited_events": len(latencies),
+        "processes": process_figures(sampler.ticks, len(sent.records)),
+        "dedupe": dedupe_state(ports) | {"people": options.people},
+        "lag": lag_series(sampler.ticks, sent.first),
+        "throughput": throughput_series(sampler.ticks, sent.first),
+        "correct": not problems,
+        "problems": problems,
+    }
+    if options.relay:
+        ceiling = relay_ceiling(settings, options, sent)
+        report["relay"] = ceiling
+        report["ratio_to_relay"] = round(
+            report["records_per_second"] / ceiling["records_per_second"], 3
+        )
+    return report, latencies
+
+
+def _tag() -> str:
+    return f"b{uuid.uuid4().hex[:6]}"

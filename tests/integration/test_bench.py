@@ -1,0 +1,57 @@
+"""A few seconds of `carbonledger bench` against the test stack, so the harness keeps
+working. No timing is asserted: the figures belong in docs/performance.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from carbonledger import stack
+from tests.integration.helpers import cli
+
+pytestmark = [pytest.mark.integration, pytest.mark.todays_traffic]
+
+
+def test_a_short_bench_run_reports_every_figure_and_a_correct_ledger(
+    running_stack: stack.Processes, tmp_path: Path
+) -> None:
+    out = tmp_path / "bench.json"
+    done = cli(
+        "bench",
+        "--people",
+        "300",
+        "--activities",
+        "800",
+        "--rate",
+        "400",
+        "--relay",
+        "--json",
+        str(out),
+        "--plot",
+        str(tmp_path / "charts"),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "books equal settle: yes" in done.stdout
+    report = json.loads(out.read_text())
+    assert report["correct"] and report["problems"] == []
+    generated = report["generated"]
+    assert generated["activities"] == 800
+    assert report["records"] == generated["records"] > 800  # duplicates and replays
+    assert generated["duplicates"] > 0 and generated["replays"] > 0
+    assert generated["malformed"] > 0
+    assert report["records_per_second"] > 0 and report["credited_events"] > 500
+    latency = report["latency_seconds"]
+    assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
+    processes = report["processes"]
+    assert {"ingest-0", "quantify-0", "dedupe-0", "ledger-writer-0", "kafka", "postgres"} <= set(
+        processes
+    )
+    assert all(p["peak_rss_mb"] > 0 for p in processes.values())
+    assert processes["ingest-0"]["consumed"] == report["records"]
+    assert report["relay"]["records"] == report["records"]
+    assert report["ratio_to_relay"] > 0
+    assert report["lag"]["dedupe-0"]
+    charts = sorted(p.name for p in (tmp_path / "charts").iterdir())
+    assert charts == ["lag.png", "latency.png", "throughput.png"]
