@@ -16,13 +16,13 @@ from carbonledger.settle import source_of
 log = logging.getLogger(__name__)
 
 
-def producer(settings: Settings) -> KafkaProducer:
+def producer(settings: Settings, linger_ms: int = 5, batch_size: int = 65536) -> KafkaProducer:
     return KafkaProducer(
         **settings.kafka_client_config(),
         acks="all",
         enable_idempotence=True,
-        linger_ms=5,
-        batch_size=65536,
+        linger_ms=linger_ms,
+        batch_size=batch_size,
         max_request_size=topics.PARTNER_MAX_BYTES,
     )
 

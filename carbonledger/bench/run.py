@@ -38,6 +38,7 @@ from carbonledger.contracts import access, topics
 from carbonledger.contracts.settings import Settings
 from carbonledger.demo import expected_from
 from carbonledger.progress import LEDGER_GROUP, LagProbe
+from carbonledger.publish import producer
 from services.ledger.adapters.books import Books
 
 Records = list[tuple[str, bytes]]
@@ -80,27 +81,20 @@ class PartnerProducers:
         self.producers: dict[str, KafkaProducer] = {}
 
     def send(self, partner: str, raw: bytes) -> None:
-        producer = self.producers.get(partner)
-        if producer is None:
+        client = self.producers.get(partner)
+        if client is None:
             principal = self.settings.as_principal(access.partner_principal_name(partner))
-            producer = self.producers[partner] = _producer(principal)
-        producer.send(topics.partner_topic(partner), value=raw)
+            client = self.producers[partner] = _producer(principal)
+        client.send(topics.partner_topic(partner), value=raw)
 
     def close(self) -> None:
-        for producer in self.producers.values():
-            producer.flush(timeout=120)
-            producer.close(timeout=30)
+        for client in self.producers.values():
+            client.flush(timeout=120)
+            client.close(timeout=30)
 
 
 def _producer(settings: Settings) -> KafkaProducer:
-    return KafkaProducer(
-        **settings.kafka_client_config(),
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=10,
-        batch_size=262_144,
-        max_request_size=topics.PARTNER_MAX_BYTES,
-    )
+    return producer(settings, linger_ms=10, batch_size=262_144)
 
 
 def _event_id(raw: bytes) -> str | None:
@@ -213,7 +207,7 @@ def check_books(
     books = Books(conn)
     problems = []
     personal = {s: v for s, v in expected.personal.items() if v}
-    got = _personal(conn, list(expected.personal))
+    got = {s: v for s, v in books.balances_of("personal", expected.personal).items() if v}
     if got != personal:
         wrong = sorted(set(got) ^ set(personal) | {s for s in got if got[s] != personal.get(s)})
         problems.append(f"personal: {len(wrong)} people differ from settle (e.g. {wrong[:2]})")
@@ -225,14 +219,6 @@ def check_books(
         if moved != wanted:
             problems.append(f"{book}: moved {moved} but settle says {wanted}")
     return problems
-
-
-def _personal(conn: psycopg.Connection, subjects: list[str]) -> dict[str, int]:
-    rows = conn.execute(
-        "SELECT account, balance_mg FROM balances WHERE book = 'personal' AND account = ANY(%s)",
-        (subjects,),
-    ).fetchall()
-    return {str(a): int(b) for a, b in rows if b}
 
 
 # --- figures ----------------------------------------------------------------------

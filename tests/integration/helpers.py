@@ -73,11 +73,7 @@ expected = expected_from  # the demo's own check, over a test's records
 
 
 def personal_balances(conn: psycopg.Connection, subjects: set[str]) -> dict[str, int]:
-    rows = conn.execute(
-        "SELECT account, balance_mg FROM balances WHERE book = 'personal' AND account = ANY(%s)",
-        (list(subjects),),
-    ).fetchall()
-    return {str(a): int(b) for a, b in rows}
+    return Books(conn).balances_of("personal", subjects)
 
 
 def wait_for_balances(

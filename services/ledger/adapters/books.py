@@ -297,6 +297,13 @@ class Books:
         )
         return {str(a): int(b) for a, b in rows.fetchall()}
 
+    def balances_of(self, book: str, accounts: Iterable[str]) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT account, balance_mg FROM balances WHERE book = %s AND account = ANY(%s)",
+            (book, list(accounts)),
+        )
+        return {str(a): int(b) for a, b in rows.fetchall()}
+
     def recent_postings(
         self, book: str, account: str, limit: int, before_seq: int | None = None
     ) -> list[Mapping[str, Any]]:
