@@ -24,6 +24,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,15 +120,9 @@ def paced_batches(traffic: CityTraffic, activities: int, rate: float) -> Iterato
             count = max(1, min(activities - made, math.ceil(due / ratio)))
         else:
             count = min(activities - made, 2000)
-        batch = traffic.batch(count, _now())
+        batch = traffic.batch(count, datetime.now(UTC))
         made, records_made = made + count, records_made + len(batch)
         yield batch
-
-
-def _now() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 def send_all(settings: Settings, batches: Iterator[Records], to_topic: str | None = None) -> Sent:
