@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from carbonledger.contracts import metrics, topics
 from carbonledger.contracts.catalogue import Reason
-from carbonledger.contracts.records import Decision, DecisionKind
+from carbonledger.contracts.records import Decision, DecisionKind, ReductionClaim
 from carbonledger.contracts.regions import RegionTable
 from carbonledger.streaming import stage_dead_letter
 from services.ledger.adapters.books import Applied, Books, Offset
@@ -61,13 +61,13 @@ REVERSED = metrics.counter(
 INGEST_TO_POSTING = metrics.histogram(
     "ledger",
     "ingest_to_posting_seconds",
-    "From ingest admitting an event to its postings being committed (the pipeline's latency)",
+    "From ingest admitting an event to its first credit being committed (the pipeline's latency)",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 300, 1800),
 )
 EVENT_TO_POSTING = metrics.histogram(
     "ledger",
     "event_to_posting_seconds",
-    "From the event's time (set by the partner) to its postings being committed",
+    "From the event's time (set by the partner) to its first credit being committed",
     buckets=(1, 5, 30, 60, 300, 900, 3600, 14400, 86400, 259200, 604800, 2592000),
 )
 _MOVING = (DecisionKind.CREDIT, DecisionKind.REVERSE)
@@ -83,9 +83,16 @@ def observe(applied: Applied, regions: RegionTable, now: datetime) -> None:
         province = regions.province_of(claim.region).code if claim.region in regions else "unknown"
         mass = CREDITED if d.amount_mg >= 0 else REVERSED
         mass.labels(claim.type, province).inc(metrics.grams(abs(d.amount_mg)))
-        EVENT_TO_POSTING.observe(max(0.0, (now - claim.time).total_seconds()))
-        if claim.received_at is not None:
-            INGEST_TO_POSTING.observe(max(0.0, (now - claim.received_at).total_seconds()))
+        if d.kind is DecisionKind.CREDIT and d.sequence == 0:
+            # Only the decision made when the claim arrived: a reversal or a later
+            # credit of an older claim is timed by the claim that caused it, not this one.
+            _latency(claim, now)
+
+
+def _latency(claim: ReductionClaim, now: datetime) -> None:
+    EVENT_TO_POSTING.observe(max(0.0, (now - claim.time).total_seconds()))
+    if claim.received_at is not None:
+        INGEST_TO_POSTING.observe(max(0.0, (now - claim.received_at).total_seconds()))
 
 
 class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
