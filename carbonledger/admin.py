@@ -38,6 +38,13 @@ def committed_offsets(admin: KafkaAdminClient, group: str) -> dict[TopicPartitio
     return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
 
+def durability(settings: Settings) -> dict[str, str]:
+    """With copies on several brokers, a write is acknowledged once two hold it."""
+    if settings.topic_replication_factor < 2:
+        return {}
+    return {"min.insync.replicas": "2"}
+
+
 def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> list[str]:
     """Create the topics that do not exist yet; returns the names created.
 
@@ -52,7 +59,14 @@ def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> list[str]:
         for spec in missing:
             try:
                 admin.create_topics(
-                    [NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config())]
+                    [
+                        NewTopic(
+                            spec.name,
+                            spec.partitions,
+                            settings.topic_replication_factor,
+                            topic_configs=spec.config() | durability(settings),
+                        )
+                    ]
                 )
                 created.append(spec.name)
             except TopicAlreadyExistsError:

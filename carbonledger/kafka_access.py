@@ -61,6 +61,17 @@ def acls_of(principal: Principal) -> set[ACL]:
     }
 
 
+def scram_mechanism(settings: Settings) -> str:
+    """The SCRAM mechanism users are created for.
+
+    The admin may log in with PLAIN (Compose's static super user) while every
+    principal it creates logs in with SCRAM; those default to SCRAM-SHA-512.
+    """
+    if settings.kafka_sasl_mechanism.startswith("SCRAM-"):
+        return settings.kafka_sasl_mechanism
+    return "SCRAM-SHA-512"
+
+
 def apply_access(settings: Settings, principals: tuple[Principal, ...]) -> AccessReport:
     """Create or update every principal's SCRAM secret and make its ACLs match the map."""
     wanted = set().union(*(acls_of(p) for p in principals))
@@ -70,7 +81,7 @@ def apply_access(settings: Settings, principals: tuple[Principal, ...]) -> Acces
             [
                 UserScramCredentialUpsertion(
                     p.name,
-                    settings.kafka_sasl_mechanism,
+                    scram_mechanism(settings),
                     access.secret_of(p.name, os.environ, settings.production),
                 )
                 for p in principals

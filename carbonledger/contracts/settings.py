@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from carbonledger.contracts import access
@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     kafka_password: SecretStr | None = None
     topic_partitions: int = 8
     partner_topic_partitions: int = 4
+    # Copies of each topic the project creates (and of faust's changelogs): 1 on one
+    # broker, 3 on a production cluster, where min.insync.replicas becomes 2.
+    topic_replication_factor: int = Field(default=1, ge=1)
 
     pg_host: str = "127.0.0.1"
     pg_port: int = 15432

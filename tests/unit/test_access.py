@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from carbonledger.admin import durability
 from carbonledger.contracts import access, topics
 from carbonledger.contracts.access import Grant, Operation, Principal, Resource
 from carbonledger.contracts.settings import Settings
-from carbonledger.kafka_access import acls_of
+from carbonledger.kafka_access import acls_of, scram_mechanism
 
 PARTNERS = ("shenzhen-metro", "navi-maps")
 
@@ -111,3 +112,24 @@ def test_production_refuses_an_unauthenticated_broker_connection() -> None:
             pg_password="real",  # type: ignore[arg-type]
             kafka_security_protocol="PLAINTEXT",
         )
+
+
+@pytest.mark.parametrize(
+    ("login", "users"),
+    [
+        ("SCRAM-SHA-256", "SCRAM-SHA-256"),
+        ("SCRAM-SHA-512", "SCRAM-SHA-512"),
+        ("PLAIN", "SCRAM-SHA-512"),
+    ],
+)
+def test_users_get_a_scram_secret_even_when_the_admin_logs_in_with_plain(
+    login: str, users: str
+) -> None:
+    assert scram_mechanism(Settings(kafka_sasl_mechanism=login)) == users
+
+
+def test_replicated_topics_require_two_in_sync_copies() -> None:
+    assert durability(Settings()) == {}
+    assert durability(Settings(topic_replication_factor=3)) == {"min.insync.replicas": "2"}
+    with pytest.raises(ValueError):
+        Settings(topic_replication_factor=0)
