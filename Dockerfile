@@ -1,19 +1,56 @@
-# One image for every service (multi-stage, runs as a non-root user).
+# One image for every service: docker-compose.yml and deploy/k8s run it with a
+# different command per service (faust -A ..., uvicorn ..., python -m ...,
+# carbonledger ...). Multi-stage: the build stage installs the project and its
+# pinned dependencies (constraints.txt) into a virtualenv; the runtime stage copies
+# only that virtualenv and the two registries, and runs as a non-root user.
+#
+# No HEALTHCHECK here on purpose: each service has its own port and probes
+# (/healthz, /readyz), declared by docker-compose.yml and the Kubernetes manifests.
+#
+#   docker build -t carbonledger:0.1.0 .
+
 FROM python:3.11-slim AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/carbonledger
+ENV PATH=/opt/carbonledger/bin:$PATH
 WORKDIR /src
+# Dependencies first (pyproject.toml's list, pinned by constraints.txt), in their own
+# layer, so that a code change does not reinstall them.
 COPY pyproject.toml constraints.txt ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+    && pip install -c constraints.txt -r requirements.txt
 COPY carbonledger carbonledger
 COPY services services
-RUN pip wheel --no-cache-dir -c constraints.txt --wheel-dir /wheels .
+# The project itself, a regular (non-editable) install: console scripts
+# `carbonledger`, `faust` and `uvicorn` land in /opt/carbonledger/bin, package data
+# (migrations, methodology registry, regions) in site-packages.
+RUN pip install --no-deps . \
+    && carbonledger --help >/dev/null \
+    && faust --version >/dev/null \
+    && uvicorn --version >/dev/null
 
 FROM python:3.11-slim
-RUN useradd --system --uid 10001 --home /var/lib/carbonledger carbon \
-    && mkdir -p /var/lib/carbonledger && chown carbon /var/lib/carbonledger
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+# A fixed numeric uid/gid, so Kubernetes can check runAsNonRoot and volumes can be
+# prepared for it (fsGroup 10001).
+RUN groupadd --system --gid 10001 carbon \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home \
+       --home-dir /var/lib/carbonledger --shell /usr/sbin/nologin carbon \
+    && mkdir -p /var/lib/carbonledger \
+    && chown 10001:10001 /var/lib/carbonledger
+COPY --from=build /opt/carbonledger /opt/carbonledger
 WORKDIR /app
+# Read at start-up; operators replace them with a volume or a ConfigMap.
 COPY deploy/partners.yaml deploy/partners.yaml
 COPY services/quantify/registry services/quantify/registry
-ENV CARBON_PARTNERS_FILE=/app/deploy/partners.yaml \
+ENV PATH=/opt/carbonledger/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    CARBON_RUN_DIR=/var/lib/carbonledger \
+    CARBON_PARTNERS_FILE=/app/deploy/partners.yaml \
     CARBON_METHODOLOGY_DIR=/app/services/quantify/registry
-USER carbon
+# CARBON_RUN_DIR holds faust state (dedupe's RocksDB, a cache of its changelog
+# topic): a named volume in Compose, an emptyDir in Kubernetes. No VOLUME here, so
+# the other services do not each get an anonymous volume.
+USER 10001:10001
+CMD ["carbonledger", "--help"]
