@@ -1,15 +1,19 @@
-"""The faust side shared by the stream processors: app factory, batching, endpoints.
+"""The faust side shared by the stream processors: app factory, stages, endpoints.
 
 Each stage reads raw bytes and decodes them itself (pydantic), so a poison record
-is a dead letter, never a crashed codec. Stages iterate event by event: faust
+is a dead letter, never a crashed codec.
+
+Dedupe, which keeps a table, iterates faust's stream event by event: faust
 acknowledges an event once the agent asks for the next one, and flushes the
 producer before it commits acknowledged offsets, so every output of an event
-reaches the broker before its offset is committed: at-least-once delivery, made
-exactly-once in effect by the deterministic ids downstream.
+reaches the broker before its offset is committed. Ingest and quantify, which keep
+no state, read in batches instead (`Stage.batches`, carbonledger/batching.py) with
+the same guarantee per batch. Either way delivery is at least once, made exactly
+once in effect by the deterministic ids downstream.
 
-(`take_events` batching was tried and lost records when a worker was killed:
-it runs a second task over the stream's shared state. Batching belongs to the
-performance work, behind the same kill tests.)
+(faust's `take_events` was tried first and lost records when a worker was killed:
+it runs a second task over the stream's shared state, and it keeps the per-event
+path, whose cost was the reason to batch.)
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import faust
+from faust.app.base import BootStrategy
 from faust.web import Request, Response, View
 from mode import CrashingSupervisor
 from mode.types.signals import BaseSignalT
 from pydantic import BaseModel, ValidationError
 
+from carbonledger.batching import BatchLoop, Handler, Output
 from carbonledger.contracts import ids, metrics, topics
 from carbonledger.contracts.catalogue import Reason
 from carbonledger.contracts.metrics import exposition
@@ -124,7 +130,9 @@ def _add_endpoints(app: faust.App, settings: Settings) -> None:
     async def readyz(web: View, request: Request) -> Response:
         # Ready once started, not rebalancing, owning partitions to work on, and
         # caught up to within the configured lag.
-        assigned = app.started and not app.rebalancing and bool(app.consumer.assignment())
+        loop = getattr(app, "batch_loop", None)  # a batch stage reads with its own consumer
+        owned = loop.assignment() if loop is not None else app.consumer.assignment()
+        assigned = app.started and not app.rebalancing and bool(owned)
         lag = metrics.lag_total(app.conf.id)
         ready = assigned and lag <= settings.ready_max_lag
         body = {"ready": bool(ready), "assigned": bool(assigned), "lag_records": lag}
@@ -298,8 +306,38 @@ class Stage:
         metrics.RECORDS_PRODUCED.labels(self.name, topic.get_topic_name()).inc()
 
     async def dead_letter(self, letter: DeadLetter) -> None:
+        output = self.dead_letter_output(letter)
+        await self.send(self.rejected, output.key, output.value)
+
+    def dead_letter_output(self, letter: DeadLetter) -> Output:
+        """A dead letter as a batch stage's output (counted now, sent with the batch)."""
         metrics.DEAD_LETTERS.labels(self.name, letter.reason).inc()
-        await self.send(self.rejected, (letter.partner or self.name).encode(), letter.to_bytes())
+        return Output(topics.REJECTED, (letter.partner or self.name).encode(), letter.to_bytes())
+
+    def decode(self, record: Any, model: type[RecordT]) -> RecordT | Output:
+        """A record of an internal topic, decoded; or, if undecodable, its dead letter."""
+        try:
+            return model.model_validate_json(record.value)
+        except ValidationError as exc:
+            letter = stage_dead_letter(self.name, Reason.UNDECODABLE_RECORD, str(exc), record)
+            return self.dead_letter_output(letter)
+
+    def batches(self, sources: tuple[str, ...], handle: Handler) -> BatchLoop:
+        """Run `handle` over batches of `sources` instead of faust's per-event stream
+        (a stage without tables; carbonledger/batching.py says why)."""
+        loop = BatchLoop(
+            self.name, self.app, self.settings, sources, handle, beacon=self.app.beacon
+        )
+
+        # faust's own consumer would join the same group with nothing to read.
+        self.app.boot_strategy = BootStrategy(self.app, enable_kafka_consumer=False)
+
+        async def start_batches() -> None:
+            await self.app.add_runtime_dependency(loop)
+
+        self.app.task(start_batches)
+
+        return loop
 
     async def events(self, stream: Any) -> AsyncIterator[Any]:
         """Each event of the stream, admitted by the offset guard, counted and timed
@@ -314,14 +352,11 @@ class Stage:
     async def records(self, stream: Any, model: type[RecordT]) -> AsyncIterator[RecordT]:
         """Each record of an internal topic, decoded; an undecodable one is dead-lettered."""
         async for event in self.events(stream):
-            try:
-                record = model.model_validate_json(event.message.value)
-            except ValidationError as exc:
-                await self.dead_letter(
-                    stage_dead_letter(self.name, Reason.UNDECODABLE_RECORD, str(exc), event.message)
-                )
+            decoded = self.decode(event.message, model)
+            if isinstance(decoded, Output):
+                await self.send(self.rejected, decoded.key, decoded.value)
                 continue
-            yield record
+            yield decoded
 
     async def _report_dead_letter_backlog(self) -> None:
         from carbonledger.dlq import backlog

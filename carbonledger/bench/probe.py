@@ -68,20 +68,37 @@ def _stat(pid: int) -> tuple[int, float, float] | None:
     return parent, (utime + stime) / CLOCK_TICKS, rss * PAGE_BYTES
 
 
-def read_tree(root: int) -> Reading | None:
-    """A process and all its descendants (PostgreSQL's backends), summed."""
-    stats = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (found := _stat(int(entry.name))):
-            stats[int(entry.name)] = found
-    if root not in stats:
-        return None
-    members, grew = {root}, True
-    while grew:
-        more = {pid for pid, (parent, _, _) in stats.items() if parent in members} - members
-        members |= more
-        grew = bool(more)
-    return Reading(sum(stats[p][1] for p in members), sum(stats[p][2] for p in members))
+class ProcessTree:
+    """A process and all its descendants (PostgreSQL's backends), as one reading.
+
+    Backends come and go, so the tree's summed CPU would drop whenever one exits and
+    read as a restart. Instead each member's CPU is followed by pid, and only its
+    growth is added; a member that appears later counts from zero.
+    """
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.cpu_seconds = 0.0
+        self.last: dict[int, float] | None = None
+
+    def read(self) -> Reading | None:
+        stats = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and (found := _stat(int(entry.name))):
+                stats[int(entry.name)] = found
+        if self.root not in stats:
+            return None
+        members, grew = {self.root}, True
+        while grew:
+            more = {pid for pid, (parent, _, _) in stats.items() if parent in members} - members
+            members |= more
+            grew = bool(more)
+        now = {pid: stats[pid][1] for pid in members}
+        if self.last is None:  # the baseline: what ran before the benchmark is not counted
+            self.last = now
+        self.cpu_seconds += sum(cpu - self.last.get(pid, 0.0) for pid, cpu in now.items())
+        self.last = now
+        return Reading(self.cpu_seconds, sum(stats[p][2] for p in members))
 
 
 def infrastructure_pids(settings: Settings) -> dict[str, int]:
@@ -104,7 +121,8 @@ class Sampler:
     """Reads every process once a second in a background thread."""
 
     def __init__(self, ports: dict[str, int], pids: dict[str, int], every: float = 1.0) -> None:
-        self.ports, self.pids, self.every = ports, pids, every
+        self.ports, self.every = ports, every
+        self.trees = {name: ProcessTree(pid) for name, pid in pids.items()}
         self.ticks: list[Tick] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
@@ -128,7 +146,7 @@ class Sampler:
         for name, port in self.ports.items():
             if reading := read_metrics(port):
                 tick.processes[name] = reading
-        for name, pid in self.pids.items():
-            if reading := read_tree(pid):
+        for name, tree in self.trees.items():
+            if reading := tree.read():
                 tick.processes[name] = reading
         self.ticks.append(tick)

@@ -6,15 +6,13 @@ Run: faust -A services.quantify.entrypoints.app worker
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
+from carbonledger.batching import Output
 from carbonledger.contracts import metrics, topics
 from carbonledger.contracts.records import ValidatedBehaviour
-from carbonledger.streaming import (
-    RAW,
-    Stage,
-    make_app,
-)
+from carbonledger.streaming import Stage, make_app
 from services.quantify.adapters.registry_files import load_methodologies
 from services.quantify.config import QuantifySettings
 from services.quantify.domain.quantify import quantify
@@ -24,9 +22,7 @@ settings = QuantifySettings()
 methodologies = load_methodologies(settings.methodology_dir)
 
 app = make_app(topics.QUANTIFY_APP_ID, settings.quantify_web_port, settings)
-stage = Stage("quantify", app, settings, sources=(topics.VALIDATED,))
-behaviours = app.topic(topics.VALIDATED, **RAW)
-claims = app.topic(topics.CLAIMS, **RAW)
+stage = Stage("quantify", app, settings)
 
 CLAIMS = metrics.counter(
     "quantify",
@@ -42,11 +38,18 @@ CREDITED_MASS = metrics.counter(
 )
 
 
-@app.agent(behaviours)
-async def quantify_behaviours(stream: Any) -> None:
-    async for behaviour in stage.records(stream, ValidatedBehaviour):
+def quantify_behaviours(records: list[Any]) -> Iterator[Output]:
+    """Each validated behaviour's reduction claim (an undecodable record is dead-lettered)."""
+    for record in records:
+        behaviour = stage.decode(record, ValidatedBehaviour)
+        if isinstance(behaviour, Output):
+            yield behaviour
+            continue
         claim = quantify(behaviour, methodologies)
         outcome = "credited" if claim.credited else (claim.reason or "not_credited")
         CLAIMS.labels(claim.type, outcome).inc()
         CREDITED_MASS.labels(claim.type).inc(metrics.grams(claim.reduction_mg))
-        await stage.send(claims, claim.subject.encode(), claim.to_bytes())
+        yield Output(topics.CLAIMS, claim.subject.encode(), claim.to_bytes())
+
+
+batches = stage.batches((topics.VALIDATED,), quantify_behaviours)

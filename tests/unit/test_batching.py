@@ -1,0 +1,158 @@
+"""The batch path of the stateless stages: a batch's offsets are committed only after
+every output of it is acknowledged, and a failed batch commits nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import pytest
+from aiokafka import TopicPartition
+
+from carbonledger import batching
+from carbonledger.batching import BatchLoop, Output
+from carbonledger.contracts import topics
+from carbonledger.contracts.records import ValidatedBehaviour
+from carbonledger.contracts.settings import Settings
+from carbonledger.streaming import Stage
+
+
+@dataclass
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = b"k"
+    value: bytes = b"v"
+
+
+@dataclass
+class FakeProducer:
+    """Acknowledges a send only when the test says so."""
+
+    log: list[str]
+    pending: list[asyncio.Future[None]] = field(default_factory=list)
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[None]:
+        self.log.append(f"send {topic} {value.decode()}")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda _: self.log.append(f"ack {value.decode()}"))
+        self.pending.append(future)
+        return future
+
+
+@dataclass
+class FakeConsumer:
+    log: list[str]
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.log.append(f"commit {sorted((tp.partition, o) for tp, o in offsets.items())}")
+
+
+def loop_with(handle: Any, log: list[str]) -> tuple[BatchLoop, FakeProducer]:
+    app = faust.App("batch-test")
+    loop = BatchLoop("test", app, Settings(), ("in",), handle)
+    producer = FakeProducer(log)
+    loop.producer, loop.consumer = producer, FakeConsumer(log)  # type: ignore[assignment,unused-ignore]
+    return loop, producer
+
+
+def polled() -> dict[TopicPartition, list[Any]]:
+    return {
+        TopicPartition("in", 0): [Record("in", 0, 7), Record("in", 0, 8)],
+        TopicPartition("in", 1): [Record("in", 1, 3)],
+    }
+
+
+def echo(records: list[Any]) -> Iterator[Output]:
+    for r in records:
+        yield Output("out", b"k", f"{r.partition}:{r.offset}".encode())
+
+
+def test_offsets_are_committed_after_every_output_is_acknowledged() -> None:
+    asyncio.run(_offsets_are_committed_after_every_output_is_acknowledged())
+
+
+async def _offsets_are_committed_after_every_output_is_acknowledged() -> None:
+    log: list[str] = []
+    loop, producer = loop_with(echo, log)
+    task = asyncio.create_task(loop._process(polled()))
+    await asyncio.sleep(0.01)
+    assert log == ["send out 0:7", "send out 0:8", "send out 1:3"]  # nothing committed yet
+    for future in reversed(producer.pending):
+        future.set_result(None)
+    await task
+    assert log[-1] == "commit [(0, 9), (1, 4)]"  # the next offset of each partition
+    assert log.index("commit [(0, 9), (1, 4)]") > max(
+        i for i, line in enumerate(log) if line.startswith("ack")
+    )
+
+
+def test_a_send_that_fails_commits_nothing() -> None:
+    asyncio.run(_a_send_that_fails_commits_nothing())
+
+
+async def _a_send_that_fails_commits_nothing() -> None:
+    log: list[str] = []
+    loop, producer = loop_with(echo, log)
+    task = asyncio.create_task(loop._process(polled()))
+    await asyncio.sleep(0.01)
+    producer.pending[0].set_result(None)
+    producer.pending[1].set_exception(TimeoutError("broker gone"))
+    producer.pending[2].set_result(None)
+    with pytest.raises(TimeoutError):
+        await task
+    assert not any(line.startswith("commit") for line in log)
+
+
+def test_a_handler_that_raises_commits_nothing() -> None:
+    asyncio.run(_a_handler_that_raises_commits_nothing())
+
+
+async def _a_handler_that_raises_commits_nothing() -> None:
+    def broken(records: list[Any]) -> Iterator[Output]:
+        yield Output("out", b"k", b"first")
+        raise RuntimeError("bug")
+
+    log: list[str] = []
+    loop, _ = loop_with(broken, log)
+    with pytest.raises(RuntimeError):
+        await loop._process(polled())
+    assert not any(line.startswith("commit") for line in log)
+
+
+def test_the_run_loop_exits_the_process_on_a_failed_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Abruptly, as SIGKILL would: nothing after the failure may commit."""
+    exits: list[int] = []
+
+    def _exit(code: int) -> None:
+        exits.append(code)
+        raise SystemExit(code)
+
+    monkeypatch.setattr("carbonledger.batching.os._exit", _exit)
+
+    def broken(records: list[Any]) -> Iterator[Output]:
+        raise RuntimeError("bug")
+        yield  # a generator, like the stages' handlers
+
+    log: list[str] = []
+    loop, _ = loop_with(broken, log)
+
+    class OneBatch(FakeConsumer):
+        async def getmany(self, **_: Any) -> dict[TopicPartition, list[Any]]:
+            return polled()
+
+    loop.consumer = OneBatch(log)  # type: ignore[assignment,unused-ignore]
+    with pytest.raises(SystemExit):
+        asyncio.run(BatchLoop._run(loop))
+    assert exits == [batching.EXIT_BATCH_FAILED] and log == []
+
+
+def test_an_undecodable_record_becomes_a_dead_letter_with_its_bytes() -> None:
+    stage = Stage("quantify", faust.App("decode-test"), Settings())
+    out = stage.decode(Record(topics.VALIDATED, 2, 40, value=b"{not json"), ValidatedBehaviour)
+    assert isinstance(out, Output) and out.topic == topics.REJECTED and out.key == b"quantify"
+    assert b"undecodable_record" in out.value and b"e25vdCBqc29u" in out.value  # base64 of it

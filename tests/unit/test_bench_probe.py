@@ -1,0 +1,32 @@
+"""The benchmark's /proc probe: a process tree whose members exit still reads as one
+process whose CPU only grows (a backend exiting is not a restart)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from carbonledger.bench.probe import ProcessTree
+
+
+def test_a_tree_counts_a_child_that_exits_and_never_goes_backwards() -> None:
+    tree = ProcessTree(os.getpid())
+    baseline = tree.read()
+    assert baseline is not None and baseline.cpu_seconds == 0.0
+    burn = "import time\nend = time.time() + 0.6\nwhile time.time() < end: pass"
+    child = subprocess.Popen([sys.executable, "-c", burn])
+    time.sleep(0.4)
+    during = tree.read()
+    child.wait()
+    after = tree.read()
+    assert during is not None and after is not None
+    assert during.cpu_seconds > 0.1  # the child's work is counted while it runs
+    assert after.cpu_seconds >= during.cpu_seconds  # and its exit takes nothing back
+
+
+def test_a_missing_root_reads_as_nothing() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert ProcessTree(child.pid).read() is None
