@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -42,28 +42,53 @@ LAG_REPORT_SECONDS = 5.0
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """One record a stage sends."""
+    """One record a stage sends (`value` None is a tombstone; `partition` None lets
+    the key choose)."""
 
     topic: str
     key: bytes
-    value: bytes
+    value: bytes | None
+    partition: int | None = None
+
+
+class State(Protocol):
+    """State kept per input partition, restored before the partition is worked on."""
+
+    async def restore(self, partitions: set[int]) -> None: ...
+
+    def forget(self, partitions: set[int]) -> None: ...
+
+    def flush(self) -> list[Output]: ...
 
 
 Handler = Callable[[list[ConsumerRecord]], Iterable[Output]]
 
 
 class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
-    """aiokafka awaits this before giving partitions away."""
+    """aiokafka awaits these around a rebalance. Both hold the batch lock: a batch in
+    flight is sent and committed before its partitions go, and none starts on a
+    partition whose state is still being restored."""
 
-    def __init__(self, lock: asyncio.Lock) -> None:
-        self.lock = lock
+    def __init__(self, loop: BatchLoop) -> None:
+        self.loop = loop
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        async with self.lock:  # the batch in flight is sent and committed
-            pass
+        async with self.loop.lock:
+            self.loop.generation += 1
+            if self.loop.partition_state is not None:
+                self.loop.partition_state.forget({tp.partition for tp in revoked})
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+        async with self.loop.lock:
+            self.loop.generation += 1
+            if self.loop.partition_state is None:
+                return
+            self.loop.restoring = True
+            try:
+                await self.loop.partition_state.restore({tp.partition for tp in assigned})
+            finally:
+                self.loop.restoring = False
 
 
 class BatchLoop(Service):
@@ -78,11 +103,14 @@ class BatchLoop(Service):
         handle: Handler,
         *,
         max_records: int = 500,
+        state: State | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.stage, self.app, self.settings = stage, app, settings
         self.sources, self.handle, self.max_records = sources, handle, max_records
+        self.partition_state, self.restoring = state, False
+        self.generation = 0  # moves at every rebalance
         self.group = app.conf.id
         self.lock = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
@@ -93,7 +121,10 @@ class BatchLoop(Service):
         app.batch_loop = self  # type: ignore[attr-defined]  # /readyz asks it (streaming.py)
 
     def assignment(self) -> set[TopicPartition]:
-        return set(self.consumer.assignment()) if self.consumer is not None else set()
+        """The partitions being worked on (none while their state is restored)."""
+        if self.consumer is None or self.restoring:
+            return set()
+        return set(self.consumer.assignment())
 
     async def on_start(self) -> None:
         client = self.settings.kafka_client_config()
@@ -115,7 +146,7 @@ class BatchLoop(Service):
             heartbeat_interval_ms=3_000,
             max_partition_fetch_bytes=topics.REJECTED_MAX_BYTES,
         )
-        self.consumer.subscribe(list(self.sources), listener=_FinishBatchFirst(self.lock))
+        self.consumer.subscribe(list(self.sources), listener=_FinishBatchFirst(self))
         await self.producer.start()
         await self.consumer.start()
 
@@ -129,11 +160,15 @@ class BatchLoop(Service):
     async def _run(self) -> None:
         assert self.consumer is not None
         while not self.should_stop:
+            generation = self.generation
             polled = await self.consumer.getmany(timeout_ms=500, max_records=self.max_records)
             if not polled:
                 continue
             try:
                 async with self.lock:
+                    if self.generation != generation:
+                        self._fetch_again(polled)
+                        continue
                     await self._process(polled)
             except Exception:
                 # Abrupt, as SIGKILL would be: an orderly stop could commit
@@ -144,13 +179,31 @@ class BatchLoop(Service):
                 logging.shutdown()
                 os._exit(EXIT_BATCH_FAILED)
 
+    def _fetch_again(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Leave a batch that a rebalance overtook to whoever owns its partitions now.
+
+        It may have been fetched for the old assignment (its partitions may be someone
+        else's, or their state restored since) or for the new one; either way the
+        consumer's position has moved past it, so a partition still ours is rewound
+        to the batch's first record, which is at or before the committed offset."""
+        assert self.consumer is not None
+        assigned = self.consumer.assignment()
+        for tp, batch in polled.items():
+            if tp in assigned:
+                self.consumer.seek(tp, batch[0].offset)
+
     async def _process(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         assert self.consumer is not None and self.producer is not None
         records = [r for batch in polled.values() for r in batch]
         started = time.perf_counter()
+        outputs = list(self.handle(records))
+        if self.partition_state is not None:  # each key's last value in this batch
+            outputs += self.partition_state.flush()
         sent = []
-        for out in self.handle(records):
-            sent.append(await self.producer.send(out.topic, out.value, key=out.key))
+        for out in outputs:
+            sent.append(
+                await self.producer.send(out.topic, out.value, key=out.key, partition=out.partition)
+            )
             metrics.RECORDS_PRODUCED.labels(self.stage, out.topic).inc()
         await asyncio.gather(*sent)
         await self.consumer.commit({tp: batch[-1].offset + 1 for tp, batch in polled.items()})

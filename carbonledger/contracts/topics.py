@@ -119,15 +119,15 @@ def pipeline_topics(partitions: int = PIPELINE_PARTITIONS) -> list[TopicSpec]:
             "ledger writer",
             "incentive systems",
         ),
-        # The dedupe table's changelog is a keyed state log: compacted, kept forever.
-        # faust would create it too; declaring it here fixes its settings.
+        # Dedupe's state log (services/dedupe/adapters/changelog.py): compacted, kept
+        # forever; its name and format are those of the faust table it replaced.
         TopicSpec(
             DEDUPE_CHANGELOG,
             partitions,
             -1,
             "subject",
             "dedupe person state",
-            "dedupe (faust table)",
+            "dedupe (state changes)",
             "dedupe (recovery)",
             cleanup_policy="compact",
             extra_config={"min.compaction.lag.ms": "60000"},

@@ -11,4 +11,3 @@ class DedupeSettings(Settings):
     model_config = SettingsConfigDict(env_prefix="CARBON_", env_ignore_empty=True, extra="ignore")
 
     dedupe_web_port: int = 6090
-    dedupe_store: str = "rocksdb://"

@@ -32,7 +32,7 @@ from tests.integration.helpers import (
 pytestmark = pytest.mark.integration
 
 
-def test_shuffled_duplicates_settle_like_the_batch_despite_a_killed_dedupe_worker(
+def test_shuffled_duplicates_settle_like_the_batch_despite_one_of_two_workers_killed(
     settings: Settings, db: psycopg.Connection, running_stack: stack.Processes
 ) -> None:
     records = city("xdup", trips=2500, people=120, seed=11)
@@ -48,18 +48,23 @@ def test_shuffled_duplicates_settle_like_the_batch_despite_a_killed_dedupe_worke
         running_stack.kill("dedupe")
         running_stack.start("dedupe")
 
-    # A second worker is covered by test_two_workers_per_stage_give_the_same_books; a
-    # kill while two workers rebalance stalls faust for minutes (see docs/operations.md).
+    # Two workers, one killed mid-stream: its partitions, and their state, move to the
+    # other and back again when it returns.
+    running_stack.start("dedupe", worker=1)
     killer = threading.Thread(target=kill_dedupe_once)
-    killer.start()
     try:
+        running_stack.wait_ready("dedupe", worker=1)
+        killer.start()
         for i in range(0, len(records), 400):
             publish(settings, records[i : i + 400])
             time.sleep(0.3)
-    finally:
         killer.join()
-    running_stack.wait_ready("dedupe")
-    got = wait_for_balances(settings, db, want, timeout=420)
+        running_stack.wait_ready("dedupe")
+        got = wait_for_balances(settings, db, want, timeout=420)
+    finally:
+        if killer.is_alive():
+            killer.join()
+        running_stack.stop("dedupe", worker=1)
     assert got == want, f"distinct events per topic: {trace(settings, 'xdup-')}"
     kinds = latest_kinds(db, "xdup-")
     assert kinds.get("duplicate", 0) == settled.outcomes["duplicate"]

@@ -18,6 +18,7 @@ from carbonledger.contracts import topics
 from carbonledger.contracts.records import ValidatedBehaviour
 from carbonledger.contracts.settings import Settings
 from carbonledger.streaming import Stage
+from services.dedupe.adapters.changelog import ChangelogTable
 
 
 @dataclass
@@ -36,7 +37,9 @@ class FakeProducer:
     log: list[str]
     pending: list[asyncio.Future[None]] = field(default_factory=list)
 
-    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[None]:
+    async def send(
+        self, topic: str, value: bytes, key: bytes, partition: int | None = None
+    ) -> asyncio.Future[None]:
         self.log.append(f"send {topic} {value.decode()}")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.add_done_callback(lambda _: self.log.append(f"ack {value.decode()}"))
@@ -156,3 +159,61 @@ def test_an_undecodable_record_becomes_a_dead_letter_with_its_bytes() -> None:
     out = stage.decode(Record(topics.VALIDATED, 2, 40, value=b"{not json"), ValidatedBehaviour)
     assert isinstance(out, Output) and out.topic == topics.REJECTED and out.key == b"quantify"
     assert b"undecodable_record" in out.value and b"e25vdCBqc29u" in out.value  # base64 of it
+
+
+def test_a_batch_fetched_before_a_rebalance_is_left_to_the_new_owner() -> None:
+    log: list[str] = []
+    loop, _ = loop_with(echo, log)
+
+    class RebalancedDuringFetch(FakeConsumer):
+        calls = 0
+
+        async def getmany(self, **_: Any) -> dict[TopicPartition, list[Any]]:
+            self.calls += 1
+            if self.calls > 1:
+                loop._stopped.set()  # type: ignore[attr-defined,unused-ignore]
+                return {}
+            loop.generation += 1  # a rebalance while this batch was fetched
+            return polled()
+
+        def assignment(self) -> set[TopicPartition]:
+            return {TopicPartition("in", 0)}  # kept partition 0, lost partition 1
+
+        def seek(self, tp: TopicPartition, offset: int) -> None:
+            self.log.append(f"seek {tp.partition} {offset}")
+
+    class AcksAtOnce(FakeProducer):
+        async def send(
+            self, topic: str, value: bytes, key: bytes, partition: int | None = None
+        ) -> asyncio.Future[None]:
+            future = await super().send(topic, value, key, partition)
+            future.set_result(None)
+            return future
+
+    loop.consumer = RebalancedDuringFetch(log)  # type: ignore[assignment,unused-ignore]
+    loop.producer = AcksAtOnce(log)  # type: ignore[assignment,unused-ignore]
+    asyncio.run(BatchLoop._run(loop))
+    # Nothing sent or committed; the partition kept is read again from the batch's start.
+    assert log == ["seek 0 7"]
+
+
+def test_changelog_writes_are_one_per_key_in_the_claims_partition() -> None:
+    state = ChangelogTable("people-changelog", Settings())
+    state.use(3)
+    state[b"alice"] = b"1"
+    state[b"alice"] = b"2"
+    state[b"bob"] = b"x"
+    del state[b"bob"]
+    state.use(5)
+    state[b"carol"] = b"c"
+    assert sorted(state.flush(), key=lambda o: o.key) == [
+        Output("people-changelog", b"alice", b"2", 3),
+        Output("people-changelog", b"bob", None, 3),  # a tombstone
+        Output("people-changelog", b"carol", b"c", 5),
+    ]
+    assert state.flush() == []
+    state.use(3)
+    assert dict(state) == {b"alice": b"2"} and state.get(b"carol") is None
+    state.forget({3})
+    state.use(3)
+    assert len(state) == 0

@@ -1,23 +1,33 @@
-"""Dedupe worker: reduction.claims -> dedupe.decisions, with per-person state in a table.
+"""Dedupe worker: reduction.claims -> dedupe.decisions, with per-person state.
 
 Run: faust -A services.dedupe.entrypoints.app worker
 
 Claims are keyed by subject, so all claims of one person arrive in one partition
-and meet in one table entry (the table is co-partitioned with the claims topic).
+and meet in one state entry (the state is co-partitioned with the claims topic).
 Each partition keeps its own watermark (the newest behaviour end it has seen) in
-the same table, so it moves with the partition on a rebalance and is restored
+the same state, so it moves with the partition on a rebalance and is restored
 from the changelog after a crash.
+
+Claims are read in batches (carbonledger/batching.py) and the state is a
+changelog-backed mapping (adapters/changelog.py) rather than a faust table:
+faust's per-event path was most of dedupe's CPU (docs/performance.md). A batch's
+decisions and state changes are acknowledged by the broker before its offsets
+are committed; after a crash the re-read claims are replays, and a replay
+re-emits the decisions its first arrival caused.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
+from carbonledger.batching import Output
 from carbonledger.contracts import metrics, topics
 from carbonledger.contracts.records import Decision, DecisionKind, ReductionClaim
-from carbonledger.streaming import RAW, Stage, make_app
+from carbonledger.streaming import Stage, make_app
+from services.dedupe.adapters.changelog import ChangelogTable
 from services.dedupe.config import DedupeSettings
 from services.dedupe.domain.expiry import Table, expires_on, register, sweep
 from services.dedupe.domain.person import Observation, PersonState, observe
@@ -25,17 +35,12 @@ from services.dedupe.domain.person import Observation, PersonState, observe
 log = logging.getLogger(__name__)
 settings = DedupeSettings()
 
-app = make_app(
-    topics.DEDUPE_APP_ID, settings.dedupe_web_port, settings, store=settings.dedupe_store
-)
-stage = Stage("dedupe", app, settings, sources=(topics.CLAIMS,))
-claims = app.topic(topics.CLAIMS, **RAW)
-decisions = app.topic(topics.DECISIONS, **RAW)
-# bytes keys and values use faust's raw codec; encoding is the domain's business.
-people = app.Table(
-    topics.DEDUPE_TABLE, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions
-)
-table = cast(Table, people)  # the domain's view of it: a mapping of bytes
+app = make_app(topics.DEDUPE_APP_ID, settings.dedupe_web_port, settings)
+stage = Stage("dedupe", app, settings)
+# The people of the partition being worked on, and the partition's watermark,
+# expiry index and sweep mark: the domain's view of it is a mapping of bytes.
+people = ChangelogTable(topics.DEDUPE_CHANGELOG, settings)
+table: Table = people
 
 CLAIMS_SEEN = metrics.counter(
     "dedupe", "claims_total", "Claims consumed, by outcome (new, replay, late)", ("outcome",)
@@ -116,10 +121,17 @@ def _count(decision: Decision) -> None:
         ).inc()
 
 
-@app.agent(claims)
-async def dedupe_claims(stream: Any) -> None:
-    async for claim in stage.records(stream, ReductionClaim):
-        seen = _decide(stream.current_event.message.partition, claim)
-        for decision in seen.decisions:
+def dedupe_claims(records: list[Any]) -> Iterator[Output]:
+    """Each claim's decisions, in the order the claims arrived in each partition."""
+    for record in records:
+        claim = stage.decode(record, ReductionClaim)
+        if isinstance(claim, Output):
+            yield claim
+            continue
+        people.use(record.partition)
+        for decision in _decide(record.partition, claim).decisions:
             _count(decision)
-            await stage.send(decisions, claim.subject.encode(), decision.to_bytes())
+            yield Output(topics.DECISIONS, claim.subject.encode(), decision.to_bytes())
+
+
+batches = stage.batches((topics.CLAIMS,), dedupe_claims, state=people)
