@@ -65,9 +65,6 @@ class Settings(BaseSettings):
     # How long a stream stage's producer waits to fill a batch (latency for CPU).
     stream_linger_ms: int = 5
 
-    # A stream worker with records waiting and none taken for this long exits (restarts).
-    stall_seconds: float = 45.0
-
     # Dedupe keeps claims this long in event time (DOMAIN.md §5); `settle` uses it too.
     dedupe_window: timedelta = timedelta(days=7)
 

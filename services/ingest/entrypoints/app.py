@@ -24,8 +24,7 @@ settings = IngestSettings()
 registry = load_registry(settings.partners_file)
 
 app = make_app(topics.INGEST_APP_ID, settings.ingest_web_port, settings)
-# The dead-letter backlog gauge is ingest's to report; its source topics are read in
-# batches (carbonledger/batching.py), so faust's offset guard has none to watch.
+# The dead-letter backlog gauge is ingest's to report.
 stage = Stage("ingest", app, settings, watch_dead_letters=True)
 # Explicit topics, not a regex subscription: the registry is read at start-up, so a
 # new partner means restarting ingest (docs/operations.md).
