@@ -370,6 +370,9 @@ def run_bench(settings: Settings, options: BenchOptions) -> tuple[dict[str, Any]
     traffic = CityTraffic(CityProfile(people=options.people, seed=options.seed, tag=_tag()))
     with psycopg.connect(settings.pg_conninfo, autocommit=True) as conn:
         books = Books(conn)
+        # Traffic still in flight would move the shared enterprise and government
+        # books during the run and read as a wrong result.
+        wait_caught_up(settings, conn, options.timeout)
         before = {b: books.balances(b) for b in ("enterprise", "government")}
         start_seq = last_seq(conn)
         with Sampler(ports, infrastructure_pids(settings)) as sampler:
