@@ -49,8 +49,7 @@ ENV PATH=/opt/carbonledger/bin:$PATH \
     CARBON_RUN_DIR=/var/lib/carbonledger \
     CARBON_PARTNERS_FILE=/app/deploy/partners.yaml \
     CARBON_METHODOLOGY_DIR=/app/services/quantify/registry
-# CARBON_RUN_DIR holds faust state (dedupe's RocksDB, a cache of its changelog
-# topic): a named volume in Compose, an emptyDir in Kubernetes. No VOLUME here, so
-# the other services do not each get an anonymous volume.
+# CARBON_RUN_DIR holds faust's data folder: an emptyDir in Kubernetes. No VOLUME
+# here, so the services do not each get an anonymous volume.
 USER 10001:10001
 CMD ["carbonledger", "--help"]
