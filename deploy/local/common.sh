@@ -10,6 +10,10 @@ CARBON_KAFKA_HOST="${CARBON_KAFKA_HOST:-127.0.0.1}"
 CARBON_KAFKA_PORT="${CARBON_KAFKA_PORT:-19092}"
 CARBON_KAFKA_CONTROLLER_PORT="${CARBON_KAFKA_CONTROLLER_PORT:-19093}"
 CARBON_KAFKA_HEAP="${CARBON_KAFKA_HEAP:-768m}"
+# Further JVM flags of the local broker, split into words. C1 only: on a small machine
+# shared with the services, C2's warm-up compiling cost the broker more CPU in its
+# first minutes than serving the records did (docs/performance.md).
+CARBON_KAFKA_JVM_OPTS="${CARBON_KAFKA_JVM_OPTS--XX:TieredStopAtLevel=1}"
 # The broker's super user. Its secret comes from the environment, as every Kafka
 # principal's does (CARBON_KAFKA_SECRET_<NAME>); the dev default is refused in production.
 KAFKA_ADMIN_USER=admin

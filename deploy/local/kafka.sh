@@ -127,7 +127,9 @@ start() {
   format_storage
   log "starting Kafka $KAFKA_VERSION on $CARBON_KAFKA_HOST:$CARBON_KAFKA_PORT"
   : >"$OUT"
+  # shellcheck disable=SC2086  # the extra options are meant to split into words
   nohup java -Xms256m -Xmx"$CARBON_KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    $CARBON_KAFKA_JVM_OPTS \
     -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$CONF/log4j.properties" \
     -cp "$LIBS/*" kafka.Kafka "$CONF/server.properties" >>"$OUT" 2>&1 &
