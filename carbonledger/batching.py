@@ -145,6 +145,7 @@ class BatchLoop(Service):
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
             max_partition_fetch_bytes=topics.REJECTED_MAX_BYTES,
+            **self.settings.fetch_config(),
         )
         self.consumer.subscribe(list(self.sources), listener=_FinishBatchFirst(self))
         await self.producer.start()

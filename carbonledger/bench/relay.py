@@ -36,6 +36,7 @@ def _consumer(settings: Settings, source: str, group: str) -> AIOKafkaConsumer:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=BATCH,
+        **settings.fetch_config(),  # as the pipeline's consumers fetch
     )
 
 

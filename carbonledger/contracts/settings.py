@@ -64,6 +64,12 @@ class Settings(BaseSettings):
 
     # How long a stream stage's producer waits to fill a batch (latency for CPU).
     stream_linger_ms: int = 5
+    # How long a pipeline consumer's fetch may wait for more records (up to
+    # stream_fetch_min_bytes). With the broker's default of one byte, a stage that
+    # keeps up re-fetches as soon as each answer lands, a few records at a time, and
+    # the per-batch costs (fetch, produce, commit) outgrow the records' own.
+    stream_fetch_min_bytes: int = 65_536
+    stream_fetch_max_wait_ms: int = 50
 
     # Dedupe keeps claims this long in event time (DOMAIN.md §5); `settle` uses it too.
     dedupe_window: timedelta = timedelta(days=7)
@@ -105,6 +111,13 @@ class Settings(BaseSettings):
                 "sasl_plain_password": self.kafka_secret(),
             }
         return config
+
+    def fetch_config(self) -> dict[str, Any]:
+        """How a pipeline consumer batches its fetches; the same keys for both clients."""
+        return {
+            "fetch_min_bytes": self.stream_fetch_min_bytes,
+            "fetch_max_wait_ms": self.stream_fetch_max_wait_ms,
+        }
 
     def as_principal(self, name: str) -> Settings:
         """These settings, connecting as another Kafka principal (with its own secret)."""

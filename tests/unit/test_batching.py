@@ -4,6 +4,7 @@ every output of it is acknowledged, and a failed batch commits nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -217,3 +218,22 @@ def test_changelog_writes_are_one_per_key_in_the_claims_partition() -> None:
     state.forget({3})
     state.use(3)
     assert len(state) == 0
+
+
+def test_the_consumer_waits_to_gather_a_batch_as_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CARBON_STREAM_FETCH_MAX_WAIT_MS", "80")
+    built: dict[str, Any] = {}
+
+    class Recorder:
+        def __init__(self, **config: Any) -> None:
+            built.update(config)
+
+    monkeypatch.setattr("carbonledger.batching.AIOKafkaConsumer", Recorder)
+    monkeypatch.setattr("carbonledger.batching.AIOKafkaProducer", lambda **_: None)
+    loop = BatchLoop("test", faust.App("fetch-test"), Settings(), ("in",), echo)
+    with contextlib.suppress(AttributeError):  # the recorder cannot subscribe
+        asyncio.run(loop.on_start())
+    assert built["fetch_max_wait_ms"] == 80
+    assert built["fetch_min_bytes"] == Settings().stream_fetch_min_bytes

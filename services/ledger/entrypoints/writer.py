@@ -169,6 +169,7 @@ def run(settings: LedgerSettings, stop: list[bool], health: Health) -> None:
         heartbeat_interval_ms=3000,
         max_poll_records=settings.ledger_batch_max,
         isolation_level="read_committed",
+        **settings.fetch_config(),
     )
     consumer.subscribe(
         [topics.DECISIONS], listener=SeekToStoredOffsets(consumer, books, settings.ledger_group)
