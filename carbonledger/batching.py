@@ -127,25 +127,18 @@ class BatchLoop(Service):
         return set(self.consumer.assignment())
 
     async def on_start(self) -> None:
-        client = self.settings.kafka_client_config()
+        client_id = f"{self.group}-{os.getpid()}"
         self.producer = AIOKafkaProducer(
-            **client,
-            client_id=f"{self.group}-{os.getpid()}",
+            **self.settings.kafka_client_config(),
+            client_id=client_id,
             acks="all",
             linger_ms=self.settings.stream_linger_ms,
             max_request_size=topics.REJECTED_MAX_BYTES,
             request_timeout_ms=30_000,
         )
         self.consumer = AIOKafkaConsumer(
-            **client,
-            group_id=self.group,
-            client_id=f"{self.group}-{os.getpid()}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=3_000,
+            **self.settings.pipeline_consumer_config(self.group, client_id),
             max_partition_fetch_bytes=topics.REJECTED_MAX_BYTES,
-            **self.settings.fetch_config(),
         )
         self.consumer.subscribe(list(self.sources), listener=_FinishBatchFirst(self))
         await self.producer.start()

@@ -31,12 +31,8 @@ def _client(settings: Settings) -> dict[str, Any]:
 def _consumer(settings: Settings, source: str, group: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         source,
-        **_client(settings),
-        group_id=group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
+        **settings.pipeline_consumer_config(group, group),  # as the pipeline's consumers
         max_poll_records=BATCH,
-        **settings.fetch_config(),  # as the pipeline's consumers fetch
     )
 
 

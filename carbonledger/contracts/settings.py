@@ -112,9 +112,16 @@ class Settings(BaseSettings):
             }
         return config
 
-    def fetch_config(self) -> dict[str, Any]:
-        """How a pipeline consumer batches its fetches; the same keys for both clients."""
-        return {
+    def pipeline_consumer_config(self, group: str, client_id: str) -> dict[str, Any]:
+        """A pipeline stage's consumer: it commits its own offsets, starts a new group
+        at the beginning, and batches its fetches. The same keys for both clients."""
+        return self.kafka_client_config() | {
+            "group_id": group,
+            "client_id": client_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "session_timeout_ms": 10_000,
+            "heartbeat_interval_ms": 3_000,
             "fetch_min_bytes": self.stream_fetch_min_bytes,
             "fetch_max_wait_ms": self.stream_fetch_max_wait_ms,
         }

@@ -160,16 +160,9 @@ def run(settings: LedgerSettings, stop: list[bool], health: Health) -> None:
         raise SystemExit("ledger schema is not migrated; run `carbonledger db migrate`")
     books = Books(conn)
     consumer = KafkaConsumer(
-        **settings.kafka_client_config(),
-        group_id=settings.ledger_group,
-        client_id=f"ledger-writer-{os.getpid()}",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        session_timeout_ms=10000,
-        heartbeat_interval_ms=3000,
+        **settings.pipeline_consumer_config(settings.ledger_group, f"ledger-writer-{os.getpid()}"),
         max_poll_records=settings.ledger_batch_max,
         isolation_level="read_committed",
-        **settings.fetch_config(),
     )
     consumer.subscribe(
         [topics.DECISIONS], listener=SeekToStoredOffsets(consumer, books, settings.ledger_group)
