@@ -16,6 +16,7 @@ from carbonledger.contracts.settings import Settings
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+LOAD_GENERATOR = "bench (load)"
 
 
 @dataclass(frozen=True)
@@ -69,15 +70,16 @@ def _stat(pid: int) -> tuple[int, float, float] | None:
 
 
 class ProcessTree:
-    """A process and all its descendants (PostgreSQL's backends), as one reading.
+    """A process and all its descendants (PostgreSQL's backends), as one reading; or
+    the process alone, for the benchmark itself, whose descendants may be services.
 
     Backends come and go, so the tree's summed CPU would drop whenever one exits and
     read as a restart. Instead each member's CPU is followed by pid, and only its
     growth is added; a member that appears later counts from zero.
     """
 
-    def __init__(self, root: int) -> None:
-        self.root = root
+    def __init__(self, root: int, *, descendants: bool = True) -> None:
+        self.root, self.descendants = root, descendants
         self.cpu_seconds = 0.0
         self.last: dict[int, float] | None = None
 
@@ -88,7 +90,7 @@ class ProcessTree:
                 stats[int(entry.name)] = found
         if self.root not in stats:
             return None
-        members, grew = {self.root}, True
+        members, grew = {self.root}, self.descendants
         while grew:
             more = {pid for pid, (parent, _, _) in stats.items() if parent in members} - members
             members |= more
@@ -123,6 +125,8 @@ class Sampler:
     def __init__(self, ports: dict[str, int], pids: dict[str, int], every: float = 1.0) -> None:
         self.ports, self.every = ports, every
         self.trees = {name: ProcessTree(pid) for name, pid in pids.items()}
+        # The load generator shares the cores with what it measures (this thread too).
+        self.trees[LOAD_GENERATOR] = ProcessTree(os.getpid(), descendants=False)
         self.ticks: list[Tick] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)

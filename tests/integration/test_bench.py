@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from carbonledger import stack
+from carbonledger.bench.probe import LOAD_GENERATOR
 from tests.integration.helpers import cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.todays_traffic]
@@ -45,9 +46,8 @@ def test_a_short_bench_run_reports_every_figure_and_a_correct_ledger(
     latency = report["latency_seconds"]
     assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
     processes = report["processes"]
-    assert {"ingest-0", "quantify-0", "dedupe-0", "ledger-writer-0", "kafka", "postgres"} <= set(
-        processes
-    )
+    stages = {"ingest-0", "quantify-0", "dedupe-0", "ledger-writer-0", "kafka", "postgres"}
+    assert stages | {LOAD_GENERATOR} <= set(processes)
     assert all(p["peak_rss_mb"] > 0 for p in processes.values())
     assert processes["ingest-0"]["consumed"] == report["records"]
     assert report["relay"]["records"] == report["records"]

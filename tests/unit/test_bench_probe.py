@@ -30,3 +30,14 @@ def test_a_missing_root_reads_as_nothing() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     assert ProcessTree(child.pid).read() is None
+
+
+def test_a_process_alone_leaves_its_children_out() -> None:
+    alone = ProcessTree(os.getpid(), descendants=False)
+    alone.read()
+    burn = "import time\nend = time.time() + 0.6\nwhile time.time() < end: pass"
+    child = subprocess.Popen([sys.executable, "-c", burn])
+    time.sleep(0.4)
+    during = alone.read()
+    child.wait()
+    assert during is not None and during.cpu_seconds < 0.1
