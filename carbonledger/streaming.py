@@ -17,6 +17,7 @@ import asyncio
 import base64
 import logging
 import os
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -142,6 +143,22 @@ class Stage:
         except ValidationError as exc:
             letter = stage_dead_letter(self.name, Reason.UNDECODABLE_RECORD, str(exc), record)
             return self.dead_letter_output(letter)
+
+    def each(
+        self, model: type[RecordT], handle: Callable[[Any, RecordT], Iterable[Output]]
+    ) -> Handler:
+        """A batch handler that decodes every record as `model` and hands it to
+        `handle`; an undecodable record's dead letter takes its place in the outputs."""
+
+        def handle_batch(records: list[Any]) -> Iterator[Output]:
+            for record in records:
+                item = self.decode(record, model)
+                if isinstance(item, Output):
+                    yield item
+                else:
+                    yield from handle(record, item)
+
+        return handle_batch
 
     def batches(
         self, sources: tuple[str, ...], handle: Handler, state: State | None = None

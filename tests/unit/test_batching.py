@@ -12,6 +12,7 @@ from typing import Any
 import faust
 import pytest
 from aiokafka import TopicPartition
+from pydantic import BaseModel
 
 from carbonledger import batching
 from carbonledger.batching import BatchLoop, Output
@@ -237,3 +238,21 @@ def test_the_consumer_waits_to_gather_a_batch_as_configured(
         asyncio.run(loop.on_start())
     assert built["fetch_max_wait_ms"] == 80
     assert built["fetch_min_bytes"] == Settings().stream_fetch_min_bytes
+
+
+def test_each_hands_decoded_records_on_and_puts_dead_letters_in_their_place() -> None:
+    class Reading(BaseModel):
+        value: int
+
+    def double(record: Any, reading: Reading) -> Iterator[Output]:
+        yield Output("out", b"k", str(reading.value * 2).encode())
+
+    stage = Stage("quantify", faust.App("each-test"), Settings())
+    records = [
+        Record("in", 0, 1, value=b'{"value": 2}'),
+        Record("in", 0, 2, value=b"{broken"),
+        Record("in", 0, 3, value=b'{"value": 5}'),
+    ]
+    outputs = list(stage.each(Reading, double)(records))
+    assert [o.topic for o in outputs] == ["out", topics.REJECTED, "out"]
+    assert [outputs[0].value, outputs[2].value] == [b"4", b"10"]

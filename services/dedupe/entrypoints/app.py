@@ -121,17 +121,12 @@ def _count(decision: Decision) -> None:
         ).inc()
 
 
-def dedupe_claims(records: list[Any]) -> Iterator[Output]:
-    """Each claim's decisions, in the order the claims arrived in each partition."""
-    for record in records:
-        claim = stage.decode(record, ReductionClaim)
-        if isinstance(claim, Output):
-            yield claim
-            continue
-        people.use(record.partition)
-        for decision in _decide(record.partition, claim).decisions:
-            _count(decision)
-            yield Output(topics.DECISIONS, claim.subject.encode(), decision.to_bytes())
+def dedupe_claim(record: Any, claim: ReductionClaim) -> Iterator[Output]:
+    """A claim's decisions (claims are taken in the order they arrived per partition)."""
+    people.use(record.partition)
+    for decision in _decide(record.partition, claim).decisions:
+        _count(decision)
+        yield Output(topics.DECISIONS, claim.subject.encode(), decision.to_bytes())
 
 
-batches = stage.batches((topics.CLAIMS,), dedupe_claims, state=people)
+batches = stage.batches((topics.CLAIMS,), stage.each(ReductionClaim, dedupe_claim), state=people)

@@ -38,18 +38,13 @@ CREDITED_MASS = metrics.counter(
 )
 
 
-def quantify_behaviours(records: list[Any]) -> Iterator[Output]:
-    """Each validated behaviour's reduction claim (an undecodable record is dead-lettered)."""
-    for record in records:
-        behaviour = stage.decode(record, ValidatedBehaviour)
-        if isinstance(behaviour, Output):
-            yield behaviour
-            continue
-        claim = quantify(behaviour, methodologies)
-        outcome = "credited" if claim.credited else (claim.reason or "not_credited")
-        CLAIMS.labels(claim.type, outcome).inc()
-        CREDITED_MASS.labels(claim.type).inc(metrics.grams(claim.reduction_mg))
-        yield Output(topics.CLAIMS, claim.subject.encode(), claim.to_bytes())
+def quantify_behaviour(record: Any, behaviour: ValidatedBehaviour) -> Iterator[Output]:
+    """A validated behaviour's reduction claim."""
+    claim = quantify(behaviour, methodologies)
+    outcome = "credited" if claim.credited else (claim.reason or "not_credited")
+    CLAIMS.labels(claim.type, outcome).inc()
+    CREDITED_MASS.labels(claim.type).inc(metrics.grams(claim.reduction_mg))
+    yield Output(topics.CLAIMS, claim.subject.encode(), claim.to_bytes())
 
 
-batches = stage.batches((topics.VALIDATED,), quantify_behaviours)
+batches = stage.batches((topics.VALIDATED,), stage.each(ValidatedBehaviour, quantify_behaviour))
