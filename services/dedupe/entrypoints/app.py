@@ -29,7 +29,7 @@ from carbonledger.contracts.records import Decision, DecisionKind, ReductionClai
 from carbonledger.streaming import Stage, make_app
 from services.dedupe.adapters.changelog import ChangelogTable
 from services.dedupe.config import DedupeSettings
-from services.dedupe.domain.expiry import Table, expires_on, register, sweep
+from services.dedupe.domain.expiry import expires_on, register, sweep
 from services.dedupe.domain.person import Observation, PersonState, observe
 
 log = logging.getLogger(__name__)
@@ -38,9 +38,8 @@ settings = DedupeSettings()
 app = make_app(topics.DEDUPE_APP_ID, settings.dedupe_web_port, settings)
 stage = Stage("dedupe", app, settings)
 # The people of the partition being worked on, and the partition's watermark,
-# expiry index and sweep mark: the domain's view of it is a mapping of bytes.
+# expiry index and sweep mark: to the domain, a mapping of bytes (expiry.Table).
 people = ChangelogTable(topics.DEDUPE_CHANGELOG, settings)
-table: Table = people
 
 CLAIMS_SEEN = metrics.counter(
     "dedupe", "claims_total", "Claims consumed, by outcome (new, replay, late)", ("outcome",)
@@ -94,7 +93,7 @@ def _watermark(partition: int, claim: ReductionClaim) -> datetime:
 def _decide(partition: int, claim: ReductionClaim) -> Observation:
     key, window = claim.subject.encode(), settings.dedupe_window
     watermark = _watermark(partition, claim)
-    EXPIRED.inc(sweep(table, partition, watermark, window))
+    EXPIRED.inc(sweep(people, partition, watermark, window))
     raw = people.get(key)
     state = PersonState.from_bytes(raw) if raw is not None else PersonState(claim.subject)
     expiring = expires_on(state, window)
@@ -102,7 +101,7 @@ def _decide(partition: int, claim: ReductionClaim) -> Observation:
     if seen.new and not seen.late:
         stored = state.to_bytes()
         people[key] = stored
-        register(table, partition, state, window, expiring)
+        register(people, partition, state, window, expiring)
         STATE_BYTES.observe(len(stored))
     PRUNED.inc(seen.pruned)
     CLAIMS_SEEN.labels("late" if seen.late else "new" if seen.new else "replay").inc()
