@@ -21,7 +21,6 @@ COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
     && pip install -c constraints.txt -r requirements.txt
 COPY carbonledger carbonledger
-COPY services services
 # The project itself, a regular (non-editable) install: console scripts
 # `carbonledger`, `faust` and `uvicorn` land in /opt/carbonledger/bin, package data
 # (migrations, methodology registry, regions) in site-packages.
@@ -42,13 +41,13 @@ COPY --from=build /opt/carbonledger /opt/carbonledger
 WORKDIR /app
 # Read at start-up; operators replace them with a volume or a ConfigMap.
 COPY deploy/partners.yaml deploy/partners.yaml
-COPY services/quantify/registry services/quantify/registry
+COPY carbonledger/services/quantify/registry carbonledger/services/quantify/registry
 ENV PATH=/opt/carbonledger/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     CARBON_RUN_DIR=/var/lib/carbonledger \
     CARBON_PARTNERS_FILE=/app/deploy/partners.yaml \
-    CARBON_METHODOLOGY_DIR=/app/services/quantify/registry
+    CARBON_METHODOLOGY_DIR=/app/carbonledger/services/quantify/registry
 # CARBON_RUN_DIR holds faust's data folder: an emptyDir in Kubernetes. No VOLUME
 # here, so the services do not each get an anonymous volume.
 USER 10001:10001

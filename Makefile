@@ -28,7 +28,7 @@ unit: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy carbonledger services
+	$(BIN)/mypy carbonledger
 
 up: setup
 	$(BIN)/carbonledger up

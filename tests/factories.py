@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from carbonledger.contracts import ids
-from carbonledger.contracts.catalogue import CATALOGUE, CST
+from carbonledger.contracts.calendar import CST
+from carbonledger.contracts.catalogue import CATALOGUE
 from carbonledger.contracts.partners import PartnerRegistry, parse_registry
 from carbonledger.contracts.records import (
     CapUse,
@@ -17,8 +18,8 @@ from carbonledger.contracts.records import (
     ReductionClaim,
     ValidatedBehaviour,
 )
-from carbonledger.sample import subject_of
-from services.ingest.domain.admission import admit
+from carbonledger.demo.sample import subject_of
+from carbonledger.services.ingest.domain.admission import admit
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 ORIGIN = Origin(topic="partner.shenzhen-metro.events", partition=0, offset=7)

@@ -32,15 +32,15 @@ import orjson
 import psycopg
 from kafka import KafkaProducer
 
-from carbonledger import cli, stack
 from carbonledger.bench.probe import Sampler, Tick, infrastructure_pids
 from carbonledger.bench.traffic import CityProfile, CityTraffic
 from carbonledger.contracts import access, topics
 from carbonledger.contracts.settings import Settings
-from carbonledger.demo import expected_from
-from carbonledger.progress import LEDGER_GROUP, LagProbe
-from carbonledger.publish import producer
-from services.ledger.adapters.books import Books
+from carbonledger.ops import lifecycle, stack
+from carbonledger.ops.progress import LEDGER_GROUP, LagProbe
+from carbonledger.reference.reconcile import expected_from
+from carbonledger.runtime.producers import producer
+from carbonledger.services.ledger.adapters.books import Books
 
 Records = list[tuple[str, bytes]]
 TICK_SECONDS = 0.1
@@ -310,8 +310,8 @@ def _urlopen(url: str) -> Any:
 
 def relay_ceiling(settings: Settings, options: BenchOptions, sent: Sent) -> dict[str, float]:
     """The same records, the same number of hops, plain aiokafka, no logic."""
-    from carbonledger.admin import admin_client, ensure_topics
     from carbonledger.contracts.topics import TopicSpec
+    from carbonledger.ops.admin import admin_client, ensure_topics
 
     run = uuid.uuid4().hex[:8]
     hops = [f"bench.relay.{run}.{i}" for i in range(4)]
@@ -363,8 +363,8 @@ def relay_ceiling(settings: Settings, options: BenchOptions, sent: Sent) -> dict
 def run_bench(settings: Settings, options: BenchOptions) -> tuple[dict[str, Any], list[float]]:
     """The report, and every credited event's latency (for the histogram)."""
     if options.fresh:
-        cli.reset(settings)
-    cli.up(settings, options.workers)
+        lifecycle.reset(settings)
+    lifecycle.up(settings, options.workers)
     processes = stack.Processes(settings)
     ports = {f"{n}-{w}": processes.port(n, w) for n, w in processes.running()}
     traffic = CityTraffic(CityProfile(people=options.people, seed=options.seed, tag=_tag()))

@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from carbonledger.contracts.catalogue import CST
-from carbonledger.sample import SHENZHEN_DISTRICTS, WUHAN_DISTRICTS, dumps, subject_of
+from carbonledger.contracts.calendar import CST
+from carbonledger.demo.sample import SHENZHEN_DISTRICTS, WUHAN_DISTRICTS, dumps, subject_of
 
 Record = tuple[str, bytes]
 SHANGHAI_DISTRICTS = ("310104", "310112", "310115")

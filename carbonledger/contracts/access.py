@@ -117,7 +117,7 @@ def partner_principal(partner_id: str) -> Principal:
 
 
 def service_principals(ledger_group: str) -> tuple[Principal, ...]:
-    """The services' principals. Names match `carbonledger.stack.SERVICES`."""
+    """The services' principals. Names match `carbonledger.ops.stack.SERVICES`."""
     partner_topics = topics.PARTNER_TOPIC_PREFIX
     return (
         Principal(

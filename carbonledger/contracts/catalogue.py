@@ -11,15 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.exact import NotExactError, _to_decimal
 from carbonledger.contracts.regions import load_regions
-
-CST = timezone(timedelta(hours=8), "CST")
 
 
 class Reason(StrEnum):

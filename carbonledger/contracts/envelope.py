@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from carbonledger.contracts.exact import loads_exact
 from carbonledger.contracts.topics import PARTNER_ID_PATTERN
 
 SUBJECT_PATTERN = re.compile(r"^[0-9a-f]{64}$")
@@ -29,3 +30,18 @@ class PartnerEvent(BaseModel):
     subject: str = Field(min_length=1, max_length=128)
     datacontenttype: str | None = "application/json"
     data: dict[str, Any]
+
+
+def envelope_attribute(raw: bytes, name: str) -> str | None:
+    """A top-level string attribute of a record, or None (absent, or not a JSON object)."""
+    try:
+        doc = loads_exact(raw)
+    except Exception:
+        return None
+    value = doc.get(name) if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def source_of(raw: bytes) -> str | None:
+    """The `source` a record claims, for routing a JSON line to its partner."""
+    return envelope_attribute(raw, "source")

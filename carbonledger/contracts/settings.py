@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     dedupe_window: timedelta = timedelta(days=7)
 
     partners_file: Path = ROOT / "deploy" / "partners.yaml"
-    methodology_dir: Path = ROOT / "services" / "quantify" / "registry"
+    methodology_dir: Path = ROOT / "carbonledger" / "services" / "quantify" / "registry"
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from carbonledger import cli, stack
 from carbonledger.contracts.settings import ROOT, Settings
+from carbonledger.ops import lifecycle, stack
 
 TEST_ENV = {
     "CARBON_ENVIRONMENT": "test",
@@ -57,14 +57,14 @@ def settings() -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 def running_stack(settings: Settings) -> Iterator[stack.Processes]:
-    cli.down(settings)  # a previous session killed hard may have left processes behind
+    lifecycle.down(settings)  # a previous session killed hard may have left processes behind
     shutil.rmtree(settings.run_dir, ignore_errors=True)
-    cli.up(settings)
+    lifecycle.up(settings)
     try:
         yield stack.Processes(settings)
     finally:
         if not os.environ.get("CARBON_KEEP_TEST_STACK"):  # set it to inspect a failure
-            cli.down(settings)
+            lifecycle.down(settings)
 
 
 @pytest.fixture()

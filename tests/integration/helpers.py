@@ -15,13 +15,13 @@ import psycopg
 from kafka import KafkaConsumer
 
 from carbonledger.contracts import topics as t
-from carbonledger.contracts.catalogue import CST
+from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.settings import Settings
 from carbonledger.contracts.topics import DECISIONS
-from carbonledger.demo import expected_from
-from carbonledger.progress import LEDGER_GROUP, LagProbe
-from carbonledger.sample import dumps, subject_of, week_of_traffic
-from services.ledger.adapters.books import Books
+from carbonledger.demo.sample import dumps, subject_of, week_of_traffic
+from carbonledger.ops.progress import LEDGER_GROUP, LagProbe
+from carbonledger.reference.reconcile import expected_from
+from carbonledger.services.ledger.adapters.books import Books
 
 PARTNERS = ("shenzhen-metro", "navi-maps", "green-bank")
 SLOTS = 6 * 24 * 2  # half-hour slots in six days
@@ -172,7 +172,7 @@ def latest_kinds(conn: psycopg.Connection, id_prefix: str) -> dict[str, int]:
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     """Run `carbonledger ARGS...` as an operator would, in a separate process."""
     return subprocess.run(
-        [sys.executable, "-m", "carbonledger.cli", *args],
+        [sys.executable, "-m", "carbonledger.cli.main", *args],
         capture_output=True,
         text=True,
         check=False,

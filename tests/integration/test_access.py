@@ -11,11 +11,11 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from pydantic import SecretStr
 
-from carbonledger import stack
 from carbonledger.contracts import access, topics
 from carbonledger.contracts.settings import Settings
-from carbonledger.publish import producer
-from carbonledger.sample import subject_of
+from carbonledger.demo.sample import subject_of
+from carbonledger.ops import stack
+from carbonledger.runtime.producers import producer
 
 pytestmark = pytest.mark.integration
 REFUSED = "due to invalid credentials with SASL mechanism SCRAM-SHA-512"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from carbonledger import stack
 from carbonledger.bench.probe import LOAD_GENERATOR
+from carbonledger.ops import stack
 from tests.integration.helpers import cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.todays_traffic]

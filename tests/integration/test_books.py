@@ -13,14 +13,14 @@ import httpx
 import psycopg
 import pytest
 
-from carbonledger import stack
 from carbonledger.contracts import topics
 from carbonledger.contracts.records import Decision, DecisionKind
 from carbonledger.contracts.settings import Settings
-from carbonledger.publish import producer
-from carbonledger.sample import subject_of
-from services.ledger.adapters import audit
-from services.ledger.adapters.books import Books
+from carbonledger.demo.sample import subject_of
+from carbonledger.ops import stack
+from carbonledger.runtime.producers import producer
+from carbonledger.services.ledger.adapters import audit
+from carbonledger.services.ledger.adapters.books import Books
 from tests.integration.helpers import books_balanced, cli, personal_balances, scan
 from tests.integration.test_ledger import decisions
 

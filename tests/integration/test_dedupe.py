@@ -15,10 +15,10 @@ import httpx
 import psycopg
 import pytest
 
-from carbonledger import stack
+from carbonledger.contracts.methodology_files import publish as publish_version
 from carbonledger.contracts.settings import Settings
-from carbonledger.publish import publish
-from services.quantify.adapters.registry_files import publish as publish_version
+from carbonledger.ops import stack
+from carbonledger.ops.publish import publish
 from tests.integration.helpers import (
     books_balanced,
     city,
@@ -133,7 +133,7 @@ def test_recompute_after_a_new_version_moves_the_books_by_the_difference(
         encoding="utf-8",
     )
     publish_version(v2)
-    run = [sys.executable, "-m", "carbonledger.cli", "recompute"]
+    run = [sys.executable, "-m", "carbonledger.cli.main", "recompute"]
     args = ["--methodology", "shenzhen-public-transport", "--from", "2026-10-12"]
     args += ["--to", "2026-10-18", "--registry", str(registry)]
     done = subprocess.run(run + args, capture_output=True, text=True, check=True)

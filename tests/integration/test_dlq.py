@@ -11,13 +11,13 @@ import psycopg
 import pytest
 import yaml
 
-from carbonledger import stack
+from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.settings import Settings
-from carbonledger.publish import publish
-from carbonledger.sample import subject_of
-from carbonledger.settle import settle
-from services.quantify.adapters.registry_files import load_methodologies
+from carbonledger.demo.sample import subject_of
+from carbonledger.ops import stack
+from carbonledger.ops.publish import publish
+from carbonledger.reference.settle import settle
 from tests.integration.helpers import books_balanced, cli, wait_for_balances
 from tests.integration.test_pipeline import dead_letters
 

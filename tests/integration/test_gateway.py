@@ -9,9 +9,9 @@ import httpx
 import psycopg
 import pytest
 
-from carbonledger import stack
 from carbonledger.contracts.settings import Settings
-from services.ingest.domain.gateway import sign
+from carbonledger.ops import stack
+from carbonledger.services.ingest.domain.gateway import sign
 from tests.integration.helpers import expected, trips, wait_for_balances
 
 pytestmark = pytest.mark.integration

@@ -8,12 +8,12 @@ import httpx
 import psycopg
 import pytest
 
-from carbonledger import stack
 from carbonledger.contracts.records import Decision
-from carbonledger.sample import subject_of
-from services.dedupe.domain.person import PersonState, observe
-from services.ledger.adapters.books import Books, Offset
-from services.quantify.domain.quantify import quantify
+from carbonledger.demo.sample import subject_of
+from carbonledger.ops import stack
+from carbonledger.services.dedupe.domain.person import PersonState, observe
+from carbonledger.services.ledger.adapters.books import Books, Offset
+from carbonledger.services.quantify.domain.quantify import quantify
 from tests.factories import admitted, metro, raw
 from tests.unit.test_quantify import SHIPPED
 

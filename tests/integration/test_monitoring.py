@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from carbonledger import monitoring as mon
-from carbonledger import stack
 from carbonledger.contracts.settings import ROOT, Settings
-from carbonledger.publish import publish
+from carbonledger.ops import monitoring as mon
+from carbonledger.ops import stack
+from carbonledger.ops.publish import publish
 from tests.integration.helpers import expected, trips, wait_for_balances
 
 pytestmark = pytest.mark.integration

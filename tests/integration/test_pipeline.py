@@ -12,10 +12,10 @@ import time
 import psycopg
 import pytest
 
-from carbonledger import stack
 from carbonledger.contracts import topics
 from carbonledger.contracts.settings import Settings
-from carbonledger.publish import publish
+from carbonledger.ops import stack
+from carbonledger.ops.publish import publish
 from tests.integration.helpers import (
     books_balanced,
     city,
@@ -152,7 +152,7 @@ def test_status_shows_every_component_up(
     settings: Settings, running_stack: stack.Processes
 ) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "carbonledger.cli", "status"],
+        [sys.executable, "-m", "carbonledger.cli.main", "status"],
         capture_output=True,
         text=True,
         check=False,

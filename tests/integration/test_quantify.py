@@ -12,14 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from carbonledger import stack
 from carbonledger.contracts import topics
-from carbonledger.contracts.catalogue import CST
+from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.records import ReductionClaim
 from carbonledger.contracts.settings import Settings
-from carbonledger.publish import publish
-from carbonledger.sample import subject_of
-from services.quantify.entrypoints.offline import result_of
+from carbonledger.demo.sample import subject_of
+from carbonledger.ops import stack
+from carbonledger.ops.publish import publish
+from carbonledger.reference.offline import result_of
 from tests.integration.helpers import scan
 
 pytestmark = pytest.mark.integration
@@ -82,7 +82,7 @@ def test_service_and_offline_command_agree_on_10000_events(
     records = generated(10_000, seed=11)
     publish(settings, records)
     offline = subprocess.run(
-        [sys.executable, "-m", "carbonledger.cli", "quantify"],
+        [sys.executable, "-m", "carbonledger.cli.main", "quantify"],
         input=b"\n".join(r for _, r in records),
         capture_output=True,
         check=True,

@@ -14,9 +14,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from carbonledger import stack
 from carbonledger.contracts.settings import Settings
-from services.ledger.adapters.books import Books
+from carbonledger.ops import stack
+from carbonledger.services.ledger.adapters.books import Books
 from tests.integration.helpers import personal_balances
 from tests.integration.test_ledger import decisions
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from carbonledger.admin import durability
 from carbonledger.contracts import access, topics
 from carbonledger.contracts.access import Grant, Operation, Principal, Resource
 from carbonledger.contracts.settings import Settings
-from carbonledger.kafka_access import acls_of, scram_mechanism
+from carbonledger.ops.admin import durability
+from carbonledger.ops.kafka_access import acls_of, scram_mechanism
 
 PARTNERS = ("shenzhen-metro", "navi-maps")
 

@@ -5,7 +5,7 @@ import pytest
 
 from carbonledger.contracts import ids
 from carbonledger.contracts.records import DeadLetter, ValidatedBehaviour
-from services.ingest.domain.admission import admit
+from carbonledger.services.ingest.domain.admission import admit
 from tests.factories import NOW, NUMBER, ORIGIN, metro, raw, registry
 
 

@@ -14,13 +14,13 @@ import pytest
 from aiokafka import TopicPartition
 from pydantic import BaseModel
 
-from carbonledger import batching
-from carbonledger.batching import BatchLoop, Output
 from carbonledger.contracts import topics
 from carbonledger.contracts.records import ValidatedBehaviour
 from carbonledger.contracts.settings import Settings
-from carbonledger.streaming import Stage
-from services.dedupe.adapters.changelog import ChangelogTable
+from carbonledger.runtime import batching
+from carbonledger.runtime.batching import BatchLoop, Output
+from carbonledger.runtime.changelog import ChangelogTable
+from carbonledger.runtime.stage import Stage
 
 
 @dataclass
@@ -137,7 +137,7 @@ def test_the_run_loop_exits_the_process_on_a_failed_batch(monkeypatch: pytest.Mo
         exits.append(code)
         raise SystemExit(code)
 
-    monkeypatch.setattr("carbonledger.batching.os._exit", _exit)
+    monkeypatch.setattr("carbonledger.runtime.batching.os._exit", _exit)
 
     def broken(records: list[Any]) -> Iterator[Output]:
         raise RuntimeError("bug")
@@ -231,8 +231,8 @@ def test_the_consumer_waits_to_gather_a_batch_as_configured(
         def __init__(self, **config: Any) -> None:
             built.update(config)
 
-    monkeypatch.setattr("carbonledger.batching.AIOKafkaConsumer", Recorder)
-    monkeypatch.setattr("carbonledger.batching.AIOKafkaProducer", lambda **_: None)
+    monkeypatch.setattr("carbonledger.runtime.batching.AIOKafkaConsumer", Recorder)
+    monkeypatch.setattr("carbonledger.runtime.batching.AIOKafkaProducer", lambda **_: None)
     loop = BatchLoop("test", faust.App("fetch-test"), Settings(), ("in",), echo)
     with contextlib.suppress(AttributeError):  # the recorder cannot subscribe
         asyncio.run(loop.on_start())

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from carbonledger.bench.traffic import CityProfile, CityTraffic
 from carbonledger.contracts.settings import Settings
-from carbonledger.demo import expected_from
+from carbonledger.reference.reconcile import expected_from
 
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from carbonledger.contracts.catalogue import CST
+from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.records import ReductionClaim
 from tests.unit.test_dedupe import stream
 from tests.unit.test_registry import claim

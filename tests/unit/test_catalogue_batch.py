@@ -8,7 +8,7 @@ from typing import Any
 
 from carbonledger.contracts.catalogue import CATALOGUE
 from carbonledger.contracts.records import DeadLetter, Origin, ValidatedBehaviour
-from services.ingest.domain.admission import admit
+from carbonledger.services.ingest.domain.admission import admit
 from tests.factories import NOW, event, registry
 
 VALID: dict[str, tuple[str, dict[str, Any]]] = {

@@ -8,8 +8,8 @@ import jsonschema
 import pytest
 import yaml
 
-from carbonledger.contract_docs import CONTRACT_DIR, contract_files
 from carbonledger.contracts.schemas import behaviour_schemas
+from carbonledger.ops.contract_docs import CONTRACT_DIR, contract_files
 from tests.factories import event
 from tests.unit.test_catalogue_batch import BAD, VALID, _record
 

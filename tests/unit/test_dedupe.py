@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carbonledger.contracts.records import CapUse, Decision, DecisionKind, ReductionClaim
-from services.dedupe.domain.activities import event_key
-from services.dedupe.domain.person import PersonState, observe
-from services.dedupe.domain.resolve import Status, resolve
+from carbonledger.services.dedupe.domain.activities import event_key
+from carbonledger.services.dedupe.domain.person import PersonState, observe
+from carbonledger.services.dedupe.domain.resolve import Status, resolve
 from tests.factories import claim
 
 DAY_CAP = CapUse(key="steps#0", period="day", max_mg=200_000)

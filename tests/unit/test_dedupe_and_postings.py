@@ -4,9 +4,9 @@ from carbonledger.contracts.records import (
     DecisionKind,
     ReductionClaim,
 )
-from services.dedupe.domain.person import Observation, PersonState, observe
-from services.ledger.domain.postings import postings_for
-from services.quantify.domain.quantify import quantify
+from carbonledger.services.dedupe.domain.person import Observation, PersonState, observe
+from carbonledger.services.ledger.domain.postings import postings_for
+from carbonledger.services.quantify.domain.quantify import quantify
 from tests.factories import admitted, metro, raw
 from tests.unit.test_quantify import SHIPPED
 

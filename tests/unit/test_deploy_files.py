@@ -16,11 +16,11 @@ import yaml
 
 from carbonledger.contracts import access
 from carbonledger.contracts.settings import ROOT, Settings
-from carbonledger.stack import SERVICES
-from services.dedupe.config import DedupeSettings
-from services.ingest.config import IngestSettings
-from services.ledger.config import LedgerSettings
-from services.quantify.config import QuantifySettings
+from carbonledger.ops.stack import SERVICES
+from carbonledger.services.dedupe.config import DedupeSettings
+from carbonledger.services.ingest.config import IngestSettings
+from carbonledger.services.ledger.config import LedgerSettings
+from carbonledger.services.quantify.config import QuantifySettings
 
 COMPOSE = ROOT / "docker-compose.yml"
 K8S = ROOT / "deploy" / "k8s"

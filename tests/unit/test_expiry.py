@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.dedupe.domain.expiry import expires_on, register, sweep
-from services.dedupe.domain.person import PersonState, observe
+from carbonledger.services.dedupe.domain.expiry import expires_on, register, sweep
+from carbonledger.services.dedupe.domain.person import PersonState, observe
 from tests.factories import claim
 
 WINDOW = timedelta(days=7)

@@ -8,9 +8,9 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from services.ingest.config import IngestSettings
-from services.ingest.domain.gateway import BadBatch, sign, split_batch
-from services.ingest.entrypoints.gateway import Gateway, app
+from carbonledger.services.ingest.config import IngestSettings
+from carbonledger.services.ingest.domain.gateway import BadBatch, sign, split_batch
+from carbonledger.services.ingest.entrypoints.gateway import Gateway, app
 from tests.factories import metro, raw, registry
 
 SECRET = b"shenzhen-metro-dev-secret"  # the documented development secret

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import datetime
 
-from carbonledger.contracts.catalogue import CST
+from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.records import DecisionKind, ReductionClaim
 from tests.unit.test_dedupe import stream
 from tests.unit.test_registry import claim, household_method

@@ -9,8 +9,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from carbonledger.contracts.regions import load_regions
-from services.ledger.domain.aggregates import period_deltas, periods, rollup_accounts
-from services.ledger.domain.chain import GENESIS, Head, entry_hash, extend, verify_chain
+from carbonledger.services.ledger.domain.aggregates import period_deltas, periods, rollup_accounts
+from carbonledger.services.ledger.domain.chain import (
+    GENESIS,
+    Head,
+    entry_hash,
+    extend,
+    verify_chain,
+)
 
 
 def entry(amount: int, n: int = 0) -> dict[str, Any]:

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from carbonledger import monitoring as mon
 from carbonledger.contracts.settings import ROOT, Settings
+from carbonledger.ops import monitoring as mon
 
 
 @pytest.fixture(scope="module")
 def families() -> list[mon.Family]:
     # Importing the faust apps registers their metrics; do it in a fresh interpreter.
     code = (
-        "import dataclasses, json; from carbonledger.monitoring import exported_families; "
+        "import dataclasses, json; from carbonledger.ops.monitoring import exported_families; "
         "print(json.dumps([dataclasses.asdict(f) for f in exported_families()]))"
     )
     done = subprocess.run(
@@ -137,7 +137,7 @@ def test_the_committed_local_scrape_config_is_what_the_stack_renders() -> None:
 
 
 def test_the_local_scrape_config_has_one_job_per_service_at_its_port() -> None:
-    from carbonledger.stack import SERVICES
+    from carbonledger.ops.stack import SERVICES
 
     config = mon.scrape_config(Settings(port_offset=1000))
     targets = {
@@ -156,10 +156,10 @@ def test_runbook_index_lists_every_page() -> None:
 
 
 def test_every_setting_is_in_the_configuration_reference() -> None:
-    from services.dedupe.config import DedupeSettings
-    from services.ingest.config import IngestSettings
-    from services.ledger.config import LedgerSettings
-    from services.quantify.config import QuantifySettings
+    from carbonledger.services.dedupe.config import DedupeSettings
+    from carbonledger.services.ingest.config import IngestSettings
+    from carbonledger.services.ledger.config import LedgerSettings
+    from carbonledger.services.quantify.config import QuantifySettings
 
     reference = (ROOT / "docs" / "configuration.md").read_text()
     fields = {

@@ -7,7 +7,7 @@ from tests.factories import metro, raw
 
 def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [sys.executable, "-m", "carbonledger.cli", *args],
+        [sys.executable, "-m", "carbonledger.cli.main", *args],
         input=stdin,
         capture_output=True,
         check=False,

@@ -23,7 +23,7 @@ import pytest
 from kafka import TopicPartition
 
 from carbonledger.contracts.records import LedgerPosting
-from services.ledger.domain.chain import entry_hash
+from carbonledger.services.ledger.domain.chain import entry_hash
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "points_subscriber.py"
 

@@ -6,13 +6,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from carbonledger.contracts import ids
+from carbonledger.contracts.methodology import Methodology
+from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.records import ValidatedBehaviour
-from services.quantify.adapters.registry_files import load_methodologies
-from services.quantify.domain.methodology import Methodology, Unquantified, select
-from services.quantify.domain.quantify import quantify
+from carbonledger.services.quantify.domain.methodology import Unquantified, select
+from carbonledger.services.quantify.domain.quantify import quantify
 from tests.factories import admitted, metro, raw
 
-REGISTRY_DIR = Path(__file__).resolve().parents[2] / "services" / "quantify" / "registry"
+REGISTRY_DIR = (
+    Path(__file__).resolve().parents[2] / "carbonledger" / "services" / "quantify" / "registry"
+)
 SHIPPED = load_methodologies(REGISTRY_DIR)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.records import DecisionKind
-from services.dedupe.domain.person import PersonState, observe
-from services.quantify.domain.methodology import Methodology
-from services.quantify.domain.recompute import Standing, correcting_claim
+from carbonledger.services.dedupe.domain.person import PersonState, observe
+from carbonledger.services.quantify.domain.recompute import Standing, correcting_claim
 from tests.factories import NOW
 from tests.unit.test_dedupe_and_postings import claim_of
 from tests.unit.test_quantify import SHIPPED

@@ -10,14 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from carbonledger.contracts import methodology_files as registry_files
+from carbonledger.contracts.methodology import Factor, Methodology
+from carbonledger.contracts.methodology_files import RegistryError, load_methodologies, publish
 from carbonledger.contracts.records import ReductionClaim
-from services.quantify.adapters import registry_files
-from services.quantify.adapters.registry_files import RegistryError, load_methodologies, publish
-from services.quantify.domain.methodology import Factor, Methodology
-from services.quantify.domain.quantify import quantify
+from carbonledger.services.quantify.domain.quantify import quantify
 from tests.factories import admitted, event, raw
 
-REGISTRY_DIR = Path(__file__).resolve().parents[2] / "services" / "quantify" / "registry"
+REGISTRY_DIR = (
+    Path(__file__).resolve().parents[2] / "carbonledger" / "services" / "quantify" / "registry"
+)
 SHIPPED = load_methodologies(REGISTRY_DIR)
 
 
@@ -136,7 +138,7 @@ def _with(base: str, **update: Any) -> Methodology:
 
 
 def test_baseline_minus_project_records_both_sides() -> None:
-    from services.quantify.domain.methodology import FormulaKind
+    from carbonledger.contracts.methodology import FormulaKind
 
     method = _with(
         "shenzhen-public-transport",

@@ -1,11 +1,12 @@
 import random
 from datetime import UTC, datetime
 
+from carbonledger.contracts.envelope import source_of
+from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.settings import Settings
-from carbonledger.sample import SAMPLE_FILE, generate
-from carbonledger.settle import settle, source_of
-from services.quantify.adapters.registry_files import load_methodologies
+from carbonledger.demo.sample import SAMPLE_FILE, generate
+from carbonledger.reference.settle import settle
 
 
 def _settle(lines: list[bytes]):  # type: ignore[no-untyped-def]

@@ -1,0 +1,213 @@
+"""A deterministic sample of partner traffic: the bundled demo input and test data."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from carbonledger.contracts.calendar import CST
+from carbonledger.contracts.settings import ROOT
+
+SAMPLE_FILE = ROOT / "deploy" / "sample" / "partner-traffic.jsonl"
+# Stands in for the scheme-wide identity key operators hand to partners (DOMAIN.md §3).
+DEMO_IDENTITY_KEY = b"demo-scheme-identity-key"
+
+SHENZHEN_DISTRICTS = ("440303", "440304", "440305", "440306", "440307", "440309")
+OUTSIDE_SHENZHEN = ("440106", "110105")  # Guangzhou Tianhe, Beijing Chaoyang: no metro methodology
+METRO_PARTNERS = ("shenzhen-metro", "navi-maps", "green-bank")
+
+
+def subject_of(phone: str, key: bytes = DEMO_IDENTITY_KEY) -> str:
+    """The pseudonymous subject a partner sends: HMAC-SHA256 of the E.164 number."""
+    return hmac.new(key, phone.encode(), hashlib.sha256).hexdigest()
+
+
+WUHAN_DISTRICTS = ("420102", "420106", "420111")  # Jiang'an, Wuchang, Hongshan: Hankou Bank rules
+# How far each kind of partner's view of one trip drifts from the ticketing record.
+_DRIFT_MINUTES = {"shenzhen-metro": 0, "navi-maps": 3, "green-bank": 1}
+
+
+def _envelope(
+    partner: str, n: int, behaviour: str, subject: str, ended: datetime, data: dict[str, object]
+) -> dict[str, object]:
+    return {
+        "specversion": "1.0",
+        "id": f"{partner}-{n:06d}",
+        "source": partner,
+        "type": behaviour,
+        "time": ended.isoformat(),
+        "subject": subject,
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+
+
+def trip_event(
+    rng: random.Random,
+    partner: str,
+    n: int,
+    subject: str,
+    trip: tuple[datetime, int, Decimal, str],
+    behaviour: str = "travel.metro",
+) -> dict[str, object]:
+    """One partner's report of a trip (start, minutes, km, region), as that partner sees it."""
+    start, minutes, distance, region = trip
+    drift = _DRIFT_MINUTES.get(partner, 2)
+    begun = start + timedelta(minutes=rng.randint(-drift, drift))
+    ended = start + timedelta(minutes=minutes + rng.randint(-drift, drift))
+    seen = distance if partner == "shenzhen-metro" else distance + Decimal(rng.randint(-5, 5)) / 10
+    data: dict[str, object] = {
+        "region": region,
+        "started_at": begun.isoformat(),
+        "ended_at": ended.isoformat(),
+        "distance_km": max(seen, Decimal("0.5")),
+    }
+    if behaviour == "travel.bus":
+        data["electric"] = True
+    else:
+        data["line"] = f"L{rng.randint(1, 16)}"
+    return _envelope(partner, n, behaviour, subject, ended, data)
+
+
+def steps_event(partner: str, n: int, subject: str, day: datetime, steps: int) -> dict[str, object]:
+    ended = day.replace(hour=23, minute=0)
+    data = {"region": WUHAN_DISTRICTS[n % 3], "date": day.date().isoformat(), "steps": steps}
+    return _envelope(partner, n, "steps.daily", subject, ended, data)
+
+
+_NUMBER = re.compile(r'"#decimal:(-?[0-9]+(?:\.[0-9]+)?)"')
+
+
+def dumps(event: dict[str, object]) -> str:
+    """JSON with Decimals written as JSON numbers, digit for digit (as partners send them)."""
+    text = json.dumps(event, ensure_ascii=False, default=lambda d: f"#decimal:{d}")
+    return _NUMBER.sub(r"\1", text)
+
+
+MALFORMED = [
+    "this is not json",
+    '{"specversion": "1.0", "id": "truncated',
+    "[1, 2, 3]",
+]
+
+
+_MUTATIONS: tuple[Callable[[dict[str, Any]], object], ...] = (
+    lambda d: d.update(distance_km=Decimal("-3.2")),
+    lambda d: d.update(distance_km=Decimal("900")),
+    lambda d: d.pop("distance_km"),
+    lambda d: d.update(ended_at=d["started_at"], started_at=d["ended_at"]),
+    lambda d: d.update(region="999999"),
+    lambda d: d.update(platform="ios"),
+)
+
+
+def _broken_variants(base: dict[str, Any]) -> list[dict[str, Any]]:
+    """Invalid copies of a valid event, one per way a partner gets it wrong."""
+    data = dict(base["data"])
+    variants: list[dict[str, Any]] = []
+    for mutate in _MUTATIONS:
+        changed = dict(data)
+        mutate(changed)
+        variants.append({**base, "id": f"{base['id']}-bad{len(variants)}", "data": changed})
+    variants.append({**base, "id": f"{base['id']}-badsubject", "subject": "+8613800000000"})
+    variants.append({**base, "id": f"{base['id']}-badtype", "type": "travel.bike_share"})
+    return variants
+
+
+class _Numbering:
+    def __init__(self) -> None:
+        self.next: dict[str, int] = {}
+
+    def __call__(self, partner: str) -> int:
+        self.next[partner] = self.next.get(partner, 0) + 1
+        return self.next[partner]
+
+
+def _trips(
+    rng: random.Random, subjects: list[str], count: int, first_day: datetime
+) -> list[dict[str, object]]:
+    """Trips in one week; about 30% are reported by two or three partners."""
+    number, events = _Numbering(), []
+    for _ in range(count):
+        start = first_day + timedelta(days=rng.randint(0, 6), minutes=rng.randint(0, 16 * 60))
+        roll = rng.random()
+        region = (
+            rng.choice(OUTSIDE_SHENZHEN)
+            if roll < 0.03
+            else rng.choice(WUHAN_DISTRICTS)
+            if roll < 0.10
+            else rng.choice(SHENZHEN_DISTRICTS)
+        )
+        behaviour = "travel.bus" if rng.random() < 0.15 else "travel.metro"
+        trip = (start, rng.randint(6, 75), Decimal(rng.randint(10, 400)) / 10, region)
+        reporters = 1 if rng.random() < 0.7 else rng.choice((2, 3))
+        partners = rng.sample(
+            METRO_PARTNERS if behaviour == "travel.metro" else METRO_PARTNERS[1:],
+            min(reporters, 3 if behaviour == "travel.metro" else 2),
+        )
+        subject = rng.choice(subjects)
+        for partner in partners:
+            events.append(trip_event(rng, partner, number(partner), subject, trip, behaviour))
+    return events
+
+
+def _steps(rng: random.Random, subjects: list[str], first_day: datetime) -> list[dict[str, object]]:
+    """Daily step counts of Wuhan walkers: some above the 200 g (10,000 step) daily cap."""
+    events = []
+    for i, subject in enumerate(subjects):
+        for day in range(7):
+            if rng.random() < 0.7:
+                steps = rng.randint(2_000, 18_000)
+                events.append(
+                    steps_event(
+                        "navi-maps",
+                        10_000 + i * 7 + day,
+                        subject,
+                        first_day + timedelta(days=day),
+                        steps,
+                    )
+                )
+    return events
+
+
+FIRST_DAY = datetime(2026, 10, 12, 6, 0, tzinfo=CST)
+
+
+def week_of_traffic(
+    seed: int, subjects: list[str], trips: int, walkers: int = 40
+) -> list[dict[str, object]]:
+    """Valid partner events of one week: trips (about 30% reported by two or three
+    partners, each with its own view of times and distance) and daily step counts."""
+    rng = random.Random(seed)
+    return _trips(rng, subjects, trips, FIRST_DAY) + _steps(rng, subjects[:walkers], FIRST_DAY)
+
+
+def generate(
+    seed: int = 2026, people: int = 400, trips: int = 2200, replays: int = 150
+) -> list[str]:
+    """The bundled sample: a week of traffic plus replays and malformed records, shuffled."""
+    rng = random.Random(seed)
+    subjects = [subject_of(f"+86138{i:08d}") for i in range(people)]
+    events = week_of_traffic(seed, subjects, trips)
+    lines = [dumps(e) for e in events]
+    valid = len(lines)
+    ticketed = next(e for e in events if e["source"] == "shenzhen-metro")
+    lines += [dumps(e) for e in _broken_variants(ticketed)]
+    lines += [rng.choice(lines[:valid]) for _ in range(replays)]
+    rng.shuffle(lines)
+    # Malformed lines that are not JSON are kept apart so they still route to a partner.
+    return lines + MALFORMED
+
+
+def write_sample(path: Path = SAMPLE_FILE) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(generate()) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,74 @@
+"""The local stack's lifecycle: up, down, reset and status, as the CLI and the demo use them."""
+
+from __future__ import annotations
+
+import shutil
+
+from carbonledger.contracts.partners import load_registry
+from carbonledger.contracts.settings import Settings
+from carbonledger.ops import stack
+
+SCALABLE = ("ingest", "quantify", "dedupe", "ledger-writer")
+
+
+def up(settings: Settings, workers: int = 1) -> None:
+    """Start Kafka and PostgreSQL, migrate, create topics, start every service, wait until ready."""
+    from carbonledger.ops.admin import ensure_topics, topic_map
+    from carbonledger.ops.kafka_access import access_map, apply_access
+    from carbonledger.services.ledger.adapters.migrations import migrate
+
+    stack.script("kafka", "start", settings)
+    stack.script("postgres", "start", settings)
+    for name in migrate(settings.pg_conninfo):
+        print(f"applied migration {name}")
+    created = ensure_topics(settings, topic_map(settings, load_registry(settings.partners_file)))
+    if created:
+        print(f"created topics: {', '.join(created)}")
+    apply_access(settings, access_map(settings))
+    processes = stack.Processes(settings)
+    plan = [(name, w) for name in stack.SERVICES for w in range(workers if name in SCALABLE else 1)]
+    for name, w in plan:
+        processes.start(name, w)
+    for name, w in plan:
+        processes.wait_ready(name, w)
+        print(f"{name}-{w}: ready (pid {processes.pid(name, w)}, port {processes.port(name, w)})")
+
+
+def down(settings: Settings, keep_infra: bool = False) -> None:
+    """Stop the services (producers first), then PostgreSQL and Kafka unless kept."""
+    processes = stack.Processes(settings)
+    for name, worker in processes.running():
+        processes.stop(name, worker)
+        print(f"{name}-{worker}: stopped")
+    if not keep_infra:
+        stack.script("postgres", "stop", settings)
+        stack.script("kafka", "stop", settings)
+
+
+def reset(settings: Settings) -> None:
+    """Stop everything and delete the local stack's data: topics, books, dedupe tables."""
+    down(settings)
+    stack.script("kafka", "reset", settings)
+    stack.script("postgres", "reset", settings)
+    shutil.rmtree(settings.run_dir / "faust", ignore_errors=True)
+    print(f"local data under {settings.run_dir} deleted")
+
+
+def status(settings: Settings) -> int:
+    """Each component and whether it is up; exit 0 only when all are."""
+    all_up = True
+    for infra in ("kafka", "postgres"):
+        all_up &= stack.script(infra, "status", settings, check=False) == 0
+    processes = stack.Processes(settings)
+    running: dict[str, list[int]] = {name: [0] for name in stack.SERVICES}
+    for name, worker in processes.running():
+        running[name] = sorted({*running[name], worker})
+    for name, workers in running.items():
+        for w in workers:
+            pid = processes.pid(name, w)
+            ready = processes.ready(name, w)
+            all_up &= ready
+            state = "up" if ready else ("starting" if pid else "down")
+            detail = f" (pid {pid}, http://127.0.0.1:{processes.port(name, w)})" if pid else ""
+            print(f"{name}-{w}: {state}{detail}")
+    return 0 if all_up else 3

@@ -1,0 +1,58 @@
+"""Publishing partner records to partner topics, as a partner's producer would:
+each partner's records with that partner's own Kafka principal."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+
+from carbonledger.contracts import access, topics
+from carbonledger.contracts.envelope import source_of
+from carbonledger.contracts.settings import Settings
+from carbonledger.runtime.producers import producer
+
+log = logging.getLogger(__name__)
+
+
+def route(raw: bytes, fallback_partner: str) -> str:
+    """The partner a record belongs to: its own `source`, else the fallback."""
+    return source_of(raw) or fallback_partner
+
+
+def publish(settings: Settings, records: Iterable[tuple[str, bytes]], attempts: int = 5) -> int:
+    """Send (partner, raw) records to their partner topics; returns how many were sent.
+
+    A send the client reports failed (a broker error after its own retries) is sent
+    again: partner events are idempotent by `(source, id)` downstream, so a record
+    that did land after all is a replay. Raises if a record still fails.
+    """
+    pending = list(records)
+    total = len(pending)
+    for attempt in range(attempts):
+        pending = _send(settings, pending)
+        if not pending:
+            return total
+        log.warning("%d records failed to send; sending them again (%d)", len(pending), attempt)
+    raise RuntimeError(f"{len(pending)} records could not be published")
+
+
+def _send(settings: Settings, records: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """Send each partner's records as that partner; returns the records whose sends failed."""
+    by_partner: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+    for record in records:
+        by_partner[record[0]].append(record)
+    failed = []
+    for partner, own in by_partner.items():
+        failed += _send_as(settings.as_principal(access.partner_principal_name(partner)), own)
+    return failed
+
+
+def _send_as(settings: Settings, records: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    p = producer(settings)  # a fresh one: a failed idempotent producer may be stuck
+    try:
+        futures = [(r, p.send(topics.partner_topic(r[0]), value=r[1])) for r in records]
+        p.flush(timeout=60)
+        return [r for r, future in futures if not future.succeeded()]
+    finally:
+        p.close()

@@ -1,0 +1,204 @@
+"""HTTP gateway: `POST /v1/events` for partners without a Kafka producer.
+
+Run: uvicorn carbonledger.services.ingest.entrypoints.gateway:app --port 6075
+
+Each accepted event is produced to the partner's own topic, exactly as a
+partner's producer would; ingest then takes it the same way as any other. The
+answer is 200 with one result per event, in order, once every accepted event is
+on the broker; 401 when the request is not signed by a registered partner.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Protocol
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from pydantic import BaseModel
+
+from carbonledger.contracts import metrics, topics
+from carbonledger.contracts.catalogue import Rejection
+from carbonledger.contracts.envelope import envelope_attribute
+from carbonledger.contracts.partners import PartnerRegistry, load_registry
+from carbonledger.contracts.records import Origin
+from carbonledger.runtime.producers import producer
+from carbonledger.services.ingest.config import IngestSettings
+from carbonledger.services.ingest.domain.admission import validate_event
+from carbonledger.services.ingest.domain.gateway import (
+    BadBatch,
+    ReplayGuard,
+    Unauthorised,
+    split_batch,
+)
+
+REQUESTS = metrics.counter(
+    "gateway", "requests_total", "HTTP event requests, by partner and status", ("partner", "status")
+)
+EVENTS = metrics.counter(
+    "gateway",
+    "events_total",
+    "Events received over HTTP, by partner and outcome (accepted or a reason code)",
+    ("partner", "outcome"),
+)
+LATENCY = metrics.histogram("gateway", "request_seconds", "Time to answer one request")
+
+
+class Sender(Protocol):
+    def send_all(self, topic: str, records: list[bytes]) -> None: ...
+
+
+class KafkaSender:
+    """Produces and waits for the broker's acknowledgement of every record."""
+
+    def __init__(self, settings: IngestSettings) -> None:
+        self.producer = producer(settings)
+
+    def send_all(self, topic: str, records: list[bytes]) -> None:
+        futures = [self.producer.send(topic, value=r) for r in records]
+        self.producer.flush(timeout=30)
+        for future in futures:
+            future.get(timeout=30)
+
+    def close(self) -> None:
+        self.producer.close()
+
+
+class EventResult(BaseModel):
+    index: int
+    id: str | None
+    status: Literal["accepted", "rejected"]
+    reason: str | None = None
+    message: str | None = None
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    rejected: int
+    results: list[EventResult]
+
+
+class Gateway:
+    def __init__(self, settings: IngestSettings, registry: PartnerRegistry, sender: Sender) -> None:
+        self.settings, self.registry, self.sender = settings, registry, sender
+        self.replays = ReplayGuard(settings.gateway_replay_window_seconds)
+
+    def authenticate(self, partner_id: str, timestamp: str, signature: str, body: bytes) -> None:
+        partner = self.registry.get(partner_id)
+        production = self.settings.environment == "production"
+        secret = partner.signing_secret(os.environ, production) if partner else None
+        self.replays.check(secret, timestamp, signature, body, time.time())
+
+    def accept(self, partner_id: str, body: bytes) -> BatchResult:
+        events = split_batch(body, self.settings.gateway_max_events)
+        now, results, good = datetime.now(UTC), [], []
+        for index, raw in enumerate(events):
+            origin = Origin(topic="http", partition=0, offset=index)
+            try:
+                event = validate_event(
+                    raw,
+                    partner_id=partner_id,
+                    registry=self.registry,
+                    origin=origin,
+                    now=now,
+                    max_bytes=self.settings.ingest_max_record_bytes,
+                )
+            except Rejection as no:
+                results.append(
+                    EventResult(
+                        index=index,
+                        id=_id_of(raw),
+                        status="rejected",
+                        reason=no.reason.value,
+                        message=no.message,
+                    )
+                )
+                EVENTS.labels(partner_id, no.reason.value).inc()
+                continue
+            good.append(raw)
+            results.append(EventResult(index=index, id=event.event.id, status="accepted"))
+            EVENTS.labels(partner_id, "accepted").inc()
+        if good:
+            self.sender.send_all(topics.partner_topic(partner_id), good)
+        return BatchResult(accepted=len(good), rejected=len(results) - len(good), results=results)
+
+
+def _id_of(raw: bytes) -> str | None:
+    return envelope_attribute(raw, "id")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = IngestSettings()
+    sender = KafkaSender(settings)
+    app.state.gateway = Gateway(settings, load_registry(settings.partners_file), sender)
+    try:
+        yield
+    finally:
+        sender.close()
+
+
+app = FastAPI(
+    title="Carbon inclusion ledger — partner event gateway",
+    version="1",
+    lifespan=lifespan,
+    openapi_url="/v1/openapi.json",
+    docs_url="/v1/docs",
+)
+
+
+def gateway(request: Request) -> Gateway:
+    found: Gateway = request.app.state.gateway
+    return found
+
+
+@app.post("/v1/events", response_model=BatchResult, tags=["events"])
+async def post_events(
+    request: Request,
+    service: Annotated[Gateway, Depends(gateway)],
+    x_carbon_partner: Annotated[str, Header(description="your partner id")],
+    x_carbon_timestamp: Annotated[str, Header(description="Unix seconds when signed")],
+    x_carbon_signature: Annotated[
+        str, Header(description="hex HMAC-SHA256 of '<timestamp>.<body>' with your secret")
+    ],
+) -> BatchResult:
+    """One CloudEvents event (a JSON object) or a batch (a JSON array, at most
+    `CARBON_GATEWAY_MAX_EVENTS`); each is answered accepted or rejected with its reason."""
+    started = time.perf_counter()
+    body = await request.body()
+    limit = service.settings.gateway_max_bytes
+    if len(body) > limit:
+        REQUESTS.labels("-", "413").inc()
+        raise HTTPException(413, f"body over {limit} bytes; send smaller batches")
+    try:
+        service.authenticate(x_carbon_partner, x_carbon_timestamp, x_carbon_signature, body)
+        answer = service.accept(x_carbon_partner, body)
+    except Unauthorised as no:
+        REQUESTS.labels("-", "401").inc()  # an unproven partner id is not a label value
+        raise HTTPException(401, str(no)) from None
+    except BadBatch as bad:
+        REQUESTS.labels(x_carbon_partner, str(bad.status)).inc()
+        raise HTTPException(bad.status, str(bad)) from None
+    finally:
+        LATENCY.observe(time.perf_counter() - started)
+    REQUESTS.labels(x_carbon_partner, "200").inc()
+    return answer
+
+
+@app.get("/healthz", include_in_schema=False)
+def healthz() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@app.get("/readyz", include_in_schema=False)
+def readyz(request: Request) -> dict[str, Any]:
+    return {"ready": hasattr(request.app.state, "gateway")}
+
+
+@app.get("/metrics", include_in_schema=False)
+def metrics_endpoint() -> Response:
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,341 @@
+"""Auditing the books: `carbonledger verify` against the database, and the
+verification package `carbonledger export` writes for a third-party verifier,
+which `carbonledger verify-export` checks offline with the same chain rules."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from carbonledger.contracts.regions import RegionTable
+from carbonledger.services.ledger.adapters.books import Books
+from carbonledger.services.ledger.domain.aggregates import periods, rollup_accounts
+from carbonledger.services.ledger.domain.chain import (
+    CANONICAL_FIELDS,
+    GENESIS,
+    Break,
+    Head,
+    verify_chain,
+)
+
+_CHAIN_FIELDS = (*CANONICAL_FIELDS, "prev_hash", "hash")
+_SELECT_POSTINGS = f"SELECT {', '.join(_CHAIN_FIELDS)} FROM postings"
+
+
+@dataclass
+class Report:
+    accounts: int = 0
+    postings: int = 0
+    breaks: list[Break] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks and not self.problems
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, **asdict(self)}
+
+
+def _stream(
+    conn: psycopg.Connection, where: str, args: tuple[Any, ...]
+) -> Iterator[dict[str, Any]]:
+    order = " ORDER BY book, account, chain_index"
+    with conn.cursor(name="audit") as cur:  # server-side: a whole ledger does not fit in memory
+        cur.itersize = 5000
+        cur.execute(_SELECT_POSTINGS + where + order, args)
+        for row in cur:
+            yield dict(zip(_CHAIN_FIELDS, row, strict=True))
+
+
+def verify(conn: psycopg.Connection, account: tuple[str, str] | None = None) -> Report:
+    """Recompute every chain (or one account's) and check heads, books and decisions."""
+    report = Report()
+    heads = {
+        (b, a): (int(n), int(bal), str(h))
+        for b, a, n, bal, h in conn.execute(
+            "SELECT book, account, postings, balance_mg, head_hash FROM balances"
+        ).fetchall()
+    }
+    where, args = (" WHERE book = %s AND account = %s", account) if account else ("", ())
+    seen = set()
+    with conn.transaction():  # a named cursor lives in a transaction
+        for (book, name), entries in groupby(_stream(conn, where, args), _account_of):
+            seen.add((book, name))
+            chain = list(entries)
+            report.accounts += 1
+            report.postings += len(chain)
+            report.breaks += verify_chain(book, name, chain)
+            last = chain[-1]
+            if heads.get((book, name)) != (len(chain), int(last["balance_mg"]), last["hash"]):
+                report.problems.append(f"{book}:{name}: balance row does not match its chain")
+    if account is None:
+        report.problems += [
+            f"{b}:{a}: balance row without postings" for b, a in heads.keys() - seen
+        ]
+        _check_books(conn, report)
+    return report
+
+
+def _account_of(entry: Mapping[str, Any]) -> tuple[str, str]:
+    return str(entry["book"]), str(entry["account"])
+
+
+def _check_books(conn: psycopg.Connection, report: Report) -> None:
+    report.totals = Books(conn).totals()
+    if len(set(report.totals.values())) > 1:
+        report.problems.append(f"book totals differ: {report.totals}")
+    uneven = conn.execute(
+        "SELECT d.decision_id FROM decisions d JOIN postings p USING (decision_id)"
+        " GROUP BY d.decision_id, d.amount_mg"
+        " HAVING count(*) <> 3 OR bool_or(p.amount_mg <> d.amount_mg) LIMIT 20"
+    ).fetchall()
+    report.problems += [f"decision {d}: postings differ from its amount" for (d,) in uneven]
+    national = conn.execute(
+        "SELECT coalesce(sum(amount_mg), 0) FROM period_totals"
+        " WHERE book = 'government' AND account = '000000' AND period = 'month'"
+    ).fetchone()
+    if national and report.totals and int(national[0]) != report.totals.get("government", 0):
+        report.problems.append("national roll-up differs from the government book")
+
+
+# --- the verification package -------------------------------------------------
+
+EXPORT_README = """# Verification package
+
+Government-book postings of region {region} and every unit inside it, with
+behaviour in {first} .. {last} (China Standard Time), exported {exported}.
+
+- `postings.jsonl`: for each account, the contiguous stretch of its hash chain
+  that holds the period's postings (`in_period` marks them).
+- `chains.json`: per account, the stretch's first and last chain index, the hash
+  it chains from (`anchor`), and the account's head at export time.
+- `claims.jsonl`: every decision behind those postings, with the full claim
+  (event, inputs, methodology version, factors and their sources).
+- `methodologies/`: the methodology version files the claims name.
+- `summary.json`: the period's totals by behaviour type and by district.
+- `manifest.json`: SHA-256 of every file above.
+
+A posting's hash is SHA-256 (hex) of `prev_hash + "\\n" + canonical`, where
+canonical joins these fields with `|` (integers in decimal, absent values empty,
+behaviour_time in UTC as YYYY-MM-DDTHH:MM:SS.ffffffZ):
+{fields}
+
+Check it with `carbonledger verify-export <this folder>`, or with your own code
+from the rule above.
+"""
+
+
+def export(
+    conn: psycopg.Connection,
+    regions: RegionTable,
+    methodology_dir: Path,
+    region: str,
+    first: date,
+    last: date,
+    out: Path,
+) -> dict[str, Any]:
+    """Write the verification package for a region and period; returns its summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    accounts = [
+        a
+        for (a,) in conn.execute(
+            "SELECT account FROM balances WHERE book = 'government' ORDER BY account"
+        ).fetchall()
+        if region in rollup_accounts("government", str(a), regions)
+    ]
+    chains: dict[str, Any] = {}
+    decision_ids: set[Any] = set()
+    summary: dict[str, Any] = {"region": region, "from": str(first), "to": str(last)}
+    by_type: dict[str, int] = {}
+    by_district: dict[str, int] = {}
+    with (out / "postings.jsonl").open("w", encoding="utf-8") as postings_file:
+        for account in accounts:
+            chain = _stretch(conn, account, first, last)
+            if not chain:
+                continue
+            chains[account] = _chain_info(conn, account, chain)
+            for entry in chain:
+                day = periods(entry["behaviour_time"])[0][1]
+                entry["in_period"] = first <= day <= last
+                if entry["in_period"]:
+                    decision_ids.add(entry["decision_id"])
+                    amount = int(entry["amount_mg"])
+                    by_type[entry["behaviour_type"]] = (
+                        by_type.get(entry["behaviour_type"], 0) + amount
+                    )
+                    by_district[account] = by_district.get(account, 0) + amount
+                postings_file.write(json.dumps(entry, default=str, ensure_ascii=False) + "\n")
+    methodologies = _write_claims(conn, sorted(decision_ids, key=str), out)
+    _copy_methodologies(methodology_dir, methodologies, out)
+    summary |= {
+        "total_mg": sum(by_district.values()),
+        "by_behaviour_type_mg": dict(sorted(by_type.items())),
+        "by_district_mg": by_district,
+    }
+    _write_json(out / "chains.json", chains)
+    _write_json(out / "summary.json", summary)
+    (out / "README.md").write_text(
+        EXPORT_README.format(
+            region=region,
+            first=first,
+            last=last,
+            exported=date.today(),
+            fields=", ".join(CANONICAL_FIELDS),
+        ),
+        encoding="utf-8",
+    )
+    _write_json(out / "manifest.json", _manifest(out))
+    return summary
+
+
+def _stretch(
+    conn: psycopg.Connection, account: str, first: date, last: date
+) -> list[dict[str, Any]]:
+    """The account's chain from its first to its last posting with behaviour in the period."""
+    bounds = conn.execute(
+        "SELECT min(chain_index), max(chain_index) FROM postings WHERE book = 'government'"
+        " AND account = %s AND (behaviour_time AT TIME ZONE 'Asia/Shanghai')::date"
+        " BETWEEN %s AND %s",
+        (account, first, last),
+    ).fetchone()
+    if not bounds or bounds[0] is None:
+        return []
+    rows = conn.execute(
+        _SELECT_POSTINGS + " WHERE book = 'government' AND account = %s"
+        " AND chain_index BETWEEN %s AND %s ORDER BY chain_index",
+        (account, bounds[0], bounds[1]),
+    ).fetchall()
+    return [dict(zip(_CHAIN_FIELDS, row, strict=True)) for row in rows]
+
+
+def _chain_info(conn: psycopg.Connection, account: str, chain: list[dict[str, Any]]) -> Any:
+    head = conn.execute(
+        "SELECT postings, balance_mg, head_hash FROM balances"
+        " WHERE book = 'government' AND account = %s",
+        (account,),
+    ).fetchone()
+    assert head is not None
+    return {
+        "first_index": chain[0]["chain_index"],
+        "last_index": chain[-1]["chain_index"],
+        "anchor": chain[0]["prev_hash"],
+        "opening_balance_mg": int(chain[0]["balance_mg"]) - int(chain[0]["amount_mg"]),
+        "head": {"index": int(head[0]), "balance_mg": int(head[1]), "hash": str(head[2])},
+    }
+
+
+def _write_claims(conn: psycopg.Connection, decision_ids: list[Any], out: Path) -> set[str]:
+    methodologies: set[str] = set()
+    rows = conn.execute(
+        "SELECT decision_id, kind, amount_mg, reverses, reason, claim FROM decisions"
+        " WHERE decision_id = ANY(%s) ORDER BY decision_id",
+        (decision_ids,),
+    ).fetchall()
+    with (out / "claims.jsonl").open("w", encoding="utf-8") as fh:
+        for decision_id, kind, amount, reverses, reason, claim in rows:
+            m = claim.get("methodology")
+            if m:
+                methodologies.add(f"{m['id']}@{m['version']}")
+            record = {
+                "decision_id": decision_id,
+                "kind": kind,
+                "amount_mg": amount,
+                "reverses": reverses,
+                "reason": reason,
+                "claim": claim,
+            }
+            fh.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
+    return methodologies
+
+
+def _copy_methodologies(source: Path, names: set[str], out: Path) -> None:
+    target = out / "methodologies"
+    target.mkdir(exist_ok=True)
+    for name in sorted(names):
+        path = source / f"{name}.yaml"
+        if path.exists():
+            shutil.copy(path, target / path.name)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n", "utf-8")
+
+
+def _manifest(out: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
+
+
+def verify_export(folder: Path) -> Report:
+    """Check a verification package offline: files, chains, claims and totals."""
+    report = Report()
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    report.problems += [
+        f"{n}: file changed" for n, h in _manifest(folder).items() if manifest.get(n) != h
+    ]
+    report.problems += [f"{n}: file missing" for n in manifest if not (folder / n).exists()]
+    chains = json.loads((folder / "chains.json").read_text("utf-8"))
+    claims = {
+        c["decision_id"]: c
+        for c in map(json.loads, (folder / "claims.jsonl").read_text("utf-8").splitlines())
+    }
+    entries = [
+        json.loads(line) for line in (folder / "postings.jsonl").read_text("utf-8").splitlines()
+    ]
+    total = 0
+    for account, group in groupby(entries, lambda e: str(e["account"])):
+        chain = list(group)
+        report.accounts += 1
+        report.postings += len(chain)
+        report.breaks += _verify_stretch(account, chain, chains.get(account, {}))
+        for e in chain:
+            claim = claims.get(e["decision_id"])
+            if e["in_period"] and (claim is None or int(claim["amount_mg"]) != int(e["amount_mg"])):
+                report.problems.append(f"posting {e['posting_id']}: no matching decision")
+            total += int(e["amount_mg"]) if e["in_period"] else 0
+    summary = json.loads((folder / "summary.json").read_text("utf-8"))
+    if summary["total_mg"] != total:
+        report.problems.append(f"summary total {summary['total_mg']} but postings sum to {total}")
+    report.totals = {"government": total}
+    return report
+
+
+def _verify_stretch(
+    account: str, chain: list[dict[str, Any]], info: Mapping[str, Any]
+) -> list[Break]:
+    """A stretch verifies like a whole chain from its opening; if it reaches the
+    account's head at export time, it must end on that head's hash."""
+    opening = Head(
+        int(info.get("first_index", 1)) - 1,
+        int(info.get("opening_balance_mg", 0)),
+        str(info.get("anchor", GENESIS)),
+    )
+    entries = [{**e, "behaviour_time": datetime.fromisoformat(e["behaviour_time"])} for e in chain]
+    breaks = list(verify_chain("government", account, entries, opening))
+    head = info.get("head", {})
+    last = chain[-1]
+    if int(last["chain_index"]) == head.get("index") and last["hash"] != head.get("hash"):
+        breaks.append(
+            Break(
+                "government",
+                account,
+                str(last["posting_id"]),
+                int(last["chain_index"]),
+                "stretch ends at the head index but not on the head's hash",
+            )
+        )
+    return breaks

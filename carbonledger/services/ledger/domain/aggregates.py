@@ -1,0 +1,47 @@
+"""Per-period totals the ledger keeps beside its postings (DOMAIN.md §6).
+
+Periods are days and months of China Standard Time, by behaviour time. A
+government posting counts in its region and in every enclosing unit up to the
+national total, so a province's figure is one read, never a scan.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from carbonledger.contracts.calendar import local_date
+from carbonledger.contracts.regions import NATIONAL, RegionTable
+
+# (book, account, period, period_start, behaviour_type, region)
+Key = tuple[str, str, str, date, str, str]
+
+
+def periods(behaviour_time: datetime) -> tuple[tuple[str, date], tuple[str, date]]:
+    day = local_date(behaviour_time)
+    return ("day", day), ("month", day.replace(day=1))
+
+
+def rollup_accounts(book: str, account: str, regions: RegionTable) -> tuple[str, ...]:
+    """The accounts a posting counts in: itself, plus enclosing regions for government."""
+    if book != "government":
+        return (account,)
+    if account in regions:
+        return regions.rollup_keys(account)
+    return (account, NATIONAL)  # a code the table does not know still reaches the nation
+
+
+def period_deltas(
+    postings: Iterable[Mapping[str, Any]], regions: RegionTable
+) -> dict[Key, tuple[int, int]]:
+    """How a batch of postings moves the period totals: amount and count per key."""
+    moved: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
+    for p in postings:
+        for account in rollup_accounts(p["book"], p["account"], regions):
+            for period, start in periods(p["behaviour_time"]):
+                key = (p["book"], account, period, start, p["behaviour_type"], p["region"])
+                moved[key][0] += int(p["amount_mg"])
+                moved[key][1] += 1
+    return {key: (amount, count) for key, (amount, count) in moved.items()}

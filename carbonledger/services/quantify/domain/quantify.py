@@ -1,0 +1,94 @@
+"""Turning a validated behaviour into a reduction claim with full provenance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from carbonledger.contracts import ids
+from carbonledger.contracts.calendar import local_date
+from carbonledger.contracts.exact import grams_to_mg_floor
+from carbonledger.contracts.methodology import Methodology
+from carbonledger.contracts.records import (
+    CapUse,
+    MethodologyRef,
+    ReductionClaim,
+    ValidatedBehaviour,
+)
+from carbonledger.services.quantify.domain.methodology import Unquantified, calculate, select
+
+# What a claim carries over from its behaviour (besides `data`, kept as JSON text).
+CARRIED_FIELDS: set[str] = {
+    "event_id",
+    "event",
+    "type",
+    "activity_class",
+    "subject",
+    "time",
+    "region",
+    "started_at",
+    "ended_at",
+    "natural_key",
+    "evidence_rank",
+}
+
+
+def caps_for(m: Methodology, behaviour_type: str) -> tuple[CapUse, ...]:
+    """The methodology's per-person caps that count this behaviour type."""
+    return tuple(
+        CapUse(
+            key=f"{m.id}#{n}",
+            period=cap.period,
+            max_mg=grams_to_mg_floor(cap.max_g) if cap.max_g is not None else None,
+            max_events=cap.max_events,
+        )
+        for n, cap in enumerate(m.caps)
+        if behaviour_type in cap.behaviours
+    )
+
+
+def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]) -> ReductionClaim:
+    """The claim for one behaviour: credited with its amount, or not credited and why."""
+    day = local_date(behaviour.ended_at)
+    chosen = select(methodologies, behaviour.type, behaviour.region, day)
+    common = behaviour.model_dump(include=CARRIED_FIELDS)
+    # The inputs as JSON text (decimals as strings), so a claim round-trips exactly.
+    common["data"] = behaviour.model_dump(mode="json", include={"data"})["data"]
+    common["received_at"] = behaviour.received_at
+    if isinstance(chosen, Unquantified):
+        return ReductionClaim(
+            claim_id=ids.claim_id(behaviour.event_id, None, None),
+            credited=False,
+            reduction_mg=0,
+            reason=chosen.reason.value,
+            reason_detail=chosen.detail,
+            **common,
+        )
+    ref = MethodologyRef(id=chosen.id, version=chosen.version)
+    result = calculate(chosen, behaviour.type, behaviour.data)
+    claim_id = ids.claim_id(behaviour.event_id, chosen.id, chosen.version)
+    if isinstance(result, Unquantified):
+        return ReductionClaim(
+            claim_id=claim_id,
+            credited=False,
+            reduction_mg=0,
+            reason=result.reason.value,
+            reason_detail=result.detail,
+            methodology=ref,
+            formula=chosen.formula.value,
+            factors=result.factors,  # what it would use: dedupe completes the household rule
+            caps=caps_for(chosen, behaviour.type),
+            **common,
+        )
+    return ReductionClaim(
+        claim_id=claim_id,
+        credited=True,
+        reduction_mg=result.reduction_mg,
+        methodology=ref,
+        formula=chosen.formula.value,
+        inputs=result.inputs,
+        factors=result.factors,
+        baseline_mg=result.baseline_mg,
+        project_mg=result.project_mg,
+        caps=caps_for(chosen, behaviour.type),
+        **common,
+    )
