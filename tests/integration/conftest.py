@@ -17,13 +17,16 @@ import pytest
 from carbonledger.contracts.settings import ROOT, Settings
 from carbonledger.ops import lifecycle, stack
 
+# CARBON_TEST_SLOT=N moves the whole test stack by N*100 ports and to its own run
+# folder, so several checkouts on one machine can each run their integration tests.
+_SLOT = int(os.environ.get("CARBON_TEST_SLOT", "0"))
 TEST_ENV = {
     "CARBON_ENVIRONMENT": "test",
-    "CARBON_RUN_DIR": str(ROOT / ".run" / "test-stack"),
-    "CARBON_KAFKA_PORT": "29092",
-    "CARBON_KAFKA_CONTROLLER_PORT": "29093",
-    "CARBON_PG_PORT": "25432",
-    "CARBON_PORT_OFFSET": "1000",
+    "CARBON_RUN_DIR": str(ROOT / ".run" / ("test-stack" + (f"-{_SLOT}" if _SLOT else ""))),
+    "CARBON_KAFKA_PORT": str(29092 + 100 * _SLOT),
+    "CARBON_KAFKA_CONTROLLER_PORT": str(29093 + 100 * _SLOT),
+    "CARBON_PG_PORT": str(25432 + 100 * _SLOT),
+    "CARBON_PORT_OFFSET": str(1000 + 100 * _SLOT),
 }
 
 
