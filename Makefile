@@ -26,9 +26,12 @@ test: setup lint
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
+## The floors (import-linter contracts in pyproject.toml), style, and strict types everywhere.
 lint: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/ruff check .
-	$(BIN)/mypy carbonledger
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy carbonledger tests examples
 
 up: setup
 	$(BIN)/carbonledger up

@@ -136,7 +136,7 @@ def scan(
 
 def trace(settings: Settings, id_prefix: str) -> dict[str, int]:
     """How many events with this id prefix each pipeline topic holds (for failure messages)."""
-    extract = {
+    extract: dict[str, Callable[[dict[str, Any]], object]] = {
         "partner": lambda d: d.get("id"),
         t.VALIDATED: lambda d: d["event"]["id"],
         t.CLAIMS: lambda d: d["event"]["id"],

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 import psycopg
 import pytest
@@ -33,9 +34,9 @@ pytestmark = pytest.mark.integration
 
 def dead_letters(
     settings: Settings, payloads: set[bytes], timeout: float = 60
-) -> dict[bytes, dict]:
+) -> dict[bytes, dict[str, Any]]:
     """Dead letters on behaviour.rejected whose original bytes are among `payloads`."""
-    found: dict[bytes, dict] = {}
+    found: dict[bytes, dict[str, Any]] = {}
     for record in scan(settings, [topics.REJECTED], lambda: len(found) >= len(payloads), timeout):
         letter = json.loads(record.value)
         original = base64.b64decode(letter["payload_b64"])

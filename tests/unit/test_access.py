@@ -109,7 +109,7 @@ def test_production_refuses_an_unauthenticated_broker_connection() -> None:
     with pytest.raises(ValueError, match="PLAINTEXT"):
         Settings(
             environment="production",
-            pg_password="real",  # type: ignore[arg-type]
+            pg_password="real",
             kafka_security_protocol="PLAINTEXT",
         )
 

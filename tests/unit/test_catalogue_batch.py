@@ -91,7 +91,7 @@ def _record(behaviour_type: str, n: int, changes: dict[str, Any]) -> bytes:
 
 def test_a_mixed_batch_gets_each_documented_reason_and_loses_nothing() -> None:
     assert len(BAD) >= 40 and set(VALID) == set(CATALOGUE)
-    batch = [(_record(t, n, {}), None) for n, t in enumerate(VALID)]
+    batch: list[tuple[bytes, str | None]] = [(_record(t, n, {}), None) for n, t in enumerate(VALID)]
     batch += [(_record(t, 100 + n, changes), reason) for n, (t, changes, reason) in enumerate(BAD)]
     accepted = rejected = 0
     for offset, (raw, reason) in enumerate(batch):

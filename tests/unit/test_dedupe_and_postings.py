@@ -1,3 +1,5 @@
+from typing import Any
+
 from carbonledger.contracts.records import (
     Book,
     Decision,
@@ -11,7 +13,7 @@ from tests.factories import admitted, metro, raw
 from tests.unit.test_quantify import SHIPPED
 
 
-def claim_of(**overrides: object):  # type: ignore[no-untyped-def]
+def claim_of(**overrides: Any) -> ReductionClaim:
     partner = str(overrides.get("source", "shenzhen-metro"))
     return quantify(admitted(raw(metro(**overrides)), partner), SHIPPED)
 

@@ -26,7 +26,7 @@ def test_non_finite_json_is_refused(text: str) -> None:
 
 def test_models_refuse_binary_floats() -> None:
     with pytest.raises(ValidationError, match="binary floats"):
-        Holder(value=10.4)  # type: ignore[arg-type]
+        Holder(value=10.4)
     assert Holder(value="10.4").value == Decimal("10.4")
     assert Holder.model_validate_json(Holder(value="46.7").model_dump_json()).value == Decimal(
         "46.7"
@@ -36,7 +36,7 @@ def test_models_refuse_binary_floats() -> None:
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_no_float_is_ever_accepted(value: float) -> None:
     with pytest.raises(ValidationError):
-        Holder(value=value)  # type: ignore[arg-type]
+        Holder(value=value)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -19,7 +20,7 @@ REGISTRY_DIR = (
 SHIPPED = load_methodologies(REGISTRY_DIR)
 
 
-def behaviour(**overrides: object) -> ValidatedBehaviour:
+def behaviour(**overrides: Any) -> ValidatedBehaviour:
     return admitted(raw(metro(**overrides)), "shenzhen-metro")
 
 
