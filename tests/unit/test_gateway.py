@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 
 import httpx
@@ -117,3 +119,49 @@ def test_malformed_batch_is_400_after_authentication(sender: FakeSender) -> None
     answer = post(b"[{},")
     assert answer.status_code == 400
     assert json.loads(answer.content)["detail"].startswith("not a JSON array")
+
+
+class SlowBroker(FakeSender):
+    """A broker that acknowledges only when released (or after 5 s, so that a gateway
+    which waits for it on the event loop makes this test fail rather than hang)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sending, self.released = threading.Event(), threading.Event()
+
+    def send_all(self, topic: str, records: list[bytes]) -> None:
+        self.sending.set()
+        self.released.wait(timeout=5)
+        super().send_all(topic, records)
+
+
+def signed(body: bytes) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    return {
+        "X-Carbon-Partner": "shenzhen-metro",
+        "X-Carbon-Timestamp": stamp,
+        "X-Carbon-Signature": sign(SECRET, stamp, body),
+    }
+
+
+async def health_while_sending(broker: SlowBroker, body: bytes) -> tuple[int, bool, httpx.Response]:
+    """/healthz's status asked while a POST waits for the broker, whether that POST
+    was still waiting when /healthz answered, and the POST's answer."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        posting = asyncio.create_task(client.post("/v1/events", content=body, headers=signed(body)))
+        assert await asyncio.to_thread(broker.sending.wait, 5)
+        health = await client.get("/healthz")
+        still_sending = not posting.done()
+        broker.released.set()
+        return health.status_code, still_sending, await posting
+
+
+def test_a_slow_broker_does_not_stall_the_other_requests() -> None:
+    broker = SlowBroker()
+    app.state.gateway = Gateway(IngestSettings(environment="test"), registry(), broker)
+    body = raw(metro(id="slow-1"))
+    health, still_sending, answer = asyncio.run(health_while_sending(broker, body))
+    assert health == 200 and still_sending
+    assert answer.status_code == 200 and answer.json()["accepted"] == 1
+    assert broker.sent == [("partner.shenzhen-metro.events", body)]

@@ -6,13 +6,18 @@ Each accepted event is produced to the partner's own topic, exactly as a
 partner's producer would; ingest then takes it the same way as any other. The
 answer is 200 with one result per event, in order, once every accepted event is
 on the broker; 401 when the request is not signed by a registered partner.
+
+Importing this module builds no settings, registry or producer: the app's
+lifespan does, when uvicorn starts it (the contract docs import it for its OpenAPI).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
@@ -45,6 +50,12 @@ EVENTS = metrics.counter(
     ("partner", "outcome"),
 )
 LATENCY = metrics.histogram("gateway", "request_seconds", "Time to answer one request")
+
+# Batches being sent to the broker at once by one worker. kafka-python's send blocks
+# until the broker acknowledges, so it runs in these threads, never on the event loop
+# (where one slow broker would stall every request of the worker); further batches
+# wait their turn without holding the loop.
+SENDING_THREADS = 8
 
 
 class Sender(Protocol):
@@ -82,9 +93,16 @@ class BatchResult(BaseModel):
 
 
 class Gateway:
-    def __init__(self, settings: IngestSettings, registry: PartnerRegistry, sender: Sender) -> None:
+    def __init__(
+        self,
+        settings: IngestSettings,
+        registry: PartnerRegistry,
+        sender: Sender,
+        sending_threads: int = SENDING_THREADS,
+    ) -> None:
         self.settings, self.registry, self.sender = settings, registry, sender
         self.replays = ReplayGuard(settings.gateway_replay_window_seconds)
+        self.sending = ThreadPoolExecutor(sending_threads, thread_name_prefix="gateway-send")
 
     def authenticate(self, partner_id: str, timestamp: str, signature: str, body: bytes) -> None:
         partner = self.registry.get(partner_id)
@@ -92,7 +110,15 @@ class Gateway:
         secret = partner.signing_secret(os.environ, production) if partner else None
         self.replays.check(secret, timestamp, signature, body, time.time())
 
-    def accept(self, partner_id: str, body: bytes) -> BatchResult:
+    async def accept(self, partner_id: str, body: bytes) -> BatchResult:
+        """Each event answered; the accepted ones on the partner's topic before the answer."""
+        answer, good = self.admit(partner_id, body)
+        if good:
+            await self.send(topics.partner_topic(partner_id), good)
+        return answer
+
+    def admit(self, partner_id: str, body: bytes) -> tuple[BatchResult, list[bytes]]:
+        """The answer for each event, and the exact bytes of those accepted."""
         events = split_batch(body, self.settings.gateway_max_events)
         now, results, good = datetime.now(UTC), [], []
         for index, raw in enumerate(events):
@@ -121,9 +147,17 @@ class Gateway:
             good.append(raw)
             results.append(EventResult(index=index, id=event.event.id, status="accepted"))
             EVENTS.labels(partner_id, "accepted").inc()
-        if good:
-            self.sender.send_all(topics.partner_topic(partner_id), good)
-        return BatchResult(accepted=len(good), rejected=len(results) - len(good), results=results)
+        answer = BatchResult(accepted=len(good), rejected=len(results) - len(good), results=results)
+        return answer, good
+
+    async def send(self, topic: str, records: list[bytes]) -> None:
+        """Returns once the broker has every record; the event loop serves others meanwhile."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.sending, self.sender.send_all, topic, records)
+
+    def close(self) -> None:
+        """Waits for the batches being sent."""
+        self.sending.shutdown(wait=True)
 
 
 def _id_of(raw: bytes) -> str | None:
@@ -134,10 +168,12 @@ def _id_of(raw: bytes) -> str | None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = IngestSettings()
     sender = KafkaSender(settings)
-    app.state.gateway = Gateway(settings, load_registry(settings.partners_file), sender)
+    service = Gateway(settings, load_registry(settings.partners_file), sender)
+    app.state.gateway = service
     try:
         yield
     finally:
+        service.close()  # the batches in flight reach the broker before its producer closes
         sender.close()
 
 
@@ -175,7 +211,7 @@ async def post_events(
         raise HTTPException(413, f"body over {limit} bytes; send smaller batches")
     try:
         service.authenticate(x_carbon_partner, x_carbon_timestamp, x_carbon_signature, body)
-        answer = service.accept(x_carbon_partner, body)
+        answer = await service.accept(x_carbon_partner, body)
     except Unauthorised as no:
         REQUESTS.labels("-", "401").inc()  # an unproven partner id is not a label value
         raise HTTPException(401, str(no)) from None
