@@ -7,6 +7,8 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_attempt, wait_exponential
+
 from carbonledger.contracts import access, topics
 from carbonledger.contracts.envelope import source_of
 from carbonledger.contracts.settings import Settings
@@ -24,17 +26,33 @@ def publish(settings: Settings, records: Iterable[tuple[str, bytes]], attempts: 
     """Send (partner, raw) records to their partner topics; returns how many were sent.
 
     A send the client reports failed (a broker error after its own retries) is sent
-    again: partner events are idempotent by `(source, id)` downstream, so a record
-    that did land after all is a replay. Raises if a record still fails.
+    again, after a short back-off: partner events are idempotent by `(source, id)`
+    downstream, so a record that did land after all is a replay. Raises if a record
+    still fails after `attempts` rounds.
     """
     pending = list(records)
     total = len(pending)
-    for attempt in range(attempts):
+
+    def send_pending() -> list[tuple[str, bytes]]:
+        nonlocal pending
         pending = _send(settings, pending)
-        if not pending:
-            return total
-        log.warning("%d records failed to send; sending them again (%d)", len(pending), attempt)
-    raise RuntimeError(f"{len(pending)} records could not be published")
+        return pending
+
+    rounds = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=0.2, max=5),
+        retry=retry_if_result(bool),  # records still pending
+        before_sleep=lambda state: log.warning(
+            "%d records failed to send; sending them again (%d)",
+            len(pending),
+            state.attempt_number,
+        ),
+    )
+    try:
+        rounds(send_pending)
+    except RetryError:
+        raise RuntimeError(f"{len(pending)} records could not be published") from None
+    return total
 
 
 def _send(settings: Settings, records: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
