@@ -4,7 +4,7 @@ People make activities now (metro, bus and bike trips in Shenzhen, daily steps a
 online utility payments in Wuhan, EV charging in Shanghai: types the shipped
 methodologies credit). About 30% of activities are reported by two or three of
 the partners allowed to report them, each with its own slightly earlier view of
-the times and distance, as the partners in DOMAIN.md do. Some records are sent
+the times and distance, as the partners in docs/domain.md do. Some records are sent
 again byte for byte (replays), some activities ended hours before they are sent
 (late arrivals) and a few records are broken (dead letters).
 

@@ -1,4 +1,4 @@
-"""The partner event envelope: CloudEvents 1.0, structured JSON mode (DOMAIN.md §3)."""
+"""The partner event envelope: CloudEvents 1.0, structured JSON mode (docs/domain.md)."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ class Partner(BaseModel):
         return None if production else f"{self.id}{DEV_SECRET_SUFFIX}".encode()
 
     def rank(self, activity_class: str) -> int:
-        """Evidence rank for a class; a class not listed ranks 0 (DOMAIN.md §3)."""
+        """Evidence rank for a class; a class not listed ranks 0 (docs/domain.md)."""
         return self.evidence_rank.get(activity_class, 0)
 
 

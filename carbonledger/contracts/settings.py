@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     stream_fetch_min_bytes: int = 65_536
     stream_fetch_max_wait_ms: int = 50
 
-    # Dedupe keeps claims this long in event time (DOMAIN.md §5); `settle` uses it too.
+    # Dedupe keeps claims this long in event time (docs/dedupe.md); `settle` uses it too.
     dedupe_window: timedelta = timedelta(days=7)
 
     partners_file: Path = ROOT / "deploy" / "partners.yaml"

@@ -17,7 +17,7 @@ from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.settings import ROOT
 
 SAMPLE_FILE = ROOT / "deploy" / "sample" / "partner-traffic.jsonl"
-# Stands in for the scheme-wide identity key operators hand to partners (DOMAIN.md §3).
+# Stands in for the scheme-wide identity key operators hand to partners (docs/domain.md).
 DEMO_IDENTITY_KEY = b"demo-scheme-identity-key"
 
 SHENZHEN_DISTRICTS = ("440303", "440304", "440305", "440306", "440307", "440309")

@@ -1,4 +1,4 @@
-"""Dedupe rules (DOMAIN.md §5): same activity, one winner, corrections, caps, window."""
+"""Dedupe rules (docs/dedupe.md): same activity, one winner, corrections, caps, window."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every shipped factor, with hand-computed expectations (DOMAIN.md §7)."""
+"""Every shipped factor, with hand-computed expectations (docs/factors.md)."""
 
 from __future__ import annotations
 
