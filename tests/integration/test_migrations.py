@@ -150,6 +150,20 @@ def test_a_database_the_old_runner_left_part_way_gets_only_the_later_files(
     assert version_of(conninfo) == latest_version()
 
 
+def test_a_failing_file_leaves_the_files_before_it_applied_and_the_lock_free(
+    scratch: Callable[[], str],
+) -> None:
+    conninfo = scratch()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("CREATE TABLE employer_links (subject text)")  # what 0004 creates
+
+    with pytest.raises(psycopg.errors.DuplicateTable):
+        migrate(conninfo)
+    assert version_of(conninfo) == 3
+    with pytest.raises(psycopg.errors.DuplicateTable):  # a second run is not left waiting
+        migrate(conninfo)
+
+
 def test_migrators_started_together_take_turns_on_the_old_runners_lock(
     scratch: Callable[[], str],
 ) -> None:
