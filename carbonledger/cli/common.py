@@ -58,7 +58,9 @@ def show_rows(
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(*columns, box=None, header_style="bold")
+        table = Table(box=None, header_style="bold")
+        for n, column in enumerate(columns):
+            table.add_column(column.replace("_", " "), no_wrap=n == 0)  # ids stay whole
         for row in rows:
             table.add_row(*(_cell(row.get(c)) for c in columns))
         Console(highlight=False).print(table)
