@@ -158,3 +158,14 @@ def test_progress_is_reported_only_to_a_terminal(monkeypatch: pytest.MonkeyPatch
         progress(1, 2)
         progress(2, 2)
     assert "work" in screen.getvalue()
+
+
+def test_bench_traffic_reports_activities_sent_out_of_all() -> None:
+    from carbonledger.bench.run import paced_batches
+    from carbonledger.bench.traffic import CityProfile, CityTraffic
+
+    heard: list[tuple[int, int | None]] = []
+    city = CityTraffic(CityProfile(people=50, tag="p"))
+    batches = list(paced_batches(city, 4500, 0.0, lambda done, total: heard.append((done, total))))
+    assert heard == [(2000, 4500), (4000, 4500), (4500, 4500)]  # one report per batch
+    assert len(batches) == 3
