@@ -22,7 +22,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,9 +106,14 @@ def _event_id(raw: bytes) -> str | None:
     return str(found) if found is not None else None
 
 
-def paced_batches(traffic: CityTraffic, activities: int, rate: float) -> Iterator[Records]:
+def paced_batches(
+    traffic: CityTraffic,
+    activities: int,
+    rate: float,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Iterator[Records]:
     """Batches of records stamped when they are due: `rate` records a second, or as
-    fast as they are taken when rate is 0."""
+    fast as they are taken when rate is 0. `progress` hears (activities sent, all)."""
     started, made, records_made = time.monotonic(), 0, 0
     while made < activities:
         if rate:
@@ -123,6 +128,8 @@ def paced_batches(traffic: CityTraffic, activities: int, rate: float) -> Iterato
         batch = traffic.batch(count, datetime.now(UTC))
         made, records_made = made + count, records_made + len(batch)
         yield batch
+        if progress:
+            progress(made, activities)
 
 
 def send_all(settings: Settings, batches: Iterator[Records], to_topic: str | None = None) -> Sent:
@@ -360,8 +367,13 @@ def relay_ceiling(settings: Settings, options: BenchOptions, sent: Sent) -> dict
 # --- the whole run --------------------------------------------------------------------
 
 
-def run_bench(settings: Settings, options: BenchOptions) -> tuple[dict[str, Any], list[float]]:
-    """The report, and every credited event's latency (for the histogram)."""
+def run_bench(
+    settings: Settings,
+    options: BenchOptions,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> tuple[dict[str, Any], list[float]]:
+    """The report, and every credited event's latency (for the histogram); `progress`
+    hears how many of the activities have been sent."""
     if options.fresh:
         lifecycle.reset(settings)
     lifecycle.up(settings, options.workers)
@@ -376,7 +388,8 @@ def run_bench(settings: Settings, options: BenchOptions) -> tuple[dict[str, Any]
         before = {b: books.balances(b) for b in ("enterprise", "government")}
         start_seq = last_seq(conn)
         with Sampler(ports, infrastructure_pids(settings)) as sampler:
-            sent = send_all(settings, paced_batches(traffic, options.activities, options.rate))
+            batches = paced_batches(traffic, options.activities, options.rate, progress)
+            sent = send_all(settings, batches)
             wait_caught_up(settings, conn, options.timeout)
         finished = last_posting(conn, start_seq)
         posted = first_credits(conn, start_seq)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
@@ -99,8 +99,14 @@ def details(letter: DeadLetter) -> str:
     return json.dumps(doc, ensure_ascii=False, indent=2)
 
 
-def replay(settings: Settings, letters: Iterable[DeadLetter]) -> int:
-    """Send each letter's original bytes and key back to where they were read."""
+def replay(
+    settings: Settings,
+    letters: Iterable[DeadLetter],
+    progress: Callable[[int, int | None], None] | None = None,
+) -> int:
+    """Send each letter's original bytes and key back to where they were read;
+    `progress` hears (letters sent, letters to send when known)."""
+    total = len(letters) if isinstance(letters, Sized) else None
     p = producer(settings)
     sent = 0
     try:
@@ -108,6 +114,8 @@ def replay(settings: Settings, letters: Iterable[DeadLetter]) -> int:
             key = base64.b64decode(letter.key_b64) if letter.key_b64 is not None else None
             p.send(letter.origin.topic, key=key, value=base64.b64decode(letter.payload_b64))
             sent += 1
+            if progress:
+                progress(sent, total)
         p.flush(timeout=60)
     finally:
         p.close()

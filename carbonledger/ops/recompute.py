@@ -10,6 +10,7 @@ compensating decisions; running it twice publishes claims dedupe already has.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ def recompute(
     last: date,
     registry: Path | None = None,
     dry_run: bool = False,
+    progress: Callable[[int, int | None], None] | None = None,  # (claims examined, None)
 ) -> dict[str, Any]:
     methodologies = load_methodologies(registry or settings.methodology_dir)
     now = datetime.now(UTC)
@@ -41,6 +43,8 @@ def recompute(
     with psycopg.connect(settings.pg_conninfo, autocommit=True) as conn:
         for doc, net, credit in Books(conn).claims_under(methodology_id, first, last):
             counts["examined"] += 1
+            if progress:
+                progress(counts["examined"], None)
             claim = ReductionClaim.model_validate(doc)
             if not claim.data:  # recorded before claims carried their inputs
                 counts["skipped_without_inputs"] += 1

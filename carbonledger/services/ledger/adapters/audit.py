@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from itertools import groupby
@@ -58,8 +58,13 @@ def _stream(
             yield dict(zip(_CHAIN_FIELDS, row, strict=True))
 
 
-def verify(conn: psycopg.Connection, account: tuple[str, str] | None = None) -> Report:
-    """Recompute every chain (or one account's) and check heads, books and decisions."""
+def verify(
+    conn: psycopg.Connection,
+    account: tuple[str, str] | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Report:
+    """Recompute every chain (or one account's) and check heads, books and decisions;
+    `progress` hears (accounts checked, accounts in the balances table)."""
     report = Report()
     heads = {
         (b, a): (int(n), int(bal), str(h))
@@ -79,6 +84,8 @@ def verify(conn: psycopg.Connection, account: tuple[str, str] | None = None) -> 
             last = chain[-1]
             if heads.get((book, name)) != (len(chain), int(last["balance_mg"]), last["hash"]):
                 report.problems.append(f"{book}:{name}: balance row does not match its chain")
+            if progress:
+                progress(report.accounts, 1 if account else len(heads))
     if account is None:
         report.problems += [
             f"{b}:{a}: balance row without postings" for b, a in heads.keys() - seen
@@ -144,8 +151,10 @@ def export(
     first: date,
     last: date,
     out: Path,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> dict[str, Any]:
-    """Write the verification package for a region and period; returns its summary."""
+    """Write the verification package for a region and period; returns its summary.
+    `progress` hears (accounts written, accounts in the region)."""
     out.mkdir(parents=True, exist_ok=True)
     accounts = [
         a
@@ -160,7 +169,9 @@ def export(
     by_type: dict[str, int] = {}
     by_district: dict[str, int] = {}
     with (out / "postings.jsonl").open("w", encoding="utf-8") as postings_file:
-        for account in accounts:
+        for done, account in enumerate(accounts, 1):
+            if progress:
+                progress(done, len(accounts))
             chain = _stretch(conn, account, first, last)
             if not chain:
                 continue
