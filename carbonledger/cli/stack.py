@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from carbonledger.cli.common import JsonFlag, captured_stdout, finish, print_json
+from carbonledger.cli.common import JsonFlag, finish, print_json
 from carbonledger.contracts.settings import load_settings
 from carbonledger.ops import lifecycle
 
@@ -35,18 +36,9 @@ def status(as_json: JsonFlag = False) -> None:
     if not as_json:
         finish(lifecycle.status(load_settings()))
         return
-    with captured_stdout() as report:
-        code = lifecycle.status(load_settings())
-    components = [_component(line) for line in report.getvalue().splitlines() if line.strip()]
-    print_json({"ok": code == 0, "components": components})
-    finish(code)
-
-
-def _component(line: str) -> dict[str, Any]:
-    """One line of the status report, `name: state (detail)`, as a record."""
-    name, _, rest = line.partition(": ")
-    state, _, detail = rest.partition(" (")
-    return {"name": name, "state": state, "detail": detail.removesuffix(")") or None}
+    found = lifecycle.components(load_settings())
+    print_json({"ok": all(c.up for c in found), "components": [asdict(c) for c in found]})
+    finish(0 if all(c.up for c in found) else 3)
 
 
 def reset() -> None:

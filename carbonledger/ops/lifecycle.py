@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.settings import Settings
@@ -54,11 +55,25 @@ def reset(settings: Settings) -> None:
     print(f"local data under {settings.run_dir} deleted")
 
 
-def status(settings: Settings) -> int:
-    """Each component and whether it is up; exit 0 only when all are."""
-    all_up = True
-    for infra in ("kafka", "postgres"):
-        all_up &= stack.script(infra, "status", settings, check=False) == 0
+@dataclass(frozen=True)
+class Component:
+    """One part of the local stack and whether it is up ("up", "starting" or "down")."""
+
+    name: str
+    state: str
+    detail: str | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.state == "up"
+
+    def line(self) -> str:
+        return f"{self.name}: {self.state}" + (f" ({self.detail})" if self.detail else "")
+
+
+def components(settings: Settings) -> list[Component]:
+    """Kafka, PostgreSQL and every service process, each with its state."""
+    found = [_infrastructure(name, settings) for name in ("kafka", "postgres")]
     processes = stack.Processes(settings)
     running: dict[str, list[int]] = {name: [0] for name in stack.SERVICES}
     for name, worker in processes.running():
@@ -66,9 +81,22 @@ def status(settings: Settings) -> int:
     for name, workers in running.items():
         for w in workers:
             pid = processes.pid(name, w)
-            ready = processes.ready(name, w)
-            all_up &= ready
-            state = "up" if ready else ("starting" if pid else "down")
-            detail = f" (pid {pid}, http://127.0.0.1:{processes.port(name, w)})" if pid else ""
-            print(f"{name}-{w}: {state}{detail}")
-    return 0 if all_up else 3
+            state = "up" if processes.ready(name, w) else ("starting" if pid else "down")
+            detail = f"pid {pid}, http://127.0.0.1:{processes.port(name, w)}" if pid else None
+            found.append(Component(f"{name}-{w}", state, detail))
+    return found
+
+
+def _infrastructure(name: str, settings: Settings) -> Component:
+    """Kafka or PostgreSQL as its deploy script reports it (`name: up (detail)`)."""
+    code, printed = stack.script_output(name, "status", settings)
+    detail = printed.strip().partition(" (")[2].removesuffix(")") or None
+    return Component(name, "up" if code == 0 else "down", detail)
+
+
+def status(settings: Settings) -> int:
+    """Print each component and whether it is up; exit 0 only when all are."""
+    found = components(settings)
+    for component in found:
+        print(component.line())
+    return 0 if all(c.up for c in found) else 3

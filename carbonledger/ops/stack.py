@@ -91,6 +91,23 @@ def script(
     check: bool = True,
     env: dict[str, str] | None = None,
 ) -> int:
+    return _run_script(name, action, settings, check, env, capture=False).returncode
+
+
+def script_output(name: str, action: str, settings: Settings) -> tuple[int, str]:
+    """Run a deploy script and return its exit code and what it printed."""
+    done = _run_script(name, action, settings, check=False, env=None, capture=True)
+    return done.returncode, done.stdout
+
+
+def _run_script(
+    name: str,
+    action: str,
+    settings: Settings,
+    check: bool,
+    env: dict[str, str] | None,
+    capture: bool,
+) -> subprocess.CompletedProcess[str]:
     env = {
         **(env or {}),
         **os.environ,
@@ -104,10 +121,16 @@ def script(
         "CARBON_PG_DATABASE": settings.pg_database,
         "CARBON_KAFKA_SECRET_ADMIN": settings.as_principal(access.ADMIN).kafka_secret(),
     }
-    done = subprocess.run(["bash", str(SCRIPTS / f"{name}.sh"), action], env=env, check=False)
+    done = subprocess.run(
+        ["bash", str(SCRIPTS / f"{name}.sh"), action],
+        env=env,
+        check=False,
+        text=True,
+        stdout=subprocess.PIPE if capture else None,
+    )
     if check and done.returncode != 0:
         raise RuntimeError(f"{name}.sh {action} failed with exit code {done.returncode}")
-    return done.returncode
+    return done
 
 
 class Processes:
