@@ -1,6 +1,5 @@
 # One image for every service: docker-compose.yml and deploy/k8s run it with a
-# different command per service (faust -A ..., uvicorn ..., python -m ...,
-# carbonledger ...). Multi-stage: the build stage installs the project and its
+# different command per service (python -m ..., uvicorn ..., carbonledger ...). Multi-stage: the build stage installs the project and its
 # pinned dependencies (constraints.txt) into a virtualenv; the runtime stage copies
 # only that virtualenv and the two registries, and runs as a non-root user.
 #

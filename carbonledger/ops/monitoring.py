@@ -8,6 +8,7 @@ Prometheus scrape configuration of the local stack.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -22,16 +23,29 @@ PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 RULES_DIR = PROMETHEUS_DIR / "rules"
 LOCAL_CONFIG = PROMETHEUS_DIR / "prometheus.local.yml"
 
-# Importing these registers every metric the services export.
-ENTRYPOINTS = (
-    "carbonledger.services.ingest.entrypoints.app",
+# Importing these registers every metric the services export; they build nothing.
+METRICS_MODULES = (
+    "carbonledger.contracts.metrics",  # the runtime's stage, consumer and dead-letter metrics
+    "carbonledger.services.ingest.metrics",
+    "carbonledger.services.quantify.metrics",
+    "carbonledger.services.dedupe.metrics",
+    # The gateway keeps its metrics in its module, which builds only a FastAPI app.
     "carbonledger.services.ingest.entrypoints.gateway",
-    "carbonledger.services.quantify.entrypoints.app",
-    "carbonledger.services.dedupe.entrypoints.app",
+)
+LEDGER_METRICS = "carbonledger.services.ledger.metrics"
+# Until the ledger has a metrics module, its processes' modules hold its metrics.
+LEDGER_ENTRYPOINTS = (
     "carbonledger.services.ledger.entrypoints.writer",
     "carbonledger.services.ledger.entrypoints.publisher",
     "carbonledger.services.ledger.entrypoints.api",
 )
+
+
+def metrics_modules() -> tuple[str, ...]:
+    if importlib.util.find_spec(LEDGER_METRICS) is not None:
+        return (*METRICS_MODULES, LEDGER_METRICS)
+    return METRICS_MODULES + LEDGER_ENTRYPOINTS
+
 
 # Labels whose values are bounded by configuration (partners, behaviour types,
 # provinces, partitions, reason codes), never by traffic. Subjects, event ids,
@@ -90,7 +104,7 @@ def exported_families() -> list[Family]:
     from prometheus_client import REGISTRY
     from prometheus_client.metrics import MetricWrapperBase
 
-    for module in ENTRYPOINTS:
+    for module in metrics_modules():
         importlib.import_module(module)
     found = []
     for collector in list(REGISTRY._collector_to_names):  # no public iterator over collectors

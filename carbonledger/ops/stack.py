@@ -27,7 +27,7 @@ class Service:
 
     name: str
     module: str
-    kind: str  # "faust", "python" or "uvicorn"
+    kind: str  # "python" (python -m module; the stream stages run faust inside) or "uvicorn"
     base_port: int
     kafka: bool = True  # connects to Kafka, as its own principal svc-<name>
 
@@ -41,8 +41,6 @@ class Service:
         return ["bash", "-c", f"while :; do {argv} && break; sleep 1; done"]
 
     def program(self, port: int, host: str = "127.0.0.1") -> list[str]:
-        if self.kind == "faust":
-            return [sys.executable, "-m", "faust", "-A", self.module, "worker", "-l", "info"]
         if self.kind == "uvicorn":
             return [
                 sys.executable,
@@ -65,10 +63,10 @@ class Service:
 SERVICES = {
     s.name: s
     for s in [
-        Service("ingest", "carbonledger.services.ingest.entrypoints.app", "faust", 6070),
+        Service("ingest", "carbonledger.services.ingest.entrypoints.app", "python", 6070),
         Service("gateway", "carbonledger.services.ingest.entrypoints.gateway:app", "uvicorn", 6075),
-        Service("quantify", "carbonledger.services.quantify.entrypoints.app", "faust", 6080),
-        Service("dedupe", "carbonledger.services.dedupe.entrypoints.app", "faust", 6090),
+        Service("quantify", "carbonledger.services.quantify.entrypoints.app", "python", 6080),
+        Service("dedupe", "carbonledger.services.dedupe.entrypoints.app", "python", 6090),
         Service("ledger-writer", "carbonledger.services.ledger.entrypoints.writer", "python", 6100),
         Service(
             "ledger-publisher", "carbonledger.services.ledger.entrypoints.publisher", "python", 6105

@@ -1,4 +1,4 @@
-"""The whole pipeline as one batch over the same domain code as the services.
+"""The whole pipeline as one batch over the same use cases as the stream stages.
 
 `settle` is the reference the streaming pipeline must match: the demo and the
 end-to-end tests compare the ledger in PostgreSQL against it, account by account.
@@ -17,12 +17,14 @@ from uuid import UUID
 
 from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.partners import PartnerRegistry
-from carbonledger.contracts.records import Decision, Origin, ReductionClaim, ValidatedBehaviour
-from carbonledger.services.dedupe.domain.person import DEFAULT_WINDOW, PersonState, observe
+from carbonledger.contracts.records import Decision, ReductionClaim, ValidatedBehaviour
+from carbonledger.services.dedupe.adapters.memory import MemoryState
+from carbonledger.services.dedupe.domain.person import DEFAULT_WINDOW
 from carbonledger.services.dedupe.domain.resolve import Status, Why
-from carbonledger.services.ingest.domain.admission import admit
+from carbonledger.services.dedupe.service import Dedupe
+from carbonledger.services.ingest.service import PartnerRecord, admit_records
 from carbonledger.services.ledger.domain.postings import postings_for
-from carbonledger.services.quantify.domain.quantify import quantify
+from carbonledger.services.quantify.service import quantify_behaviour
 
 
 @dataclass
@@ -67,42 +69,70 @@ def settle(
 ) -> Settlement:
     """Admit, quantify, dedupe, cap and post a batch of (authenticated partner, raw record).
 
-    The dedupe window is measured against the newest behaviour in the batch
-    (DOMAIN.md §5), so the claims are gathered first and then observed in order.
+    The stages' own use cases run here, with dedupe's state in memory and the batch
+    as one partition. The dedupe window is measured against the newest behaviour in
+    the batch (DOMAIN.md §5): the claims are gathered first and the partition's
+    watermark moved to the newest before any is observed.
     """
     result = Settlement()
     claims: list[ReductionClaim] = []
-    for offset, (partner_id, raw) in enumerate(records):
-        origin = Origin(topic="batch", partition=0, offset=offset)
-        outcome = admit(raw, None, partner_id=partner_id, registry=registry, origin=origin, now=now)
+    arrivals = (
+        PartnerRecord(partner_id, None, raw, "batch", 0, offset)
+        for offset, (partner_id, raw) in enumerate(records)
+    )
+    for outcome in admit_records(arrivals, registry, now=now):
         if isinstance(outcome, ValidatedBehaviour):
-            claims.append(quantify(outcome, methodologies))
+            claims.append(quantify_behaviour(outcome, methodologies))
         else:
             result.outcomes["rejected"] += 1
             result.rejections[outcome.reason] += 1
     if not claims:
         return result
-    watermark = max(c.ended_at for c in claims)
-    people: dict[str, PersonState] = {}
+    people = MemoryState()
+    dedupe = Dedupe(people, window, Outcomes(result))
+    dedupe.advance(0, max(c.ended_at for c in claims))
     posted: set[UUID] = set()  # as the ledger does: a re-emitted decision posts nothing
     for claim in claims:
-        state = people.setdefault(claim.subject, PersonState(claim.subject))
-        seen = observe(state, claim, watermark=watermark, window=window)
-        if not seen.new:
-            result.outcomes["replay"] += 1
-        elif seen.late:
-            result.outcomes["late"] += 1
-            result.outcomes["rejected"] += 1
-            result.rejections[Why.LATE.value] += 1
-        for decision in seen.decisions:
+        for decision in dedupe.observe(0, claim).decisions:
             if decision.decision_id not in posted:
                 posted.add(decision.decision_id)
                 _post(result, decision)
-    for state in people.values():
+    for state in people.people():
         for position in state.positions.values():
             result.outcomes[position.status.value] += 1
             result.outcomes["cap_applied"] += position.capped
     return result
+
+
+class Outcomes:
+    """Dedupe's Tally for a settlement: replays and late claims, in its outcomes."""
+
+    def __init__(self, result: Settlement) -> None:
+        self.result = result
+
+    def claim(self, outcome: str) -> None:
+        if outcome == "replay":
+            self.result.outcomes["replay"] += 1
+        elif outcome == "late":
+            self.result.outcomes["late"] += 1
+            self.result.outcomes["rejected"] += 1
+            self.result.rejections[Why.LATE.value] += 1
+
+    # What the stream counts for its operators says nothing about the books.
+    def decision(self, decision: Decision) -> None:
+        pass
+
+    def stored(self, state_bytes: int) -> None:
+        pass
+
+    def pruned(self, claims: int) -> None:
+        pass
+
+    def expired(self, people: int) -> None:
+        pass
+
+    def watermark(self, partition: int, mark: datetime) -> None:
+        pass
 
 
 def _post(result: Settlement, decision: Decision) -> None:

@@ -23,36 +23,47 @@ from carbonledger.runtime.batching import Output
 log = logging.getLogger(__name__)
 
 
-class ChangelogTable(MutableMapping[bytes, bytes]):
-    """The state of the partition being worked on (`use`), as the domain's mapping."""
+class Partition(MutableMapping[bytes, bytes]):
+    """One partition's state: reads see it, writes are kept for the batch's flush."""
+
+    def __init__(self, table: ChangelogTable, number: int) -> None:
+        self.number = number
+        self.held = table.partitions.setdefault(number, {})
+        self.dirty = table.dirty
+
+    def __getitem__(self, key: bytes) -> bytes:
+        return self.held[key]
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.held[key] = value
+        self.dirty[(self.number, key)] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        del self.held[key]
+        self.dirty[(self.number, key)] = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.held)
+
+    def __len__(self) -> int:
+        return len(self.held)
+
+
+class ChangelogTable:
+    """Per-partition mappings of bytes (`partition`), flushed with each batch.
+
+    A `Partition` is taken for the records of one batch: a rebalance between batches
+    forgets or restores partitions, and with them the mappings handed out before.
+    """
 
     def __init__(self, topic: str, settings: Settings) -> None:
         self.topic, self.settings = topic, settings
         self.partitions: dict[int, dict[bytes, bytes]] = {}
-        self.current: dict[bytes, bytes] = {}
-        self.partition = -1
         self.dirty: dict[tuple[int, bytes], bytes | None] = {}
 
-    def use(self, partition: int) -> None:
-        self.partition = partition
-        self.current = self.partitions.setdefault(partition, {})
-
-    def __getitem__(self, key: bytes) -> bytes:
-        return self.current[key]
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        self.current[key] = value
-        self.dirty[(self.partition, key)] = value
-
-    def __delitem__(self, key: bytes) -> None:
-        del self.current[key]
-        self.dirty[(self.partition, key)] = None
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self.current)
-
-    def __len__(self) -> int:
-        return len(self.current)
+    def partition(self, number: int) -> Partition:
+        """The state of one input partition, as a mapping whose writes are logged."""
+        return Partition(self, number)
 
     def flush(self) -> list[Output]:
         """The batch's changes, one record per key, in the partition they belong to."""
@@ -61,9 +72,8 @@ class ChangelogTable(MutableMapping[bytes, bytes]):
         return out
 
     def forget(self, partitions: set[int]) -> None:
-        for partition in partitions:
-            self.partitions.pop(partition, None)
-        self.current, self.partition = {}, -1
+        for number in partitions:
+            self.partitions.pop(number, None)
 
     async def restore(self, partitions: set[int]) -> None:
         """Read each partition's changelog from its beginning to its end."""

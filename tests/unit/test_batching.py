@@ -202,24 +202,22 @@ def test_a_batch_fetched_before_a_rebalance_is_left_to_the_new_owner() -> None:
 
 def test_changelog_writes_are_one_per_key_in_the_claims_partition() -> None:
     state = ChangelogTable("people-changelog", Settings())
-    state.use(3)
-    state[b"alice"] = b"1"
-    state[b"alice"] = b"2"
-    state[b"bob"] = b"x"
-    del state[b"bob"]
-    state.use(5)
-    state[b"carol"] = b"c"
+    three = state.partition(3)
+    three[b"alice"] = b"1"
+    three[b"alice"] = b"2"
+    three[b"bob"] = b"x"
+    del three[b"bob"]
+    state.partition(5)[b"carol"] = b"c"
     assert sorted(state.flush(), key=lambda o: o.key) == [
         Output("people-changelog", b"alice", b"2", 3),
         Output("people-changelog", b"bob", None, 3),  # a tombstone
         Output("people-changelog", b"carol", b"c", 5),
     ]
     assert state.flush() == []
-    state.use(3)
-    assert dict(state) == {b"alice": b"2"} and state.get(b"carol") is None
+    three = state.partition(3)
+    assert dict(three) == {b"alice": b"2"} and three.get(b"carol") is None
     state.forget({3})
-    state.use(3)
-    assert len(state) == 0
+    assert len(state.partition(3)) == 0
 
 
 def test_the_consumer_waits_to_gather_a_batch_as_configured(

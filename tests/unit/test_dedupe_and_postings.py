@@ -6,6 +6,7 @@ from carbonledger.contracts.records import (
     DecisionKind,
     ReductionClaim,
 )
+from carbonledger.services.dedupe.adapters.state import decode_person, encode_person
 from carbonledger.services.dedupe.domain.person import Observation, PersonState, observe
 from carbonledger.services.ledger.domain.postings import postings_for
 from carbonledger.services.quantify.domain.quantify import quantify
@@ -46,7 +47,7 @@ def test_state_round_trips_through_bytes() -> None:
     claim = claim_of()
     state = PersonState(claim.subject)
     see(state, claim)
-    restored = PersonState.from_bytes(state.to_bytes())
+    restored = decode_person(encode_person(state))
     assert restored == state
 
 

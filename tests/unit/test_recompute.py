@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.records import DecisionKind
+from carbonledger.services.dedupe.adapters.state import decode_person, encode_person
 from carbonledger.services.dedupe.domain.person import PersonState, observe
 from carbonledger.services.quantify.domain.recompute import Standing, correcting_claim
 from tests.factories import NOW
@@ -53,7 +54,7 @@ def test_inside_the_window_dedupe_reverses_and_credits_the_difference_once() -> 
     assert reverse.reverses == credit.decision_id
     assert reverse.claim.methodology == claim.methodology  # reverses what v1 credited
     assert new_credit.claim.methodology == fixed.methodology
-    again = PersonState.from_bytes(state.to_bytes())
+    again = decode_person(encode_person(state))
     assert observe(again, fixed, watermark=claim.ended_at).decisions == made  # redelivered
     # A partner replaying the original event re-emits only decisions already made.
     replayed = observe(again, claim, watermark=claim.ended_at)

@@ -17,10 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
-
-import orjson
 
 from carbonledger.contracts import ids
 from carbonledger.contracts.calendar import CST
@@ -88,31 +85,13 @@ class PersonState:
     caused: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     superseded: dict[str, ReductionClaim] = field(default_factory=dict)  # by claim id
 
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(
-            {
-                "subject": self.subject,
-                "claims": {k: c.model_dump(mode="json") for k, c in self.claims.items()},
-                "positions": {k: _position_doc(p) for k, p in self.positions.items()},
-                "caused": self.caused,
-                "superseded": {k: c.model_dump(mode="json") for k, c in self.superseded.items()},
-            }
-        )
 
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> PersonState:
-        doc = orjson.loads(raw)
-        state = cls(
-            doc["subject"],
-            {k: ReductionClaim.model_validate(c) for k, c in doc["claims"].items()},
-            {k: _position_from(p) for k, p in doc.get("positions", {}).items()},
-            {k: [(c, s) for c, s in v] for k, v in doc.get("caused", {}).items()},
-            {k: ReductionClaim.model_validate(c) for k, c in doc.get("superseded", {}).items()},
-        )
-        for key, claim in state.claims.items():
-            if key not in state.positions:
-                state.positions[key], state.caused[key] = _standalone(claim), [(key, 0)]
-        return state
+def complete_positions(state: PersonState) -> PersonState:
+    """Give claims stored before dedupe had positions the one they stood in then."""
+    for key, claim in state.claims.items():
+        if key not in state.positions:
+            state.positions[key], state.caused[key] = _standalone(claim), [(key, 0)]
+    return state
 
 
 def _standalone(claim: ReductionClaim) -> Position:
@@ -124,31 +103,6 @@ def _standalone(claim: ReductionClaim) -> Position:
     credit = str(_decision_id(DecisionKind.CREDIT, claim, 0))
     entry = Entry(DecisionKind.CREDIT, claim.reduction_mg, event_key(claim))
     return Position(Status.CREDITED, claim.reduction_mg, credit, None, [entry], str(claim.claim_id))
-
-
-def _position_doc(p: Position) -> dict[str, Any]:
-    return {
-        "status": p.status.value,
-        "amount_mg": p.amount_mg,
-        "credit": p.credit,
-        "winner": p.winner,
-        "credit_claim": p.credit_claim,
-        "history": [
-            [e.kind.value, e.amount_mg, e.winner, e.reverses, e.reason, e.detail, e.claim]
-            for e in p.history
-        ],
-    }
-
-
-def _position_from(doc: dict[str, Any]) -> Position:
-    return Position(
-        Status(doc["status"]),
-        doc["amount_mg"],
-        doc["credit"],
-        doc["winner"],
-        [Entry(DecisionKind(h[0]), *h[1:]) for h in doc["history"]],
-        doc.get("credit_claim"),
-    )
 
 
 @dataclass(frozen=True)

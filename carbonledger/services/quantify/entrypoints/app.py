@@ -1,50 +1,50 @@
 """Quantify worker: behaviour.validated -> reduction.claims.
 
-Run: faust -A carbonledger.services.quantify.entrypoints.app worker
+Run: python -m carbonledger.services.quantify.entrypoints.app (a faust worker; any
+arguments go to faust's CLI, `worker -l info` without). Importing it builds nothing.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from carbonledger.contracts import metrics, topics
+import faust
+
+from carbonledger.contracts import topics
+from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.records import ValidatedBehaviour
 from carbonledger.runtime.batching import Output
 from carbonledger.runtime.stage import Stage, make_app
+from carbonledger.runtime.worker import run_worker
 from carbonledger.services.quantify.config import QuantifySettings
-from carbonledger.services.quantify.domain.quantify import quantify
-
-log = logging.getLogger(__name__)
-settings = QuantifySettings()
-methodologies = load_methodologies(settings.methodology_dir)
-
-app = make_app(topics.QUANTIFY_APP_ID, settings.quantify_web_port, settings)
-stage = Stage("quantify", app, settings)
-
-CLAIMS = metrics.counter(
-    "quantify",
-    "claims_total",
-    "Reduction claims emitted, by behaviour type and outcome",
-    ("behaviour_type", "outcome"),
-)
-CREDITED_MASS = metrics.counter(
-    "quantify",
-    "claimed_reduction_grams_total",
-    "Reduction claimed before dedupe, by behaviour type",
-    ("behaviour_type",),
-)
+from carbonledger.services.quantify.service import quantify_behaviour
 
 
-def quantify_behaviour(record: Any, behaviour: ValidatedBehaviour) -> Iterator[Output]:
-    """A validated behaviour's reduction claim."""
-    claim = quantify(behaviour, methodologies)
-    outcome = "credited" if claim.credited else (claim.reason or "not_credited")
-    CLAIMS.labels(claim.type, outcome).inc()
-    CREDITED_MASS.labels(claim.type).inc(metrics.grams(claim.reduction_mg))
-    yield Output(topics.CLAIMS, claim.subject.encode(), claim.to_bytes())
+def claims_of(
+    methodologies: Sequence[Methodology],
+) -> Callable[[Any, ValidatedBehaviour], Iterator[Output]]:
+    def claim_of(record: Any, behaviour: ValidatedBehaviour) -> Iterator[Output]:
+        """A validated behaviour's reduction claim."""
+        claim = quantify_behaviour(behaviour, methodologies)
+        yield Output(topics.CLAIMS, claim.subject.encode(), claim.to_bytes())
+
+    return claim_of
 
 
-batches = stage.batches((topics.VALIDATED,), stage.each(ValidatedBehaviour, quantify_behaviour))
+def bootstrap(settings: QuantifySettings) -> faust.App:
+    """The stage's faust app, reading behaviour.validated in batches."""
+    methodologies = load_methodologies(settings.methodology_dir)
+    app = make_app(topics.QUANTIFY_APP_ID, settings.quantify_web_port, settings)
+    stage = Stage("quantify", app, settings)
+    stage.batches((topics.VALIDATED,), stage.each(ValidatedBehaviour, claims_of(methodologies)))
+    return app
+
+
+def main() -> None:
+    run_worker(bootstrap(QuantifySettings()))
+
+
+if __name__ == "__main__":
+    main()

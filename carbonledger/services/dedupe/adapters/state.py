@@ -1,0 +1,155 @@
+"""Dedupe's state as the stream keeps it: one mapping of bytes per claims partition
+(the runtime's changelog-backed table), with every key and encoding in one place.
+
+Keys, all in the partition of the claims they come from (a running stage restores
+state written by earlier versions, so they do not change):
+
+- `<subject>`: the person's state, JSON (`encode_person`);
+- `~watermark/<partition>`: the newest behaviour end seen, ISO 8601;
+- `~swept/<partition>`: the last local day swept for expired people, ISO date;
+- `~expiry/<partition>/<day>/<bucket>`: JSON list of the people who may expire
+  on that day; a day's list is split in buckets so that listing one person
+  rewrites a small value.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import MutableMapping
+from datetime import date, datetime
+from typing import Any, Protocol
+
+import orjson
+
+from carbonledger.contracts.records import DecisionKind, ReductionClaim
+from carbonledger.services.dedupe.domain.person import (
+    Entry,
+    PersonState,
+    Position,
+    complete_positions,
+)
+from carbonledger.services.dedupe.domain.resolve import Status
+
+BUCKETS = 64
+
+
+class PartitionedTable(Protocol):
+    """Mappings of bytes per partition whose writes are made durable (ChangelogTable)."""
+
+    def partition(self, number: int) -> MutableMapping[bytes, bytes]: ...
+
+
+class ChangelogState:
+    """The Dedupe use case's StateStore over the stream's changelog table."""
+
+    def __init__(self, table: PartitionedTable) -> None:
+        self.table = table
+
+    def partition(self, number: int) -> PartitionPeople:
+        return PartitionPeople(self.table.partition(number), number)
+
+
+class PartitionPeople:
+    """One partition's people, watermark and expiry listing, as its mapping holds them."""
+
+    def __init__(self, mapping: MutableMapping[bytes, bytes], number: int) -> None:
+        self.mapping, self.number = mapping, number
+
+    def watermark(self) -> datetime | None:
+        raw = self.mapping.get(f"~watermark/{self.number}".encode())
+        return datetime.fromisoformat(raw.decode()) if raw is not None else None
+
+    def keep_watermark(self, mark: datetime) -> None:
+        self.mapping[f"~watermark/{self.number}".encode()] = mark.isoformat().encode()
+
+    def person(self, subject: str) -> PersonState | None:
+        raw = self.mapping.get(subject.encode())
+        return decode_person(raw) if raw is not None else None
+
+    def keep_person(self, state: PersonState) -> int:
+        stored = encode_person(state)
+        self.mapping[state.subject.encode()] = stored
+        return len(stored)
+
+    def forget_person(self, subject: str) -> None:
+        del self.mapping[subject.encode()]
+
+    def swept_until(self) -> date | None:
+        raw = self.mapping.get(f"~swept/{self.number}".encode())
+        return date.fromisoformat(raw.decode()) if raw is not None else None
+
+    def keep_swept_until(self, day: date) -> None:
+        self.mapping[f"~swept/{self.number}".encode()] = day.isoformat().encode()
+
+    def list_for_expiry(self, day: date, subject: str) -> None:
+        key = self._expiry_key(day, zlib.crc32(subject.encode()) % BUCKETS)
+        raw = self.mapping.get(key)
+        listed: list[str] = orjson.loads(raw) if raw is not None else []
+        if subject not in listed:
+            self.mapping[key] = orjson.dumps([*listed, subject])
+
+    def take_expiring(self, day: date) -> list[str]:
+        subjects: list[str] = []
+        for bucket in range(BUCKETS):
+            key = self._expiry_key(day, bucket)
+            raw = self.mapping.get(key)
+            if raw is not None:
+                subjects.extend(orjson.loads(raw))
+                del self.mapping[key]
+        return subjects
+
+    def _expiry_key(self, day: date, bucket: int) -> bytes:
+        return f"~expiry/{self.number}/{day.isoformat()}/{bucket}".encode()
+
+
+# --- a person's state, encoded ------------------------------------------------------
+
+
+def encode_person(state: PersonState) -> bytes:
+    return orjson.dumps(
+        {
+            "subject": state.subject,
+            "claims": {k: c.model_dump(mode="json") for k, c in state.claims.items()},
+            "positions": {k: _position_doc(p) for k, p in state.positions.items()},
+            "caused": state.caused,
+            "superseded": {k: c.model_dump(mode="json") for k, c in state.superseded.items()},
+        }
+    )
+
+
+def decode_person(raw: bytes) -> PersonState:
+    """A person's state, as any version of dedupe stored it (the first kept claims only)."""
+    doc = orjson.loads(raw)
+    state = PersonState(
+        doc["subject"],
+        {k: ReductionClaim.model_validate(c) for k, c in doc["claims"].items()},
+        {k: _position_from(p) for k, p in doc.get("positions", {}).items()},
+        {k: [(c, s) for c, s in v] for k, v in doc.get("caused", {}).items()},
+        {k: ReductionClaim.model_validate(c) for k, c in doc.get("superseded", {}).items()},
+    )
+    return complete_positions(state)
+
+
+def _position_doc(p: Position) -> dict[str, Any]:
+    return {
+        "status": p.status.value,
+        "amount_mg": p.amount_mg,
+        "credit": p.credit,
+        "winner": p.winner,
+        "credit_claim": p.credit_claim,
+        "history": [
+            [e.kind.value, e.amount_mg, e.winner, e.reverses, e.reason, e.detail, e.claim]
+            for e in p.history
+        ],
+    }
+
+
+def _position_from(doc: dict[str, Any]) -> Position:
+    return Position(
+        Status(doc["status"]),
+        doc["amount_mg"],
+        doc["credit"],
+        doc["winner"],
+        [Entry(DecisionKind(h[0]), *h[1:]) for h in doc["history"]],
+        doc.get("credit_claim"),
+    )

@@ -1,0 +1,77 @@
+"""Dedupe's metrics, registered on import (so `carbonledger monitoring` lists them
+without starting the stage), and the Tally that counts into them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from carbonledger.contracts import metrics
+from carbonledger.contracts.records import Decision, DecisionKind
+
+CLAIMS_SEEN = metrics.counter(
+    "dedupe", "claims_total", "Claims consumed, by outcome (new, replay, late)", ("outcome",)
+)
+DECISIONS = metrics.counter(
+    "dedupe", "decisions_total", "Decisions emitted, by kind and class", ("kind", "activity_class")
+)
+DUPLICATES = metrics.counter(
+    "dedupe",
+    "duplicates_total",
+    "Claims found to duplicate another partner's claim, by class and partner pair",
+    ("activity_class", "partner", "winner_partner"),
+)
+REVERSALS = metrics.counter(
+    "dedupe",
+    "reversals_total",
+    "Credits reversed, by class, reason (displaced, capped, cap_reached, recomputed,"
+    " corrected) and partner pair (the reversed claim's partner, the winner's or none)",
+    ("activity_class", "reason", "partner", "winner_partner"),
+)
+STATE_BYTES = metrics.histogram(
+    "dedupe",
+    "person_state_bytes",
+    "Size of one person's stored state after a claim",
+    buckets=(512, 1024, 4096, 16384, 65536, 262144, 1048576),
+)
+PRUNED = metrics.counter("dedupe", "pruned_claims_total", "Claims forgotten after the window")
+EXPIRED = metrics.counter(
+    "dedupe", "expired_people_total", "People whose whole state expired after the window"
+)
+WATERMARK = metrics.gauge(
+    "dedupe",
+    "watermark_timestamp_seconds",
+    "Newest behaviour end seen, per claims partition (the window is measured from it)",
+    ("partition",),
+)
+
+
+class DedupeMetrics:
+    """The Dedupe use case's Tally for the stream: its Prometheus metrics."""
+
+    def claim(self, outcome: str) -> None:
+        CLAIMS_SEEN.labels(outcome).inc()
+
+    def decision(self, decision: Decision) -> None:
+        claim = decision.claim
+        DECISIONS.labels(decision.kind.value, claim.activity_class).inc()
+        if decision.kind is DecisionKind.DUPLICATE and decision.winner is not None:
+            DUPLICATES.labels(
+                claim.activity_class, claim.event.source, decision.winner.source
+            ).inc()
+        elif decision.kind is DecisionKind.REVERSE:
+            winner = decision.winner.source if decision.winner is not None else "none"
+            REVERSALS.labels(
+                claim.activity_class, decision.reason or "", claim.event.source, winner
+            ).inc()
+
+    def stored(self, state_bytes: int) -> None:
+        STATE_BYTES.observe(state_bytes)
+
+    def pruned(self, claims: int) -> None:
+        PRUNED.inc(claims)
+
+    def expired(self, people: int) -> None:
+        EXPIRED.inc(people)
+
+    def watermark(self, partition: int, mark: datetime) -> None:
+        WATERMARK.labels(str(partition)).set(mark.timestamp())

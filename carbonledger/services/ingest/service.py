@@ -1,0 +1,72 @@
+"""Ingest's use case: partner records admitted as validated behaviours or dead
+letters, whoever reads them (the stream stage from the partner topics, `settle`
+from a batch). No Kafka here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from carbonledger.contracts.catalogue import Reason
+from carbonledger.contracts.partners import PartnerRegistry
+from carbonledger.contracts.records import DeadLetter, Origin, ValidatedBehaviour
+from carbonledger.runtime.dead_letters import stage_dead_letter
+from carbonledger.services.ingest.domain.admission import MAX_RECORD_BYTES, admit
+from carbonledger.services.ingest.metrics import RECORDS, REJECTIONS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerRecord:
+    """One record as a partner sent it, with where it was read."""
+
+    partner_id: str | None  # the partner it is authenticated as; None: not a partner's
+    key: bytes | None
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def origin(self) -> Origin:
+        return Origin(topic=self.topic, partition=self.partition, offset=self.offset)
+
+
+def admit_records(
+    records: Iterable[PartnerRecord],
+    registry: PartnerRegistry,
+    *,
+    now: datetime,
+    max_bytes: int = MAX_RECORD_BYTES,
+) -> Iterator[ValidatedBehaviour | DeadLetter]:
+    """Each record, admitted as a validated behaviour or dead-lettered, counted by partner."""
+    for record in records:
+        outcome = _admit(record, registry, now, max_bytes)
+        partner = record.partner_id or "unknown"
+        if isinstance(outcome, DeadLetter):
+            REJECTIONS.labels(partner, outcome.reason).inc()
+            RECORDS.labels(partner, "rejected").inc()
+        else:
+            RECORDS.labels(partner, "accepted").inc()
+        yield outcome
+
+
+def _admit(
+    record: PartnerRecord, registry: PartnerRegistry, now: datetime, max_bytes: int
+) -> ValidatedBehaviour | DeadLetter:
+    try:
+        return admit(
+            record.value,
+            record.key,
+            partner_id=record.partner_id,
+            registry=registry,
+            origin=record.origin,
+            now=now,
+            max_bytes=max_bytes,
+        )
+    except Exception as exc:  # a bug must not stop the stream; the record is kept
+        log.exception("admission failed for %s", record.origin)
+        return stage_dead_letter("ingest", Reason.PROCESSING_ERROR, repr(exc), record)
