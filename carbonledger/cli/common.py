@@ -8,11 +8,8 @@ tests that parse it see the same bytes. Rich only draws for a person at a termin
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Annotated, Any
@@ -107,27 +104,3 @@ def progress_bar(description: str) -> Iterator[Progress | None]:
             bar.update(task, completed=done, total=total)
 
         yield report
-
-
-@contextlib.contextmanager
-def captured_stdout() -> Iterator[io.StringIO]:
-    """What this process and the scripts it runs print, kept instead of shown.
-
-    The lifecycle and the infrastructure scripts print their reports; --json turns
-    those lines into data, so both Python's stdout and file descriptor 1 (the
-    scripts') are caught. The text is in the yielded buffer after the block."""
-    captured = io.StringIO()
-    sys.stdout.flush()
-    saved = os.dup(1)
-    # Appending: the scripts' writes and Python's buffered ones never overwrite each other.
-    with tempfile.TemporaryFile("a+", buffering=1, encoding="utf-8") as sink:
-        os.dup2(sink.fileno(), 1)
-        try:
-            with contextlib.redirect_stdout(sink):
-                yield captured
-        finally:
-            sink.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
-            sink.seek(0)
-            captured.write(sink.read())

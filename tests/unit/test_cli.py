@@ -136,13 +136,6 @@ def test_status_json_reports_each_component_and_keeps_the_exit_code(tmp_path: Pa
     assert set(states.values()) == {"down"}
 
 
-def test_captured_stdout_holds_python_and_child_process_lines() -> None:
-    with common.captured_stdout() as caught:
-        print("from python")
-        subprocess.run(["echo", "from a script"], check=True)
-    assert caught.getvalue().splitlines() == ["from python", "from a script"]
-
-
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
