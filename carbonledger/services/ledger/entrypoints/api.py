@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.routing import APIRoute
 from psycopg_pool import ConnectionPool
@@ -26,7 +27,7 @@ from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.metrics import exposition
 from carbonledger.contracts.records import ReductionClaim
 from carbonledger.contracts.regions import NATIONAL, RegionTable, load_regions
-from carbonledger.services.ledger.adapters.books import Books
+from carbonledger.services.ledger.adapters import views as reads
 from carbonledger.services.ledger.config import LedgerSettings
 
 
@@ -169,13 +170,13 @@ async def count_requests(request: Request, call_next: Callable[[Request], Any]) 
     return response
 
 
-def books(request: Request) -> Iterator[Books]:
+def connection(request: Request) -> Iterator[psycopg.Connection]:
     pool: ConnectionPool = request.app.state.pool
     with pool.connection() as conn:
-        yield Books(conn)
+        yield conn
 
 
-BooksDep = Annotated[Books, Depends(books)]
+BooksDep = Annotated[psycopg.Connection, Depends(connection)]
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 Before = Annotated[int | None, Query(ge=1, description="page: postings with seq below this")]
@@ -188,7 +189,7 @@ def healthz() -> dict[str, str]:
 
 @app.get("/readyz", tags=["health"])
 def readyz(books: BooksDep) -> dict[str, bool]:
-    books.totals()
+    reads.totals(books)
     return {"ready": True}
 
 
@@ -206,10 +207,10 @@ def personal_ledger(
     (newest first), each with its claim, methodology version and partner."""
     if not SUBJECT_PATTERN.match(subject):
         raise HTTPException(422, "subject must be 64 lowercase hex characters")
-    found = books.balance("personal", subject)
+    found = reads.balance(books, "personal", subject)
     if found is None:
         raise HTTPException(404, "no postings for this subject")
-    periods = books.period_rows("personal", subject)
+    periods = reads.period_rows(books, "personal", subject)
     views, next_before = _page(books, "personal", subject, limit, before)
     return PersonalLedger(
         subject=subject,
@@ -237,9 +238,9 @@ def _sum_by(
 
 
 def _page(
-    books: Books, book: str, account: str, limit: int, before: int | None
+    books: psycopg.Connection, book: str, account: str, limit: int, before: int | None
 ) -> tuple[list[PostingView], int | None]:
-    rows = books.recent_postings(book, account, limit, before)
+    rows = reads.recent_postings(books, book, account, limit, before)
     views = [PostingView(amount=Amount.of(int(r["amount_mg"])), **r) for r in rows]
     return views, views[-1].seq if len(views) == limit else None
 
@@ -250,10 +251,10 @@ def enterprise_ledger(
 ) -> EnterpriseLedger:
     """The reductions a partner drove (its claims that won dedupe), by behaviour type,
     region, province and month, and its recent postings (newest first)."""
-    found = books.balance("enterprise", partner)
+    found = reads.balance(books, "enterprise", partner)
     if found is None:
         raise HTTPException(404, "no postings for this partner")
-    periods = books.period_rows("enterprise", partner)
+    periods = reads.period_rows(books, "enterprise", partner)
     regions = load_regions()
     views, next_before = _page(books, "enterprise", partner, limit, before)
     return EnterpriseLedger(
@@ -272,7 +273,7 @@ def enterprise_ledger(
 @app.get("/v1/ledgers/employer/{employer}", tags=["ledgers"], response_model=EmployerLedger)
 def employer_ledger(employer: str, books: BooksDep) -> EmployerLedger:
     """Employer account (企业员工碳账户): what linked employees reduced since linking."""
-    members, rows = books.employer_rows(employer)
+    members, rows = reads.employer_rows(books, employer)
     if not members:
         raise HTTPException(404, "no employees linked to this employer")
     return EmployerLedger(
@@ -295,7 +296,7 @@ def government_ledger(region: str, books: BooksDep) -> GovernmentLedger:
     regions = load_regions()
     if region != NATIONAL and region not in regions:
         raise HTTPException(404, "not a GB/T 2260 code in the shipped table")
-    periods = books.period_rows("government", region)
+    periods = reads.period_rows(books, "government", region)
     if region == NATIONAL:
         name, level, parent, children = (
             "中华人民共和国",
@@ -307,7 +308,7 @@ def government_ledger(region: str, books: BooksDep) -> GovernmentLedger:
         unit = regions.get(region)
         assert unit is not None
         name, level, parent, children = unit.name, unit.level, unit.parent, regions.children(region)
-    child_totals = books.account_totals("government", [c.code for c in children])
+    child_totals = reads.account_totals(books, "government", [c.code for c in children])
     return GovernmentLedger(
         region=region,
         name=name,
@@ -382,14 +383,14 @@ def _status(views: list[DecisionView], credited: int) -> str:
 def explain_claim(source: str, event_id: str, books: BooksDep) -> ClaimExplanation:
     """What became of one partner event: each decision with the full claim behind it
     (methodology version, inputs, every factor with its source) and the postings it made."""
-    rows = books.decisions_of(source, event_id)
+    rows = reads.decisions_of(books, source, event_id)
     if not rows:
         raise HTTPException(
             404,
             "no decision recorded for this event (not received, or rejected:"
             " see the dead-letter topic)",
         )
-    made = books.postings_of_decisions([r["decision_id"] for r in rows])
+    made = reads.postings_of_decisions(books, [r["decision_id"] for r in rows])
     views = [_decision_view(r, made[r["decision_id"]]) for r in rows]
     credited = sum(int(r["amount_mg"]) for r in rows)
     last = views[-1]
@@ -401,7 +402,7 @@ def explain_claim(source: str, event_id: str, books: BooksDep) -> ClaimExplanati
         duplicate_of=last.winner if last.kind == "duplicate" else None,
         duplicates=[
             EventKey(source=d["event_source"], id=d["event_id"])
-            for d in books.duplicates_of(source, event_id)
+            for d in reads.duplicates_of(books, source, event_id)
         ],
         reason=last.reason,
         decisions=views,
@@ -466,7 +467,7 @@ def methodology(methodology_id: str, version: str, request: Request) -> Methodol
 @app.get("/v1/ledgers/totals", tags=["ledgers"], response_model=BookTotals)
 def totals(books: BooksDep) -> BookTotals:
     """The three books' totals; they must always be equal."""
-    t = books.totals()
+    t = reads.totals(books)
     return BookTotals(
         personal=Amount.of(t["personal"]),
         enterprise=Amount.of(t["enterprise"]),
