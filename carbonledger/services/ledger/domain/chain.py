@@ -51,18 +51,20 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _hash(prev_hash: str, values: Iterable[Any]) -> str:
-    """The documented rule over the canonical fields' values, in their order."""
-    text = "|".join(_text(value) for value in values)
-    return hashlib.sha256(f"{prev_hash}\n{text}".encode()).hexdigest()
+def _joined(values: Iterable[Any]) -> str:
+    return "|".join(_text(value) for value in values)
+
+
+def _hash(prev_hash: str, canonical_text: str) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{canonical_text}".encode()).hexdigest()
 
 
 def canonical(entry: Mapping[str, Any]) -> str:
-    return "|".join(_text(entry[name]) for name in CANONICAL_FIELDS)
+    return _joined(entry[name] for name in CANONICAL_FIELDS)
 
 
 def entry_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
-    return _hash(prev_hash, (entry[name] for name in CANONICAL_FIELDS))
+    return _hash(prev_hash, canonical(entry))
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ class ChainedPosting:
             posting_id, decision_id, claim_id, book, account, index, amount_mg, balance,
             behaviour_type, region, partner, methodology_id, methodology_version, behaviour_time,
         )  # fmt: skip
-        return cls(*content, head.hash, _hash(head.hash, content))
+        return cls(*content, head.hash, _hash(head.hash, _joined(content)))
 
     @property
     def head(self) -> Head:
