@@ -40,7 +40,7 @@ from carbonledger.ops import lifecycle, stack
 from carbonledger.ops.progress import LEDGER_GROUP, LagProbe
 from carbonledger.reference.reconcile import expected_from
 from carbonledger.runtime.producers import producer
-from carbonledger.services.ledger.adapters.books import Books
+from carbonledger.services.ledger.adapters import views
 
 Records = list[tuple[str, bytes]]
 TICK_SECONDS = 0.1
@@ -169,33 +169,9 @@ def wait_caught_up(settings: Settings, conn: psycopg.Connection, timeout: float)
         while quiet < 2:
             if time.monotonic() > deadline:
                 raise TimeoutError("the pipeline did not catch up within the timeout")
-            lag = probe.pipeline(Books(conn).offsets(LEDGER_GROUP, topics.DECISIONS))
+            lag = probe.pipeline(views.offsets(conn, LEDGER_GROUP, topics.DECISIONS))
             quiet = quiet + 1 if not any(lag.values()) else 0
             time.sleep(1)
-
-
-def first_credits(conn: psycopg.Connection, after_seq: int) -> dict[str, float]:
-    """Event id -> when its first credit was posted, for postings made after `after_seq`."""
-    rows = conn.execute(
-        "SELECT d.event_id, extract(epoch FROM min(p.posted_at)) FROM postings p"
-        " JOIN decisions d ON d.decision_id = p.decision_id"
-        " WHERE p.seq > %s AND p.book = 'personal' AND d.kind = 'credit'"
-        " GROUP BY d.event_id",
-        (after_seq,),
-    ).fetchall()
-    return {str(event): float(at) for event, at in rows}
-
-
-def last_seq(conn: psycopg.Connection) -> int:
-    row = conn.execute("SELECT coalesce(max(seq), 0) FROM postings").fetchone()
-    return int(row[0]) if row else 0
-
-
-def last_posting(conn: psycopg.Connection, after_seq: int) -> float:
-    row = conn.execute(
-        "SELECT extract(epoch FROM max(posted_at)) FROM postings WHERE seq > %s", (after_seq,)
-    ).fetchone()
-    return float(row[0]) if row and row[0] is not None else 0.0
 
 
 def check_books(
@@ -206,15 +182,14 @@ def check_books(
 ) -> list[str]:
     """Differences between how the books moved and what `settle` computes."""
     expected = expected_from(settings, records)
-    books = Books(conn)
     problems = []
     personal = {s: v for s, v in expected.personal.items() if v}
-    got = {s: v for s, v in books.balances_of("personal", expected.personal).items() if v}
+    got = {s: v for s, v in views.balances_of(conn, "personal", expected.personal).items() if v}
     if got != personal:
         wrong = sorted(set(got) ^ set(personal) | {s for s in got if got[s] != personal.get(s)})
         problems.append(f"personal: {len(wrong)} people differ from settle (e.g. {wrong[:2]})")
     for book in ("enterprise", "government"):
-        after = books.balances(book)
+        after = views.balances(conn, book)
         moved = {a: after.get(a, 0) - before[book].get(a, 0) for a in after}
         moved = {a: v for a, v in moved.items() if v}
         wanted = {a: v for a, v in expected.book(book).items() if v}
@@ -381,18 +356,17 @@ def run_bench(
     ports = {f"{n}-{w}": processes.port(n, w) for n, w in processes.running()}
     traffic = CityTraffic(CityProfile(people=options.people, seed=options.seed, tag=_tag()))
     with psycopg.connect(settings.pg_conninfo, autocommit=True) as conn:
-        books = Books(conn)
         # Traffic still in flight would move the shared enterprise and government
         # books during the run and read as a wrong result.
         wait_caught_up(settings, conn, options.timeout)
-        before = {b: books.balances(b) for b in ("enterprise", "government")}
-        start_seq = last_seq(conn)
+        before = {b: views.balances(conn, b) for b in ("enterprise", "government")}
+        start_seq = views.last_seq(conn)
         with Sampler(ports, infrastructure_pids(settings)) as sampler:
             batches = paced_batches(traffic, options.activities, options.rate, progress)
             sent = send_all(settings, batches)
             wait_caught_up(settings, conn, options.timeout)
-        finished = last_posting(conn, start_seq)
-        posted = first_credits(conn, start_seq)
+        finished = views.last_posted_at(conn, start_seq)
+        posted = views.first_credits(conn, start_seq)
         latencies = [posted[e] - at for e, at in sent.at.items() if e in posted]
         problems = check_books(settings, conn, sent.records, before)
     seconds = finished - sent.first

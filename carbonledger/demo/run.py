@@ -17,7 +17,7 @@ from carbonledger.ops.progress import LEDGER_GROUP, LagProbe
 from carbonledger.ops.publish import publish, route
 from carbonledger.reference.reconcile import expected_from, ledger_matches
 from carbonledger.reference.settle import Settlement
-from carbonledger.services.ledger.adapters.books import Books
+from carbonledger.services.ledger.adapters import views
 
 
 def wait_settled(settings: Settings, expected: Settlement, timeout: float = 180) -> list[str]:
@@ -28,10 +28,9 @@ def wait_settled(settings: Settings, expected: Settlement, timeout: float = 180)
         psycopg.connect(settings.pg_conninfo, autocommit=True) as conn,
         LagProbe(settings) as probe,
     ):
-        books = Books(conn)
         while time.monotonic() < deadline:
-            lag = probe.pipeline(books.offsets(LEDGER_GROUP, DECISIONS))
-            problems = ledger_matches(books, expected)
+            lag = probe.pipeline(views.offsets(conn, LEDGER_GROUP, DECISIONS))
+            problems = ledger_matches(conn, expected)
             if not any(lag.values()) and not problems:
                 return []
             time.sleep(1)
@@ -40,12 +39,11 @@ def wait_settled(settings: Settings, expected: Settlement, timeout: float = 180)
 
 def summary(settings: Settings, expected: Settlement, sent: int, seconds: float) -> str:
     with psycopg.connect(settings.pg_conninfo, autocommit=True) as conn:
-        books = Books(conn)
-        totals = books.totals()
-        postings = books.posting_count()
-        government = books.balances("government")
-        enterprise = books.balances("enterprise")
-        people = len(books.balances("personal"))
+        totals = views.totals(conn)
+        postings = views.posting_count(conn)
+        government = views.balances(conn, "government")
+        enterprise = views.balances(conn, "enterprise")
+        people = len(views.balances(conn, "personal"))
     e = expected.as_json()
     lines = [
         "",

@@ -22,7 +22,7 @@ from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.records import ReductionClaim
 from carbonledger.contracts.settings import Settings
 from carbonledger.runtime.producers import producer
-from carbonledger.services.ledger.adapters.books import Books
+from carbonledger.services.ledger.adapters import views
 from carbonledger.services.quantify.domain.recompute import Standing, correcting_claim
 
 
@@ -41,7 +41,7 @@ def recompute(
     change_mg = 0
     corrections: list[ReductionClaim] = []
     with psycopg.connect(settings.pg_conninfo, autocommit=True) as conn:
-        for doc, net, credit in Books(conn).claims_under(methodology_id, first, last):
+        for doc, net, credit in views.claims_under(conn, methodology_id, first, last):
             counts["examined"] += 1
             if progress:
                 progress(counts["examined"], None)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import psycopg
+
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.settings import Settings
 from carbonledger.reference.settle import Settlement, settle
-from carbonledger.services.ledger.adapters.books import Books
+from carbonledger.services.ledger.adapters import views
 
 
 def expected_from(settings: Settings, records: list[tuple[str, bytes]]) -> Settlement:
@@ -21,11 +23,11 @@ def expected_from(settings: Settings, records: list[tuple[str, bytes]]) -> Settl
     )
 
 
-def ledger_matches(books: Books, expected: Settlement) -> list[str]:
+def ledger_matches(conn: psycopg.Connection, expected: Settlement) -> list[str]:
     """Differences between the books in PostgreSQL and the expected settlement."""
     problems = []
     for book in ("personal", "enterprise", "government"):
-        actual = books.balances(book)
+        actual = views.balances(conn, book)
         wanted = {a: v for a, v in expected.book(book).items() if v}
         if actual != wanted:
             wrong = sorted(

@@ -21,7 +21,7 @@ from carbonledger.contracts.topics import DECISIONS
 from carbonledger.demo.sample import dumps, subject_of, week_of_traffic
 from carbonledger.ops.progress import LEDGER_GROUP, LagProbe
 from carbonledger.reference.reconcile import expected_from
-from carbonledger.services.ledger.adapters.books import Books
+from carbonledger.services.ledger.adapters import views
 
 PARTNERS = ("shenzhen-metro", "navi-maps", "green-bank")
 SLOTS = 6 * 24 * 2  # half-hour slots in six days
@@ -73,7 +73,7 @@ expected = expected_from  # the demo's own check, over a test's records
 
 
 def personal_balances(conn: psycopg.Connection, subjects: set[str]) -> dict[str, int]:
-    return Books(conn).balances_of("personal", subjects)
+    return views.balances_of(conn, "personal", subjects)
 
 
 def wait_for_balances(
@@ -85,7 +85,7 @@ def wait_for_balances(
     with LagProbe(settings) as probe:
         while time.monotonic() < deadline:
             got = personal_balances(conn, set(want))
-            lag = probe.pipeline(Books(conn).offsets(LEDGER_GROUP, DECISIONS))
+            lag = probe.pipeline(views.offsets(conn, LEDGER_GROUP, DECISIONS))
             if got == want and not any(lag.values()):
                 return got
             time.sleep(0.5)
@@ -106,7 +106,7 @@ def postings_of_events(
 
 
 def books_balanced(conn: psycopg.Connection) -> bool:
-    totals = Books(conn).totals()
+    totals = views.totals(conn)
     return totals["personal"] == totals["enterprise"] == totals["government"]
 
 

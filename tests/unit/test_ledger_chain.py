@@ -12,9 +12,9 @@ from carbonledger.contracts.regions import load_regions
 from carbonledger.services.ledger.domain.aggregates import period_deltas, periods, rollup_accounts
 from carbonledger.services.ledger.domain.chain import (
     GENESIS,
+    ChainedPosting,
     Head,
     entry_hash,
-    extend,
     verify_chain,
 )
 
@@ -36,9 +36,17 @@ def entry(amount: int, n: int = 0) -> dict[str, Any]:
     }
 
 
+def postings_of(amounts: list[int]) -> list[ChainedPosting]:
+    head, chain = Head(), []
+    for n, a in enumerate(amounts):
+        posting = ChainedPosting.after(head, **entry(a, n))
+        head = posting.head
+        chain.append(posting)
+    return chain
+
+
 def chain_of(amounts: list[int]) -> list[dict[str, Any]]:
-    head = Head()
-    return [extend(head, entry(a, n)) for n, a in enumerate(amounts)]
+    return [p.entry() for p in postings_of(amounts)]
 
 
 def test_a_chain_links_each_posting_to_the_one_before_with_running_balances() -> None:
@@ -101,6 +109,6 @@ def test_a_district_posting_rolls_up_to_city_province_and_nation_and_nowhere_els
         "000000",
     )
     assert rollup_accounts("personal", "abc", regions) == ("abc",)
-    deltas = period_deltas(chain_of([500, 700]), regions)
+    deltas = period_deltas(postings_of([500, 700]), regions)
     months = {k[1]: v for k, v in deltas.items() if k[2] == "month"}
     assert months == {a: (1200, 2) for a in ("440305", "440300", "440000", "000000")}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from itertools import groupby
@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 
 from carbonledger.contracts.regions import RegionTable
-from carbonledger.services.ledger.adapters.books import Books
+from carbonledger.services.ledger.adapters import views
 from carbonledger.services.ledger.domain.aggregates import periods, rollup_accounts
 from carbonledger.services.ledger.domain.chain import (
     CANONICAL_FIELDS,
@@ -26,9 +26,6 @@ from carbonledger.services.ledger.domain.chain import (
     Head,
     verify_chain,
 )
-
-_CHAIN_FIELDS = (*CANONICAL_FIELDS, "prev_hash", "hash")
-_SELECT_POSTINGS = f"SELECT {', '.join(_CHAIN_FIELDS)} FROM postings"
 
 
 @dataclass
@@ -47,17 +44,6 @@ class Report:
         return {"ok": self.ok, **asdict(self)}
 
 
-def _stream(
-    conn: psycopg.Connection, where: str, args: tuple[Any, ...]
-) -> Iterator[dict[str, Any]]:
-    order = " ORDER BY book, account, chain_index"
-    with conn.cursor(name="audit") as cur:  # server-side: a whole ledger does not fit in memory
-        cur.itersize = 5000
-        cur.execute(_SELECT_POSTINGS + where + order, args)
-        for row in cur:
-            yield dict(zip(_CHAIN_FIELDS, row, strict=True))
-
-
 def verify(
     conn: psycopg.Connection,
     account: tuple[str, str] | None = None,
@@ -66,16 +52,10 @@ def verify(
     """Recompute every chain (or one account's) and check heads, books and decisions;
     `progress` hears (accounts checked, accounts in the balances table)."""
     report = Report()
-    heads = {
-        (b, a): (int(n), int(bal), str(h))
-        for b, a, n, bal, h in conn.execute(
-            "SELECT book, account, postings, balance_mg, head_hash FROM balances"
-        ).fetchall()
-    }
-    where, args = (" WHERE book = %s AND account = %s", account) if account else ("", ())
+    heads = views.heads(conn)
     seen = set()
     with conn.transaction():  # a named cursor lives in a transaction
-        for (book, name), entries in groupby(_stream(conn, where, args), _account_of):
+        for (book, name), entries in groupby(views.chain_entries(conn, account), _account_of):
             seen.add((book, name))
             chain = list(entries)
             report.accounts += 1
@@ -99,20 +79,13 @@ def _account_of(entry: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _check_books(conn: psycopg.Connection, report: Report) -> None:
-    report.totals = Books(conn).totals()
+    report.totals = views.totals(conn)
     if len(set(report.totals.values())) > 1:
         report.problems.append(f"book totals differ: {report.totals}")
-    uneven = conn.execute(
-        "SELECT d.decision_id FROM decisions d JOIN postings p USING (decision_id)"
-        " GROUP BY d.decision_id, d.amount_mg"
-        " HAVING count(*) <> 3 OR bool_or(p.amount_mg <> d.amount_mg) LIMIT 20"
-    ).fetchall()
-    report.problems += [f"decision {d}: postings differ from its amount" for (d,) in uneven]
-    national = conn.execute(
-        "SELECT coalesce(sum(amount_mg), 0) FROM period_totals"
-        " WHERE book = 'government' AND account = '000000' AND period = 'month'"
-    ).fetchone()
-    if national and report.totals and int(national[0]) != report.totals.get("government", 0):
+    uneven = views.uneven_decisions(conn, limit=20)
+    report.problems += [f"decision {d}: postings differ from its amount" for d in uneven]
+    national = views.national_total(conn)
+    if report.totals and national != report.totals.get("government", 0):
         report.problems.append("national roll-up differs from the government book")
 
 
@@ -158,10 +131,8 @@ def export(
     out.mkdir(parents=True, exist_ok=True)
     accounts = [
         a
-        for (a,) in conn.execute(
-            "SELECT account FROM balances WHERE book = 'government' ORDER BY account"
-        ).fetchall()
-        if region in rollup_accounts("government", str(a), regions)
+        for a in views.accounts(conn, "government")
+        if region in rollup_accounts("government", a, regions)
     ]
     chains: dict[str, Any] = {}
     decision_ids: set[Any] = set()
@@ -214,28 +185,11 @@ def _stretch(
     conn: psycopg.Connection, account: str, first: date, last: date
 ) -> list[dict[str, Any]]:
     """The account's chain from its first to its last posting with behaviour in the period."""
-    bounds = conn.execute(
-        "SELECT min(chain_index), max(chain_index) FROM postings WHERE book = 'government'"
-        " AND account = %s AND (behaviour_time AT TIME ZONE 'Asia/Shanghai')::date"
-        " BETWEEN %s AND %s",
-        (account, first, last),
-    ).fetchone()
-    if not bounds or bounds[0] is None:
-        return []
-    rows = conn.execute(
-        _SELECT_POSTINGS + " WHERE book = 'government' AND account = %s"
-        " AND chain_index BETWEEN %s AND %s ORDER BY chain_index",
-        (account, bounds[0], bounds[1]),
-    ).fetchall()
-    return [dict(zip(_CHAIN_FIELDS, row, strict=True)) for row in rows]
+    return views.chain_stretch(conn, "government", account, first, last)
 
 
 def _chain_info(conn: psycopg.Connection, account: str, chain: list[dict[str, Any]]) -> Any:
-    head = conn.execute(
-        "SELECT postings, balance_mg, head_hash FROM balances"
-        " WHERE book = 'government' AND account = %s",
-        (account,),
-    ).fetchone()
+    head = views.head_of(conn, "government", account)
     assert head is not None
     return {
         "first_index": chain[0]["chain_index"],
@@ -248,11 +202,7 @@ def _chain_info(conn: psycopg.Connection, account: str, chain: list[dict[str, An
 
 def _write_claims(conn: psycopg.Connection, decision_ids: list[Any], out: Path) -> set[str]:
     methodologies: set[str] = set()
-    rows = conn.execute(
-        "SELECT decision_id, kind, amount_mg, reverses, reason, claim FROM decisions"
-        " WHERE decision_id = ANY(%s) ORDER BY decision_id",
-        (decision_ids,),
-    ).fetchall()
+    rows = views.decisions_by_id(conn, decision_ids)
     with (out / "claims.jsonl").open("w", encoding="utf-8") as fh:
         for decision_id, kind, amount, reverses, reason, claim in rows:
             m = claim.get("methodology")

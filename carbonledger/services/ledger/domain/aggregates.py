@@ -8,9 +8,9 @@ national total, so a province's figure is one read, never a scan.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
+from typing import Protocol
 
 from carbonledger.contracts.calendar import local_date
 from carbonledger.contracts.regions import NATIONAL, RegionTable
@@ -33,15 +33,31 @@ def rollup_accounts(book: str, account: str, regions: RegionTable) -> tuple[str,
     return (account, NATIONAL)  # a code the table does not know still reaches the nation
 
 
-def period_deltas(
-    postings: Iterable[Mapping[str, Any]], regions: RegionTable
-) -> dict[Key, tuple[int, int]]:
+class Counted(Protocol):
+    """What the period totals read of a posting."""
+
+    @property
+    def book(self) -> str: ...
+    @property
+    def account(self) -> str: ...
+    @property
+    def amount_mg(self) -> int: ...
+    @property
+    def behaviour_type(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def behaviour_time(self) -> datetime: ...
+
+
+def period_deltas(postings: Iterable[Counted], regions: RegionTable) -> dict[Key, tuple[int, int]]:
     """How a batch of postings moves the period totals: amount and count per key."""
     moved: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
     for p in postings:
-        for account in rollup_accounts(p["book"], p["account"], regions):
-            for period, start in periods(p["behaviour_time"]):
-                key = (p["book"], account, period, start, p["behaviour_type"], p["region"])
-                moved[key][0] += int(p["amount_mg"])
+        book = str(p.book)  # a Book is a str; the key holds the plain text the table stores
+        for account in rollup_accounts(book, p.account, regions):
+            for period, start in periods(p.behaviour_time):
+                key = (book, account, period, start, p.behaviour_type, p.region)
+                moved[key][0] += p.amount_mg
                 moved[key][1] += 1
     return {key: (amount, count) for key, (amount, count) in moved.items()}

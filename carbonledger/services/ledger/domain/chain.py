@@ -20,6 +20,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
+
+from carbonledger.contracts.records import Book
 
 GENESIS = "0" * 64
 CANONICAL_FIELDS = (
@@ -48,15 +51,23 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _joined(values: Iterable[Any]) -> str:
+    return "|".join(_text(value) for value in values)
+
+
+def _hash(prev_hash: str, canonical_text: str) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{canonical_text}".encode()).hexdigest()
+
+
 def canonical(entry: Mapping[str, Any]) -> str:
-    return "|".join(_text(entry[name]) for name in CANONICAL_FIELDS)
+    return _joined(entry[name] for name in CANONICAL_FIELDS)
 
 
 def entry_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
-    return hashlib.sha256(f"{prev_hash}\n{canonical(entry)}".encode()).hexdigest()
+    return _hash(prev_hash, canonical(entry))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Head:
     """Where an account's chain stands: postings so far, balance, last hash."""
 
@@ -65,14 +76,69 @@ class Head:
     hash: str = GENESIS
 
 
-def extend(head: Head, entry: dict[str, Any]) -> dict[str, Any]:
-    """Place an entry (with its amount) after the head: fills chain_index,
-    balance_mg, prev_hash and hash, and moves the head."""
-    head.index += 1
-    head.balance_mg += int(entry["amount_mg"])
-    entry |= {"chain_index": head.index, "balance_mg": head.balance_mg, "prev_hash": head.hash}
-    entry["hash"] = head.hash = entry_hash(head.hash, entry)
-    return entry
+@dataclass(frozen=True, slots=True)
+class ChainedPosting:
+    """One posting in one book, placed in its account's chain: its content, chain
+    index, running balance and link. Built once, by `after`, and never changed.
+
+    The fields are declared in the canonical order (then prev_hash and hash), so
+    the hash covers exactly the documented text."""
+
+    posting_id: UUID
+    decision_id: UUID
+    claim_id: UUID
+    book: Book
+    account: str
+    chain_index: int
+    amount_mg: int
+    balance_mg: int
+    behaviour_type: str
+    region: str
+    partner: str
+    methodology_id: str | None
+    methodology_version: str | None
+    behaviour_time: datetime
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def after(
+        cls,
+        head: Head,
+        *,
+        posting_id: UUID,
+        decision_id: UUID,
+        claim_id: UUID,
+        book: Book,
+        account: str,
+        amount_mg: int,
+        behaviour_type: str,
+        region: str,
+        partner: str,
+        methodology_id: str | None,
+        methodology_version: str | None,
+        behaviour_time: datetime,
+    ) -> ChainedPosting:
+        """The posting with this content placed after the account's head."""
+        index, balance = head.index + 1, head.balance_mg + amount_mg
+        content = (
+            posting_id, decision_id, claim_id, book, account, index, amount_mg, balance,
+            behaviour_type, region, partner, methodology_id, methodology_version, behaviour_time,
+        )  # fmt: skip
+        return cls(*content, head.hash, _hash(head.hash, _joined(content)))
+
+    @property
+    def head(self) -> Head:
+        """The account's head once this posting is on it."""
+        return Head(self.chain_index, self.balance_mg, self.hash)
+
+    def entry(self) -> dict[str, Any]:
+        """The posting as the mapping `verify_chain` and a verifier read."""
+        return {name: getattr(self, name) for name in ENTRY_FIELDS}
+
+
+# The canonical fields, then the link: every field of a chained posting, in order.
+ENTRY_FIELDS = (*CANONICAL_FIELDS, "prev_hash", "hash")
 
 
 @dataclass(frozen=True)
@@ -95,21 +161,22 @@ def verify_chain(
     After a break the check continues from the stored hash, so one altered row is
     reported once rather than as every posting after it."""
     expected = start or Head()
+    index, balance, prev = expected.index, expected.balance_mg, expected.hash
     for entry in entries:
-        expected.index += 1
-        expected.balance_mg += int(entry["amount_mg"])
+        index += 1
+        balance += int(entry["amount_mg"])
 
         def broken(problem: str, at: Mapping[str, Any] = entry) -> Break:
             return Break(book, account, str(at["posting_id"]), int(at["chain_index"]), problem)
 
-        if int(entry["chain_index"]) != expected.index:
-            yield broken(f"chain index {entry['chain_index']}, expected {expected.index}")
-            expected.index = int(entry["chain_index"])
-        if int(entry["balance_mg"]) != expected.balance_mg:
-            yield broken(f"running balance {entry['balance_mg']}, expected {expected.balance_mg}")
-            expected.balance_mg = int(entry["balance_mg"])
-        if entry["prev_hash"] != expected.hash:
+        if int(entry["chain_index"]) != index:
+            yield broken(f"chain index {entry['chain_index']}, expected {index}")
+            index = int(entry["chain_index"])
+        if int(entry["balance_mg"]) != balance:
+            yield broken(f"running balance {entry['balance_mg']}, expected {balance}")
+            balance = int(entry["balance_mg"])
+        if entry["prev_hash"] != prev:
             yield broken("previous hash does not match the posting before it")
         if entry_hash(str(entry["prev_hash"]), entry) != entry["hash"]:
             yield broken("hash does not match the posting's content")
-        expected.hash = str(entry["hash"])
+        prev = str(entry["hash"])

@@ -18,9 +18,14 @@ def accounts(decision: Decision) -> dict[Book, str]:
     }
 
 
+def moves_books(decision: Decision) -> bool:
+    """Only credits and reversals of an amount post; duplicates and uncredited claims do not."""
+    return decision.kind in MOVES_BOOKS and decision.amount_mg != 0
+
+
 def postings_for(decision: Decision) -> list[Posting]:
     """The postings a decision makes; duplicates and uncredited claims make none."""
-    if decision.kind not in MOVES_BOOKS or decision.amount_mg == 0:
+    if not moves_books(decision):
         return []
     claim = decision.claim
     return [

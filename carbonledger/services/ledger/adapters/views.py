@@ -1,0 +1,326 @@
+"""Reading the books: every query the API, the operator commands, the audit, the
+demo and the bench make of the ledger's PostgreSQL tables, and none that writes.
+
+Each view is a function of a connection (CQRS-style read side: the write side,
+`books.Books`, goes through the domain planner; reads go straight to SQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date
+from typing import Any
+
+import psycopg
+
+from carbonledger.services.ledger.domain.chain import ENTRY_FIELDS
+
+BOOKS = ("personal", "enterprise", "government")
+_SELECT_ENTRIES = f"SELECT {', '.join(ENTRY_FIELDS)} FROM postings"
+
+
+def _dicts(cursor: psycopg.Cursor[Any]) -> list[Mapping[str, Any]]:
+    assert cursor.description is not None
+    names = [col.name for col in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _count(conn: psycopg.Connection, query: str, args: tuple[Any, ...] = ()) -> int:
+    row = conn.execute(query, args).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+# --- the writer's progress ----------------------------------------------------------
+
+
+def offsets(conn: psycopg.Connection, group_id: str, topic: str) -> dict[int, int]:
+    """The next offset per partition the ledger writer recorded with its postings."""
+    rows = conn.execute(
+        "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = %s AND topic = %s",
+        (group_id, topic),
+    ).fetchall()
+    return {int(p): int(o) for p, o in rows}
+
+
+# --- balances --------------------------------------------------------------------------
+
+
+def totals(conn: psycopg.Connection) -> dict[str, int]:
+    """Each book's total (the three must always be equal)."""
+    rows = conn.execute("SELECT book, coalesce(sum(balance_mg), 0) FROM balances GROUP BY book")
+    found = {str(book): int(total) for book, total in rows.fetchall()}
+    return {book: found.get(book, 0) for book in BOOKS}
+
+
+def balance(conn: psycopg.Connection, book: str, account: str) -> tuple[int, int] | None:
+    """An account's balance and number of postings, or None if it has none."""
+    row = conn.execute(
+        "SELECT balance_mg, postings FROM balances WHERE book = %s AND account = %s",
+        (book, account),
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else None
+
+
+def balances(conn: psycopg.Connection, book: str) -> dict[str, int]:
+    rows = conn.execute("SELECT account, balance_mg FROM balances WHERE book = %s", (book,))
+    return {str(a): int(b) for a, b in rows.fetchall()}
+
+
+def balances_of(conn: psycopg.Connection, book: str, accounts: Iterable[str]) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT account, balance_mg FROM balances WHERE book = %s AND account = ANY(%s)",
+        (book, list(accounts)),
+    )
+    return {str(a): int(b) for a, b in rows.fetchall()}
+
+
+def heads(conn: psycopg.Connection) -> dict[tuple[str, str], tuple[int, int, str]]:
+    """Every account's head as its balance row holds it: postings, balance, last hash."""
+    rows = conn.execute("SELECT book, account, postings, balance_mg, head_hash FROM balances")
+    return {(str(b), str(a)): (int(n), int(bal), str(h)) for b, a, n, bal, h in rows.fetchall()}
+
+
+def head_of(conn: psycopg.Connection, book: str, account: str) -> tuple[int, int, str] | None:
+    row = conn.execute(
+        "SELECT postings, balance_mg, head_hash FROM balances WHERE book = %s AND account = %s",
+        (book, account),
+    ).fetchone()
+    return (int(row[0]), int(row[1]), str(row[2])) if row else None
+
+
+def accounts(conn: psycopg.Connection, book: str) -> list[str]:
+    """A book's accounts, in order."""
+    rows = conn.execute(
+        "SELECT account FROM balances WHERE book = %s ORDER BY account", (book,)
+    ).fetchall()
+    return [str(a) for (a,) in rows]
+
+
+# --- postings -----------------------------------------------------------------------------
+
+
+def posting_count(conn: psycopg.Connection) -> int:
+    return _count(conn, "SELECT count(*) FROM postings")
+
+
+def last_seq(conn: psycopg.Connection) -> int:
+    """The sequence number of the newest posting (0 for none)."""
+    return _count(conn, "SELECT coalesce(max(seq), 0) FROM postings")
+
+
+def last_posted_at(conn: psycopg.Connection, after_seq: int) -> float:
+    """When the newest posting after `after_seq` was made (epoch seconds, 0 for none)."""
+    row = conn.execute(
+        "SELECT extract(epoch FROM max(posted_at)) FROM postings WHERE seq > %s", (after_seq,)
+    ).fetchone()
+    return float(row[0]) if row and row[0] is not None else 0.0
+
+
+def first_credits(conn: psycopg.Connection, after_seq: int) -> dict[str, float]:
+    """Event id -> when its first credit was posted, for postings made after `after_seq`."""
+    rows = conn.execute(
+        "SELECT d.event_id, extract(epoch FROM min(p.posted_at)) FROM postings p"
+        " JOIN decisions d ON d.decision_id = p.decision_id"
+        " WHERE p.seq > %s AND p.book = 'personal' AND d.kind = 'credit'"
+        " GROUP BY d.event_id",
+        (after_seq,),
+    ).fetchall()
+    return {str(event): float(at) for event, at in rows}
+
+
+def recent_postings(
+    conn: psycopg.Connection, book: str, account: str, limit: int, before_seq: int | None = None
+) -> list[Mapping[str, Any]]:
+    """An account's postings, newest first, with the decision and event behind each."""
+    rows = conn.execute(
+        "SELECT p.seq, p.posting_id, p.decision_id, p.claim_id, p.amount_mg, p.behaviour_type,"
+        " p.region, p.partner, p.methodology_id, p.methodology_version, p.behaviour_time,"
+        " p.posted_at, d.kind, d.event_source, d.event_id"
+        " FROM postings p JOIN decisions d USING (decision_id)"
+        " WHERE p.book = %s AND p.account = %s AND p.seq < %s"
+        " ORDER BY p.seq DESC LIMIT %s",
+        (book, account, before_seq if before_seq is not None else 2**62, limit),
+    )
+    return _dicts(rows)
+
+
+def postings_of_decisions(
+    conn: psycopg.Connection, decision_ids: list[Any]
+) -> dict[Any, list[Mapping[str, Any]]]:
+    """The postings each of these decisions made, in one query."""
+    rows = conn.execute(
+        "SELECT decision_id, posting_id, book, account, amount_mg, posted_at FROM postings"
+        " WHERE decision_id = ANY(%s) ORDER BY book",
+        (decision_ids,),
+    )
+    made: dict[Any, list[Mapping[str, Any]]] = {d: [] for d in decision_ids}
+    for row in _dicts(rows):
+        made[row["decision_id"]].append(row)
+    return made
+
+
+# --- chains, for the audit ------------------------------------------------------------------
+
+
+def chain_entries(
+    conn: psycopg.Connection, account: tuple[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every posting (or one account's) as a chain entry, by book, account and chain
+    index. Streams through a server-side cursor: call it inside a transaction."""
+    where, args = (" WHERE book = %s AND account = %s", account) if account else ("", ())
+    with conn.cursor(name="audit") as cur:  # a whole ledger does not fit in memory
+        cur.itersize = 5000
+        cur.execute(_SELECT_ENTRIES + where + " ORDER BY book, account, chain_index", args)
+        for row in cur:
+            yield dict(zip(ENTRY_FIELDS, row, strict=True))
+
+
+def chain_stretch(
+    conn: psycopg.Connection, book: str, account: str, first: date, last: date
+) -> list[dict[str, Any]]:
+    """The account's chain from its first to its last posting with behaviour (China
+    Standard Time) in [first, last]."""
+    bounds = conn.execute(
+        "SELECT min(chain_index), max(chain_index) FROM postings WHERE book = %s"
+        " AND account = %s AND (behaviour_time AT TIME ZONE 'Asia/Shanghai')::date"
+        " BETWEEN %s AND %s",
+        (book, account, first, last),
+    ).fetchone()
+    if not bounds or bounds[0] is None:
+        return []
+    rows = conn.execute(
+        _SELECT_ENTRIES + " WHERE book = %s AND account = %s"
+        " AND chain_index BETWEEN %s AND %s ORDER BY chain_index",
+        (book, account, bounds[0], bounds[1]),
+    ).fetchall()
+    return [dict(zip(ENTRY_FIELDS, row, strict=True)) for row in rows]
+
+
+def uneven_decisions(conn: psycopg.Connection, limit: int = 20) -> list[Any]:
+    """Decisions whose postings are not three of exactly the decision's amount."""
+    rows = conn.execute(
+        "SELECT d.decision_id FROM decisions d JOIN postings p USING (decision_id)"
+        " GROUP BY d.decision_id, d.amount_mg"
+        " HAVING count(*) <> 3 OR bool_or(p.amount_mg <> d.amount_mg) LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return [d for (d,) in rows]
+
+
+# --- period totals ---------------------------------------------------------------------------
+
+
+def period_rows(
+    conn: psycopg.Connection, book: str, account: str, period: str = "month"
+) -> list[Mapping[str, Any]]:
+    """An account's period totals by behaviour type and region (a few rows per month)."""
+    rows = conn.execute(
+        "SELECT period_start, behaviour_type, region, amount_mg, postings FROM period_totals"
+        " WHERE book = %s AND account = %s AND period = %s ORDER BY period_start",
+        (book, account, period),
+    )
+    return _dicts(rows)
+
+
+def account_totals(conn: psycopg.Connection, book: str, accounts: list[str]) -> dict[str, int]:
+    """Each account's all-time total from the monthly aggregates (roll-ups included)."""
+    rows = conn.execute(
+        "SELECT account, sum(amount_mg) FROM period_totals"
+        " WHERE book = %s AND period = 'month' AND account = ANY(%s) GROUP BY account",
+        (book, accounts),
+    )
+    return {str(a): int(t) for a, t in rows.fetchall()}
+
+
+def national_total(conn: psycopg.Connection) -> int:
+    """The national roll-up of the government book, from the monthly aggregates."""
+    return _count(
+        conn,
+        "SELECT coalesce(sum(amount_mg), 0) FROM period_totals"
+        " WHERE book = 'government' AND account = '000000' AND period = 'month'",
+    )
+
+
+# --- employers ---------------------------------------------------------------------------------
+
+
+def employer_rows(conn: psycopg.Connection, employer: str) -> tuple[int, list[Mapping[str, Any]]]:
+    """An employer's members, and their personal postings since each was linked,
+    summed by behaviour type and month (China Standard Time)."""
+    members = _count(conn, "SELECT count(*) FROM employer_links WHERE employer = %s", (employer,))
+    rows = conn.execute(
+        "SELECT p.behaviour_type, date_trunc('month', p.behaviour_time AT TIME ZONE"
+        " 'Asia/Shanghai')::date AS period_start, sum(p.amount_mg) AS amount_mg"
+        " FROM employer_links l JOIN postings p ON p.book = 'personal'"
+        " AND p.account = l.subject AND p.posted_at >= l.linked_at"
+        " WHERE l.employer = %s GROUP BY 1, 2",
+        (employer,),
+    )
+    return members, _dicts(rows)
+
+
+# --- decisions and claims ---------------------------------------------------------------------
+
+
+def decisions_of(conn: psycopg.Connection, source: str, event_id: str) -> list[Mapping[str, Any]]:
+    """Every decision about one partner event, oldest first, with its full claim."""
+    rows = conn.execute(
+        "SELECT decision_id, kind, claim_id, amount_mg, winner_claim_id, winner_source,"
+        " winner_event_id, reverses, reason, reason_detail, sequence, claim, recorded_at"
+        " FROM decisions WHERE event_source = %s AND event_id = %s"
+        " ORDER BY recorded_at, sequence, decision_id",
+        (source, event_id),
+    )
+    return _dicts(rows)
+
+
+def duplicates_of(conn: psycopg.Connection, source: str, event_id: str) -> list[Mapping[str, Any]]:
+    """Other partners' claims last recorded as duplicates of this event's claim."""
+    rows = conn.execute(
+        "SELECT DISTINCT ON (d.event_source, d.event_id) d.event_source, d.event_id, d.kind,"
+        " d.winner_source, d.winner_event_id FROM decisions d JOIN ("
+        "   SELECT DISTINCT event_source, event_id FROM decisions"
+        "   WHERE winner_source = %s AND winner_event_id = %s"
+        " ) named USING (event_source, event_id)"
+        " ORDER BY d.event_source, d.event_id, d.recorded_at DESC, d.sequence DESC",
+        (source, event_id),
+    )
+    return [
+        r
+        for r in _dicts(rows)
+        if r["kind"] == "duplicate"
+        and (r["winner_source"], r["winner_event_id"]) == (source, event_id)
+    ]
+
+
+def decisions_by_id(conn: psycopg.Connection, decision_ids: list[Any]) -> list[tuple[Any, ...]]:
+    """These decisions as (decision_id, kind, amount_mg, reverses, reason, claim), by id."""
+    return conn.execute(
+        "SELECT decision_id, kind, amount_mg, reverses, reason, claim FROM decisions"
+        " WHERE decision_id = ANY(%s) ORDER BY decision_id",
+        (decision_ids,),
+    ).fetchall()
+
+
+def claims_under(
+    conn: psycopg.Connection, methodology_id: str, first: date, last: date
+) -> Iterator[tuple[Mapping[str, Any], int, Any]]:
+    """Each event quantified under a methodology whose behaviour ended (China
+    Standard Time) in [first, last]: its latest claim, net amount, standing credit."""
+    rows = conn.execute(
+        "WITH events AS (SELECT DISTINCT event_source, event_id FROM decisions"
+        "  WHERE claim->'methodology'->>'id' = %s AND ((claim->>'ended_at')::timestamptz"
+        "  AT TIME ZONE 'Asia/Shanghai')::date BETWEEN %s AND %s)"
+        " SELECT (SELECT claim FROM decisions d WHERE (d.event_source, d.event_id)"
+        "   = (e.event_source, e.event_id) ORDER BY recorded_at DESC, sequence DESC LIMIT 1),"
+        " (SELECT coalesce(sum(amount_mg), 0) FROM decisions d"
+        "   WHERE (d.event_source, d.event_id) = (e.event_source, e.event_id)),"
+        " (SELECT decision_id FROM decisions d WHERE (d.event_source, d.event_id)"
+        "   = (e.event_source, e.event_id) AND kind = 'credit' AND NOT EXISTS"
+        "   (SELECT 1 FROM decisions r WHERE r.reverses = d.decision_id)"
+        "   ORDER BY recorded_at DESC, sequence DESC LIMIT 1)"
+        " FROM events e ORDER BY e.event_source, e.event_id",
+        (methodology_id, first, last),
+    )
+    for claim, net, credit in rows:
+        yield claim, int(net), credit

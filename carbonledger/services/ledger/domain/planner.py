@@ -1,0 +1,114 @@
+"""Planning a batch: what applying fresh decisions does to the books, as values.
+
+Given the decisions not applied before and the heads of the accounts they touch,
+`plan` says every posting (placed in its account's chain), where each account's
+head ends, how the period totals move and what goes to the outbox. It reads and
+writes nothing: the adapter locks the heads, calls it and copies its rows, so the
+same batch over the same heads always plans the same postings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from carbonledger.contracts import ids
+from carbonledger.contracts.records import Book, Decision, LedgerPosting
+from carbonledger.contracts.regions import RegionTable
+from carbonledger.services.ledger.domain.aggregates import Key, period_deltas
+from carbonledger.services.ledger.domain.chain import ChainedPosting, Head
+from carbonledger.services.ledger.domain.postings import accounts, moves_books
+
+Account = tuple[str, str]  # (book, account)
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A posting as the publisher sends it: keyed by `book:account`."""
+
+    posting_id: UUID
+    key: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Plan:
+    postings: tuple[ChainedPosting, ...]
+    heads: Mapping[Account, Head]  # the accounts the batch moves, where each ends
+    period_deltas: Mapping[Key, tuple[int, int]]  # amount and count per period key
+    outbox: tuple[OutboxRow, ...]
+
+
+def accounts_moved(decisions: Iterable[Decision]) -> list[Account]:
+    """The accounts these decisions post to, in the one order every writer locks them."""
+    moving = (d for d in decisions if moves_books(d))
+    return sorted({(book.value, account) for d in moving for book, account in accounts(d).items()})
+
+
+def plan(
+    decisions: Sequence[Decision], heads: Mapping[Account, Head], regions: RegionTable
+) -> Plan:
+    """Each decision's postings (personal, enterprise, government), in decision order,
+    chained after the given heads (an account missing from them starts at genesis)."""
+    moved = dict(heads)
+    postings, outbox = [], []
+    for decision in decisions:
+        if not moves_books(decision):
+            continue
+        for book, account in accounts(decision).items():
+            posting = _placed(moved.get((book.value, account), Head()), decision, book, account)
+            moved[(book.value, account)] = posting.head
+            postings.append(posting)
+            outbox.append(_outbox_row(decision, posting))
+    touched = {(str(p.book), p.account) for p in postings}
+    return Plan(
+        postings=tuple(postings),
+        heads={a: h for a, h in moved.items() if a in touched},
+        period_deltas=period_deltas(postings, regions),
+        outbox=tuple(outbox),
+    )
+
+
+def _placed(head: Head, decision: Decision, book: Book, account: str) -> ChainedPosting:
+    claim = decision.claim
+    methodology = claim.methodology
+    return ChainedPosting.after(
+        head,
+        posting_id=ids.posting_id(decision.decision_id, book.value),
+        decision_id=decision.decision_id,
+        claim_id=claim.claim_id,
+        book=book,
+        account=account,
+        amount_mg=decision.amount_mg,
+        behaviour_type=claim.type,
+        region=claim.region,
+        partner=claim.event.source,
+        methodology_id=methodology.id if methodology else None,
+        methodology_version=methodology.version if methodology else None,
+        behaviour_time=claim.ended_at,
+    )
+
+
+def _outbox_row(decision: Decision, p: ChainedPosting) -> OutboxRow:
+    claim = decision.claim
+    published = LedgerPosting(
+        posting_id=p.posting_id,
+        decision_id=decision.decision_id,
+        decision_kind=decision.kind,
+        claim_id=claim.claim_id,
+        event=claim.event,
+        book=p.book,
+        account=p.account,
+        chain_index=p.chain_index,
+        amount_mg=p.amount_mg,
+        balance_mg=p.balance_mg,
+        behaviour_type=p.behaviour_type,
+        region=p.region,
+        partner=p.partner,
+        methodology=claim.methodology,
+        behaviour_time=p.behaviour_time,
+        prev_hash=p.prev_hash,
+        hash=p.hash,
+    )
+    return OutboxRow(p.posting_id, f"{p.book.value}:{p.account}", published.to_bytes())

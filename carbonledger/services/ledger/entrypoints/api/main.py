@@ -1,0 +1,80 @@
+"""The ledger API application: its routers, request metrics and lifespan."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.routing import APIRoute
+from psycopg_pool import ConnectionPool
+
+from carbonledger import __version__
+from carbonledger.contracts import metrics as carbon_metrics
+from carbonledger.contracts.methodology_files import load_methodologies
+from carbonledger.contracts.regions import load_regions
+from carbonledger.services.ledger.config import LedgerSettings
+from carbonledger.services.ledger.entrypoints.api.deps import Registries
+from carbonledger.services.ledger.entrypoints.api.routers import (
+    claims,
+    employers,
+    health,
+    ledgers,
+    methodologies,
+)
+
+REQUESTS = carbon_metrics.counter(
+    "api", "requests_total", "Ledger API requests, by route template", ("route", "method", "status")
+)
+REQUEST_SECONDS = carbon_metrics.histogram(
+    "api", "request_seconds", "Time to answer one ledger API request", ("route",)
+)
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = LedgerSettings()
+    pool = ConnectionPool(
+        settings.pg_conninfo, min_size=1, max_size=8, open=True, kwargs={"autocommit": True}
+    )
+    app.state.registries = Registries(
+        settings=settings,
+        pool=pool,
+        regions=load_regions(),
+        methodologies={(m.id, m.version): m for m in load_methodologies(settings.methodology_dir)},
+    )
+    try:
+        yield
+    finally:
+        pool.close()
+
+
+async def count_requests(request: Request, call_next: Callable[[Request], Any]) -> Response:
+    started = time.perf_counter()
+    response: Response = await call_next(request)
+    # The route's template, never the path: subjects and regions are unbounded.
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+    REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
+    return response
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Carbon inclusion ledger",
+        version=__version__,
+        openapi_url="/v1/openapi.json",
+        docs_url="/v1/docs",
+        generate_unique_id_function=_operation_id,
+        lifespan=lifespan,
+    )
+    app.middleware("http")(count_requests)
+    for area in (health, ledgers, employers, claims, methodologies):
+        app.include_router(area.router)
+    return app

@@ -1,0 +1,1 @@
+"""The ledger API's routes, one router per area."""

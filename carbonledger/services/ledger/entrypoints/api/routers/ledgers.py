@@ -1,0 +1,132 @@
+"""The three books: a person's, a partner's and a region's ledger, and the totals."""
+
+from __future__ import annotations
+
+import psycopg
+from fastapi import APIRouter, HTTPException
+
+from carbonledger.contracts.envelope import SUBJECT_PATTERN
+from carbonledger.contracts.regions import NATIONAL, RegionTable
+from carbonledger.services.ledger.adapters import views
+from carbonledger.services.ledger.entrypoints.api.deps import Before, Connection, Limit, Regions
+from carbonledger.services.ledger.entrypoints.api.schemas import (
+    Amount,
+    BookTotals,
+    EnterpriseLedger,
+    GovernmentLedger,
+    PersonalLedger,
+    PostingView,
+    RegionTotal,
+    month,
+    sum_by,
+)
+
+router = APIRouter(prefix="/v1/ledgers", tags=["ledgers"])
+
+
+@router.get("/personal/{subject}", response_model=PersonalLedger)
+def personal_ledger(
+    subject: str, conn: Connection, limit: Limit = 50, before: Before = None
+) -> PersonalLedger:
+    """A person's balance, totals by behaviour type and month, and recent postings
+    (newest first), each with its claim, methodology version and partner."""
+    if not SUBJECT_PATTERN.match(subject):
+        raise HTTPException(422, "subject must be 64 lowercase hex characters")
+    found = views.balance(conn, "personal", subject)
+    if found is None:
+        raise HTTPException(404, "no postings for this subject")
+    periods = views.period_rows(conn, "personal", subject)
+    recent, next_before = _page(conn, "personal", subject, limit, before)
+    return PersonalLedger(
+        subject=subject,
+        balance=Amount.of(found[0]),
+        postings=found[1],
+        by_behaviour_type=sum_by(periods, "behaviour_type"),
+        by_month=sum_by(periods, "period_start", month),
+        recent_postings=recent,
+        next_before=next_before,
+    )
+
+
+def _page(
+    conn: psycopg.Connection, book: str, account: str, limit: int, before: int | None
+) -> tuple[list[PostingView], int | None]:
+    rows = views.recent_postings(conn, book, account, limit, before)
+    page = [PostingView(amount=Amount.of(int(r["amount_mg"])), **r) for r in rows]
+    return page, page[-1].seq if len(page) == limit else None
+
+
+@router.get("/enterprise/{partner}", response_model=EnterpriseLedger)
+def enterprise_ledger(
+    partner: str, conn: Connection, regions: Regions, limit: Limit = 50, before: Before = None
+) -> EnterpriseLedger:
+    """The reductions a partner drove (its claims that won dedupe), by behaviour type,
+    region, province and month, and its recent postings (newest first)."""
+    found = views.balance(conn, "enterprise", partner)
+    if found is None:
+        raise HTTPException(404, "no postings for this partner")
+    periods = views.period_rows(conn, "enterprise", partner)
+    recent, next_before = _page(conn, "enterprise", partner, limit, before)
+    return EnterpriseLedger(
+        partner=partner,
+        balance=Amount.of(found[0]),
+        postings=found[1],
+        by_behaviour_type=sum_by(periods, "behaviour_type"),
+        by_region=sum_by(periods, "region"),
+        by_province=sum_by(periods, "region", lambda r: _province(regions, r)),
+        by_month=sum_by(periods, "period_start", month),
+        recent_postings=recent,
+        next_before=next_before,
+    )
+
+
+def _province(regions: RegionTable, code: str) -> str:
+    return regions.province_of(code).code if code in regions else code
+
+
+@router.get("/government/{region}", response_model=GovernmentLedger)
+def government_ledger(region: str, conn: Connection, regions: Regions) -> GovernmentLedger:
+    """A region's roll-up (a province sums all its cities and districts; 000000 is
+    national), by behaviour type and month, with its direct child regions."""
+    if region != NATIONAL and region not in regions:
+        raise HTTPException(404, "not a GB/T 2260 code in the shipped table")
+    periods = views.period_rows(conn, "government", region)
+    if region == NATIONAL:
+        name, level, parent, children = (
+            "中华人民共和国",
+            "national",
+            None,
+            regions.children(NATIONAL),
+        )
+    else:
+        unit = regions.get(region)
+        assert unit is not None
+        name, level, parent, children = unit.name, unit.level, unit.parent, regions.children(region)
+    child_totals = views.account_totals(conn, "government", [c.code for c in children])
+    return GovernmentLedger(
+        region=region,
+        name=name,
+        level=str(level),
+        parent=parent,
+        total=Amount.of(sum(int(r["amount_mg"]) for r in periods)),
+        postings=sum(int(r["postings"]) for r in periods),
+        by_behaviour_type=sum_by(periods, "behaviour_type"),
+        by_month=sum_by(periods, "period_start", month),
+        children=[
+            RegionTotal(code=c.code, name=c.name, level=str(c.level), total=Amount.of(t))
+            for c in children
+            if (t := child_totals.get(c.code)) is not None
+        ],
+    )
+
+
+@router.get("/totals", response_model=BookTotals)
+def totals(conn: Connection) -> BookTotals:
+    """The three books' totals; they must always be equal."""
+    t = views.totals(conn)
+    return BookTotals(
+        personal=Amount.of(t["personal"]),
+        enterprise=Amount.of(t["enterprise"]),
+        government=Amount.of(t["government"]),
+        balanced=t["personal"] == t["enterprise"] == t["government"],
+    )

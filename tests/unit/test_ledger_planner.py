@@ -1,0 +1,172 @@
+"""The ledger's batch planner (pure: no PostgreSQL): chains, balances, heads,
+period deltas and outbox rows for credits and a reversal, checked by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import date
+
+from carbonledger.contracts.records import Decision, DecisionKind, LedgerPosting
+from carbonledger.contracts.regions import load_regions
+from carbonledger.demo.sample import subject_of
+from carbonledger.services.dedupe.domain.person import PersonState, observe
+from carbonledger.services.ledger.domain.chain import (
+    ENTRY_FIELDS,
+    GENESIS,
+    ChainedPosting,
+    Head,
+    entry_hash,
+    verify_chain,
+)
+from carbonledger.services.ledger.domain.planner import accounts_moved, plan
+from carbonledger.services.quantify.domain.quantify import quantify
+from tests.factories import admitted, metro, raw
+from tests.unit.test_quantify import SHIPPED
+
+A, B = subject_of("+86-plan-a"), subject_of("+86-plan-b")
+METRO, DISTRICT = "shenzhen-metro", "440305"
+TRIP = 467_000  # 10 km by metro
+# The hash of the batch's first posting (A's first credit, from genesis), as the
+# ledger computed it before the planner existed: hashes must never change.
+FIRST_HASH = "31228e97e9c3b5d04a68089e2dd245ea6e8f2fa1c7dfc4405e5770870a0eb1e4"
+
+
+def decided(subject: str, event_id: str, hours_later: int, **data: str) -> Decision:
+    event = metro(hours_later, id=event_id, subject=subject, **data)
+    claim = quantify(admitted(raw(event), METRO), SHIPPED)
+    (decision,) = observe(PersonState(subject), claim, watermark=claim.ended_at).decisions
+    return decision
+
+
+def reversal(d: Decision) -> Decision:
+    return d.model_copy(
+        update={
+            "decision_id": uuid.uuid5(d.decision_id, "test-reversal"),
+            "kind": DecisionKind.REVERSE,
+            "amount_mg": -d.amount_mg,
+            "reverses": d.decision_id,
+        }
+    )
+
+
+def batch() -> list[Decision]:
+    """A credited twice (10 and 11 October), B once, A's first trip reversed, and a
+    trip in Beijing no methodology covers (a decision, but no postings)."""
+    a1 = decided(A, "plan-a1", 0)
+    uncredited = decided(A, "plan-beijing", 2, data_region="110105")
+    assert uncredited.kind is DecisionKind.NOT_CREDITED
+    return [a1, decided(B, "plan-b1", 1), uncredited, decided(A, "plan-a2", 24), reversal(a1)]
+
+
+def places(postings: tuple[ChainedPosting, ...], book: str, account: str) -> list[tuple[int, int]]:
+    """Chain index and running balance of each of the account's postings, in order."""
+    return [
+        (p.chain_index, p.balance_mg) for p in postings if p.account == account and p.book == book
+    ]
+
+
+def test_a_batch_chains_each_account_with_running_balances() -> None:
+    planned = plan(batch(), {}, load_regions())
+    assert len(planned.postings) == 12  # four posting decisions, three books each
+    assert places(planned.postings, "personal", A) == [(1, TRIP), (2, 2 * TRIP), (3, TRIP)]
+    assert places(planned.postings, "personal", B) == [(1, TRIP)]
+    for book, account in (("enterprise", METRO), ("government", DISTRICT)):
+        assert places(planned.postings, book, account) == [
+            (1, TRIP), (2, 2 * TRIP), (3, 3 * TRIP), (4, 2 * TRIP),
+        ]  # fmt: skip
+    for book, account in accounts_moved(batch()):
+        chain = [p.entry() for p in planned.postings if (p.book, p.account) == (book, account)]
+        assert chain[0]["prev_hash"] == GENESIS
+        assert list(verify_chain(book, account, chain)) == []
+
+
+def test_the_new_heads_are_each_accounts_last_posting() -> None:
+    planned = plan(batch(), {}, load_regions())
+    last = {(str(p.book), p.account): p for p in planned.postings}
+    assert set(planned.heads) == set(accounts_moved(batch())) == set(last)
+    assert {a: (h.index, h.balance_mg) for a, h in planned.heads.items()} == {
+        ("personal", A): (3, TRIP),
+        ("personal", B): (1, TRIP),
+        ("enterprise", METRO): (4, 2 * TRIP),
+        ("government", DISTRICT): (4, 2 * TRIP),
+    }
+    assert all(planned.heads[a].hash == p.hash for a, p in last.items())
+
+
+def test_a_chain_continues_from_the_head_it_is_given() -> None:
+    stored = Head(5, 1_000, "ab" * 32)
+    planned = plan(batch(), {("personal", B): stored}, load_regions())
+    (b1,) = [p for p in planned.postings if p.account == B]
+    assert (b1.chain_index, b1.balance_mg, b1.prev_hash) == (6, 1_000 + TRIP, "ab" * 32)
+    assert planned.heads[("personal", B)] == b1.head
+
+
+def test_period_deltas_count_each_posting_in_its_day_month_and_roll_ups() -> None:
+    deltas = plan(batch(), {}, load_regions()).period_deltas
+    october, tenth, eleventh = date(2026, 10, 1), date(2026, 10, 10), date(2026, 10, 11)
+
+    def moved(book: str, account: str, period: str, start: date) -> tuple[int, int]:
+        return deltas[(book, account, period, start, "travel.metro", DISTRICT)]
+
+    assert moved("personal", A, "month", october) == (TRIP, 3)
+    assert moved("personal", A, "day", tenth) == (0, 2)  # the credit and its reversal
+    assert moved("personal", A, "day", eleventh) == (TRIP, 1)
+    assert moved("personal", B, "month", october) == (TRIP, 1)
+    assert moved("enterprise", METRO, "month", october) == (2 * TRIP, 4)
+    for region in (DISTRICT, "440300", "440000", "000000"):
+        assert moved("government", region, "month", october) == (2 * TRIP, 4)
+        assert moved("government", region, "day", tenth) == (TRIP, 3)
+    # A month and two days per account (B: one day), the government's in four regions.
+    assert len(deltas) == 3 + 2 + 3 + 4 * 3
+
+
+def test_the_outbox_carries_each_posting_keyed_by_book_and_account() -> None:
+    decisions = batch()
+    planned = plan(decisions, {}, load_regions())
+    assert [r.posting_id for r in planned.outbox] == [p.posting_id for p in planned.postings]
+    kinds = {d.decision_id: d.kind for d in decisions}
+    for row, posting in zip(planned.outbox, planned.postings, strict=True):
+        assert row.key == f"{posting.book}:{posting.account}"
+        published = LedgerPosting.model_validate_json(row.payload)
+        assert published.decision_kind is kinds[posting.decision_id]
+        assert published.event.id.startswith("plan-")
+        assert {f: getattr(published, f) for f in ENTRY_FIELDS if hasattr(published, f)} == {
+            f: getattr(posting, f) for f in ENTRY_FIELDS if hasattr(published, f)
+        }
+        assert (published.methodology and published.methodology.id) == posting.methodology_id
+
+
+def test_planning_the_same_batch_twice_gives_equal_postings() -> None:
+    heads = {("enterprise", METRO): Head(2, 5, "cd" * 32)}
+    assert plan(batch(), heads, load_regions()) == plan(batch(), heads, load_regions())
+
+
+def test_hashes_are_those_of_the_documented_dict_form() -> None:
+    first = plan(batch(), {}, load_regions()).postings[0]
+    assert (first.book, first.account, first.chain_index) == ("personal", A, 1)
+    d = batch()[0]
+    # The posting as the ledger always hashed it: content, then its place in the chain.
+    today = {
+        "posting_id": first.posting_id,
+        "decision_id": d.decision_id,
+        "claim_id": d.claim.claim_id,
+        "book": "personal",
+        "account": A,
+        "amount_mg": TRIP,
+        "behaviour_type": "travel.metro",
+        "region": DISTRICT,
+        "partner": METRO,
+        "methodology_id": "shenzhen-public-transport",
+        "methodology_version": "1",
+        "behaviour_time": d.claim.ended_at,
+        "chain_index": 1,
+        "balance_mg": TRIP,
+        "prev_hash": GENESIS,
+    }
+    assert first.hash == entry_hash(GENESIS, today) == FIRST_HASH
+    assert first.entry() == today | {"hash": FIRST_HASH}
+
+
+def test_a_chained_posting_declares_its_fields_in_the_canonical_order() -> None:
+    assert tuple(f.name for f in dataclasses.fields(ChainedPosting)) == ENTRY_FIELDS
