@@ -125,6 +125,7 @@ class BatchLoop(Service):
         handle: Handler,
         *,
         max_records: int = 500,
+        poll_ms: int = 500,
         state: State | None = None,
         commit: CommitStrategy | None = None,
         consumer_config: dict[str, Any] | None = None,
@@ -133,6 +134,7 @@ class BatchLoop(Service):
         super().__init__(**kwargs)
         self.stage, self.app, self.settings = stage, app, settings
         self.sources, self.handle, self.max_records = sources, handle, max_records
+        self.poll_ms = poll_ms  # how long an idle fetch waits before the loop looks again
         self.commit_strategy = commit or KafkaCommit()
         self.consumer_config = consumer_config or {}
         self.partition_state, self.restoring = state, False
@@ -182,7 +184,9 @@ class BatchLoop(Service):
         assert self.consumer is not None
         while not self.should_stop:
             generation = self.generation
-            polled = await self.consumer.getmany(timeout_ms=500, max_records=self.max_records)
+            polled = await self.consumer.getmany(
+                timeout_ms=self.poll_ms, max_records=self.max_records
+            )
             if not polled:
                 continue
             try:

@@ -180,6 +180,7 @@ class Stage:
         *,
         commit: CommitStrategy | None = None,
         max_records: int = 500,
+        poll_ms: int = 500,
         consumer_config: dict[str, Any] | None = None,
     ) -> BatchLoop:
         """Run `handle` over batches of `sources` instead of faust's per-event stream
@@ -192,6 +193,7 @@ class Stage:
             sources,
             handle,
             max_records=max_records,
+            poll_ms=poll_ms,
             state=state,
             commit=commit,
             consumer_config=consumer_config,

@@ -106,6 +106,7 @@ def main() -> None:
         stage.each(Decision, postings.take),
         commit=StoredOffsets(postings),
         max_records=settings.ledger_batch_max,
+        poll_ms=settings.ledger_poll_ms,
         # Never a record of an aborted Kafka transaction, whoever produces the topic.
         consumer_config={"isolation_level": "read_committed"},
     )
