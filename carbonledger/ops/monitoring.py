@@ -7,8 +7,6 @@ Prometheus scrape configuration of the local stack.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -17,7 +15,12 @@ from typing import Any
 
 import yaml
 
+from carbonledger.contracts import metrics as contract_metrics
 from carbonledger.contracts.settings import ROOT, Settings
+from carbonledger.services.dedupe import metrics as dedupe_metrics
+from carbonledger.services.ingest import metrics as ingest_metrics
+from carbonledger.services.ledger import metrics as ledger_metrics
+from carbonledger.services.quantify import metrics as quantify_metrics
 
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 RULES_DIR = PROMETHEUS_DIR / "rules"
@@ -25,26 +28,12 @@ LOCAL_CONFIG = PROMETHEUS_DIR / "prometheus.local.yml"
 
 # Importing these registers every metric the services export; they build nothing.
 METRICS_MODULES = (
-    "carbonledger.contracts.metrics",  # the runtime's stage, consumer and dead-letter metrics
-    "carbonledger.services.ingest.metrics",
-    "carbonledger.services.quantify.metrics",
-    "carbonledger.services.dedupe.metrics",
-    # The gateway keeps its metrics in its module, which builds only a FastAPI app.
-    "carbonledger.services.ingest.entrypoints.gateway",
+    contract_metrics,  # the runtime's stage, consumer and dead-letter metrics
+    ingest_metrics,  # the stage's and the HTTP gateway's
+    quantify_metrics,
+    dedupe_metrics,
+    ledger_metrics,  # the writer's, the publisher's and the API's
 )
-LEDGER_METRICS = "carbonledger.services.ledger.metrics"
-# Until the ledger has a metrics module, its processes' modules hold its metrics.
-LEDGER_ENTRYPOINTS = (
-    "carbonledger.services.ledger.entrypoints.writer",
-    "carbonledger.services.ledger.entrypoints.publisher",
-    "carbonledger.services.ledger.entrypoints.api",
-)
-
-
-def metrics_modules() -> tuple[str, ...]:
-    if importlib.util.find_spec(LEDGER_METRICS) is not None:
-        return (*METRICS_MODULES, LEDGER_METRICS)
-    return METRICS_MODULES + LEDGER_ENTRYPOINTS
 
 
 # Labels whose values are bounded by configuration (partners, behaviour types,
@@ -104,8 +93,6 @@ def exported_families() -> list[Family]:
     from prometheus_client import REGISTRY
     from prometheus_client.metrics import MetricWrapperBase
 
-    for module in metrics_modules():
-        importlib.import_module(module)
     found = []
     for collector in list(REGISTRY._collector_to_names):  # no public iterator over collectors
         if isinstance(collector, MetricWrapperBase):

@@ -12,6 +12,10 @@ the batch and sends the same records again, with the same deterministic ids,
 which downstream stages already absorb. A revoked partition waits for the batch
 in flight to be committed first, so a rebalance does not re-read it.
 
+How offsets are committed is the loop's `CommitStrategy` (runtime/commits.py):
+to Kafka (the stream stages), or in the sink's own transaction (the ledger
+writer, whose books hold the offsets of the decisions they record).
+
 The consumer group is the faust app id, as before, so a stage upgraded from the
 per-event path continues from the offsets it had committed.
 """
@@ -24,7 +28,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -33,6 +37,7 @@ from mode import Service
 
 from carbonledger.contracts import metrics, topics
 from carbonledger.contracts.settings import Settings
+from carbonledger.runtime.commits import CommitStrategy, KafkaCommit
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,14 @@ class State(Protocol):
 Handler = Callable[[list[ConsumerRecord]], Iterable[Output]]
 
 
+def exit_to_restart(what: str) -> NoReturn:
+    """Abrupt, as SIGKILL would be: an orderly stop could commit offsets of a batch
+    whose outputs were never acknowledged. The restart loop brings the worker back."""
+    log.critical("%s; exiting to restart from committed offsets", what, exc_info=True)
+    logging.shutdown()
+    os._exit(EXIT_BATCH_FAILED)
+
+
 class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
     """aiokafka awaits these around a rebalance. Both hold the batch lock: a batch in
     flight is sent and committed before its partitions go, and none starts on a
@@ -82,13 +95,22 @@ class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
         async with self.loop.lock:
             self.loop.generation += 1
-            if self.loop.partition_state is None:
-                return
             self.loop.restoring = True
             try:
-                await self.loop.partition_state.restore({tp.partition for tp in assigned})
+                await self._resume(set(assigned))
+            except Exception:
+                # aiokafka would log and go on, reading from wherever Kafka says.
+                exit_to_restart("resuming assigned partitions failed")
             finally:
                 self.loop.restoring = False
+            # A batch fetched while this ran may come from positions set before it.
+            self.loop.generation += 1
+
+    async def _resume(self, assigned: set[TopicPartition]) -> None:
+        assert self.loop.consumer is not None
+        await self.loop.commit_strategy.resume(self.loop.consumer, assigned)
+        if self.loop.partition_state is not None:
+            await self.loop.partition_state.restore({tp.partition for tp in assigned})
 
 
 class BatchLoop(Service):
@@ -103,12 +125,18 @@ class BatchLoop(Service):
         handle: Handler,
         *,
         max_records: int = 500,
+        poll_ms: int = 500,
         state: State | None = None,
+        commit: CommitStrategy | None = None,
+        consumer_config: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.stage, self.app, self.settings = stage, app, settings
         self.sources, self.handle, self.max_records = sources, handle, max_records
+        self.poll_ms = poll_ms  # how long an idle fetch waits before the loop looks again
+        self.commit_strategy = commit or KafkaCommit()
+        self.consumer_config = consumer_config or {}
         self.partition_state, self.restoring = state, False
         self.generation = 0  # moves at every rebalance
         self.group = app.conf.id
@@ -139,6 +167,7 @@ class BatchLoop(Service):
         self.consumer = AIOKafkaConsumer(
             **self.settings.pipeline_consumer_config(self.group, client_id),
             max_partition_fetch_bytes=topics.REJECTED_MAX_BYTES,
+            **self.consumer_config,
         )
         self.consumer.subscribe(list(self.sources), listener=_FinishBatchFirst(self))
         await self.producer.start()
@@ -155,36 +184,35 @@ class BatchLoop(Service):
         assert self.consumer is not None
         while not self.should_stop:
             generation = self.generation
-            polled = await self.consumer.getmany(timeout_ms=500, max_records=self.max_records)
+            polled = await self.consumer.getmany(
+                timeout_ms=self.poll_ms, max_records=self.max_records
+            )
             if not polled:
                 continue
             try:
                 async with self.lock:
                     if self.generation != generation:
-                        self._fetch_again(polled)
+                        await self._fetch_again(polled)
                         continue
                     await self._process(polled)
             except Exception:
-                # Abrupt, as SIGKILL would be: an orderly stop could commit
-                # offsets of a batch whose outputs were never acknowledged.
-                log.critical(
-                    "batch failed; exiting to restart from committed offsets", exc_info=True
-                )
-                logging.shutdown()
-                os._exit(EXIT_BATCH_FAILED)
+                exit_to_restart("batch failed")
 
-    def _fetch_again(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    async def _fetch_again(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         """Leave a batch that a rebalance overtook to whoever owns its partitions now.
 
         It may have been fetched for the old assignment (its partitions may be someone
         else's, or their state restored since) or for the new one; either way the
         consumer's position has moved past it, so a partition still ours is rewound
-        to the batch's first record, which is at or before the committed offset."""
+        to the batch's first record, which is at or before the committed offset,
+        and then to wherever the commit strategy says its work continues."""
         assert self.consumer is not None
         assigned = self.consumer.assignment()
-        for tp, batch in polled.items():
-            if tp in assigned:
-                self.consumer.seek(tp, batch[0].offset)
+        kept = {tp for tp in polled if tp in assigned}
+        for tp in kept:
+            self.consumer.seek(tp, polled[tp][0].offset)
+        if kept:
+            await self.commit_strategy.resume(self.consumer, kept)
 
     async def _process(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         assert self.consumer is not None and self.producer is not None
@@ -200,7 +228,8 @@ class BatchLoop(Service):
             )
             metrics.RECORDS_PRODUCED.labels(self.stage, out.topic).inc()
         await asyncio.gather(*sent)
-        await self.consumer.commit({tp: batch[-1].offset + 1 for tp, batch in polled.items()})
+        offsets = {tp: batch[-1].offset + 1 for tp, batch in polled.items()}
+        await self.commit_strategy.commit(self.consumer, offsets)
         self._consumed.inc(len(records))
         mean = (time.perf_counter() - started) / len(records)
         for _ in records:

@@ -1,81 +1,47 @@
-"""The shape of the ledger's plain-Python processes (writer, publisher): one HTTP
-port with /metrics, /healthz and /readyz, and a loop that SIGTERM or SIGINT ends
-after its current batch."""
+"""The shape of a stage process started by its own `main()`: a faust worker (its
+lifecycle, signals and the one web server with /metrics, /healthz, /readyz from
+runtime/stage.py), and blocking work on a database connection kept off the
+event loop so heartbeats and rebalances go on while it runs."""
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import signal
+import asyncio
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import NoReturn, ParamSpec, TypeVar
 
-from carbonledger.contracts.metrics import exposition
-from carbonledger.contracts.settings import Settings
+import faust
 
-SettingsT = TypeVar("SettingsT", bound=Settings)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
-@dataclass
-class Health:
-    """What the process loop last found about itself; the HTTP thread only reads it."""
+class OffLoop:
+    """Blocking calls on one connection, each in a thread and one at a time.
 
-    ready: bool = False
-    detail: dict[str, Any] = field(default_factory=dict)
+    `close` waits for the call in flight: a worker stopping while a transaction
+    runs lets it end (commit or roll back) before the connection goes."""
 
-    def update(self, ready: bool, **detail: Any) -> None:
-        self.detail = {"ready": ready, **detail}
-        self.ready = ready
+    def __init__(self, close: Callable[[], None]) -> None:
+        self._close = close
+        self._lock = threading.Lock()
 
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        def locked() -> T:
+            with self._lock:
+                return fn(*args, **kwargs)
 
-def _handler(health: Health) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/metrics":
-                body, content_type = exposition()
-                self._answer(200, body, content_type)
-            elif self.path == "/healthz":
-                self._answer(200, b'{"status": "alive"}', "application/json")
-            elif self.path == "/readyz":
-                body = json.dumps(health.detail or {"ready": False}).encode()
-                self._answer(200 if health.ready else 503, body, "application/json")
-            else:
-                self._answer(404, b'{"detail": "not found"}', "application/json")
+        return await asyncio.to_thread(locked)
 
-        def _answer(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # probes every few seconds would drown the log
-
-    return Handler
+    def close(self) -> None:
+        with self._lock:
+            self._close()
 
 
-def serve_health(host: str, port: int, health: Health) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), _handler(health))
-    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
-    return server
-
-
-def run_process(
-    run: Callable[[SettingsT, list[bool], Health], None], settings: SettingsT, default_port: int
-) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    health = Health()
-    serve_health(settings.web_host, int(os.environ.get("CARBON_WEB_PORT", default_port)), health)
-    stop = [False]
-
-    def _stop(signum: int, frame: Any) -> None:
-        stop[0] = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    run(settings, stop, health)
+def run_worker(app: faust.App, *closing: Callable[[], None]) -> NoReturn:
+    """Run `app` as `faust -A ... worker -l info` would, then close what it used."""
+    try:
+        faust.Worker(app, loglevel="info").execute_from_commandline()
+    finally:
+        for close in closing:
+            close()

@@ -30,10 +30,12 @@ from carbonledger.contracts.metrics import exposition
 from carbonledger.contracts.records import DeadLetter
 from carbonledger.contracts.settings import Settings
 from carbonledger.runtime.batching import BatchLoop, Handler, Output, State
+from carbonledger.runtime.commits import CommitStrategy
 from carbonledger.runtime.dead_letters import backlog, stage_dead_letter
 
 log = logging.getLogger(__name__)
 RecordT = TypeVar("RecordT", bound=BaseModel)
+Readiness = Callable[[], dict[str, Any]]  # the /readyz body; its "ready" sets the status
 
 
 def worker_id() -> int:
@@ -105,15 +107,26 @@ def _add_endpoints(app: faust.App, settings: Settings) -> None:
 
     @app.page("/readyz")
     async def readyz(web: View, request: Request) -> Response:
-        # Ready once started, not rebalancing, owning partitions to work on, and
-        # caught up to within the configured lag.
-        loop = getattr(app, "batch_loop", None)  # a batch stage reads with its own consumer
-        owned = loop.assignment() if loop is not None else app.consumer.assignment()
-        assigned = app.started and not app.rebalancing and bool(owned)
-        lag = metrics.lag_total(app.conf.id)
-        ready = assigned and lag <= settings.ready_max_lag
-        body = {"ready": bool(ready), "assigned": bool(assigned), "lag_records": lag}
-        return web.json(body, status=200 if ready else 503)
+        check: Readiness | None = getattr(app, "readiness", None)
+        body = check() if check is not None else _consumer_readiness(app, settings)
+        return web.json(body, status=200 if body["ready"] else 503)
+
+
+def serve_readiness(app: faust.App, readiness: Readiness) -> None:
+    """Answer /readyz with `readiness` (a process that consumes nothing, such as the
+    outbox publisher) instead of asking the consumer."""
+    app.readiness = readiness  # type: ignore[attr-defined]
+
+
+def _consumer_readiness(app: faust.App, settings: Settings) -> dict[str, Any]:
+    # Ready once started, not rebalancing, owning partitions to work on, and
+    # caught up to within the configured lag.
+    loop = getattr(app, "batch_loop", None)  # a batch stage reads with its own consumer
+    owned = loop.assignment() if loop is not None else app.consumer.assignment()
+    assigned = app.started and not app.rebalancing and bool(owned)
+    lag = metrics.lag_total(app.conf.id)
+    ready = assigned and lag <= settings.ready_max_lag
+    return {"ready": bool(ready), "assigned": bool(assigned), "lag_records": lag}
 
 
 DEAD_LETTER_BACKLOG_SECONDS = 30.0
@@ -160,12 +173,31 @@ class Stage:
         return handle_batch
 
     def batches(
-        self, sources: tuple[str, ...], handle: Handler, state: State | None = None
+        self,
+        sources: tuple[str, ...],
+        handle: Handler,
+        state: State | None = None,
+        *,
+        commit: CommitStrategy | None = None,
+        max_records: int = 500,
+        poll_ms: int = 500,
+        consumer_config: dict[str, Any] | None = None,
     ) -> BatchLoop:
         """Run `handle` over batches of `sources` instead of faust's per-event stream
-        (carbonledger/batching.py says why)."""
+        (carbonledger/batching.py says why); offsets committed to Kafka unless
+        `commit` says otherwise (runtime/commits.py)."""
         loop = BatchLoop(
-            self.name, self.app, self.settings, sources, handle, state=state, beacon=self.app.beacon
+            self.name,
+            self.app,
+            self.settings,
+            sources,
+            handle,
+            max_records=max_records,
+            poll_ms=poll_ms,
+            state=state,
+            commit=commit,
+            consumer_config=consumer_config,
+            beacon=self.app.beacon,
         )
 
         # faust's own consumer would join the same group with nothing to read.

@@ -17,3 +17,15 @@ REJECTIONS = metrics.counter(
     "Partner records dead-lettered, by partner and reason",
     ("partner", "reason"),
 )
+
+# The HTTP gateway's (ingest's other way in).
+GATEWAY_REQUESTS = metrics.counter(
+    "gateway", "requests_total", "HTTP event requests, by partner and status", ("partner", "status")
+)
+GATEWAY_EVENTS = metrics.counter(
+    "gateway",
+    "events_total",
+    "Events received over HTTP, by partner and outcome (accepted or a reason code)",
+    ("partner", "outcome"),
+)
+GATEWAY_SECONDS = metrics.histogram("gateway", "request_seconds", "Time to answer one request")

@@ -23,8 +23,8 @@ from carbonledger.contracts import topics
 from carbonledger.contracts.records import ReductionClaim
 from carbonledger.runtime.batching import Output
 from carbonledger.runtime.changelog import ChangelogTable
+from carbonledger.runtime.process import run_worker
 from carbonledger.runtime.stage import Stage, make_app
-from carbonledger.runtime.worker import run_worker
 from carbonledger.services.dedupe.adapters.state import ChangelogState
 from carbonledger.services.dedupe.config import DedupeSettings
 from carbonledger.services.dedupe.metrics import DedupeMetrics

@@ -16,8 +16,8 @@ from carbonledger.contracts.partners import PartnerRegistry, load_registry
 from carbonledger.contracts.records import DeadLetter
 from carbonledger.runtime.batching import Handler, Output
 from carbonledger.runtime.dead_letters import now_utc
+from carbonledger.runtime.process import run_worker
 from carbonledger.runtime.stage import Stage, make_app
-from carbonledger.runtime.worker import run_worker
 from carbonledger.services.ingest.config import IngestSettings
 from carbonledger.services.ingest.service import PartnerRecord, admit_records
 

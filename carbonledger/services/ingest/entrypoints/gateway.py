@@ -39,17 +39,7 @@ from carbonledger.services.ingest.domain.gateway import (
     Unauthorised,
     split_batch,
 )
-
-REQUESTS = metrics.counter(
-    "gateway", "requests_total", "HTTP event requests, by partner and status", ("partner", "status")
-)
-EVENTS = metrics.counter(
-    "gateway",
-    "events_total",
-    "Events received over HTTP, by partner and outcome (accepted or a reason code)",
-    ("partner", "outcome"),
-)
-LATENCY = metrics.histogram("gateway", "request_seconds", "Time to answer one request")
+from carbonledger.services.ingest.metrics import GATEWAY_EVENTS, GATEWAY_REQUESTS, GATEWAY_SECONDS
 
 # Batches being sent to the broker at once by one worker. kafka-python's send blocks
 # until the broker acknowledges, so it runs in these threads, never on the event loop
@@ -142,11 +132,11 @@ class Gateway:
                         message=no.message,
                     )
                 )
-                EVENTS.labels(partner_id, no.reason.value).inc()
+                GATEWAY_EVENTS.labels(partner_id, no.reason.value).inc()
                 continue
             good.append(raw)
             results.append(EventResult(index=index, id=event.event.id, status="accepted"))
-            EVENTS.labels(partner_id, "accepted").inc()
+            GATEWAY_EVENTS.labels(partner_id, "accepted").inc()
         answer = BatchResult(accepted=len(good), rejected=len(results) - len(good), results=results)
         return answer, good
 
@@ -207,20 +197,20 @@ async def post_events(
     body = await request.body()
     limit = service.settings.gateway_max_bytes
     if len(body) > limit:
-        REQUESTS.labels("-", "413").inc()
+        GATEWAY_REQUESTS.labels("-", "413").inc()
         raise HTTPException(413, f"body over {limit} bytes; send smaller batches")
     try:
         service.authenticate(x_carbon_partner, x_carbon_timestamp, x_carbon_signature, body)
         answer = await service.accept(x_carbon_partner, body)
     except Unauthorised as no:
-        REQUESTS.labels("-", "401").inc()  # an unproven partner id is not a label value
+        GATEWAY_REQUESTS.labels("-", "401").inc()  # an unproven partner id is not a label value
         raise HTTPException(401, str(no)) from None
     except BadBatch as bad:
-        REQUESTS.labels(x_carbon_partner, str(bad.status)).inc()
+        GATEWAY_REQUESTS.labels(x_carbon_partner, str(bad.status)).inc()
         raise HTTPException(bad.status, str(bad)) from None
     finally:
-        LATENCY.observe(time.perf_counter() - started)
-    REQUESTS.labels(x_carbon_partner, "200").inc()
+        GATEWAY_SECONDS.observe(time.perf_counter() - started)
+    GATEWAY_REQUESTS.labels(x_carbon_partner, "200").inc()
     return answer
 
 

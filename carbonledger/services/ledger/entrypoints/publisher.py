@@ -5,12 +5,18 @@ The writer puts each posting in the outbox table in the same transaction as the
 posting itself, so a posting is published if and only if it exists. This
 process takes the oldest outbox rows, produces them, waits for the broker's
 acknowledgement of every one, and only then deletes them in the same
-transaction that locked them. A crash in between publishes them again:
-delivery is at least once, and subscribers are idempotent by `posting_id`.
+transaction that locked them (adapters/outbox.py). A crash in between publishes
+them again: delivery is at least once, and subscribers are idempotent by
+`posting_id`.
 
 One publisher works at a time (a PostgreSQL advisory lock); others wait as hot
-standbys. One publisher in id order keeps each account's postings in chain
-order on its partition.
+standbys, ready as such. One publisher in id order keeps each account's
+postings in chain order on its partition.
+
+It runs in a faust worker for the runtime's lifecycle and web server, and
+consumes nothing. It produces with kafka-python: a batch is one blocking call in
+a thread (lock rows, send, flush, delete), so the row locks and the broker's
+acknowledgements stay in one transaction on one connection.
 
 Run: python -m carbonledger.services.ledger.entrypoints.publisher
 """
@@ -19,70 +25,115 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
-import psycopg
+from faust.app.base import BootStrategy
 from kafka import KafkaProducer
+from mode import Service
 
 from carbonledger.contracts import metrics, topics
-from carbonledger.runtime.process import Health, run_process
-from carbonledger.services.ledger.adapters.books import Books
-from carbonledger.services.ledger.adapters.migrations import current_version, latest_version
+from carbonledger.runtime.batching import exit_to_restart
+from carbonledger.runtime.process import OffLoop, run_worker
+from carbonledger.runtime.stage import make_app, serve_readiness
+from carbonledger.services.ledger.adapters.migrations import connect_migrated
+from carbonledger.services.ledger.adapters.outbox import Outbox, OutboxPosting
 from carbonledger.services.ledger.config import LedgerSettings
+from carbonledger.services.ledger.metrics import (
+    ACTIVE,
+    BACKLOG,
+    BATCH_SECONDS,
+    BOOK_BALANCE,
+    PUBLISHED,
+)
 
 log = logging.getLogger("ledger.publisher")
 
-_LEADER_LOCK = 0x0CA4B1  # advisory lock key: the one active publisher
-_TAKE = "SELECT id, key, payload FROM outbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
-
-PUBLISHED = metrics.counter("publisher", "postings_total", "Postings published on ledger.postings")
-BACKLOG = metrics.gauge("publisher", "outbox_postings", "Postings in the outbox, not yet published")
-ACTIVE = metrics.gauge("publisher", "active", "1 while this process is the active publisher")
-BATCH_SECONDS = metrics.histogram("publisher", "batch_seconds", "Time to publish one outbox batch")
-BOOK_BALANCE = metrics.gauge(
-    "ledger",
-    "book_balance_grams",
-    "Total balance of each book, read in one snapshot by the active publisher",
-    ("book",),
-)
+APP_ID = "carbon-ledger-publisher"
+STANDBY_SECONDS = 2.0  # how often a standby tries the leader lock
+BACKLOG_SECONDS = 5.0
 
 
-def publish_batch(conn: psycopg.Connection, producer: KafkaProducer, limit: int) -> int:
-    """Publish and delete up to `limit` of the oldest outbox rows; returns how many."""
-    with conn.transaction(), conn.cursor() as cur:
-        rows = cur.execute(_TAKE, (limit,)).fetchall()
-        if not rows:
-            return 0
+class Sender:
+    """Sends outbox postings and returns once the broker acknowledged every one."""
+
+    def __init__(self, producer: KafkaProducer) -> None:
+        self.producer = producer
+
+    def __call__(self, postings: list[OutboxPosting]) -> None:
         futures = [
-            producer.send(topics.POSTINGS, key=key.encode(), value=bytes(payload))
-            for _, key, payload in rows
+            self.producer.send(topics.POSTINGS, key=p.key.encode(), value=p.payload)
+            for p in postings
         ]
-        producer.flush(timeout=60)
+        self.producer.flush(timeout=60)
         for future in futures:
             future.get(timeout=30)  # raises: the transaction rolls back, rows stay
-        cur.execute("DELETE FROM outbox WHERE id = ANY(%s)", ([row[0] for row in rows],))
-    return len(rows)
 
 
-def _backlog(conn: psycopg.Connection) -> int:
-    row = conn.execute("SELECT count(*) FROM outbox").fetchone()
-    return int(row[0]) if row else 0
+class Publisher(Service):
+    """Standby until it holds the leader lock, then publishes the outbox."""
+
+    def __init__(
+        self, outbox: Outbox, send: Sender, db: OffLoop, settings: LedgerSettings, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.outbox, self.send, self.db, self.settings = outbox, send, db, settings
+        self.role: str | None = None  # standby or active, once known
+
+    def readiness(self) -> dict[str, Any]:
+        """Ready as soon as it knows its role: a standby is ready to take over."""
+        if self.role is None:
+            return {"ready": False}
+        return {"ready": True, "role": self.role}
+
+    @Service.task
+    async def _run(self) -> None:
+        try:
+            if await self._wait_to_lead():
+                await self._publish()
+        except Exception:
+            exit_to_restart("publishing failed")
+
+    async def _wait_to_lead(self) -> bool:
+        while not self.should_stop:
+            if await self.db.call(self.outbox.lead):
+                ACTIVE.set(1)
+                self.role = "active"
+                log.info("publishing the outbox to %s", topics.POSTINGS)
+                return True
+            ACTIVE.set(0)
+            self.role = "standby"  # another publisher holds the lock
+            await self.sleep(STANDBY_SECONDS)
+        return False
+
+    async def _publish(self) -> None:
+        limit = self.settings.publisher_batch_max
+        last_count = last_books = 0.0
+        while not self.should_stop:
+            started = time.perf_counter()
+            sent = await self.db.call(self.outbox.publish_oldest, limit, self.send)
+            if sent:
+                PUBLISHED.inc(sent)
+                BATCH_SECONDS.observe(time.perf_counter() - started)
+            if time.monotonic() - last_count > BACKLOG_SECONDS:
+                BACKLOG.set(await self.db.call(self.outbox.backlog))
+                last_count = time.monotonic()
+            every = self.settings.book_totals_seconds
+            if every and time.monotonic() - last_books > every:
+                await self._report_books()
+                last_books = time.monotonic()
+            if sent < limit:
+                await self.sleep(self.settings.publisher_poll_ms / 1000)
+
+    async def _report_books(self) -> None:
+        """The three books must hold the same total."""
+        for book, total_mg in (await self.db.call(self.outbox.book_totals)).items():
+            BOOK_BALANCE.labels(book).set(metrics.grams(total_mg))
 
 
-def _lead(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_LEADER_LOCK,)).fetchone()
-    return bool(row and row[0])
-
-
-def _report_books(conn: psycopg.Connection) -> None:
-    """The three books must hold the same total (one statement, one snapshot)."""
-    for book, total_mg in Books(conn).totals().items():
-        BOOK_BALANCE.labels(book).set(metrics.grams(total_mg))
-
-
-def run(settings: LedgerSettings, stop: list[bool], health: Health) -> None:
-    conn = psycopg.connect(settings.pg_conninfo, autocommit=True)
-    if current_version(conn) != latest_version():
-        raise SystemExit("ledger schema is not migrated; run `carbonledger db migrate`")
+def main() -> None:
+    settings = LedgerSettings()
+    conn = connect_migrated(settings.pg_conninfo)
+    db = OffLoop(conn.close)  # closing the connection releases the leader lock
     producer = KafkaProducer(
         **settings.kafka_client_config(),
         acks="all",
@@ -90,39 +141,17 @@ def run(settings: LedgerSettings, stop: list[bool], health: Health) -> None:
         linger_ms=5,
         batch_size=262144,
     )
-    try:
-        while not stop[0] and not _lead(conn):
-            ACTIVE.set(0)
-            health.update(True, role="standby")
-            time.sleep(2)  # standby: another publisher holds the lock
-        ACTIVE.set(1)
-        health.update(True, role="active")
-        log.info("publishing the outbox to %s", topics.POSTINGS)
-        last_count = last_books = 0.0
-        while not stop[0]:
-            started = time.perf_counter()
-            sent = publish_batch(conn, producer, settings.publisher_batch_max)
-            if sent:
-                PUBLISHED.inc(sent)
-                BATCH_SECONDS.observe(time.perf_counter() - started)
-            if time.monotonic() - last_count > 5:
-                BACKLOG.set(_backlog(conn))
-                last_count = time.monotonic()
-            if settings.book_totals_seconds and (
-                time.monotonic() - last_books > settings.book_totals_seconds
-            ):
-                _report_books(conn)
-                last_books = time.monotonic()
-            if sent < settings.publisher_batch_max:
-                time.sleep(settings.publisher_poll_ms / 1000)
-    finally:
-        producer.close(timeout=10)
-        conn.close()  # releases the advisory lock
+    app = make_app(APP_ID, settings.publisher_metrics_port, settings)
+    # Only the web server: the publisher reads no topic, and sends with its own producer.
+    app.boot_strategy = BootStrategy(app, enable_kafka=False)
+    publisher = Publisher(Outbox(conn), Sender(producer), db, settings, beacon=app.beacon)
+    serve_readiness(app, publisher.readiness)
 
+    async def start_publishing() -> None:
+        await app.add_runtime_dependency(publisher)
 
-def main() -> None:
-    settings = LedgerSettings()
-    run_process(run, settings, settings.publisher_metrics_port)
+    app.task(start_publishing)
+    run_worker(app, lambda: producer.close(timeout=10), db.close)
 
 
 if __name__ == "__main__":

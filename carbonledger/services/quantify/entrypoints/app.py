@@ -16,8 +16,8 @@ from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.records import ValidatedBehaviour
 from carbonledger.runtime.batching import Output
+from carbonledger.runtime.process import run_worker
 from carbonledger.runtime.stage import Stage, make_app
-from carbonledger.runtime.worker import run_worker
 from carbonledger.services.quantify.config import QuantifySettings
 from carbonledger.services.quantify.service import quantify_behaviour
 

@@ -83,6 +83,16 @@ def current_version(conn: psycopg.Connection) -> int:
     return int(row[0]) if row and row[0] else 0
 
 
+def connect_migrated(conninfo: str) -> psycopg.Connection:
+    """An autocommit connection to a database at the latest schema version: every
+    write is an explicit transaction, and reads must not leave one open around it."""
+    conn = psycopg.connect(conninfo, autocommit=True)
+    if current_version(conn) != latest_version():
+        conn.close()
+        raise SystemExit("ledger schema is not migrated; run `carbonledger db migrate`")
+    return conn
+
+
 def _table_exists(conn: psycopg.Connection, table: str) -> bool:
     row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
     return bool(row and row[0])

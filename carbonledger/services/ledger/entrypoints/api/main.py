@@ -12,7 +12,6 @@ from fastapi.routing import APIRoute
 from psycopg_pool import ConnectionPool
 
 from carbonledger import __version__
-from carbonledger.contracts import metrics as carbon_metrics
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.regions import load_regions
 from carbonledger.services.ledger.config import LedgerSettings
@@ -24,13 +23,7 @@ from carbonledger.services.ledger.entrypoints.api.routers import (
     ledgers,
     methodologies,
 )
-
-REQUESTS = carbon_metrics.counter(
-    "api", "requests_total", "Ledger API requests, by route template", ("route", "method", "status")
-)
-REQUEST_SECONDS = carbon_metrics.histogram(
-    "api", "request_seconds", "Time to answer one ledger API request", ("route",)
-)
+from carbonledger.services.ledger.metrics import API_REQUEST_SECONDS, API_REQUESTS
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -60,8 +53,8 @@ async def count_requests(request: Request, call_next: Callable[[Request], Any]) 
     response: Response = await call_next(request)
     # The route's template, never the path: subjects and regions are unbounded.
     route = getattr(request.scope.get("route"), "path", "unmatched")
-    REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-    REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
+    API_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+    API_REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
     return response
 
 
