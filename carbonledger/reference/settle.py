@@ -71,7 +71,7 @@ def settle(
 
     The stages' own use cases run here, with dedupe's state in memory and the batch
     as one partition. The dedupe window is measured against the newest behaviour in
-    the batch (DOMAIN.md §5): the claims are gathered first and the partition's
+    the batch (docs/dedupe.md): the claims are gathered first and the partition's
     watermark moved to the newest before any is observed.
     """
     result = Settlement()

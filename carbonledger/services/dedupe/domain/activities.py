@@ -1,4 +1,4 @@
-"""Which claims describe the same real activity, and which of them wins (DOMAIN.md §5).
+"""Which claims describe the same real activity, and which of them wins (docs/dedupe.md).
 
 Two credited claims of one person are the same activity when they are of the same
 activity class and either share a natural key or their intervals overlap by at

@@ -2,7 +2,7 @@
 
 Quantify credits a day's use A below the per-person baseline B on its own. Use at
 or above B is compared with the household's own average over the seven previous
-days (DOMAIN.md §7): ER = (average − A) × grid factor when A is below it. That
+days (docs/factors.md): ER = (average − A) × grid factor when A is below it. That
 needs the household's other readings, which only dedupe holds (a person's claims
 meet in one partition), so the rule is finished here, over the claims in the
 window, like every other rule: a reading that arrives late makes the day's

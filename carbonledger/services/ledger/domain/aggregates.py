@@ -1,4 +1,4 @@
-"""Per-period totals the ledger keeps beside its postings (DOMAIN.md §6).
+"""Per-period totals the ledger keeps beside its postings (docs/domain.md).
 
 Periods are days and months of China Standard Time, by behaviour time. A
 government posting counts in its region and in every enclosing unit up to the

@@ -1,5 +1,5 @@
 """Decisions become postings: the same amount in the personal, enterprise and
-government books (DOMAIN.md §6), each posting with a deterministic id."""
+government books (docs/domain.md), each posting with a deterministic id."""
 
 from __future__ import annotations
 

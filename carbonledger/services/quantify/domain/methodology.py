@@ -1,6 +1,6 @@
 """Methodologies as data, their selection for an event, and the arithmetic.
 
-Selection follows DOMAIN.md §4: the methodology must cover the behaviour type,
+Selection follows docs/domain.md: the methodology must cover the behaviour type,
 its crediting period must contain the behaviour's end as a China Standard Time
 date, and of those the most specific region prefix wins. Arithmetic is exact
 decimal; the per-event result is rounded down to the milligram.

@@ -1,4 +1,4 @@
--- Employer accounts (企业员工碳账户, DOMAIN.md §6): a person linked to an employer.
+-- Employer accounts (企业员工碳账户, docs/domain.md): a person linked to an employer.
 -- The employer's view sums the person's personal postings from the moment of
 -- linking; it is a view of the personal book, never added to the enterprise book.
 CREATE TABLE employer_links (

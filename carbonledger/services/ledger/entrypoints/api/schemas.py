@@ -68,7 +68,7 @@ class EnterpriseLedger(BaseModel):
 
 class EmployerLedger(BaseModel):
     """A view of the personal book: the linked employees' postings since each link.
-    Never part of the enterprise book's total (DOMAIN.md §6)."""
+    Never part of the enterprise book's total (docs/domain.md)."""
 
     employer: str
     members: int
