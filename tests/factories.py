@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,8 @@ from carbonledger.contracts.catalogue import CATALOGUE
 from carbonledger.contracts.partners import PartnerRegistry, parse_registry
 from carbonledger.contracts.records import (
     CapUse,
+    Decision,
+    DecisionKind,
     EventRef,
     MethodologyRef,
     Origin,
@@ -167,4 +170,16 @@ def claim(
         reason=None if credited else "no_applicable_methodology",
         methodology=MethodologyRef(id="m", version="1") if credited else None,
         caps=caps,
+    )
+
+
+def reversal(d: Decision) -> Decision:
+    """The reversal of a decision, as dedupe would make it (its own deterministic id)."""
+    return d.model_copy(
+        update={
+            "decision_id": uuid.uuid5(d.decision_id, "test-reversal"),
+            "kind": DecisionKind.REVERSE,
+            "amount_mg": -d.amount_mg,
+            "reverses": d.decision_id,
+        }
     )

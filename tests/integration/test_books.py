@@ -14,13 +14,14 @@ import psycopg
 import pytest
 
 from carbonledger.contracts import topics
-from carbonledger.contracts.records import Decision, DecisionKind
+from carbonledger.contracts.records import Decision
 from carbonledger.contracts.settings import Settings
 from carbonledger.demo.sample import subject_of
 from carbonledger.ops import stack
 from carbonledger.runtime.producers import producer
 from carbonledger.services.ledger.adapters import audit
 from carbonledger.services.ledger.adapters.books import Books
+from tests.factories import reversal
 from tests.integration.helpers import books_balanced, cli, personal_balances, scan
 from tests.integration.test_ledger import decisions
 
@@ -31,17 +32,6 @@ def in_region(batch: list[Decision], region: str) -> list[Decision]:
     return [
         d.model_copy(update={"claim": d.claim.model_copy(update={"region": region})}) for d in batch
     ]
-
-
-def reversal(d: Decision) -> Decision:
-    return d.model_copy(
-        update={
-            "decision_id": uuid.uuid5(d.decision_id, "test-reversal"),
-            "kind": DecisionKind.REVERSE,
-            "amount_mg": -d.amount_mg,
-            "reverses": d.decision_id,
-        }
-    )
 
 
 def government(base: str, region: str) -> dict[str, Any]:

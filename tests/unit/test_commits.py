@@ -24,17 +24,9 @@ from carbonledger.runtime.commits import KafkaCommit, Offsets, StoredOffsets
 from carbonledger.runtime.process import OffLoop
 from carbonledger.services.ledger.adapters.books import Applied, Offset
 from carbonledger.services.ledger.entrypoints import publisher, writer
+from tests.unit.test_batching import Record, polled
 
 P0, P1 = TopicPartition("in", 0), TopicPartition("in", 1)
-
-
-@dataclass
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None = b"k"
-    value: bytes = b"v"
 
 
 @dataclass
@@ -88,10 +80,6 @@ class Store:
             raise ConnectionError("database gone")
         self.log.append(f"store {sorted((tp.partition, o) for tp, o in offsets.items())}")
         self.offsets |= {tp.partition: o for tp, o in offsets.items()}
-
-
-def polled() -> dict[TopicPartition, list[Any]]:
-    return {P0: [Record("in", 0, 7), Record("in", 0, 8)], P1: [Record("in", 1, 3)]}
 
 
 def dead_letters(records: list[Any]) -> Iterator[Output]:

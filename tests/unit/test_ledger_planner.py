@@ -4,7 +4,6 @@ period deltas and outbox rows for credits and a reversal, checked by hand."""
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from datetime import date
 
 from carbonledger.contracts.records import Decision, DecisionKind, LedgerPosting
@@ -21,7 +20,7 @@ from carbonledger.services.ledger.domain.chain import (
 )
 from carbonledger.services.ledger.domain.planner import accounts_moved, plan
 from carbonledger.services.quantify.domain.quantify import quantify
-from tests.factories import admitted, metro, raw
+from tests.factories import admitted, metro, raw, reversal
 from tests.unit.test_quantify import SHIPPED
 
 A, B = subject_of("+86-plan-a"), subject_of("+86-plan-b")
@@ -37,17 +36,6 @@ def decided(subject: str, event_id: str, hours_later: int, **data: str) -> Decis
     claim = quantify(admitted(raw(event), METRO), SHIPPED)
     (decision,) = observe(PersonState(subject), claim, watermark=claim.ended_at).decisions
     return decision
-
-
-def reversal(d: Decision) -> Decision:
-    return d.model_copy(
-        update={
-            "decision_id": uuid.uuid5(d.decision_id, "test-reversal"),
-            "kind": DecisionKind.REVERSE,
-            "amount_mg": -d.amount_mg,
-            "reverses": d.decision_id,
-        }
-    )
 
 
 def batch() -> list[Decision]:

@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 from carbonledger.contracts.records import Decision
 from carbonledger.contracts.regions import RegionTable, load_regions
 from carbonledger.services.ledger.adapters import views
-from carbonledger.services.ledger.domain.chain import ChainedPosting, Head
+from carbonledger.services.ledger.domain.chain import ENTRY_FIELDS, ChainedPosting, Head
 from carbonledger.services.ledger.domain.planner import Account, Plan, accounts_moved, plan
 
 _DECISION_COLUMNS = (
@@ -43,25 +43,9 @@ _DECISION_COLUMNS = (
     "winner_source",
     "winner_event_id",
 )
-# The postings table's columns, each copied from the chained posting's field of that name.
-_POSTING_COLUMNS = (
-    "posting_id",
-    "decision_id",
-    "claim_id",
-    "book",
-    "account",
-    "amount_mg",
-    "behaviour_type",
-    "region",
-    "partner",
-    "methodology_id",
-    "methodology_version",
-    "behaviour_time",
-    "chain_index",
-    "balance_mg",
-    "prev_hash",
-    "hash",
-)
+# The postings table's columns are the chained posting's fields, copied by name
+# (as views.py reads them back).
+_POSTING_COLUMNS = ENTRY_FIELDS
 
 _STAGE = f"""
 CREATE TEMP TABLE stage_decisions ON COMMIT DROP AS

@@ -13,14 +13,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from carbonledger.contracts import ids
-from carbonledger.contracts.records import Book, Decision, LedgerPosting
+from carbonledger.contracts.records import Decision, LedgerPosting, Posting
 from carbonledger.contracts.regions import RegionTable
 from carbonledger.services.ledger.domain.aggregates import Key, period_deltas
 from carbonledger.services.ledger.domain.chain import ChainedPosting, Head
-from carbonledger.services.ledger.domain.postings import accounts, moves_books
+from carbonledger.services.ledger.domain.postings import accounts, moves_books, postings_for
 
 Account = tuple[str, str]  # (book, account)
+# What a chained posting copies from the posting as it is (the methodology it splits).
+_CHAINED_CONTENT = set(Posting.model_fields) - {"schema_", "methodology"}
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,10 @@ def plan(
     moved = dict(heads)
     postings, outbox = [], []
     for decision in decisions:
-        if not moves_books(decision):
-            continue
-        for book, account in accounts(decision).items():
-            posting = _placed(moved.get((book.value, account), Head()), decision, book, account)
-            moved[(book.value, account)] = posting.head
+        for content in postings_for(decision):
+            account = (content.book.value, content.account)
+            posting = _placed(moved.get(account, Head()), content)
+            moved[account] = posting.head
             postings.append(posting)
             outbox.append(_outbox_row(decision, posting))
     touched = {(str(p.book), p.account) for p in postings}
@@ -70,23 +70,15 @@ def plan(
     )
 
 
-def _placed(head: Head, decision: Decision, book: Book, account: str) -> ChainedPosting:
-    claim = decision.claim
-    methodology = claim.methodology
+def _placed(head: Head, content: Posting) -> ChainedPosting:
+    """The posting `postings_for` makes, placed after its account's head (the chain
+    names the methodology by id and version)."""
+    methodology = content.methodology
     return ChainedPosting.after(
         head,
-        posting_id=ids.posting_id(decision.decision_id, book.value),
-        decision_id=decision.decision_id,
-        claim_id=claim.claim_id,
-        book=book,
-        account=account,
-        amount_mg=decision.amount_mg,
-        behaviour_type=claim.type,
-        region=claim.region,
-        partner=claim.event.source,
+        **content.model_dump(include=_CHAINED_CONTENT),
         methodology_id=methodology.id if methodology else None,
         methodology_version=methodology.version if methodology else None,
-        behaviour_time=claim.ended_at,
     )
 
 

@@ -104,13 +104,7 @@ def _per_distance(
     factor = _factor(m, behaviour_type, data)
     if isinstance(factor, Unquantified):
         return factor
-    distance = _decimal(data["distance_km"])
-    assert factor.value is not None
-    return Quantified(
-        grams_to_mg_floor(factor.value * distance),
-        (factor.use(),),
-        {"distance_km": format(distance, "f")},
-    )
+    return _times(factor, "distance_km", _decimal(data["distance_km"]))
 
 
 def _per_unit(
@@ -119,20 +113,25 @@ def _per_unit(
     factor = _factor(m, behaviour_type, data)
     if isinstance(factor, Unquantified):
         return factor
-    assert factor.value is not None
     if factor.per is None:
-        return Quantified(grams_to_mg_floor(factor.value), (factor.use(),), {"events": "1"})
+        return _times(factor, "events", Decimal(1))
     if data.get(factor.per) is None:
         return Unquantified(
             NotCredited.MISSING_INPUT,
             f"{m.id}@{m.version} counts {factor.per}, which the event lacks",
             (factor.use(),),
         )
-    quantity = _decimal(data[factor.per])
+    return _times(factor, factor.per, _decimal(data[factor.per]))
+
+
+def _times(factor: Factor, measured: str, quantity: Decimal) -> Quantified:
+    """One factor times one measured quantity (distance, units), which the claim's
+    inputs record by name."""
+    assert factor.value is not None
     return Quantified(
         grams_to_mg_floor(factor.value * quantity),
         (factor.use(),),
-        {factor.per: format(quantity, "f")},
+        {measured: format(quantity, "f")},
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import psycopg
 from fastapi import APIRouter, HTTPException
 
@@ -32,20 +35,34 @@ def personal_ledger(
     (newest first), each with its claim, methodology version and partner."""
     if not SUBJECT_PATTERN.match(subject):
         raise HTTPException(422, "subject must be 64 lowercase hex characters")
-    found = views.balance(conn, "personal", subject)
+    _, shown = _account(conn, "personal", subject, limit, before, "no postings for this subject")
+    return PersonalLedger(subject=subject, **shown)
+
+
+def _account(
+    conn: psycopg.Connection,
+    book: str,
+    account: str,
+    limit: int,
+    before: int | None,
+    missing: str,
+) -> tuple[list[Mapping[str, Any]], dict[str, Any]]:
+    """An account's period rows, and what the personal and the enterprise ledger both
+    show of it: balance, totals by behaviour type and month, a page of postings.
+    404 (saying `missing`) when the account has no postings."""
+    found = views.balance(conn, book, account)
     if found is None:
-        raise HTTPException(404, "no postings for this subject")
-    periods = views.period_rows(conn, "personal", subject)
-    recent, next_before = _page(conn, "personal", subject, limit, before)
-    return PersonalLedger(
-        subject=subject,
-        balance=Amount.of(found[0]),
-        postings=found[1],
-        by_behaviour_type=sum_by(periods, "behaviour_type"),
-        by_month=sum_by(periods, "period_start", month),
-        recent_postings=recent,
-        next_before=next_before,
-    )
+        raise HTTPException(404, missing)
+    periods = views.period_rows(conn, book, account)
+    recent, next_before = _page(conn, book, account, limit, before)
+    return periods, {
+        "balance": Amount.of(found[0]),
+        "postings": found[1],
+        "by_behaviour_type": sum_by(periods, "behaviour_type"),
+        "by_month": sum_by(periods, "period_start", month),
+        "recent_postings": recent,
+        "next_before": next_before,
+    }
 
 
 def _page(
@@ -62,21 +79,14 @@ def enterprise_ledger(
 ) -> EnterpriseLedger:
     """The reductions a partner drove (its claims that won dedupe), by behaviour type,
     region, province and month, and its recent postings (newest first)."""
-    found = views.balance(conn, "enterprise", partner)
-    if found is None:
-        raise HTTPException(404, "no postings for this partner")
-    periods = views.period_rows(conn, "enterprise", partner)
-    recent, next_before = _page(conn, "enterprise", partner, limit, before)
+    periods, shown = _account(
+        conn, "enterprise", partner, limit, before, "no postings for this partner"
+    )
     return EnterpriseLedger(
         partner=partner,
-        balance=Amount.of(found[0]),
-        postings=found[1],
-        by_behaviour_type=sum_by(periods, "behaviour_type"),
         by_region=sum_by(periods, "region"),
         by_province=sum_by(periods, "region", lambda r: _province(regions, r)),
-        by_month=sum_by(periods, "period_start", month),
-        recent_postings=recent,
-        next_before=next_before,
+        **shown,
     )
 
 
