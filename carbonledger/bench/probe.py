@@ -107,13 +107,15 @@ def infrastructure_pids(settings: Settings) -> dict[str, int]:
     """The broker's and PostgreSQL's main process ids, when they run on this machine."""
     import psycopg
 
+    from carbonledger.services.ledger.adapters import views
+
     found = {}
     kafka = settings.run_dir / "kafka" / "kafka.pid"
     if kafka.exists():
         found["kafka"] = int(kafka.read_text().split()[0])
     with psycopg.connect(settings.pg_conninfo) as conn:
-        row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    backend = _stat(int(row[0])) if row else None
+        pid = views.backend_pid(conn)
+    backend = _stat(pid) if pid is not None else None
     if backend:  # a backend's parent is the postmaster
         found["postgres"] = backend[0]
     return found

@@ -12,7 +12,7 @@ from tenacity import RetryError, Retrying, retry_if_result, stop_after_attempt, 
 from carbonledger.contracts import access, topics
 from carbonledger.contracts.envelope import source_of
 from carbonledger.contracts.settings import Settings
-from carbonledger.runtime.producers import producer
+from carbonledger.runtime.producers import Outgoing, producer, send_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,8 @@ def _send(settings: Settings, records: list[tuple[str, bytes]]) -> list[tuple[st
 def _send_as(settings: Settings, records: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     p = producer(settings)  # a fresh one: a failed idempotent producer may be stuck
     try:
-        futures = [(r, p.send(topics.partner_topic(r[0]), value=r[1])) for r in records]
-        p.flush(timeout=60)
-        return [r for r, future in futures if not future.succeeded()]
+        outgoing = [Outgoing(topics.partner_topic(partner), raw) for partner, raw in records]
+        failed = set(send_and_wait(p, outgoing, timeout=60, failures="return"))
+        return [r for r, out in zip(records, outgoing, strict=True) if out in failed]
     finally:
         p.close()

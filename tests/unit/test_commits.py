@@ -22,6 +22,7 @@ from carbonledger.runtime import batching
 from carbonledger.runtime.batching import BatchLoop, Output, _FinishBatchFirst
 from carbonledger.runtime.commits import KafkaCommit, Offsets, StoredOffsets
 from carbonledger.runtime.process import OffLoop
+from carbonledger.services.ledger import service
 from carbonledger.services.ledger.adapters.books import Applied, Offset
 from carbonledger.services.ledger.entrypoints import publisher, writer
 from tests.unit.test_batching import Record, polled
@@ -226,7 +227,7 @@ class Books:
 
 def test_the_writer_records_a_batch_and_its_offsets_in_one_apply() -> None:
     books = Books()
-    postings = writer.Postings(books, "writers", OffLoop(lambda: None))  # type: ignore[arg-type,unused-ignore]
+    postings = service.Postings(books, "writers", OffLoop(lambda: None))  # type: ignore[arg-type,unused-ignore]
     assert list(postings.take(Record("d", 3, 99), "decision")) == []  # type: ignore[arg-type,unused-ignore]
     assert asyncio.run(postings.stored("dedupe.decisions")) == {3: 100}
     asyncio.run(postings.write({TopicPartition("dedupe.decisions", 3): 100}))
@@ -245,7 +246,7 @@ def test_the_writer_and_publisher_build_nothing_at_import(monkeypatch: pytest.Mo
 
 
 def test_a_publisher_is_ready_once_it_knows_its_role() -> None:
-    role = publisher.Publisher(None, None, None, None)  # type: ignore[arg-type,unused-ignore]
+    role = service.OutboxRelay(None, None, 0, 0)  # type: ignore[arg-type,unused-ignore]
     assert role.readiness() == {"ready": False}
     role.role = "standby"
     assert role.readiness() == {"ready": True, "role": "standby"}

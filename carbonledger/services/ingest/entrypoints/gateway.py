@@ -30,7 +30,7 @@ from carbonledger.contracts.catalogue import Rejection
 from carbonledger.contracts.envelope import envelope_attribute
 from carbonledger.contracts.partners import PartnerRegistry, load_registry
 from carbonledger.contracts.records import Origin
-from carbonledger.runtime.producers import producer
+from carbonledger.runtime.producers import Outgoing, producer, send_and_wait
 from carbonledger.services.ingest.config import IngestSettings
 from carbonledger.services.ingest.domain.admission import validate_event
 from carbonledger.services.ingest.domain.gateway import (
@@ -59,10 +59,7 @@ class KafkaSender:
         self.producer = producer(settings)
 
     def send_all(self, topic: str, records: list[bytes]) -> None:
-        futures = [self.producer.send(topic, value=r) for r in records]
-        self.producer.flush(timeout=30)
-        for future in futures:
-            future.get(timeout=30)
+        send_and_wait(self.producer, [Outgoing(topic, r) for r in records], timeout=30)
 
     def close(self) -> None:
         self.producer.close()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from carbonledger.services.ledger.adapters.books import Books
+from carbonledger.services.ledger.adapters import views
 
 LEADER_LOCK = 0x0CA4B1  # advisory lock key: the one active publisher
 _TAKE = "SELECT id, key, payload FROM outbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
@@ -59,4 +59,4 @@ class Outbox:
 
     def book_totals(self) -> dict[str, int]:
         """Each book's total, read in one statement (one snapshot)."""
-        return Books(self.conn).totals()
+        return views.totals(self.conn)

@@ -42,6 +42,13 @@ def offsets(conn: psycopg.Connection, group_id: str, topic: str) -> dict[int, in
     return {int(p): int(o) for p, o in rows}
 
 
+def backend_pid(conn: psycopg.Connection) -> int | None:
+    """The process id of the server process serving `conn` (the benchmark's probe
+    finds PostgreSQL's main process as its parent)."""
+    row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    return int(row[0]) if row else None
+
+
 # --- balances --------------------------------------------------------------------------
 
 

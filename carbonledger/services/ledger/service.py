@@ -1,0 +1,204 @@
+"""The ledger's use cases: recording a batch of decisions in the books, and relaying
+the outbox to the broker.
+
+`Postings` is the writer's sink: the decisions of the batch in hand, applied with
+the batch's offsets in one transaction, then the metrics of what was recorded for
+the first time. `OutboxRelay` is the publisher's leader loop, one step at a time:
+the oldest outbox rows are sent and deleted only once the broker acknowledged every
+one (in the transaction that locked them), with the backlog and the book totals
+reported now and then. Both know the database and the broker only through ports
+(`Ledger`, `OutboxRows`, `Publish`, `DbThread`); the entrypoints wire them to
+PostgreSQL, Kafka and the runtime's stage kit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
+
+from carbonledger.contracts import metrics, topics
+from carbonledger.contracts.records import Decision, DecisionKind, ReductionClaim
+from carbonledger.contracts.regions import RegionTable
+from carbonledger.services.ledger.adapters.books import Applied, Offset
+from carbonledger.services.ledger.adapters.outbox import Publish
+from carbonledger.services.ledger.metrics import (
+    ACTIVE,
+    APPLIED,
+    BACKLOG,
+    BATCH_SECONDS,
+    BATCHES,
+    BOOK_BALANCE,
+    CREDITED,
+    EVENT_TO_POSTING,
+    INGEST_TO_POSTING,
+    POSTINGS,
+    PUBLISHED,
+    REVERSED,
+    WRITE_SECONDS,
+)
+
+if TYPE_CHECKING:  # only the type: the use cases import nothing of Kafka
+    from carbonledger.runtime.batching import Output
+    from carbonledger.runtime.commits import Offsets
+
+log = logging.getLogger("ledger.publisher")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_MOVING = (DecisionKind.CREDIT, DecisionKind.REVERSE)
+BACKLOG_SECONDS = 5.0  # how often the active publisher counts the outbox
+
+
+class DbThread(Protocol):
+    """Runs blocking database work off the event loop, one call at a time."""
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T: ...
+
+
+class Ledger(Protocol):
+    """The books as the writer needs them (adapters/books.py)."""
+
+    @property
+    def regions(self) -> RegionTable: ...
+
+    def apply(self, decisions: list[Decision], group_id: str, offsets: list[Offset]) -> Applied: ...
+
+    def offsets(self, group_id: str, topic: str) -> dict[int, int]: ...
+
+
+class OutboxRows(Protocol):
+    """The outbox as the publisher needs it (adapters/outbox.py)."""
+
+    def lead(self) -> bool: ...
+
+    def publish_oldest(self, limit: int, publish: Publish) -> int: ...
+
+    def backlog(self) -> int: ...
+
+    def book_totals(self) -> dict[str, int]: ...
+
+
+# --- recording decisions ----------------------------------------------------------------------
+
+
+def observe(applied: Applied, regions: RegionTable, now: datetime) -> None:
+    """Metrics of the decisions a batch recorded for the first time."""
+    for d in applied.fresh:
+        APPLIED.labels(d.kind.value).inc()
+        if d.kind not in _MOVING:
+            continue
+        claim = d.claim
+        province = regions.province_of(claim.region).code if claim.region in regions else "unknown"
+        mass = CREDITED if d.amount_mg >= 0 else REVERSED
+        mass.labels(claim.type, province).inc(metrics.grams(abs(d.amount_mg)))
+        if d.kind is DecisionKind.CREDIT and d.sequence == 0:
+            # Only the decision made when the claim arrived: a reversal or a later
+            # credit of an older claim is timed by the claim that caused it, not this one.
+            _latency(claim, now)
+
+
+def _latency(claim: ReductionClaim, now: datetime) -> None:
+    EVENT_TO_POSTING.observe(max(0.0, (now - claim.time).total_seconds()))
+    if claim.received_at is not None:
+        INGEST_TO_POSTING.observe(max(0.0, (now - claim.received_at).total_seconds()))
+
+
+class Postings:
+    """The books as the writer's sink: the decisions of the batch in hand, recorded
+    with the batch's offsets in one transaction (an `OffsetStore`)."""
+
+    def __init__(self, books: Ledger, group: str, db: DbThread) -> None:
+        self.books, self.group, self.db = books, group, db
+        self.decisions: list[Decision] = []
+
+    def take(self, record: Any, decision: Decision) -> Iterator[Output]:
+        """The batch handler's part: keep the decision for `write` (it sends nothing)."""
+        self.decisions.append(decision)
+        return iter(())
+
+    async def stored(self, topic: str) -> dict[int, int]:
+        return await self.db.call(self.books.offsets, self.group, topic)
+
+    async def write(self, offsets: Offsets) -> None:
+        decisions, self.decisions = self.decisions, []
+        stored = [Offset(tp.topic, tp.partition, o) for tp, o in offsets.items()]
+        await self.db.call(self.record, decisions, stored)
+
+    def record(self, decisions: list[Decision], offsets: list[Offset]) -> None:
+        """Apply the decisions and the offsets they bring the books to, then count."""
+        started = time.perf_counter()
+        applied = self.books.apply(decisions, self.group, offsets)
+        WRITE_SECONDS.observe(time.perf_counter() - started)
+        POSTINGS.inc(applied.postings)
+        BATCHES.observe(len(decisions))
+        observe(applied, self.books.regions, datetime.now(UTC))
+
+
+# --- relaying the outbox ----------------------------------------------------------------------
+
+
+class OutboxRelay:
+    """One publisher's part: standby until it leads, then the outbox, batch by batch.
+
+    Its methods block (they run on the database's thread); the loop that calls them,
+    and waits in between, is the entrypoint's.
+    """
+
+    def __init__(
+        self,
+        outbox: OutboxRows,
+        send: Publish,
+        batch_max: int,
+        book_totals_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.outbox, self.send, self.batch_max = outbox, send, batch_max
+        self.book_totals_seconds, self.clock = book_totals_seconds, clock
+        self.role: str | None = None  # standby or active, once known
+        self._counted: float | None = None  # when the backlog, the book totals were last
+        self._totalled: float | None = None  # reported; None: not yet, so at the first step
+
+    def readiness(self) -> dict[str, Any]:
+        """Ready as soon as it knows its role: a standby is ready to take over."""
+        if self.role is None:
+            return {"ready": False}
+        return {"ready": True, "role": self.role}
+
+    def try_lead(self) -> bool:
+        """Take the leader lock if no other publisher holds it; whether this one leads."""
+        if self.outbox.lead():
+            ACTIVE.set(1)
+            self.role = "active"
+            log.info("publishing the outbox to %s", topics.POSTINGS)
+            return True
+        ACTIVE.set(0)
+        self.role = "standby"  # another publisher holds the lock
+        return False
+
+    def step(self) -> bool:
+        """Publish the oldest batch and make the reports that are due; whether the
+        outbox held a full batch (so the next step need not wait)."""
+        started = time.perf_counter()
+        sent = self.outbox.publish_oldest(self.batch_max, self.send)
+        if sent:
+            PUBLISHED.inc(sent)
+            BATCH_SECONDS.observe(time.perf_counter() - started)
+        if self._due(self._counted, BACKLOG_SECONDS):
+            BACKLOG.set(self.outbox.backlog())
+            self._counted = self.clock()
+        if self.book_totals_seconds and self._due(self._totalled, self.book_totals_seconds):
+            self.report_books()
+            self._totalled = self.clock()
+        return sent >= self.batch_max
+
+    def report_books(self) -> None:
+        """The three books must hold the same total."""
+        for book, total_mg in self.outbox.book_totals().items():
+            BOOK_BALANCE.labels(book).set(metrics.grams(total_mg))
+
+    def _due(self, last: float | None, every: float) -> bool:
+        return last is None or self.clock() - last > every
