@@ -26,12 +26,12 @@ from pydantic import BaseModel, ValidationError
 
 from carbonledger.contracts import metrics, topics
 from carbonledger.contracts.catalogue import Reason
-from carbonledger.contracts.metrics import exposition
 from carbonledger.contracts.records import DeadLetter
 from carbonledger.contracts.settings import Settings
 from carbonledger.runtime.batching import BatchLoop, Handler, Output, State
 from carbonledger.runtime.commits import CommitStrategy
 from carbonledger.runtime.dead_letters import backlog, stage_dead_letter
+from carbonledger.runtime.web import alive, metrics_answer, readiness_status
 
 log = logging.getLogger(__name__)
 RecordT = TypeVar("RecordT", bound=BaseModel)
@@ -95,21 +95,22 @@ def _credentials(settings: Settings) -> faust.SASLCredentials | None:
 
 
 def _add_endpoints(app: faust.App, settings: Settings) -> None:
+    # faust's own web server, answering what the FastAPI apps answer (runtime/web.py).
     @app.page("/metrics")
     async def metrics_page(web: View, request: Request) -> Response:
-        body, content_type = exposition()
+        body, content_type = metrics_answer()
         # aiohttp refuses a charset inside content_type; the exposition is ASCII/UTF-8.
         return web.bytes(body, content_type=content_type.split(";")[0] + "; version=0.0.4")
 
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:
-        return web.json({"status": "alive"})
+        return web.json(alive())
 
     @app.page("/readyz")
     async def readyz(web: View, request: Request) -> Response:
         check: Readiness | None = getattr(app, "readiness", None)
         body = check() if check is not None else _consumer_readiness(app, settings)
-        return web.json(body, status=200 if body["ready"] else 503)
+        return web.json(body, status=readiness_status(body))
 
 
 def serve_readiness(app: faust.App, readiness: Readiness) -> None:

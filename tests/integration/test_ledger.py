@@ -13,7 +13,8 @@ from carbonledger.demo.sample import subject_of
 from carbonledger.ops import stack
 from carbonledger.services.dedupe.domain.person import PersonState, observe
 from carbonledger.services.ledger.adapters import views
-from carbonledger.services.ledger.adapters.books import Books, Offset
+from carbonledger.services.ledger.adapters.books import Books
+from carbonledger.services.ledger.domain.batches import Offset
 from carbonledger.services.quantify.domain.quantify import quantify
 from tests.factories import admitted, metro, raw
 from tests.unit.test_quantify import SHIPPED

@@ -23,7 +23,7 @@ from carbonledger.runtime.batching import BatchLoop, Output, _FinishBatchFirst
 from carbonledger.runtime.commits import KafkaCommit, Offsets, StoredOffsets
 from carbonledger.runtime.process import OffLoop
 from carbonledger.services.ledger import service
-from carbonledger.services.ledger.adapters.books import Applied, Offset
+from carbonledger.services.ledger.domain.batches import Applied, Offset
 from carbonledger.services.ledger.entrypoints import publisher, writer
 from tests.unit.test_batching import Record, polled
 

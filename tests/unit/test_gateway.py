@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -165,3 +167,22 @@ def test_a_slow_broker_does_not_stall_the_other_requests() -> None:
     assert health == 200 and still_sending
     assert answer.status_code == 200 and answer.json()["accepted"] == 1
     assert broker.sent == [("partner.shenzhen-metro.events", body)]
+
+
+def test_importing_the_gateway_builds_nothing_until_app_is_asked_for() -> None:
+    # Settings, registry and producer fail if built at all: only the lifespan may build them.
+    probe = (
+        "import json, sys\n"
+        "import carbonledger.services.ingest.config as config\n"
+        "import carbonledger.contracts.partners as partners\n"
+        "import carbonledger.runtime.producers as producers\n"
+        "def refuse(*args, **kwargs): raise AssertionError('built at import')\n"
+        "config.IngestSettings.__init__ = refuse\n"
+        "partners.load_registry = producers.producer = refuse\n"
+        "import carbonledger.services.ingest.entrypoints.gateway as gateway\n"
+        "built_at_import = 'app' in vars(gateway)\n"
+        "app = gateway.app\n"
+        "print(json.dumps([built_at_import, app is gateway.app, sorted(app.openapi()['paths'])]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == [False, True, ["/v1/events"]]

@@ -16,10 +16,11 @@ from prometheus_client import REGISTRY
 from carbonledger.contracts import metrics
 from carbonledger.contracts.records import Decision, DecisionKind
 from carbonledger.contracts.regions import RegionTable, load_regions
-from carbonledger.services.ledger.adapters.books import Applied, Offset
-from carbonledger.services.ledger.adapters.outbox import OutboxPosting, Publish
+from carbonledger.services.ledger.domain.batches import Applied, Offset
+from carbonledger.services.ledger.domain.outbox import OutboxPosting, Publish
 from carbonledger.services.ledger.service import BACKLOG_SECONDS, OutboxRelay, Postings
-from tests.unit.test_ledger_planner import A, B, decided, reversal
+from tests.factories import reversal
+from tests.unit.test_ledger_planner import A, B, decided
 
 P = ParamSpec("P")
 T = TypeVar("T")

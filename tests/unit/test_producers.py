@@ -47,7 +47,7 @@ class FakeProducer:
 def test_every_record_is_sent_with_its_key_then_flushed_then_waited_for() -> None:
     kafka = FakeProducer()
     records = [Outgoing("ledger.postings", b"a", key=b"person:1"), Outgoing("partner.metro", b"b")]
-    assert send_and_wait(kafka, records, timeout=60) == []  # type: ignore[arg-type]
+    assert send_and_wait(kafka, records, timeout=60) == []
     assert kafka.calls == [
         ("send", "ledger.postings", b"person:1", b"a"),
         ("send", "partner.metro", None, b"b"),
@@ -59,13 +59,13 @@ def test_every_record_is_sent_with_its_key_then_flushed_then_waited_for() -> Non
 def test_a_failed_send_raises_its_error() -> None:
     kafka = FakeProducer(refused={b"b"})
     with pytest.raises(NotLeaderForPartitionError):
-        send_and_wait(kafka, [Outgoing("t", b"a"), Outgoing("t", b"b")], timeout=30)  # type: ignore[arg-type]
+        send_and_wait(kafka, [Outgoing("t", b"a"), Outgoing("t", b"b")], timeout=30)
 
 
 def test_failed_sends_are_returned_when_asked_even_of_equal_records() -> None:
     kafka = FakeProducer(refused={b"b"})
     a, b, again = Outgoing("t", b"a"), Outgoing("t", b"b"), Outgoing("t", b"b")
-    failed = send_and_wait(kafka, [a, b, again], timeout=60, failures="return")  # type: ignore[arg-type]
+    failed = send_and_wait(kafka, [a, b, again], timeout=60, failures="return")
     assert len(failed) == 2 and failed[0] is b and failed[1] is again
     assert [f.waited for f in kafka.futures] == [[], [], []]  # nothing raised, nothing waited
 
@@ -77,4 +77,4 @@ def test_a_flush_that_times_out_raises_either_way(failures: Literal["raise", "re
             raise KafkaTimeoutError("flush timed out")
 
     with pytest.raises(KafkaTimeoutError):
-        send_and_wait(Stuck(), [Outgoing("t", b"a")], timeout=1, failures=failures)  # type: ignore[arg-type]
+        send_and_wait(Stuck(), [Outgoing("t", b"a")], timeout=1, failures=failures)

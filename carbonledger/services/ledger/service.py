@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 from carbonledger.contracts import metrics, topics
 from carbonledger.contracts.records import Decision, DecisionKind, ReductionClaim
 from carbonledger.contracts.regions import RegionTable
-from carbonledger.services.ledger.adapters.books import Applied, Offset
-from carbonledger.services.ledger.adapters.outbox import Publish
+from carbonledger.services.ledger.domain.batches import Applied, Offset
+from carbonledger.services.ledger.domain.outbox import Publish
 from carbonledger.services.ledger.metrics import (
     ACTIVE,
     APPLIED,

@@ -12,7 +12,6 @@ domain planner's (`domain/planner.py`). Reads are in `views.py`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -21,6 +20,7 @@ from psycopg.types.json import Jsonb
 from carbonledger.contracts.records import Decision
 from carbonledger.contracts.regions import RegionTable, load_regions
 from carbonledger.services.ledger.adapters import views
+from carbonledger.services.ledger.domain.batches import Applied, Offset
 from carbonledger.services.ledger.domain.chain import ENTRY_FIELDS, ChainedPosting, Head
 from carbonledger.services.ledger.domain.planner import Account, Plan, accounts_moved, plan
 
@@ -130,21 +130,6 @@ def _posting_row(p: ChainedPosting) -> list[Any]:
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     """Rows as columns, for unnest() parameters."""
     return [[row[i] for row in rows] for i in range(width)]
-
-
-@dataclass(frozen=True)
-class Offset:
-    topic: str
-    partition: int
-    next_offset: int
-
-
-@dataclass(frozen=True)
-class Applied:
-    """What one batch did: postings made, and the decisions not recorded before."""
-
-    postings: int
-    fresh: list[Decision]
 
 
 class Books:

@@ -8,26 +8,14 @@ between publishes them again (subscribers are idempotent by posting id).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import psycopg
 
 from carbonledger.services.ledger.adapters import views
+from carbonledger.services.ledger.domain.outbox import OutboxPosting, Publish
 
 LEADER_LOCK = 0x0CA4B1  # advisory lock key: the one active publisher
 _TAKE = "SELECT id, key, payload FROM outbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
 _DELETE = "DELETE FROM outbox WHERE id = ANY(%s)"
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxPosting:
-    id: int
-    key: str  # book:account
-    payload: bytes
-
-
-Publish = Callable[[list[OutboxPosting]], None]  # returns once the broker acknowledged all
 
 
 class Outbox:

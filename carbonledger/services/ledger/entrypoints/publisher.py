@@ -41,8 +41,9 @@ from carbonledger.runtime.producers import (
 )
 from carbonledger.runtime.stage import make_app, serve_readiness
 from carbonledger.services.ledger.adapters.migrations import connect_migrated
-from carbonledger.services.ledger.adapters.outbox import Outbox, OutboxPosting
+from carbonledger.services.ledger.adapters.outbox import Outbox
 from carbonledger.services.ledger.config import LedgerSettings
+from carbonledger.services.ledger.domain.outbox import OutboxPosting
 from carbonledger.services.ledger.service import OutboxRelay
 
 APP_ID = "carbon-ledger-publisher"

@@ -1,28 +1,16 @@
-"""Liveness, readiness and the Prometheus exposition."""
+"""Liveness, readiness and the Prometheus exposition (runtime/web.py): the API is
+ready when the books can be read."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-
-from carbonledger.contracts.metrics import exposition
+from carbonledger.runtime.web import health_router
 from carbonledger.services.ledger.adapters import views
 from carbonledger.services.ledger.entrypoints.api.deps import Connection
 
-router = APIRouter(tags=["health"])
 
-
-@router.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "alive"}
-
-
-@router.get("/readyz")
-def readyz(conn: Connection) -> dict[str, bool]:
-    views.totals(conn)  # ready when the books can be read
+def books_readable(conn: Connection) -> dict[str, bool]:
+    views.totals(conn)  # raises when the books cannot be read
     return {"ready": True}
 
 
-@router.get("/metrics", include_in_schema=False)
-def metrics() -> Response:
-    body, content_type = exposition()
-    return Response(body, media_type=content_type)
+router = health_router(books_readable, documented=True, tags=["health"])
