@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 
 from carbonledger.services.ingest.config import IngestSettings
 from carbonledger.services.ingest.domain.gateway import BadBatch, sign, split_batch
-from carbonledger.services.ingest.entrypoints.gateway import Gateway, app
+from carbonledger.services.ingest.entrypoints.gateway import app
+from carbonledger.services.ingest.gateway_service import Gateway
 from tests.factories import metro, raw, registry
 
 SECRET = b"shenzhen-metro-dev-secret"  # the documented development secret
