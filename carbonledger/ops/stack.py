@@ -12,74 +12,44 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 from carbonledger.contracts import access
+from carbonledger.contracts.services import SERVICES, Service
 from carbonledger.contracts.settings import ROOT, Settings
 
 SCRIPTS = ROOT / "deploy" / "local"
 
 
-@dataclass(frozen=True)
-class Service:
-    """One kind of service process; `worker` numbers processes of one consumer group."""
+def command(service: Service, port: int, host: str = "127.0.0.1") -> list[str]:
+    """The process, restarted after a crash as systemd or Kubernetes would.
 
-    name: str
-    module: str
-    kind: str  # "python" (python -m module; the stream stages run faust inside) or "uvicorn"
-    base_port: int
-    kafka: bool = True  # connects to Kafka, as its own principal svc-<name>
-
-    def command(self, port: int, host: str = "127.0.0.1") -> list[str]:
-        """The process, restarted after a crash as systemd or Kubernetes would.
-
-        A clean exit (SIGTERM from `down`) ends the loop; `kill` signals the
-        whole process group, loop included.
-        """
-        argv = " ".join(shlex.quote(a) for a in self.program(port, host))
-        return ["bash", "-c", f"while :; do {argv} && break; sleep 1; done"]
-
-    def program(self, port: int, host: str = "127.0.0.1") -> list[str]:
-        if self.kind == "uvicorn":
-            return [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                self.module,
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ]
-        return [sys.executable, "-m", self.module]
-
-    def ready_url(self, port: int) -> str:
-        return f"http://127.0.0.1:{port}/readyz"
+    A clean exit (SIGTERM from `down`) ends the loop; `kill` signals the
+    whole process group, loop included.
+    """
+    argv = " ".join(shlex.quote(a) for a in program(service, port, host))
+    return ["bash", "-c", f"while :; do {argv} && break; sleep 1; done"]
 
 
-SERVICES = {
-    s.name: s
-    for s in [
-        Service("ingest", "carbonledger.services.ingest.entrypoints.app", "python", 6070),
-        Service("gateway", "carbonledger.services.ingest.entrypoints.gateway:app", "uvicorn", 6075),
-        Service("quantify", "carbonledger.services.quantify.entrypoints.app", "python", 6080),
-        Service("dedupe", "carbonledger.services.dedupe.entrypoints.app", "python", 6090),
-        Service("ledger-writer", "carbonledger.services.ledger.entrypoints.writer", "python", 6100),
-        Service(
-            "ledger-publisher", "carbonledger.services.ledger.entrypoints.publisher", "python", 6105
-        ),
-        Service(
-            "ledger-api",
-            "carbonledger.services.ledger.entrypoints.api:app",
+def program(service: Service, port: int, host: str = "127.0.0.1") -> list[str]:
+    if service.kind == "uvicorn":
+        return [
+            sys.executable,
+            "-m",
             "uvicorn",
-            8000,
-            kafka=False,
-        ),
-    ]
-}
+            service.module,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+    return [sys.executable, "-m", service.module]
+
+
+def ready_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/readyz"
 
 
 def script(
@@ -173,7 +143,7 @@ class Processes:
         }
         with (self.logs / f"{name}-{worker}.log").open("ab") as log:
             proc = subprocess.Popen(
-                service.command(port, self.settings.web_host),
+                command(service, port, self.settings.web_host),
                 cwd=ROOT,
                 env=child_env,
                 stdout=log,
@@ -194,7 +164,7 @@ class Processes:
         if not self.pid(name, worker):
             return False
         try:
-            url = SERVICES[name].ready_url(self.port(name, worker))
+            url = ready_url(self.port(name, worker))
             with urllib.request.urlopen(url, timeout=2) as response:
                 return bool(response.status == 200)
         except OSError:

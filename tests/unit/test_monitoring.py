@@ -137,7 +137,7 @@ def test_the_committed_local_scrape_config_is_what_the_stack_renders() -> None:
 
 
 def test_the_local_scrape_config_has_one_job_per_service_at_its_port() -> None:
-    from carbonledger.ops.stack import SERVICES
+    from carbonledger.contracts.services import SERVICES
 
     config = mon.scrape_config(Settings(port_offset=1000))
     targets = {

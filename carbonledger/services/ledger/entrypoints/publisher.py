@@ -48,7 +48,7 @@ from carbonledger.services.ledger.metrics import (
 
 log = logging.getLogger("ledger.publisher")
 
-APP_ID = "carbon-ledger-publisher"
+APP_ID = topics.LEDGER_PUBLISHER_APP_ID
 STANDBY_SECONDS = 2.0  # how often a standby tries the leader lock
 BACKLOG_SECONDS = 5.0
 
