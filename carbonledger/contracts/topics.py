@@ -122,8 +122,9 @@ def pipeline_topics(partitions: int = PIPELINE_PARTITIONS) -> list[TopicSpec]:
             "ledger writer",
             "incentive systems",
         ),
-        # Dedupe's state log (services/dedupe/adapters/changelog.py): compacted, kept
-        # forever; its name and format are those of the faust table it replaced.
+        # Dedupe's state log (runtime/changelog.py, services/dedupe/adapters/state.py):
+        # compacted, kept forever; its name and format are those of the faust table it
+        # replaced.
         TopicSpec(
             DEDUPE_CHANGELOG,
             partitions,
