@@ -10,9 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from carbonledger.contracts import access
 from carbonledger.contracts.services import SERVICES, Service
@@ -171,14 +173,15 @@ class Processes:
             return False
 
     def wait_ready(self, name: str, worker: int = 0, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready_or_exited() -> bool:
             if self.ready(name, worker):
-                return
+                return True
             if not self.pid(name, worker):
                 raise RuntimeError(f"{name}-{worker} exited; see {self.logs}/{name}-{worker}.log")
-            time.sleep(0.3)
-        raise TimeoutError(f"{name}-{worker} not ready after {timeout:.0f} s")
+            return False
+
+        if not _poll(ready_or_exited, timeout, interval=0.3):
+            raise TimeoutError(f"{name}-{worker} not ready after {timeout:.0f} s")
 
     def stop(self, name: str, worker: int = 0, timeout: float = 30) -> None:
         pid = self.pid(name, worker)
@@ -206,6 +209,18 @@ class Processes:
         return found
 
 
+def _poll(done: Callable[[], bool], timeout: float, interval: float) -> bool:
+    """Whether `done()` came true within `timeout` seconds, asked every `interval`;
+    an exception from `done` ends the wait at once."""
+    retrying = Retrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(interval),
+        retry=retry_if_result(lambda ok: not ok),
+        retry_error_callback=lambda _state: False,
+    )
+    return bool(retrying(done))
+
+
 def _port_taken(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
@@ -213,12 +228,7 @@ def _port_taken(port: int) -> bool:
 
 def _port_freed(port: int, timeout: float = 20) -> bool:
     """Whether the port is free, allowing a just-killed process time to let go of it."""
-    deadline = time.monotonic() + timeout
-    while _port_taken(port):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.2)
-    return True
+    return _poll(lambda: not _port_taken(port), timeout, interval=0.2)
 
 
 def _alive(pid: int) -> bool:
@@ -241,9 +251,4 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return not _alive(pid)
+    return _poll(lambda: not _alive(pid), timeout, interval=0.05)
