@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from types import FrameType
 from typing import Any
@@ -53,6 +53,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from pydantic import ValidationError
 
+from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.records import LedgerPosting
 
 log = logging.getLogger("points")
@@ -60,7 +61,6 @@ log = logging.getLogger("points")
 TOPIC = "ledger.postings"
 PERSONAL = "personal"
 MG_PER_KG = 1_000_000
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 GENESIS = "0" * 64  # the prev_hash of an account's first posting
 DEFAULT_USERNAME = "incentive-points"
 
@@ -110,7 +110,7 @@ def month_points(days: Iterable[int], rules: Rules) -> int:
 
 def cst_day(moment: datetime) -> date:
     """The China Standard Time day of a behaviour (the caps' day, as in the ledger)."""
-    return moment.astimezone(CHINA_STANDARD_TIME).date()
+    return moment.astimezone(CST).date()
 
 
 def month_bounds(day: date) -> tuple[date, date]:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from carbonledger.contracts import topics
+from carbonledger.contracts import services, topics
 
 ADMIN = "admin"
 DEV_SECRET_SUFFIX = "-dev-only"
@@ -117,29 +117,33 @@ def partner_principal(partner_id: str) -> Principal:
 
 
 def service_principals(ledger_group: str) -> tuple[Principal, ...]:
-    """The services' principals. Names match `carbonledger.ops.stack.SERVICES`."""
+    """The services' principals. Names match `carbonledger.contracts.services.SERVICES`."""
     partner_topics = topics.PARTNER_TOPIC_PREFIX
     return (
         Principal(
-            service_principal_name("ingest"),
+            service_principal_name(services.INGEST.name),
             _stream_stage(
                 topics.INGEST_APP_ID, [_reads(partner_topics, prefixed=True)], [topics.VALIDATED]
             ),
         ),
-        Principal(service_principal_name("gateway"), (_writes(partner_topics, prefixed=True),)),
         Principal(
-            service_principal_name("quantify"),
+            service_principal_name(services.GATEWAY.name), (_writes(partner_topics, prefixed=True),)
+        ),
+        Principal(
+            service_principal_name(services.QUANTIFY.name),
             _stream_stage(topics.QUANTIFY_APP_ID, [_reads(topics.VALIDATED)], [topics.CLAIMS]),
         ),
         Principal(
-            service_principal_name("dedupe"),
+            service_principal_name(services.DEDUPE.name),
             _stream_stage(topics.DEDUPE_APP_ID, [_reads(topics.CLAIMS)], [topics.DECISIONS]),
         ),
         Principal(
-            service_principal_name("ledger-writer"),
+            service_principal_name(services.LEDGER_WRITER.name),
             (_reads(topics.DECISIONS), _writes(topics.REJECTED), _group(ledger_group)),
         ),
-        Principal(service_principal_name("ledger-publisher"), (_writes(topics.POSTINGS),)),
+        Principal(
+            service_principal_name(services.LEDGER_PUBLISHER.name), (_writes(topics.POSTINGS),)
+        ),
     )
 
 

@@ -3,6 +3,7 @@ each carries a deterministic id derived from its inputs (see ids.py)."""
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -10,6 +11,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from carbonledger.contracts import ids
 from carbonledger.contracts.exact import ExactDecimal
 
 
@@ -231,3 +233,30 @@ class DeadLetter(Record):
     key_b64: str | None
     payload_b64: str
     received_at: datetime
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        stage: str,
+        reason: str,
+        message: str,
+        partner: str | None,
+        origin: Origin,
+        key: bytes | None,
+        payload: bytes,
+        received_at: datetime,
+    ) -> DeadLetter:
+        """The dead letter of the record at `origin`; its id is a function of where
+        the record was, so a replayed stage dead-letters it under the same id."""
+        return cls(
+            dead_letter_id=ids.dead_letter_id(origin.topic, origin.partition, origin.offset),
+            stage=stage,
+            reason=reason,
+            message=message,
+            partner=partner,
+            origin=origin,
+            key_b64=base64.b64encode(key).decode() if key is not None else None,
+            payload_b64=base64.b64encode(payload).decode(),
+            received_at=received_at,
+        )

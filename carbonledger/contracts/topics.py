@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from carbonledger.contracts import services
+
 DAY_MS = 24 * 3600 * 1000
 
 
@@ -43,9 +45,10 @@ DECISIONS = "dedupe.decisions"
 POSTINGS = "ledger.postings"
 
 # The stream stages' faust app ids: their consumer groups and internal-topic prefixes.
-INGEST_APP_ID = "carbon-ingest"
-QUANTIFY_APP_ID = "carbon-quantify"
-DEDUPE_APP_ID = "carbon-dedupe"
+INGEST_APP_ID = services.INGEST.app_id
+QUANTIFY_APP_ID = services.QUANTIFY.app_id
+DEDUPE_APP_ID = services.DEDUPE.app_id
+LEDGER_PUBLISHER_APP_ID = services.LEDGER_PUBLISHER.app_id
 DEDUPE_TABLE = "claims-by-person"
 DEDUPE_CHANGELOG = f"{DEDUPE_APP_ID}-{DEDUPE_TABLE}-changelog"
 
@@ -119,8 +122,9 @@ def pipeline_topics(partitions: int = PIPELINE_PARTITIONS) -> list[TopicSpec]:
             "ledger writer",
             "incentive systems",
         ),
-        # Dedupe's state log (services/dedupe/adapters/changelog.py): compacted, kept
-        # forever; its name and format are those of the faust table it replaced.
+        # Dedupe's state log (runtime/changelog.py, services/dedupe/adapters/state.py):
+        # compacted, kept forever; its name and format are those of the faust table it
+        # replaced.
         TopicSpec(
             DEDUPE_CHANGELOG,
             partitions,

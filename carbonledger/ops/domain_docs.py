@@ -27,7 +27,6 @@ from carbonledger.contracts.settings import ROOT, Settings
 DOCS_DIR = ROOT / "docs"
 # The registry as shipped, not whatever CARBON_METHODOLOGY_DIR points at here.
 SHIPPED_REGISTRY = Path(Settings.model_fields["methodology_dir"].default)
-COMMAND = "python -m carbonledger.ops.domain_docs"
 
 
 class MarkerError(ValueError):

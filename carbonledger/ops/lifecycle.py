@@ -6,6 +6,7 @@ import shutil
 from dataclasses import dataclass
 
 from carbonledger.contracts.partners import load_registry
+from carbonledger.contracts.services import SERVICES
 from carbonledger.contracts.settings import Settings
 from carbonledger.ops import stack
 
@@ -27,7 +28,7 @@ def up(settings: Settings, workers: int = 1) -> None:
         print(f"created topics: {', '.join(created)}")
     apply_access(settings, access_map(settings))
     processes = stack.Processes(settings)
-    plan = [(name, w) for name in stack.SERVICES for w in range(workers if name in SCALABLE else 1)]
+    plan = [(name, w) for name in SERVICES for w in range(workers if name in SCALABLE else 1)]
     for name, w in plan:
         processes.start(name, w)
     for name, w in plan:
@@ -75,7 +76,7 @@ def components(settings: Settings) -> list[Component]:
     """Kafka, PostgreSQL and every service process, each with its state."""
     found = [_infrastructure(name, settings) for name in ("kafka", "postgres")]
     processes = stack.Processes(settings)
-    running: dict[str, list[int]] = {name: [0] for name in stack.SERVICES}
+    running: dict[str, list[int]] = {name: [0] for name in SERVICES}
     for name, worker in processes.running():
         running[name] = sorted({*running[name], worker})
     for name, workers in running.items():

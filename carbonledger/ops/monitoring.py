@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from carbonledger.contracts import metrics as contract_metrics
+from carbonledger.contracts.services import SERVICES
 from carbonledger.contracts.settings import ROOT, Settings
 from carbonledger.services.dedupe import metrics as dedupe_metrics
 from carbonledger.services.ingest import metrics as ingest_metrics
@@ -212,8 +213,6 @@ def scrape_config(
 ) -> dict[str, Any]:
     """Prometheus configuration for the local stack: one job per service, at the
     ports `carbonledger up` gives them (worker 0 of each)."""
-    from carbonledger.ops.stack import SERVICES
-
     jobs = [
         {
             "job_name": f"carbon-{service.name}",

@@ -6,11 +6,11 @@ from types import TracebackType
 
 from kafka import KafkaConsumer, TopicPartition
 
-from carbonledger.contracts import topics
+from carbonledger.contracts import services, topics
 from carbonledger.contracts.settings import Settings
 from carbonledger.ops.admin import admin_client, committed_offsets
 
-LEDGER_GROUP = "carbon-ledger-writer"
+LEDGER_GROUP = services.LEDGER_WRITER.app_id
 STAGE_GROUPS = {
     topics.INGEST_APP_ID: None,  # every partner topic
     topics.QUANTIFY_APP_ID: topics.VALIDATED,

@@ -10,76 +10,48 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+
 from carbonledger.contracts import access
+from carbonledger.contracts.services import SERVICES, Service
 from carbonledger.contracts.settings import ROOT, Settings
 
 SCRIPTS = ROOT / "deploy" / "local"
 
 
-@dataclass(frozen=True)
-class Service:
-    """One kind of service process; `worker` numbers processes of one consumer group."""
+def command(service: Service, port: int, host: str = "127.0.0.1") -> list[str]:
+    """The process, restarted after a crash as systemd or Kubernetes would.
 
-    name: str
-    module: str
-    kind: str  # "python" (python -m module; the stream stages run faust inside) or "uvicorn"
-    base_port: int
-    kafka: bool = True  # connects to Kafka, as its own principal svc-<name>
-
-    def command(self, port: int, host: str = "127.0.0.1") -> list[str]:
-        """The process, restarted after a crash as systemd or Kubernetes would.
-
-        A clean exit (SIGTERM from `down`) ends the loop; `kill` signals the
-        whole process group, loop included.
-        """
-        argv = " ".join(shlex.quote(a) for a in self.program(port, host))
-        return ["bash", "-c", f"while :; do {argv} && break; sleep 1; done"]
-
-    def program(self, port: int, host: str = "127.0.0.1") -> list[str]:
-        if self.kind == "uvicorn":
-            return [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                self.module,
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ]
-        return [sys.executable, "-m", self.module]
-
-    def ready_url(self, port: int) -> str:
-        return f"http://127.0.0.1:{port}/readyz"
+    A clean exit (SIGTERM from `down`) ends the loop; `kill` signals the
+    whole process group, loop included.
+    """
+    argv = " ".join(shlex.quote(a) for a in program(service, port, host))
+    return ["bash", "-c", f"while :; do {argv} && break; sleep 1; done"]
 
 
-SERVICES = {
-    s.name: s
-    for s in [
-        Service("ingest", "carbonledger.services.ingest.entrypoints.app", "python", 6070),
-        Service("gateway", "carbonledger.services.ingest.entrypoints.gateway:app", "uvicorn", 6075),
-        Service("quantify", "carbonledger.services.quantify.entrypoints.app", "python", 6080),
-        Service("dedupe", "carbonledger.services.dedupe.entrypoints.app", "python", 6090),
-        Service("ledger-writer", "carbonledger.services.ledger.entrypoints.writer", "python", 6100),
-        Service(
-            "ledger-publisher", "carbonledger.services.ledger.entrypoints.publisher", "python", 6105
-        ),
-        Service(
-            "ledger-api",
-            "carbonledger.services.ledger.entrypoints.api:app",
+def program(service: Service, port: int, host: str = "127.0.0.1") -> list[str]:
+    if service.kind == "uvicorn":
+        return [
+            sys.executable,
+            "-m",
             "uvicorn",
-            8000,
-            kafka=False,
-        ),
-    ]
-}
+            service.module,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+    return [sys.executable, "-m", service.module]
+
+
+def ready_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/readyz"
 
 
 def script(
@@ -173,7 +145,7 @@ class Processes:
         }
         with (self.logs / f"{name}-{worker}.log").open("ab") as log:
             proc = subprocess.Popen(
-                service.command(port, self.settings.web_host),
+                command(service, port, self.settings.web_host),
                 cwd=ROOT,
                 env=child_env,
                 stdout=log,
@@ -194,21 +166,22 @@ class Processes:
         if not self.pid(name, worker):
             return False
         try:
-            url = SERVICES[name].ready_url(self.port(name, worker))
+            url = ready_url(self.port(name, worker))
             with urllib.request.urlopen(url, timeout=2) as response:
                 return bool(response.status == 200)
         except OSError:
             return False
 
     def wait_ready(self, name: str, worker: int = 0, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready_or_exited() -> bool:
             if self.ready(name, worker):
-                return
+                return True
             if not self.pid(name, worker):
                 raise RuntimeError(f"{name}-{worker} exited; see {self.logs}/{name}-{worker}.log")
-            time.sleep(0.3)
-        raise TimeoutError(f"{name}-{worker} not ready after {timeout:.0f} s")
+            return False
+
+        if not _poll(ready_or_exited, timeout, interval=0.3):
+            raise TimeoutError(f"{name}-{worker} not ready after {timeout:.0f} s")
 
     def stop(self, name: str, worker: int = 0, timeout: float = 30) -> None:
         pid = self.pid(name, worker)
@@ -236,6 +209,18 @@ class Processes:
         return found
 
 
+def _poll(done: Callable[[], bool], timeout: float, interval: float) -> bool:
+    """Whether `done()` came true within `timeout` seconds, asked every `interval`;
+    an exception from `done` ends the wait at once."""
+    retrying = Retrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(interval),
+        retry=retry_if_result(lambda ok: not ok),
+        retry_error_callback=lambda _state: False,
+    )
+    return bool(retrying(done))
+
+
 def _port_taken(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
@@ -243,12 +228,7 @@ def _port_taken(port: int) -> bool:
 
 def _port_freed(port: int, timeout: float = 20) -> bool:
     """Whether the port is free, allowing a just-killed process time to let go of it."""
-    deadline = time.monotonic() + timeout
-    while _port_taken(port):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.2)
-    return True
+    return _poll(lambda: not _port_taken(port), timeout, interval=0.2)
 
 
 def _alive(pid: int) -> bool:
@@ -271,9 +251,4 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return not _alive(pid)
+    return _poll(lambda: not _alive(pid), timeout, interval=0.05)

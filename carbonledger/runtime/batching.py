@@ -146,7 +146,7 @@ class BatchLoop(Service):
         self._consumed = metrics.RECORDS_CONSUMED.labels(stage)
         self._seconds = metrics.PROCESSING_SECONDS.labels(stage)
         self._lag_topics: set[str] = set()
-        app.batch_loop = self  # type: ignore[attr-defined]  # /readyz asks it (streaming.py)
+        app.batch_loop = self  # type: ignore[attr-defined]  # /readyz asks it (runtime/stage.py)
 
     def assignment(self) -> set[TopicPartition]:
         """The partitions being worked on (none while their state is restored)."""

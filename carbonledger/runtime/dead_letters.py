@@ -3,13 +3,12 @@ its reason and original bytes, and how many the dead-letter topic holds."""
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from carbonledger.contracts import ids, topics
+from carbonledger.contracts import topics
 from carbonledger.contracts.catalogue import Reason
 from carbonledger.contracts.records import DeadLetter, Origin
 from carbonledger.contracts.settings import Settings
@@ -25,16 +24,14 @@ def origin_of(message: Any) -> Origin:
 
 def stage_dead_letter(stage: str, reason: Reason, message: str, record: Any) -> DeadLetter:
     """A dead letter for a record an internal stage could not process."""
-    origin = origin_of(record)
-    return DeadLetter(
-        dead_letter_id=ids.dead_letter_id(origin.topic, origin.partition, origin.offset),
+    return DeadLetter.of(
         stage=stage,
         reason=reason.value,
         message=message[:2000],
         partner=None,
-        origin=origin,
-        key_b64=base64.b64encode(record.key).decode() if record.key is not None else None,
-        payload_b64=base64.b64encode(record.value or b"").decode(),
+        origin=origin_of(record),
+        key=record.key,
+        payload=record.value or b"",
         received_at=now_utc(),
     )
 

@@ -39,7 +39,7 @@ class OffLoop:
 
 
 def run_worker(app: faust.App, *closing: Callable[[], None]) -> NoReturn:
-    """Run `app` as `faust -A ... worker -l info` would, then close what it used."""
+    """Run `app` as a faust worker logging at info level, then close what it used."""
     try:
         faust.Worker(app, loglevel="info").execute_from_commandline()
     finally:

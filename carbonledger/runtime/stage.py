@@ -1,6 +1,6 @@
 """The faust side shared by the stream processors: app factory, stages, endpoints.
 
-Every stage reads raw bytes in batches (`Stage.batches`, carbonledger/batching.py)
+Every stage reads raw bytes in batches (`Stage.batches`, carbonledger/runtime/batching.py)
 inside a faust worker, which gives it its lifecycle, timers and web endpoints.
 Records are decoded by the stage (pydantic), so a poison record is a dead letter,
 never a crashed codec. Delivery is at least once, made exactly once in effect by
@@ -185,7 +185,7 @@ class Stage:
         consumer_config: dict[str, Any] | None = None,
     ) -> BatchLoop:
         """Run `handle` over batches of `sources` instead of faust's per-event stream
-        (carbonledger/batching.py says why); offsets committed to Kafka unless
+        (runtime/batching.py says why); offsets committed to Kafka unless
         `commit` says otherwise (runtime/commits.py)."""
         loop = BatchLoop(
             self.name,

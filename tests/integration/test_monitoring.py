@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from carbonledger.contracts.services import SERVICES
 from carbonledger.contracts.settings import ROOT, Settings
 from carbonledger.ops import monitoring as mon
 from carbonledger.ops import stack
@@ -89,7 +90,7 @@ def wait_until(check: Any, timeout: float = 60) -> None:
 def test_every_service_is_healthy_ready_and_scraped(
     settings: Settings, running_stack: stack.Processes, prometheus: str
 ) -> None:
-    for name in stack.SERVICES:
+    for name in SERVICES:
         port = running_stack.port(name)
         for path in ("/healthz", "/readyz"):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
@@ -97,11 +98,11 @@ def test_every_service_is_healthy_ready_and_scraped(
 
     def all_up() -> bool:
         targets = api(prometheus, "/api/v1/targets")["activeTargets"]
-        return len(targets) == len(stack.SERVICES) and all(t["health"] == "up" for t in targets)
+        return len(targets) == len(SERVICES) and all(t["health"] == "up" for t in targets)
 
     wait_until(all_up, 60)
     jobs = {r["metric"]["job"] for r in query(prometheus, "carbon_build_info")}
-    assert jobs == {f"carbon-{name}" for name in stack.SERVICES}
+    assert jobs == {f"carbon-{name}" for name in SERVICES}
 
 
 def test_a_workload_shows_in_the_key_series(

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from carbonledger.contracts import access
+from carbonledger.contracts.services import SERVICES
 from carbonledger.contracts.settings import ROOT, Settings
-from carbonledger.ops.stack import SERVICES
 from carbonledger.services.dedupe.config import DedupeSettings
 from carbonledger.services.ingest.config import IngestSettings
 from carbonledger.services.ledger.config import LedgerSettings

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
+from carbonledger.contracts.services import SERVICES
 from carbonledger.contracts.settings import ROOT
-from carbonledger.ops.stack import SERVICES
+from carbonledger.ops import stack
 
 STAGES = ("ingest", "quantify", "dedupe")
 
@@ -43,5 +44,5 @@ def test_importing_a_stage_builds_no_app_and_reads_no_files(stage: str) -> None:
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_stack_runs_each_stage_as_its_module(stage: str) -> None:
-    program = SERVICES[stage].program(6000)
+    program = stack.program(SERVICES[stage], 6000)
     assert program[1:] == ["-m", f"carbonledger.services.{stage}.entrypoints.app"]

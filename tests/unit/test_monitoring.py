@@ -4,6 +4,7 @@ dashboard query refers only to metrics and labels that exist."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -137,7 +138,7 @@ def test_the_committed_local_scrape_config_is_what_the_stack_renders() -> None:
 
 
 def test_the_local_scrape_config_has_one_job_per_service_at_its_port() -> None:
-    from carbonledger.ops.stack import SERVICES
+    from carbonledger.contracts.services import SERVICES
 
     config = mon.scrape_config(Settings(port_offset=1000))
     targets = {
@@ -169,3 +170,23 @@ def test_every_setting_is_in_the_configuration_reference() -> None:
     }
     variables = {f"CARBON_{name.upper()}" for name in fields}
     assert sorted(v for v in variables if v not in reference) == []
+
+
+def test_the_configuration_reference_gives_the_service_tables_defaults() -> None:
+    """The port and group settings default to contracts/services.py; the reference
+    must say the same values, or operators override the wrong ones."""
+    from carbonledger.contracts import services
+
+    reference = (ROOT / "docs" / "configuration.md").read_text()
+    documented = dict(re.findall(r"^\| `(CARBON_\w+)` \| `([^`]*)` \|", reference, re.M))
+    from_table = {
+        "CARBON_INGEST_WEB_PORT": services.INGEST.base_port,
+        "CARBON_QUANTIFY_WEB_PORT": services.QUANTIFY.base_port,
+        "CARBON_DEDUPE_WEB_PORT": services.DEDUPE.base_port,
+        "CARBON_LEDGER_WRITER_METRICS_PORT": services.LEDGER_WRITER.base_port,
+        "CARBON_PUBLISHER_METRICS_PORT": services.LEDGER_PUBLISHER.base_port,
+        "CARBON_LEDGER_GROUP": services.LEDGER_WRITER.app_id,
+    }
+    assert {v: documented.get(v) for v in from_table} == {
+        v: str(default) for v, default in from_table.items()
+    }

@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from kafka import TopicPartition
 
+from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.records import LedgerPosting
 from carbonledger.services.ledger.domain.chain import entry_hash
 
@@ -463,7 +464,7 @@ def test_the_documented_example_posting_and_hash_recipe_are_right() -> None:
 
 def test_the_documented_worked_example(db: str) -> None:
     store, person = store_of(db, rate="10", daily=100), Account("u-7f3a9c")
-    cst = timezone(timedelta(hours=8))
+    cst = CST
     metro = person.post(467_000, datetime(2026, 10, 31, 9, 30, tzinfo=cst), "metro")
     bike = person.post(350_000, datetime(2026, 10, 31, 18, 10, tzinfo=cst), "bike")
     ev = person.post(12_500_000, datetime(2026, 11, 1, 0, 30, tzinfo=cst), "ev")

@@ -104,19 +104,20 @@ def test_not_credited_says_why(
 
 
 def test_shared_bike_crediting_starts_2021_09_30_china_time() -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime
 
-    cst = timezone(timedelta(hours=8))
+    from carbonledger.contracts.calendar import CST
+
     first = claim(
         "travel.bike_share",
         "110105",
-        ended=datetime(2021, 9, 30, 0, 10, tzinfo=cst),
+        ended=datetime(2021, 9, 30, 0, 10, tzinfo=CST),
         distance_km="3.0",
     )
     before = claim(
         "travel.bike_share",
         "110105",
-        ended=datetime(2021, 9, 29, 23, 50, tzinfo=cst),
+        ended=datetime(2021, 9, 29, 23, 50, tzinfo=CST),
         distance_km="3.0",
     )
     assert first.credited and not before.credited

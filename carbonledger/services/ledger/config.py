@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
 
+from carbonledger.contracts import services
 from carbonledger.contracts.settings import Settings
 
 
 class LedgerSettings(Settings):
     model_config = SettingsConfigDict(env_prefix="CARBON_", env_ignore_empty=True, extra="ignore")
 
-    ledger_group: str = "carbon-ledger-writer"
+    ledger_group: str = services.LEDGER_WRITER.app_id
     ledger_batch_max: int = 2000
     ledger_poll_ms: int = 200
-    ledger_writer_metrics_port: int = 6100
+    ledger_writer_metrics_port: int = services.LEDGER_WRITER.base_port
     # The outbox publisher: postings per produce batch, and its idle poll.
     publisher_batch_max: int = 2000
     publisher_poll_ms: int = 200
-    publisher_metrics_port: int = 6105
+    publisher_metrics_port: int = services.LEDGER_PUBLISHER.base_port
     # How often the active publisher sums each book for carbon_ledger_book_balance_grams
     # (a scan of the balances table: raise it at national scale, 0 turns it off).
     book_totals_seconds: float = 30.0

@@ -7,7 +7,6 @@ would stop a consumer.
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -112,15 +111,14 @@ def dead_letter(
     now: datetime,
 ) -> DeadLetter:
     """The dead letter of a refused record: the original bytes, where, and why."""
-    return DeadLetter(
-        dead_letter_id=ids.dead_letter_id(origin.topic, origin.partition, origin.offset),
+    return DeadLetter.of(
         stage=stage,
         reason=rejection.reason.value,
         message=rejection.message,
         partner=partner_id,
         origin=origin,
-        key_b64=base64.b64encode(key).decode() if key is not None else None,
-        payload_b64=base64.b64encode(raw).decode(),
+        key=key,
+        payload=raw,
         received_at=now,
     )
 

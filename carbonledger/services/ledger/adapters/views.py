@@ -13,10 +13,13 @@ from typing import Any
 
 import psycopg
 
+from carbonledger.contracts.calendar import CST_ZONE_NAME
 from carbonledger.services.ledger.domain.chain import ENTRY_FIELDS
 
 BOOKS = ("personal", "enterprise", "government")
 _SELECT_ENTRIES = f"SELECT {', '.join(ENTRY_FIELDS)} FROM postings"
+# Dates in SQL are China Standard Time dates (contracts/calendar.py), as in Python.
+_IN_CST = f"AT TIME ZONE '{CST_ZONE_NAME}'"
 
 
 def _dicts(cursor: psycopg.Cursor[Any]) -> list[Mapping[str, Any]]:
@@ -189,7 +192,7 @@ def chain_stretch(
     Standard Time) in [first, last]."""
     bounds = conn.execute(
         "SELECT min(chain_index), max(chain_index) FROM postings WHERE book = %s"
-        " AND account = %s AND (behaviour_time AT TIME ZONE 'Asia/Shanghai')::date"
+        f" AND account = %s AND (behaviour_time {_IN_CST})::date"
         " BETWEEN %s AND %s",
         (book, account, first, last),
     ).fetchone()
@@ -256,8 +259,8 @@ def employer_rows(conn: psycopg.Connection, employer: str) -> tuple[int, list[Ma
     summed by behaviour type and month (China Standard Time)."""
     members = _count(conn, "SELECT count(*) FROM employer_links WHERE employer = %s", (employer,))
     rows = conn.execute(
-        "SELECT p.behaviour_type, date_trunc('month', p.behaviour_time AT TIME ZONE"
-        " 'Asia/Shanghai')::date AS period_start, sum(p.amount_mg) AS amount_mg"
+        "SELECT p.behaviour_type, date_trunc('month', p.behaviour_time"
+        f" {_IN_CST})::date AS period_start, sum(p.amount_mg) AS amount_mg"
         " FROM employer_links l JOIN postings p ON p.book = 'personal'"
         " AND p.account = l.subject AND p.posted_at >= l.linked_at"
         " WHERE l.employer = %s GROUP BY 1, 2",
@@ -317,7 +320,7 @@ def claims_under(
     rows = conn.execute(
         "WITH events AS (SELECT DISTINCT event_source, event_id FROM decisions"
         "  WHERE claim->'methodology'->>'id' = %s AND ((claim->>'ended_at')::timestamptz"
-        "  AT TIME ZONE 'Asia/Shanghai')::date BETWEEN %s AND %s)"
+        f"  {_IN_CST})::date BETWEEN %s AND %s)"
         " SELECT (SELECT claim FROM decisions d WHERE (d.event_source, d.event_id)"
         "   = (e.event_source, e.event_id) ORDER BY recorded_at DESC, sequence DESC LIMIT 1),"
         " (SELECT coalesce(sum(amount_mg), 0) FROM decisions d"

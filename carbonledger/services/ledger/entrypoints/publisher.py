@@ -46,7 +46,7 @@ from carbonledger.services.ledger.config import LedgerSettings
 from carbonledger.services.ledger.domain.outbox import OutboxPosting
 from carbonledger.services.ledger.service import OutboxRelay
 
-APP_ID = "carbon-ledger-publisher"
+APP_ID = topics.LEDGER_PUBLISHER_APP_ID
 STANDBY_SECONDS = 2.0  # how often a standby tries the leader lock
 
 

@@ -1,6 +1,6 @@
 """Ledger HTTP API (read side): the books over HTTP, versioned under /v1.
 
-Run: uvicorn carbonledger.services.ledger.entrypoints.api:app   (or `carbonledger ledger-api`)
+Run: uvicorn carbonledger.services.ledger.entrypoints.api:app   (`carbonledger up` does)
 
 Importing this package builds nothing but its metric families: `app` is made on
 first access (`main.create_app`), and the settings, the connection pool, the
