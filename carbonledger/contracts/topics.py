@@ -119,7 +119,7 @@ def pipeline_topics(partitions: int = PIPELINE_PARTITIONS) -> list[TopicSpec]:
             "ledger writer",
             "incentive systems",
         ),
-        # Dedupe's state log (services/dedupe/adapters/changelog.py): compacted, kept
+        # Dedupe's state log (runtime/changelog.py): compacted, kept
         # forever; its name and format are those of the faust table it replaced.
         TopicSpec(
             DEDUPE_CHANGELOG,
