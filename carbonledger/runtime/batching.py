@@ -12,6 +12,12 @@ the batch and sends the same records again, with the same deterministic ids,
 which downstream stages already absorb. A revoked partition waits for the batch
 in flight to be committed first, so a rebalance does not re-read it.
 
+A stage may keep `State` per input partition (runtime/changelog.py). Each batch is
+then one state transaction, ended by a checkpoint: the handler reaches the state
+only through the open transaction, its changes are sent as changelog records with
+the batch's outputs, all are acknowledged, the offsets are committed, and only then
+do the changes become the state. A failed batch discards them.
+
 How offsets are committed is the loop's `CommitStrategy` (runtime/commits.py):
 to Kafka (the stream stages), or in the sink's own transaction (the ledger
 writer, whose books hold the offsets of the decisions they record).
@@ -27,6 +33,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
@@ -56,14 +63,25 @@ class Output:
     partition: int | None = None
 
 
+class Transaction(Protocol):
+    """One batch's changes of the state."""
+
+    def changes(self) -> list[Output]:
+        """The changes as the records that make them durable."""
+        ...
+
+
 class State(Protocol):
-    """State kept per input partition, restored before the partition is worked on."""
+    """State kept per input partition, restored before the partition is worked on and
+    changed in one transaction per batch."""
 
     async def restore(self, partitions: set[int]) -> None: ...
 
     def forget(self, partitions: set[int]) -> None: ...
 
-    def flush(self) -> list[Output]: ...
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """A transaction that takes effect when the block ends, discarded if it raises."""
+        ...
 
 
 Handler = Callable[[list[ConsumerRecord]], Iterable[Output]]
@@ -215,12 +233,29 @@ class BatchLoop(Service):
             await self.commit_strategy.resume(self.consumer, kept)
 
     async def _process(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        assert self.consumer is not None and self.producer is not None
         records = [r for batch in polled.values() for r in batch]
         started = time.perf_counter()
-        outputs = list(self.handle(records))
-        if self.partition_state is not None:  # each key's last value in this batch
-            outputs += self.partition_state.flush()
+        with self._transaction() as tx:
+            outputs = list(self.handle(records))
+            if tx is not None:
+                outputs += tx.changes()
+            await self._checkpoint(outputs, polled)
+        self._consumed.inc(len(records))
+        mean = (time.perf_counter() - started) / len(records)
+        for _ in records:
+            self._seconds.observe(mean)
+
+    def _transaction(self) -> AbstractContextManager[Transaction | None]:
+        """The batch's state transaction; none for a stage without state."""
+        if self.partition_state is None:
+            return nullcontext()
+        return self.partition_state.transaction()
+
+    async def _checkpoint(
+        self, outputs: list[Output], polled: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> None:
+        """Send the outputs, wait for all to be acknowledged, then commit the offsets."""
+        assert self.consumer is not None and self.producer is not None
         sent = []
         for out in outputs:
             sent.append(
@@ -230,10 +265,6 @@ class BatchLoop(Service):
         await asyncio.gather(*sent)
         offsets = {tp: batch[-1].offset + 1 for tp, batch in polled.items()}
         await self.commit_strategy.commit(self.consumer, offsets)
-        self._consumed.inc(len(records))
-        mean = (time.perf_counter() - started) / len(records)
-        for _ in records:
-            self._seconds.observe(mean)
 
     @Service.timer(LAG_REPORT_SECONDS)
     async def _report_lag(self) -> None:

@@ -1,12 +1,17 @@
-"""Dedupe's per-person state: a mapping of bytes per claims partition, kept in memory
-and made durable in a compacted changelog topic.
+"""Per-partition state kept in memory and made durable in a compacted changelog topic.
 
-Its records are those faust's table wrote to the same topic (raw key, raw value,
-a tombstone for a deletion, in the partition of the claim that caused them), so
-state carries over from the faust-table version of dedupe. Writes are collected
-per batch and only each key's last value is sent, with the batch, before the
-batch's offsets are committed. On assignment each partition is read back from the
-changelog's beginning before any claim of it is taken.
+A stage's state is a mapping of bytes per input partition. It is read and written
+only inside a `StateTransaction`, one per batch (quixstreams' checkpoint is the
+model): the transaction holds the batch's writes, its reads see them, and at the
+checkpoint its `changes()` (each key's last value, a tombstone for a deletion, in
+the partition of the input that caused it) are sent with the batch's outputs. Once
+they are all acknowledged and the offsets committed, the writes become the
+partition's state; a batch that fails discards them (and the process exits, to
+restore from the changelog).
+
+The records are those a faust table writes to its changelog (raw key, raw value),
+so state written by a faust table carries over. On assignment each partition is
+read back from the changelog's beginning before any input of it is taken.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -24,52 +30,114 @@ log = logging.getLogger(__name__)
 
 
 class Partition(MutableMapping[bytes, bytes]):
-    """One partition's state: reads see it, writes are kept for the batch's flush."""
+    """One partition's state as a transaction sees it: its held state under the
+    transaction's writes (None is a deletion)."""
 
-    def __init__(self, table: ChangelogTable, number: int) -> None:
-        self.number = number
-        self.held = table.partitions.setdefault(number, {})
-        self.dirty = table.dirty
+    def __init__(self, held: dict[bytes, bytes], writes: dict[bytes, bytes | None]) -> None:
+        self.held, self.writes = held, writes
 
     def __getitem__(self, key: bytes) -> bytes:
+        if key in self.writes:
+            value = self.writes[key]
+            if value is None:
+                raise KeyError(key)
+            return value
         return self.held[key]
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
-        self.held[key] = value
-        self.dirty[(self.number, key)] = value
+        self.writes[key] = value
 
     def __delitem__(self, key: bytes) -> None:
-        del self.held[key]
-        self.dirty[(self.number, key)] = None
+        if key not in self:
+            raise KeyError(key)
+        self.writes[key] = None
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self.held)
+        yield from (key for key in self.held if key not in self.writes)
+        yield from (key for key, value in self.writes.items() if value is not None)
 
     def __len__(self) -> int:
-        return len(self.held)
+        return sum(1 for _ in self)
+
+
+class StateTransaction:
+    """One batch's reads and writes of the state (`partition`); its `changes()` are
+    the changelog records of the checkpoint."""
+
+    def __init__(self, table: ChangelogTable) -> None:
+        self.table = table
+        self.writes: dict[int, dict[bytes, bytes | None]] = {}
+        self.open = True
+
+    def partition(self, number: int) -> Partition:
+        """The state of one input partition, as a mapping whose writes are logged."""
+        if not self.open:
+            raise RuntimeError("the transaction has ended; state is reached in an open one")
+        held = self.table.partitions.setdefault(number, {})
+        return Partition(held, self.writes.setdefault(number, {}))
+
+    def changes(self) -> list[Output]:
+        """The writes as changelog records: one per key, in the partition it belongs to."""
+        return [
+            Output(self.table.topic, key, value, number)
+            for number, writes in self.writes.items()
+            for key, value in writes.items()
+        ]
+
+    def commit(self) -> None:
+        """The writes become the state (after the checkpoint has made them durable)."""
+        for number, writes in self.writes.items():
+            held = self.table.partitions.setdefault(number, {})
+            for key, value in writes.items():
+                if value is None:
+                    held.pop(key, None)
+                else:
+                    held[key] = value
+        self._end()
+
+    def discard(self) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        self.open = False
+        if self.table.open is self:
+            self.table.open = None
 
 
 class ChangelogTable:
-    """Per-partition mappings of bytes (`partition`), flushed with each batch.
+    """Per-partition mappings of bytes, reached only through the open transaction.
 
-    A `Partition` is taken for the records of one batch: a rebalance between batches
-    forgets or restores partitions, and with them the mappings handed out before.
+    One transaction at a time (`begin` or `transaction`): the batch loop opens one per
+    batch, and a rebalance, which forgets or restores partitions, happens between them.
     """
 
     def __init__(self, topic: str, settings: Settings) -> None:
         self.topic, self.settings = topic, settings
         self.partitions: dict[int, dict[bytes, bytes]] = {}
-        self.dirty: dict[tuple[int, bytes], bytes | None] = {}
+        self.open: StateTransaction | None = None
 
-    def partition(self, number: int) -> Partition:
-        """The state of one input partition, as a mapping whose writes are logged."""
-        return Partition(self, number)
+    def begin(self) -> StateTransaction:
+        if self.open is not None:
+            raise RuntimeError("a state transaction is already open")
+        self.open = StateTransaction(self)
+        return self.open
 
-    def flush(self) -> list[Output]:
-        """The batch's changes, one record per key, in the partition they belong to."""
-        out = [Output(self.topic, key, value, part) for (part, key), value in self.dirty.items()]
-        self.dirty.clear()
-        return out
+    @contextmanager
+    def transaction(self) -> Iterator[StateTransaction]:
+        """A transaction committed when the block ends, discarded if it raises."""
+        tx = self.begin()
+        try:
+            yield tx
+        except BaseException:
+            tx.discard()
+            raise
+        tx.commit()
+
+    def current(self) -> StateTransaction:
+        """The open transaction: the way a handler reaches the state."""
+        if self.open is None:
+            raise RuntimeError("state is read and written only in a transaction")
+        return self.open
 
     def forget(self, partitions: set[int]) -> None:
         for number in partitions:

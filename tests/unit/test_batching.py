@@ -202,22 +202,96 @@ def test_a_batch_fetched_before_a_rebalance_is_left_to_the_new_owner() -> None:
 
 def test_changelog_writes_are_one_per_key_in_the_claims_partition() -> None:
     state = ChangelogTable("people-changelog", Settings())
-    three = state.partition(3)
-    three[b"alice"] = b"1"
-    three[b"alice"] = b"2"
-    three[b"bob"] = b"x"
-    del three[b"bob"]
-    state.partition(5)[b"carol"] = b"c"
-    assert sorted(state.flush(), key=lambda o: o.key) == [
-        Output("people-changelog", b"alice", b"2", 3),
-        Output("people-changelog", b"bob", None, 3),  # a tombstone
-        Output("people-changelog", b"carol", b"c", 5),
-    ]
-    assert state.flush() == []
-    three = state.partition(3)
-    assert dict(three) == {b"alice": b"2"} and three.get(b"carol") is None
+    with state.transaction() as tx:
+        three = tx.partition(3)
+        three[b"alice"] = b"1"
+        three[b"alice"] = b"2"
+        three[b"bob"] = b"x"
+        del three[b"bob"]
+        tx.partition(5)[b"carol"] = b"c"
+        assert sorted(tx.changes(), key=lambda o: o.key) == [
+            Output("people-changelog", b"alice", b"2", 3),
+            Output("people-changelog", b"bob", None, 3),  # a tombstone
+            Output("people-changelog", b"carol", b"c", 5),
+        ]
+    with state.transaction() as tx:
+        assert tx.changes() == []
+        three = tx.partition(3)
+        assert dict(three) == {b"alice": b"2"} and three.get(b"carol") is None
     state.forget({3})
-    assert len(state.partition(3)) == 0
+    with state.transaction() as tx:
+        assert len(tx.partition(3)) == 0
+
+
+def test_a_transaction_reads_its_own_writes_and_a_discarded_one_leaves_the_state() -> None:
+    state = ChangelogTable("people-changelog", Settings())
+    with state.transaction() as tx:
+        tx.partition(0).update({b"alice": b"1", b"bob": b"2"})
+    with pytest.raises(RuntimeError), state.transaction() as tx:
+        zero = tx.partition(0)
+        zero[b"alice"] = b"changed"
+        del zero[b"bob"]
+        zero[b"carol"] = b"3"
+        assert dict(zero) == {b"alice": b"changed", b"carol": b"3"}
+        assert state.partitions[0] == {b"alice": b"1", b"bob": b"2"}  # not yet the state
+        raise RuntimeError("bug")
+    assert state.open is None and state.partitions[0] == {b"alice": b"1", b"bob": b"2"}
+    with pytest.raises(RuntimeError):
+        tx.partition(0)  # an ended transaction reaches no state
+    with pytest.raises(RuntimeError):
+        state.current()  # nor does anything outside a transaction
+
+
+def counting(state: ChangelogTable) -> Any:
+    """A stateful handler: counts the records of each partition in its state."""
+
+    def handle(records: list[Any]) -> Iterator[Output]:
+        for r in records:
+            counts = state.current().partition(r.partition)
+            counts[b"n"] = str(int(counts.get(b"n", b"0")) + 1).encode()
+            yield Output("out", b"k", f"{r.partition}:{r.offset}".encode())
+
+    return handle
+
+
+def test_a_checkpoint_sends_the_state_changes_with_the_outputs_before_the_commit() -> None:
+    asyncio.run(_a_checkpoint_sends_the_state_changes_with_the_outputs_before_the_commit())
+
+
+async def _a_checkpoint_sends_the_state_changes_with_the_outputs_before_the_commit() -> None:
+    log: list[str] = []
+    state = ChangelogTable("counts-changelog", Settings())
+    loop, producer = loop_with(counting(state), log)
+    loop.partition_state = state
+    task = asyncio.create_task(loop._process(polled()))
+    await asyncio.sleep(0.01)
+    assert log[3:] == ["send counts-changelog 2", "send counts-changelog 1"]
+    assert state.partitions == {0: {}, 1: {}}  # not the state before it is durable
+    for future in producer.pending:
+        future.set_result(None)
+    await task
+    assert log[-1] == "commit [(0, 9), (1, 4)]"
+    assert state.partitions == {0: {b"n": b"2"}, 1: {b"n": b"1"}} and state.open is None
+
+
+def test_a_failed_batch_discards_its_state_changes() -> None:
+    asyncio.run(_a_failed_batch_discards_its_state_changes())
+
+
+async def _a_failed_batch_discards_its_state_changes() -> None:
+    log: list[str] = []
+    state = ChangelogTable("counts-changelog", Settings())
+    loop, producer = loop_with(counting(state), log)
+    loop.partition_state = state
+    task = asyncio.create_task(loop._process(polled()))
+    await asyncio.sleep(0.01)
+    producer.pending[-1].set_exception(TimeoutError("broker gone"))
+    for future in producer.pending[:-1]:
+        future.set_result(None)
+    with pytest.raises(TimeoutError):
+        await task
+    assert state.partitions == {0: {}, 1: {}} and state.open is None
+    assert not any(line.startswith("commit") for line in log)
 
 
 def test_the_consumer_waits_to_gather_a_batch_as_configured(

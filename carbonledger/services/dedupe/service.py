@@ -4,8 +4,9 @@ Claims are keyed by subject, so all claims of one person arrive in one partition
 and meet in one state entry. Each partition keeps its own watermark (the newest
 behaviour end it has seen, docs/dedupe.md), its expiry listing and its people in
 its own state, so they move together on a rebalance. The use case knows the state
-only through `StateStore`: the stream's is a changelog-backed mapping of bytes
-(adapters/state.py), the batch reference's lives in memory (adapters/memory.py).
+only through `StateStore`: the stream's is a changelog-backed mapping of bytes in
+the batch's state transaction (adapters/state.py), the batch reference's lives in
+memory (adapters/memory.py).
 No Kafka here; what it counts goes to a `Tally`.
 """
 

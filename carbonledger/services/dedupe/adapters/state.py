@@ -1,5 +1,6 @@
 """Dedupe's state as the stream keeps it: one mapping of bytes per claims partition
-(the runtime's changelog-backed table), with every key and encoding in one place.
+(the runtime's changelog-backed table, reached through the batch's open state
+transaction), with every key and encoding in one place.
 
 Keys, all in the partition of the claims they come from (a running stage restores
 state written by earlier versions, so they do not change):
@@ -33,20 +34,27 @@ from carbonledger.services.dedupe.domain.resolve import Status
 BUCKETS = 64
 
 
-class PartitionedTable(Protocol):
-    """Mappings of bytes per partition whose writes are made durable (ChangelogTable)."""
+class PartitionTransaction(Protocol):
+    """Mappings of bytes per partition whose writes are made durable (StateTransaction)."""
 
     def partition(self, number: int) -> MutableMapping[bytes, bytes]: ...
 
 
-class ChangelogState:
-    """The Dedupe use case's StateStore over the stream's changelog table."""
+class TransactionalTable(Protocol):
+    """State reached only through its open transaction (ChangelogTable)."""
 
-    def __init__(self, table: PartitionedTable) -> None:
+    def current(self) -> PartitionTransaction: ...
+
+
+class ChangelogState:
+    """The Dedupe use case's StateStore over the stream's changelog table, in the
+    transaction of the batch being worked on."""
+
+    def __init__(self, table: TransactionalTable) -> None:
         self.table = table
 
     def partition(self, number: int) -> PartitionPeople:
-        return PartitionPeople(self.table.partition(number), number)
+        return PartitionPeople(self.table.current().partition(number), number)
 
 
 class PartitionPeople:

@@ -7,9 +7,10 @@ The Dedupe use case (service.py) decides; this wires it to the stream. Claims ar
 read in batches (runtime/batching.py) and the state is a changelog-backed mapping
 per claims partition (runtime/changelog.py, keys and encoding in adapters/state.py)
 rather than a faust table: faust's per-event path was most of dedupe's CPU
-(docs/performance.md). A batch's decisions and state changes are acknowledged by
-the broker before its offsets are committed; after a crash the re-read claims are
-replays, and a replay re-emits the decisions its first arrival caused.
+(docs/performance.md). Each batch is one state transaction: its decisions and state
+changes are acknowledged by the broker before its offsets are committed; after a
+crash the re-read claims are replays, and a replay re-emits the decisions its first
+arrival caused.
 """
 
 from __future__ import annotations
