@@ -254,17 +254,25 @@ def counting(state: ChangelogTable) -> Any:
     return handle
 
 
+async def counting_batch_in_flight(
+    log: list[str],
+) -> tuple[ChangelogTable, FakeProducer, asyncio.Task[None]]:
+    """A stateful stage's batch, processed up to its sends (acknowledged by the caller)."""
+    state = ChangelogTable("counts-changelog", Settings())
+    loop, producer = loop_with(counting(state), log)
+    loop.partition_state = state
+    task = asyncio.create_task(loop._process(polled()))
+    await asyncio.sleep(0.01)
+    return state, producer, task
+
+
 def test_a_checkpoint_sends_the_state_changes_with_the_outputs_before_the_commit() -> None:
     asyncio.run(_a_checkpoint_sends_the_state_changes_with_the_outputs_before_the_commit())
 
 
 async def _a_checkpoint_sends_the_state_changes_with_the_outputs_before_the_commit() -> None:
     log: list[str] = []
-    state = ChangelogTable("counts-changelog", Settings())
-    loop, producer = loop_with(counting(state), log)
-    loop.partition_state = state
-    task = asyncio.create_task(loop._process(polled()))
-    await asyncio.sleep(0.01)
+    state, producer, task = await counting_batch_in_flight(log)
     assert log[3:] == ["send counts-changelog 2", "send counts-changelog 1"]
     assert state.partitions == {0: {}, 1: {}}  # not the state before it is durable
     for future in producer.pending:
@@ -280,11 +288,7 @@ def test_a_failed_batch_discards_its_state_changes() -> None:
 
 async def _a_failed_batch_discards_its_state_changes() -> None:
     log: list[str] = []
-    state = ChangelogTable("counts-changelog", Settings())
-    loop, producer = loop_with(counting(state), log)
-    loop.partition_state = state
-    task = asyncio.create_task(loop._process(polled()))
-    await asyncio.sleep(0.01)
+    state, producer, task = await counting_batch_in_flight(log)
     producer.pending[-1].set_exception(TimeoutError("broker gone"))
     for future in producer.pending[:-1]:
         future.set_result(None)
