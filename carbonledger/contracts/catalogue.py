@@ -28,6 +28,8 @@ class Reason(StrEnum):
     NOT_UTF8 = "not_utf8"
     NOT_JSON = "not_json"
     NOT_AN_OBJECT = "not_an_object"
+    TOO_DEEP = "too_deep"
+    DUPLICATE_KEY = "duplicate_key"
     INVALID_ENVELOPE = "invalid_envelope"
     UNKNOWN_PARTNER = "unknown_partner"
     PARTNER_DISABLED = "partner_disabled"
@@ -43,6 +45,7 @@ class Reason(StrEnum):
     INTERVAL_INVERTED = "interval_inverted"
     IN_FUTURE = "in_future"
     UNDECODABLE_RECORD = "undecodable_record"
+    INVALID_RECORD = "invalid_record"
     PROCESSING_ERROR = "processing_error"
 
 
