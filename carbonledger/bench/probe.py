@@ -9,10 +9,14 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from carbonledger.contracts.settings import Settings
+
+if TYPE_CHECKING:
+    import psycopg
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
@@ -107,18 +111,34 @@ def infrastructure_pids(settings: Settings) -> dict[str, int]:
     """The broker's and PostgreSQL's main process ids, when they run on this machine."""
     import psycopg
 
-    from carbonledger.services.ledger.adapters import views
-
     found = {}
     kafka = settings.run_dir / "kafka" / "kafka.pid"
     if kafka.exists():
         found["kafka"] = int(kafka.read_text().split()[0])
     with psycopg.connect(settings.pg_conninfo) as conn:
-        pid = views.backend_pid(conn)
-    backend = _stat(pid) if pid is not None else None
-    if backend:  # a backend's parent is the postmaster
-        found["postgres"] = backend[0]
+        if (postmaster := postmaster_pid(conn)) is not None:
+            found["postgres"] = postmaster
     return found
+
+
+def postmaster_pid(conn: psycopg.Connection[Any]) -> int | None:
+    """PostgreSQL's main process: the parent of the backend serving `conn`, read while
+    `conn` is open (once it closes, the backend exits and its /proc entry is gone);
+    else the first line of postmaster.pid in the data directory, when readable here."""
+    import psycopg
+
+    from carbonledger.services.ledger.adapters import views
+
+    pid = views.backend_pid(conn)
+    backend = _stat(pid) if pid is not None else None
+    if backend:
+        return backend[0]
+    try:
+        row = conn.execute("SELECT current_setting('data_directory')").fetchone()
+        return int((Path(str(row[0] if row else "")) / "postmaster.pid").read_text().split()[0])
+    except (psycopg.Error, OSError, ValueError, IndexError):
+        # not allowed to read the setting, or the server runs elsewhere: nothing to watch
+        return None
 
 
 class Sampler:

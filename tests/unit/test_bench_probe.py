@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from carbonledger.bench.probe import ProcessTree
+from carbonledger.bench.probe import ProcessTree, postmaster_pid
 
 
 def test_a_tree_counts_a_child_that_exits_and_never_goes_backwards() -> None:
@@ -41,3 +41,41 @@ def test_a_process_alone_leaves_its_children_out() -> None:
     during = alone.read()
     child.wait()
     assert during is not None and during.cpu_seconds < 0.1
+
+
+class _Backend:
+    """A stand-in connection whose 'backend' is a real child of a real 'postmaster'
+    process, and exits when the connection closes, as PostgreSQL's does."""
+
+    def __init__(self) -> None:
+        spawn = (
+            "import subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+            "print(child.pid, flush=True)\n"
+            "time.sleep(30)"
+        )
+        self.postmaster = subprocess.Popen(
+            [sys.executable, "-c", spawn], stdout=subprocess.PIPE, text=True
+        )
+        assert self.postmaster.stdout is not None
+        self.backend = int(self.postmaster.stdout.readline())
+
+    def execute(self, query: str) -> _Backend:
+        assert query == "SELECT pg_backend_pid()"
+        return self
+
+    def fetchone(self) -> tuple[int]:
+        return (self.backend,)
+
+    def close(self) -> None:
+        os.kill(self.backend, 9)
+        self.postmaster.kill()
+        self.postmaster.wait()
+
+
+def test_the_postmaster_is_found_while_the_backend_still_runs() -> None:
+    conn = _Backend()
+    try:
+        assert postmaster_pid(conn) == conn.postmaster.pid  # type: ignore[arg-type]
+    finally:
+        conn.close()
