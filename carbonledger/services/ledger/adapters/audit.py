@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from itertools import groupby
@@ -16,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from carbonledger.contracts.regions import RegionTable
+from carbonledger.contracts.regions import RegionTable, load_regions
 from carbonledger.services.ledger.adapters import views
 from carbonledger.services.ledger.domain.aggregates import periods, rollup_accounts
 from carbonledger.services.ledger.domain.chain import (
@@ -44,17 +45,26 @@ class Report:
         return {"ok": self.ok, **asdict(self)}
 
 
+# No single decision moves more than this (1 t CO2e): far above any one behaviour's
+# reduction, far below what would overflow a book; a larger amount is a bug or an attack.
+MAX_DECISION_MG = 10**9
+INT64 = 2**63  # balances and totals are PostgreSQL bigint
+
+
 def verify(
     conn: psycopg.Connection,
     account: tuple[str, str] | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    regions: RegionTable | None = None,
 ) -> Report:
-    """Recompute every chain (or one account's) and check heads, books and decisions;
-    `progress` hears (accounts checked, accounts in the balances table)."""
+    """Recompute every chain (or one account's) and check heads, books, decisions and
+    the books' invariants, all in one snapshot so that postings written meanwhile
+    are either wholly seen or not at all; `progress` hears (accounts checked,
+    accounts in the balances table)."""
     report = Report()
-    heads = views.heads(conn)
-    seen = set()
-    with conn.transaction():  # a named cursor lives in a transaction
+    with snapshot(conn):
+        heads = views.heads(conn)
+        seen = set()
         for (book, name), entries in groupby(views.chain_entries(conn, account), _account_of):
             seen.add((book, name))
             chain = list(entries)
@@ -66,12 +76,23 @@ def verify(
                 report.problems.append(f"{book}:{name}: balance row does not match its chain")
             if progress:
                 progress(report.accounts, 1 if account else len(heads))
-    if account is None:
-        report.problems += [
-            f"{b}:{a}: balance row without postings" for b, a in heads.keys() - seen
-        ]
-        _check_books(conn, report)
+        if account is None:
+            report.problems += [
+                f"{b}:{a}: balance row without postings" for b, a in heads.keys() - seen
+            ]
+            _check_books(conn, report)
+            _check_invariants(conn, report, heads, regions or load_regions())
     return report
+
+
+@contextmanager
+def snapshot(conn: psycopg.Connection) -> Iterator[None]:
+    """One read-only REPEATABLE READ transaction: every read in it sees the ledger as
+    of its first query. (Separate snapshots saw a posting in its chain but not yet in
+    its balance row, and reported a break for each.) Writers never wait for it."""
+    with conn.transaction():  # also what a named (server-side) cursor needs
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
 
 
 def _account_of(entry: Mapping[str, Any]) -> tuple[str, str]:
@@ -87,6 +108,40 @@ def _check_books(conn: psycopg.Connection, report: Report) -> None:
     national = views.national_total(conn)
     if report.totals and national != report.totals.get("government", 0):
         report.problems.append("national roll-up differs from the government book")
+
+
+def _check_invariants(
+    conn: psycopg.Connection,
+    report: Report,
+    heads: Mapping[tuple[str, str], tuple[int, int, str]],
+    regions: RegionTable,
+) -> None:
+    """What every stage checks before posting, checked again over what was posted."""
+    report.problems += [
+        f"decision {d}: amount of the wrong sign or beyond {MAX_DECISION_MG} mg"
+        for d in views.misdirected_amounts(conn, MAX_DECISION_MG)
+    ]
+    report.problems += [f"reversal {r}" for r in views.stray_reversals(conn)]
+    report.problems += [
+        f"decision {d}: posted, but its kind moves no book" for d in views.unposted_kinds(conn)
+    ]
+    report.problems += [
+        f"region {r}: not a division in the region table"
+        for r in sorted(views.posting_regions(conn))
+        if r not in regions
+    ]
+    sums = views.posting_sums(conn)
+    for (book, name), total in sorted(sums.items()):
+        head = heads.get((book, name))
+        if head is not None and head[1] != total:
+            report.problems.append(f"{book}:{name}: balance {head[1]} but postings sum to {total}")
+        if not -INT64 <= total < INT64:
+            report.problems.append(f"{book}:{name}: balance beyond 64 bits")
+    report.problems += [
+        f"{book} book: total beyond 64 bits"
+        for book, total in report.totals.items()
+        if not -INT64 <= total < INT64
+    ]
 
 
 # --- the verification package -------------------------------------------------

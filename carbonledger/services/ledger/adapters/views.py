@@ -217,6 +217,63 @@ def uneven_decisions(conn: psycopg.Connection, limit: int = 20) -> list[Any]:
     return [d for (d,) in rows]
 
 
+def misdirected_amounts(conn: psycopg.Connection, bound_mg: int, limit: int = 20) -> list[str]:
+    """Decisions whose amount has the wrong sign for their kind or exceeds `bound_mg`
+    in size: a credit adds (>= 0), a reverse takes away (<= 0)."""
+    rows = conn.execute(
+        "SELECT decision_id, kind, amount_mg FROM decisions"
+        " WHERE abs(amount_mg::numeric) > %s"
+        " OR (kind = 'credit' AND amount_mg < 0) OR (kind = 'reverse' AND amount_mg > 0)"
+        " ORDER BY decision_id LIMIT %s",
+        (bound_mg, limit),
+    ).fetchall()
+    return [f"{d} ({kind} of {amount} mg)" for d, kind, amount in rows]
+
+
+def stray_reversals(conn: psycopg.Connection, limit: int = 20) -> list[str]:
+    """Reverse decisions that do not cancel exactly one existing credit, and credits
+    reversed more than once."""
+    rows = conn.execute(
+        "SELECT r.decision_id, CASE WHEN c.decision_id IS NULL THEN 'reverses no credit'"
+        " ELSE 'does not cancel the amount of ' || c.decision_id END"
+        " FROM decisions r LEFT JOIN decisions c"
+        " ON c.decision_id = r.reverses AND c.kind = 'credit'"
+        " WHERE r.kind = 'reverse' AND (c.decision_id IS NULL OR r.amount_mg <> -c.amount_mg)"
+        " UNION ALL"
+        " SELECT reverses, 'reversed ' || count(*) || ' times' FROM decisions"
+        " WHERE kind = 'reverse' AND reverses IS NOT NULL GROUP BY reverses HAVING count(*) > 1"
+        " LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return [f"{d} {why}" for d, why in rows]
+
+
+def unposted_kinds(conn: psycopg.Connection, limit: int = 20) -> list[Any]:
+    """Decisions that must not move the books (duplicate, not credited) but did."""
+    rows = conn.execute(
+        "SELECT DISTINCT d.decision_id FROM decisions d JOIN postings p USING (decision_id)"
+        " WHERE d.kind NOT IN ('credit', 'reverse') LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return [d for (d,) in rows]
+
+
+def posting_sums(conn: psycopg.Connection) -> dict[tuple[str, str], int]:
+    """Each account's sum of postings, computed exactly (numeric, no 64-bit overflow)."""
+    rows = conn.execute(
+        "SELECT book, account, sum(amount_mg::numeric) FROM postings GROUP BY book, account"
+    ).fetchall()
+    return {(str(b), str(a)): int(total) for b, a, total in rows}
+
+
+def posting_regions(conn: psycopg.Connection) -> set[str]:
+    """Every region a posting or a government account names."""
+    rows = conn.execute(
+        "SELECT region FROM postings UNION SELECT account FROM postings WHERE book = 'government'"
+    ).fetchall()
+    return {str(r) for (r,) in rows}
+
+
 # --- period totals ---------------------------------------------------------------------------
 
 
