@@ -8,7 +8,8 @@ dead-letter replay, recompute). `carbonledger kafka-access` applies this map.
 
 Secrets never live in files: principal NAME reads CARBON_KAFKA_SECRET_<NAME>
 (upper case, `-` and `.` as `_`). Outside production a documented development
-secret `<name>-dev-only` stands in; in production a missing secret is an error.
+secret `<name>-dev-only` stands in; in production a missing secret is an error,
+and so is a weak one (`weak_secret`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,18 @@ from carbonledger.contracts import services, topics
 
 ADMIN = "admin"
 DEV_SECRET_SUFFIX = "-dev-only"
+DEV_SIGNING_SUFFIX = "-dev-secret"  # partners' HTTP signing secrets (contracts/partners.py)
 PARTNER_PREFIX = "partner-"
 SERVICE_PREFIX = "svc-"
 SUBSCRIBER_PREFIX = "incentive-"
+
+# Production secrets and passwords: at least this long, and none of the values this
+# repository ships (they are public). docs/configuration.md says the same.
+SECRET_ENV_PREFIX = "CARBON_KAFKA_SECRET_"
+MIN_SECRET_LENGTH = 16
+SHIPPED_EXAMPLE_SECRETS = frozenset(
+    {"carbon", "change-me", "changeme", "placeholder-change-me", "password", "secret", "admin"}
+)
 
 
 class Resource(StrEnum):
@@ -59,14 +69,38 @@ class MissingSecret(ValueError):
     """A principal's secret is not in the environment where no default is allowed."""
 
 
+class WeakSecret(ValueError):
+    """A secret production refuses: a development or example value, or too short."""
+
+
+def weak_secret(value: str) -> str | None:
+    """Why `value` may not guard anything in production, or None if it may."""
+    folded = value.strip().lower()
+    if folded.endswith((DEV_SECRET_SUFFIX, DEV_SIGNING_SUFFIX)):
+        return "a development secret"
+    if folded in SHIPPED_EXAMPLE_SECRETS:
+        return "an example value shipped with the project"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"shorter than {MIN_SECRET_LENGTH} characters"
+    return None
+
+
+def refuse_weak(name: str, value: str) -> str:
+    """`value`, unless it is weak: then WeakSecret naming the variable (not the value)."""
+    why = weak_secret(value)
+    if why:
+        raise WeakSecret(f"{name} is {why}; production needs a secret of its own")
+    return value
+
+
 def secret_env(name: str) -> str:
-    return "CARBON_KAFKA_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+    return SECRET_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
 
 
 def secret_of(name: str, environ: Mapping[str, str], production: bool) -> str:
     value = environ.get(secret_env(name))
     if value:
-        return value
+        return refuse_weak(secret_env(name), value) if production else value
     if production:
         raise MissingSecret(f"{secret_env(name)} must be set in production")
     return f"{name}{DEV_SECRET_SUFFIX}"

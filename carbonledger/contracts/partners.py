@@ -9,10 +9,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from carbonledger.contracts.access import DEV_SIGNING_SUFFIX, weak_secret
 from carbonledger.contracts.catalogue import CATALOGUE
 from carbonledger.contracts.topics import PARTNER_ID_PATTERN
 
-DEV_SECRET_SUFFIX = "-dev-secret"
+DEV_SECRET_SUFFIX = DEV_SIGNING_SUFFIX
 
 
 class Credentials(BaseModel):
@@ -43,9 +44,13 @@ class Partner(BaseModel):
         return value
 
     def signing_secret(self, environ: Mapping[str, str], production: bool) -> bytes | None:
-        """The HTTP signing secret; outside production a documented dev secret stands in."""
+        """The HTTP signing secret; outside production a documented dev secret stands in.
+        Production has none for a weak one (access.weak_secret): the partner's
+        requests are refused as unsigned rather than checked against a public value."""
         name = self.credentials.hmac_secret_env
         if name and environ.get(name):
+            if production and weak_secret(environ[name]):
+                return None
             return environ[name].encode()
         return None if production else f"{self.id}{DEV_SECRET_SUFFIX}".encode()
 

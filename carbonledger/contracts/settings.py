@@ -79,11 +79,21 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
-        if self.environment == "production" and self.pg_password.get_secret_value() == DEV_PASSWORD:
-            raise ValueError("CARBON_PG_PASSWORD must be set to a real secret in production")
+        if self.production:
+            self._refuse_weak_secrets()
         if self.production and self.kafka_security_protocol == "PLAINTEXT":
             raise ValueError("CARBON_KAFKA_SECURITY_PROTOCOL=PLAINTEXT is refused in production")
         return self
+
+    def _refuse_weak_secrets(self) -> None:
+        """Development and example values are public, and short ones guessable: refused
+        even when set on purpose (access.weak_secret)."""
+        access.refuse_weak("CARBON_PG_PASSWORD", self.pg_password.get_secret_value())
+        if self.kafka_password is not None:
+            access.refuse_weak("CARBON_KAFKA_PASSWORD", self.kafka_password.get_secret_value())
+        for name, value in sorted(os.environ.items()):
+            if name.startswith(access.SECRET_ENV_PREFIX) and value:
+                access.refuse_weak(name, value)
 
     @property
     def bootstrap_servers(self) -> str:

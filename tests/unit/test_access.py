@@ -6,6 +6,7 @@ import pytest
 
 from carbonledger.contracts import access, topics
 from carbonledger.contracts.access import Grant, Operation, Principal, Resource
+from carbonledger.contracts.partners import parse_registry
 from carbonledger.contracts.settings import Settings
 from carbonledger.ops.admin import durability
 from carbonledger.ops.kafka_access import acls_of, scram_mechanism
@@ -85,8 +86,8 @@ def test_acls_expand_every_operation_of_every_grant() -> None:
 
 def test_secrets_come_from_the_environment_and_dev_defaults_are_refused_in_production() -> None:
     assert access.secret_env("partner-navi-maps") == "CARBON_KAFKA_SECRET_PARTNER_NAVI_MAPS"
-    env = {"CARBON_KAFKA_SECRET_SVC_INGEST": "s3cret"}
-    assert access.secret_of("svc-ingest", env, production=True) == "s3cret"
+    env = {"CARBON_KAFKA_SECRET_SVC_INGEST": "s3cret-of-ingest-2026"}
+    assert access.secret_of("svc-ingest", env, production=True) == "s3cret-of-ingest-2026"
     assert access.secret_of("svc-dedupe", env, production=False) == "svc-dedupe-dev-only"
     with pytest.raises(access.MissingSecret):
         access.secret_of("svc-dedupe", env, production=True)
@@ -109,9 +110,62 @@ def test_production_refuses_an_unauthenticated_broker_connection() -> None:
     with pytest.raises(ValueError, match="PLAINTEXT"):
         Settings(
             environment="production",
-            pg_password="real",
+            pg_password="a-real-database-password",
             kafka_security_protocol="PLAINTEXT",
         )
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("admin-dev-only", "a development secret"),
+        ("svc-ingest-DEV-ONLY", "a development secret"),
+        ("navi-maps-dev-secret", "a development secret"),
+        ("carbon", "an example value"),
+        ("change-me", "an example value"),
+        ("PLACEHOLDER-CHANGE-ME", "an example value"),
+        ("fifteen-chars-x", "shorter than 16"),
+    ],
+)
+def test_production_refuses_development_example_and_short_secrets(
+    monkeypatch: pytest.MonkeyPatch, value: str, why: str
+) -> None:
+    assert access.weak_secret(value) is not None and why in str(access.weak_secret(value))
+    env = {"CARBON_KAFKA_SECRET_ADMIN": value}
+    with pytest.raises(access.WeakSecret, match="CARBON_KAFKA_SECRET_ADMIN"):
+        access.secret_of("admin", env, production=True)
+    assert access.secret_of("admin", env, production=False) == value  # development: as set
+    strong = "a-real-database-password"
+    monkeypatch.setenv("CARBON_KAFKA_SECRET_ADMIN", value)
+    with pytest.raises(ValueError, match="CARBON_KAFKA_SECRET_ADMIN"):
+        Settings(environment="production", pg_password=strong)
+    monkeypatch.delenv("CARBON_KAFKA_SECRET_ADMIN")
+    with pytest.raises(ValueError, match="CARBON_PG_PASSWORD"):
+        Settings(environment="production", pg_password=value)
+    with pytest.raises(ValueError, match="CARBON_KAFKA_PASSWORD"):
+        Settings(environment="production", pg_password=strong, kafka_password=value)
+    assert Settings(environment="development", pg_password=value).pg_password
+
+
+def test_production_takes_secrets_of_sixteen_characters_and_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CARBON_KAFKA_SECRET_ADMIN", "x" * access.MIN_SECRET_LENGTH)
+    settings = Settings(environment="production", pg_password="p" * access.MIN_SECRET_LENGTH)
+    assert settings.kafka_secret() == "x" * access.MIN_SECRET_LENGTH
+
+
+def test_production_has_no_signing_secret_for_a_weak_one() -> None:
+    entry = {"id": "a-app", "name": "A", "kind": "x", "behaviours": ["travel.metro"]}
+    credentials = {"hmac_secret_env": "A_APP_SIGNING_SECRET"}
+    partner = parse_registry({"partners": [{**entry, "credentials": credentials}]}).partners[0]
+    weak = {"A_APP_SIGNING_SECRET": "a-app-dev-secret"}
+    assert partner.signing_secret(weak, production=True) is None
+    assert partner.signing_secret(weak, production=False) == b"a-app-dev-secret"
+    strong = "a-signing-secret-of-the-partner"
+    assert partner.signing_secret({"A_APP_SIGNING_SECRET": strong}, production=True) == (
+        strong.encode()
+    )
 
 
 @pytest.mark.parametrize(

@@ -48,5 +48,5 @@ def test_production_refuses_the_development_password(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("CARBON_ENVIRONMENT", "production")
     with pytest.raises(ValidationError, match="CARBON_PG_PASSWORD"):
         Settings()
-    monkeypatch.setenv("CARBON_PG_PASSWORD", "a-real-secret")
+    monkeypatch.setenv("CARBON_PG_PASSWORD", "a-real-database-secret")
     assert Settings().environment == "production"
