@@ -13,8 +13,10 @@ the run (exit 1), however fast.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import logging
 import math
 import os
 import subprocess
@@ -29,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
 from kafka import KafkaProducer
 
+from carbonledger.bench.patience import TRANSIENT, Books
 from carbonledger.bench.probe import Sampler, Tick, infrastructure_pids
 from carbonledger.bench.traffic import CityProfile, CityTraffic
 from carbonledger.contracts import access, topics
@@ -42,6 +44,7 @@ from carbonledger.reference.reconcile import expected_from
 from carbonledger.runtime.producers import producer
 from carbonledger.services.ledger.adapters import views
 
+log = logging.getLogger(__name__)
 Records = list[tuple[str, bytes]]
 TICK_SECONDS = 0.1
 RECORDS_PER_ACTIVITY = 1.4  # a first guess at the generator's ratio; corrected as it runs
@@ -162,21 +165,39 @@ def send_all(settings: Settings, batches: Iterator[Records], to_topic: str | Non
 # --- waiting and reading the ledger ----------------------------------------------
 
 
-def wait_caught_up(settings: Settings, conn: psycopg.Connection, timeout: float) -> None:
-    """Until every group has read everything, twice in a row a second apart."""
+def wait_caught_up(settings: Settings, books: Books, timeout: float) -> None:
+    """Until every group has read everything, twice in a row a second apart. A broker
+    or PostgreSQL restart meanwhile costs a reading, not the run."""
     deadline, quiet = time.monotonic() + timeout, 0
-    with LagProbe(settings) as probe:
+    probe: LagProbe | None = None
+    try:
         while quiet < 2:
             if time.monotonic() > deadline:
                 raise TimeoutError("the pipeline did not catch up within the timeout")
-            lag = probe.pipeline(views.offsets(conn, LEDGER_GROUP, topics.DECISIONS))
-            quiet = quiet + 1 if not any(lag.values()) else 0
+            ledger = books.read(views.offsets, LEDGER_GROUP, topics.DECISIONS)
+            try:
+                probe = probe or LagProbe(settings)
+                lag = probe.pipeline(ledger)
+            except TRANSIENT as error:
+                log.warning("lag unreadable (%s); reconnecting", error)
+                _closed(probe)
+                probe, quiet = None, 0
+            else:
+                quiet = quiet + 1 if not any(lag.values()) else 0
             time.sleep(1)
+    finally:
+        _closed(probe)
+
+
+def _closed(probe: LagProbe | None) -> None:
+    if probe is not None:
+        with contextlib.suppress(*TRANSIENT):
+            probe.__exit__(None, None, None)
 
 
 def check_books(
     settings: Settings,
-    conn: psycopg.Connection,
+    books: Books,
     records: Records,
     before: dict[str, dict[str, int]],
 ) -> list[str]:
@@ -184,21 +205,19 @@ def check_books(
     expected = expected_from(settings, records)
     problems = []
     personal = {s: v for s, v in expected.personal.items() if v}
-    got = {s: v for s, v in views.balances_of(conn, "personal", expected.personal).items() if v}
+    got = books.read(views.balances_of, "personal", expected.personal)
+    got = {s: v for s, v in got.items() if v}
     if got != personal:
         wrong = sorted(set(got) ^ set(personal) | {s for s in got if got[s] != personal.get(s)})
         problems.append(f"personal: {len(wrong)} people differ from settle (e.g. {wrong[:2]})")
     for book in ("enterprise", "government"):
-        after = views.balances(conn, book)
+        after = books.read(views.balances, book)
         moved = {a: after.get(a, 0) - before[book].get(a, 0) for a in after}
         moved = {a: v for a, v in moved.items() if v}
         wanted = {a: v for a, v in expected.book(book).items() if v}
         if moved != wanted:
             problems.append(f"{book}: moved {moved} but settle says {wanted}")
     return problems
-
-
-# --- figures ----------------------------------------------------------------------
 
 
 def percentiles(values: list[float], points: tuple[float, ...] = (50, 95, 99)) -> dict[str, float]:
@@ -355,20 +374,20 @@ def run_bench(
     processes = stack.Processes(settings)
     ports = {f"{n}-{w}": processes.port(n, w) for n, w in processes.running()}
     traffic = CityTraffic(CityProfile(people=options.people, seed=options.seed, tag=_tag()))
-    with psycopg.connect(settings.pg_conninfo, autocommit=True) as conn:
+    with Books(settings) as books:
         # Traffic still in flight would move the shared enterprise and government
         # books during the run and read as a wrong result.
-        wait_caught_up(settings, conn, options.timeout)
-        before = {b: views.balances(conn, b) for b in ("enterprise", "government")}
-        start_seq = views.last_seq(conn)
+        wait_caught_up(settings, books, options.timeout)
+        before = {b: books.read(views.balances, b) for b in ("enterprise", "government")}
+        start_seq = books.read(views.last_seq)
         with Sampler(ports, infrastructure_pids(settings)) as sampler:
             batches = paced_batches(traffic, options.activities, options.rate, progress)
             sent = send_all(settings, batches)
-            wait_caught_up(settings, conn, options.timeout)
-        finished = views.last_posted_at(conn, start_seq)
-        posted = views.first_credits(conn, start_seq)
+            wait_caught_up(settings, books, options.timeout)
+        finished = books.read(views.last_posted_at, start_seq)
+        posted = books.read(views.first_credits, start_seq)
         latencies = [posted[e] - at for e, at in sent.at.items() if e in posted]
-        problems = check_books(settings, conn, sent.records, before)
+        problems = check_books(settings, books, sent.records, before)
     seconds = finished - sent.first
     report: dict[str, Any] = {
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(options).items()},
