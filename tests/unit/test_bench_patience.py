@@ -29,7 +29,7 @@ def test_a_read_is_retried_on_a_new_connection_until_postgresql_is_back(
         opened.append(FakeConnection())
         return opened[-1]
 
-    monkeypatch.setattr(patience.psycopg, "connect", connect)
+    monkeypatch.setattr(psycopg, "connect", connect)
     failures = [psycopg.OperationalError("terminating connection due to administrator command")]
 
     def view(conn: FakeConnection, seq: int) -> int:
@@ -45,7 +45,7 @@ def test_a_read_is_retried_on_a_new_connection_until_postgresql_is_back(
 def test_a_read_that_is_wrong_rather_than_unlucky_is_not_retried(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(patience.psycopg, "connect", lambda *a, **k: FakeConnection())
+    monkeypatch.setattr(psycopg, "connect", lambda *a, **k: FakeConnection())
     calls: list[int] = []
 
     def view(conn: FakeConnection) -> None:
@@ -58,7 +58,7 @@ def test_a_read_that_is_wrong_rather_than_unlucky_is_not_retried(
 
 
 def test_a_read_gives_up_after_its_patience(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(patience.psycopg, "connect", lambda *a, **k: FakeConnection())
+    monkeypatch.setattr(psycopg, "connect", lambda *a, **k: FakeConnection())
 
     def view(conn: FakeConnection) -> None:
         raise psycopg.OperationalError("connection refused")
