@@ -14,6 +14,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from carbonledger.contracts import access
 
 DEV_PASSWORD = "carbon-dev-only"
+PIPELINE_METADATA_MAX_AGE_MS = 10_000
+# kafka-python backs reconnect attempts off exponentially to 30 s by default: after a
+# 20 s broker outage its clients (partner traffic, the gateway, the outbox relay, the
+# bench) waited up to half a minute more. aiokafka retries every retry_backoff_ms.
+PLAIN_RECONNECT_BACKOFF_MAX_MS = 1_000
 
 # kafka-python warns on every SASL_PLAINTEXT connection. SCRAM never sends the
 # password itself; the local stack is loopback only, and production sets SASL_SSL.
@@ -122,6 +127,13 @@ class Settings(BaseSettings):
             }
         return config
 
+    def plain_client_config(self) -> dict[str, Any]:
+        """kafka_client_config for kafka-python's clients (admin, plain producers and
+        consumers): reconnecting at least once a second while the broker is away."""
+        return self.kafka_client_config() | {
+            "reconnect_backoff_max_ms": PLAIN_RECONNECT_BACKOFF_MAX_MS
+        }
+
     def pipeline_consumer_config(self, group: str, client_id: str) -> dict[str, Any]:
         """A pipeline stage's consumer: it commits its own offsets, starts a new group
         at the beginning, and batches its fetches. The same keys for both clients."""
@@ -132,6 +144,9 @@ class Settings(BaseSettings):
             "auto_offset_reset": "earliest",
             "session_timeout_ms": 10_000,
             "heartbeat_interval_ms": 3_000,
+            # How late a subscribed topic created (or grown) after the consumer joined is
+            # noticed and rebalanced onto: aiokafka's default is 5 minutes.
+            "metadata_max_age_ms": PIPELINE_METADATA_MAX_AGE_MS,
             "fetch_min_bytes": self.stream_fetch_min_bytes,
             "fetch_max_wait_ms": self.stream_fetch_max_wait_ms,
         }

@@ -23,7 +23,7 @@ class LagProbe:
 
     def __init__(self, settings: Settings) -> None:
         self.admin = admin_client(settings)
-        self.consumer = KafkaConsumer(**settings.kafka_client_config(), enable_auto_commit=False)
+        self.consumer = KafkaConsumer(**settings.plain_client_config(), enable_auto_commit=False)
 
     def __enter__(self) -> LagProbe:
         return self

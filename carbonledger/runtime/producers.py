@@ -24,7 +24,7 @@ def producer(
     max_request_size: int = topics.PARTNER_MAX_BYTES,
 ) -> KafkaProducer:
     return KafkaProducer(
-        **settings.kafka_client_config(),
+        **settings.plain_client_config(),
         acks="all",
         enable_idempotence=True,
         linger_ms=linger_ms,
