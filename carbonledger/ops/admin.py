@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from typing import Any
 
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import NewTopic
@@ -26,7 +28,7 @@ def topic_map(settings: Settings, registry: PartnerRegistry) -> list[TopicSpec]:
 
 def admin_client(settings: Settings) -> KafkaAdminClient:
     return KafkaAdminClient(
-        **settings.kafka_client_config(),
+        **settings.plain_client_config(),
         client_id="carbonledger-admin",
         request_timeout_ms=30000,
     )
@@ -72,9 +74,36 @@ def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> list[str]:
             except TopicAlreadyExistsError:
                 pass
         _warn_on_partition_drift(admin, [s for s in specs if s.name in existing])
+        if created:
+            _wait_until_led(admin, created)
         return created
     finally:
         admin.close()
+
+
+def _wait_until_led(admin: KafkaAdminClient, names: list[str], timeout: float = 60.0) -> None:
+    """Until the broker's metadata has every partition of these new topics with a leader.
+
+    Creation returns once the controller has recorded the topics; a consumer that
+    joins its group before the broker's metadata has them is assigned none of their
+    partitions (issue 18: the ledger writer and dedupe.decisions)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        described = admin.describe_topics(names)
+        unled = sorted(
+            str(t["name"])
+            for t in described
+            if t["error_code"] or not t["partitions"] or any(_unled(p) for p in t["partitions"])
+        )
+        if not unled and len(described) == len(names):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics without led partitions after {timeout:.0f} s: {unled}")
+        time.sleep(0.2)
+
+
+def _unled(partition: dict[str, Any]) -> bool:
+    return bool(partition["error_code"]) or int(partition["leader_id"]) < 0
 
 
 def _warn_on_partition_drift(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:

@@ -45,6 +45,7 @@ from mode import Service
 from carbonledger.contracts import metrics, topics
 from carbonledger.contracts.settings import Settings
 from carbonledger.runtime.commits import CommitStrategy, KafkaCommit
+from carbonledger.runtime.metadata import wait_for_topics
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +188,10 @@ class BatchLoop(Service):
             max_partition_fetch_bytes=topics.REJECTED_MAX_BYTES,
             **self.consumer_config,
         )
-        self.consumer.subscribe(list(self.sources), listener=_FinishBatchFirst(self))
         await self.producer.start()
+        # Subscribing before the topics exist would leave the first assignment empty.
+        await wait_for_topics(self.producer.client, self.sources)
+        self.consumer.subscribe(list(self.sources), listener=_FinishBatchFirst(self))
         await self.consumer.start()
 
     async def on_stop(self) -> None:
