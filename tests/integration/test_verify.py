@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from itertools import takewhile
 from typing import Any
 
 import psycopg
@@ -36,17 +37,20 @@ def _tamper(db: psycopg.Connection, posting_id: Any, amount: int) -> None:
 
 
 class Burst(threading.Thread):
-    """Partner traffic at a steady rate through the real stack, in the background."""
+    """Partner traffic at a steady rate through the real stack, in the background,
+    until told to stop (or `activities` are sent)."""
 
     def __init__(self, settings: Settings, activities: int, rate: float) -> None:
         super().__init__(name="verify-burst", daemon=True)
         self.settings, self.activities, self.rate = settings, activities, rate
         self.error: BaseException | None = None
+        self.stopping = threading.Event()
 
     def run(self) -> None:
         traffic = CityTraffic(CityProfile(people=200, seed=18, tag=f"v{time.time_ns() % 10**6}"))
+        batches = paced_batches(traffic, self.activities, self.rate)
         try:
-            send_all(self.settings, paced_batches(traffic, self.activities, self.rate))
+            send_all(self.settings, takewhile(lambda _: not self.stopping.is_set(), batches))
         except BaseException as error:  # seen by the test, not lost in the thread
             self.error = error
 
@@ -63,7 +67,7 @@ def test_verify_during_a_burst_reports_no_false_break_and_names_an_altered_posti
     settings: Settings, db: psycopg.Connection, running_stack: stack.Processes
 ) -> None:
     start = views.last_seq(db)
-    burst = Burst(settings, activities=4000, rate=150)
+    burst = Burst(settings, activities=100_000, rate=150)
     burst.start()
     try:
         seen = _posting_grows(db, start)
@@ -90,6 +94,7 @@ def test_verify_during_a_burst_reports_no_false_break_and_names_an_altered_posti
         finally:
             _tamper(db, posting_id, amount)
     finally:
+        burst.stopping.set()
         burst.join(timeout=180)
     assert burst.error is None
     code, report = verify_cli()
