@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from itertools import takewhile
 from typing import Any
 
@@ -99,3 +100,39 @@ def test_verify_during_a_burst_reports_no_false_break_and_names_an_altered_posti
     assert burst.error is None
     code, report = verify_cli()
     assert code == 0 and report["ok"], report
+
+
+def test_verify_names_decisions_that_break_the_books_invariants(
+    db: psycopg.Connection, running_stack: stack.Processes
+) -> None:
+    """Decisions no stage should have let through, written straight into the table."""
+    negative, stray, credit, twice = (uuid.uuid4() for _ in range(4))
+    rows = [
+        (negative, "credit", -(10**12), None),  # the issue's -10^12 credit
+        (stray, "reverse", -5, uuid.uuid4()),  # reverses nothing
+        (credit, "credit", 7, None),
+        (twice, "reverse", -7, credit),
+        (uuid.uuid4(), "reverse", -7, credit),  # the same credit reversed again
+    ]
+    with db.transaction():
+        for decision_id, kind, amount, reverses in rows:
+            db.execute(
+                "INSERT INTO decisions (decision_id, kind, claim_id, event_source, event_id,"
+                " subject, behaviour_type, region, amount_mg, reverses, claim)"
+                " VALUES (%s, %s, %s, 'test', %s, 'someone', 'travel.metro', '440305', %s, %s,"
+                " '{}')",
+                (decision_id, kind, uuid.uuid4(), str(decision_id), amount, reverses),
+            )
+    try:
+        code, report = verify_cli()
+        problems = " ".join(report["problems"])
+        assert code == 1
+        assert f"decision {negative} (credit of {-(10**12)} mg)" in problems
+        assert f"reversal {stray} reverses no credit" in problems
+        assert f"reversal {credit} reversed 2 times" in problems
+    finally:
+        with db.transaction():
+            db.execute("ALTER TABLE decisions DISABLE TRIGGER decisions_append_only")
+            db.execute("DELETE FROM decisions WHERE decision_id = ANY(%s)", ([r[0] for r in rows],))
+            db.execute("ALTER TABLE decisions ENABLE TRIGGER decisions_append_only")
+    assert verify_cli()[0] == 0
