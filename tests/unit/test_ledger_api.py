@@ -17,6 +17,7 @@ OPERATIONS = [
     ("get", "/v1/ledgers/employer/{employer}", "ledgers-employer_ledger"),
     ("get", "/v1/ledgers/government/{region}", "ledgers-government_ledger"),
     ("get", "/v1/claims/{source}/{event_id}", "claims-explain_claim"),
+    ("get", "/v1/claims", "claims-explain_claim_by_query"),
     ("get", "/v1/methodologies", "methodologies-methodologies"),
     ("get", "/v1/methodologies/{methodology_id}/{version}", "methodologies-methodology"),
     ("get", "/v1/ledgers/totals", "ledgers-totals"),

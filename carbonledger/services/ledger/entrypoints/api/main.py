@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from psycopg_pool import ConnectionPool
 
@@ -15,7 +15,11 @@ from carbonledger import __version__
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.regions import load_regions
 from carbonledger.services.ledger.config import LedgerSettings
-from carbonledger.services.ledger.entrypoints.api.deps import Registries
+from carbonledger.services.ledger.entrypoints.api.deps import Books, BooksUnavailable, Registries
+from carbonledger.services.ledger.entrypoints.api.guards import (
+    books_unavailable,
+    refuse_control_characters,
+)
 from carbonledger.services.ledger.entrypoints.api.routers import (
     claims,
     employers,
@@ -33,12 +37,23 @@ def _operation_id(route: APIRoute) -> str:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = LedgerSettings()
+    # Opened without waiting: the API starts (and answers 503) while PostgreSQL is away.
+    # `check` hands out only a live connection: after PostgreSQL restarts, the first
+    # requests find the idle ones broken, and the pool replaces them instead of failing.
     pool = ConnectionPool(
-        settings.pg_conninfo, min_size=1, max_size=8, open=True, kwargs={"autocommit": True}
+        settings.pg_conninfo,
+        min_size=1,
+        max_size=settings.api_db_connections,
+        open=True,
+        kwargs={"autocommit": True},
+        check=ConnectionPool.check_connection,
+        timeout=settings.api_db_wait_seconds,
+        name="ledger-api",
     )
+    books = Books(pool, settings.api_db_wait_seconds, settings.api_retry_after_seconds)
     app.state.registries = Registries(
         settings=settings,
-        pool=pool,
+        books=books,
         regions=load_regions(),
         methodologies={(m.id, m.version): m for m in load_methodologies(settings.methodology_dir)},
     )
@@ -66,8 +81,10 @@ def create_app() -> FastAPI:
         docs_url="/v1/docs",
         generate_unique_id_function=_operation_id,
         lifespan=lifespan,
+        dependencies=[Depends(refuse_control_characters)],
     )
     app.middleware("http")(count_requests)
+    app.add_exception_handler(BooksUnavailable, books_unavailable)
     for area in (health, ledgers, employers, claims, methodologies):
         app.include_router(area.router)
     return app
