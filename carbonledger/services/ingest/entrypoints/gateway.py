@@ -84,7 +84,9 @@ async def post_events(
     try:
         # Headers first: an oversized or unproven request is refused before its body
         # is read, and a body is never held past the limit.
-        body = await _signed_body(request, service, x_carbon_partner, x_carbon_timestamp)
+        body = await _signed_body(
+            request, service, x_carbon_partner, x_carbon_timestamp, x_carbon_signature
+        )
         service.authenticate(x_carbon_partner, x_carbon_timestamp, x_carbon_signature, body)
         answer = await service.accept(x_carbon_partner, body)
     except Unauthorised as no:
@@ -102,10 +104,13 @@ async def post_events(
     return answer
 
 
-async def _signed_body(request: Request, service: Gateway, partner: str, timestamp: str) -> bytes:
+async def _signed_body(
+    request: Request, service: Gateway, partner: str, timestamp: str, signature: str
+) -> bytes:
+    """The body, once the headers alone could not refuse it (413, then 401)."""
     limit = service.settings.gateway_max_bytes
     refuse_declared_length(request.headers.get("content-length"), limit)
-    service.check_headers(partner, timestamp, request.headers["x-carbon-signature"])
+    service.check_headers(partner, timestamp, signature)
     return await read_capped(request.stream(), limit)
 
 

@@ -20,7 +20,7 @@ from typing import Annotated
 
 import psycopg
 from fastapi import Depends, Query, Request
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.regions import RegionTable
@@ -58,7 +58,8 @@ class Books:
             raise BooksUnavailable(
                 f"no database connection within {self.wait_seconds:g} s", self.retry_after
             ) from None
-        except (psycopg.OperationalError, psycopg.InterfaceError):
+        except (PoolClosed, psycopg.OperationalError, psycopg.InterfaceError):
+            # PoolClosed: a request still arriving as the API shuts down.
             # The pool drops a broken connection as it comes back and reconnects.
             raise BooksUnavailable("the books cannot be read now", self.retry_after) from None
 
