@@ -172,3 +172,20 @@ def test_a_request_waits_a_bounded_time_for_a_connection() -> None:
     with pytest.raises(BooksUnavailable) as busy, Books(pool, 2.5, 7).reading():  # type: ignore[arg-type]
         pass
     assert pool.waited == 2.5 and busy.value.retry_after == 7
+
+
+def test_requests_are_counted_by_route_template_never_by_path(no_database: None) -> None:
+    from carbonledger.services.ledger.entrypoints.api import create_app
+    from carbonledger.services.ledger.metrics import API_REQUESTS
+
+    def count(route: str, status: str) -> float:
+        return float(API_REQUESTS.labels(route, "GET", status)._value.get())
+
+    claim, nowhere = "/v1/claims/{source}/{event_id}", "unmatched"
+    before = count(claim, "422"), count(nowhere, "404"), count("/v1/ledgers/totals", "503")
+    with TestClient(create_app()) as client:
+        client.get("/v1/claims/navi-maps/trip/4%002")
+        client.get("/nowhere")
+        client.get("/v1/ledgers/totals")
+    after = count(claim, "422"), count(nowhere, "404"), count("/v1/ledgers/totals", "503")
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
