@@ -19,6 +19,7 @@ from carbonledger.cli import (
     dlq,
     kafka,
     ledger,
+    load,
     methodologies,
     monitoring,
     reference,
@@ -65,6 +66,7 @@ for group in (
     dlq,
     monitoring,
     bench,
+    load,
     regenerate,
 ):
     group.register(app)

@@ -5,10 +5,9 @@ stages keep faust's own web server (runtime/stage.py), because faust runs it in 
 worker, but answer from the same functions: `alive` for /healthz, `metrics_answer`
 for /metrics and `readiness_status` for the /readyz status of a readiness body.
 
-The two servers differ only where they always have: a FastAPI app answers /readyz
-with 200 and its body (a check that cannot be made raises, e.g. unreadable books: 500),
-a faust stage with 503 when its body is not ready; faust's /metrics content type is
-the one aiohttp accepts (runtime/stage.py).
+Both servers answer /readyz with its body, 200 when it is ready and 503 when not, so a
+balancer or `carbonledger up` waits; faust's /metrics content type is the one aiohttp
+accepts (runtime/stage.py).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at
@@ -37,7 +36,7 @@ def metrics_answer() -> tuple[bytes, str]:
 
 
 def readiness_status(body: Mapping[str, Any]) -> int:
-    """The status of a /readyz answer from a faust stage: 503 tells a balancer to wait."""
+    """The status of a /readyz answer: 503 tells a balancer to wait."""
     return 200 if body["ready"] else 503
 
 
@@ -57,7 +56,10 @@ def health_router(
         return alive()
 
     @router.get("/readyz", include_in_schema=documented, response_model=ready_model)
-    def readyz(body: Annotated[Mapping[str, Any], Depends(readiness)]) -> Mapping[str, Any]:
+    def readyz(
+        body: Annotated[Mapping[str, Any], Depends(readiness)], response: Response
+    ) -> Mapping[str, Any]:
+        response.status_code = readiness_status(body)
         return body
 
     @router.get("/metrics", include_in_schema=False)

@@ -8,13 +8,21 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from carbonledger.services.ingest.config import IngestSettings
-from carbonledger.services.ingest.domain.gateway import BadBatch, sign, split_batch
+from carbonledger.services.ingest.domain.gateway import (
+    BadBatch,
+    ReplayGuard,
+    Unauthorised,
+    sign,
+    split_batch,
+)
+from carbonledger.services.ingest.entrypoints.body_limit import BodyTooLarge, read_capped
 from carbonledger.services.ingest.entrypoints.gateway import app
 from carbonledger.services.ingest.gateway_service import Gateway
 from tests.factories import metro, raw, registry
@@ -86,7 +94,8 @@ def test_unproven_requests_are_refused_with_401(sender: FakeSender, how: str) ->
     answer = {
         "bad signature": lambda: post(body, signature="0" * 64),
         "stale timestamp": lambda: post(body, ts=now - 301),
-        "future timestamp": lambda: post(body, ts=now + 301),
+        # Well past the window: the seconds the test takes shrink a future offset.
+        "future timestamp": lambda: post(body, ts=now + 360),
         "wrong secret": lambda: post(body, secret=b"guess"),
         "unknown partner": lambda: post(body, partner="nobody", secret=b"nobody-dev-secret"),
     }[how]()
@@ -100,6 +109,85 @@ def test_a_replayed_signed_request_is_refused(sender: FakeSender) -> None:
     assert post(body, ts=int(stamp), signature=signature).status_code == 200
     assert post(body, ts=int(stamp), signature=signature).status_code == 401
     assert len(sender.sent) == 1
+
+
+@pytest.mark.parametrize("case", [str.upper, lambda s: s[:10].upper() + s[10:]])
+def test_a_replay_in_another_letter_case_is_still_a_replay(
+    sender: FakeSender, case: object
+) -> None:
+    body, stamp = raw(metro(id="case")), str(int(time.time()))
+    signature = sign(SECRET, stamp, body)
+    assert post(body, ts=int(stamp), signature=signature).status_code == 200
+    again = post(body, ts=int(stamp), signature=case(signature))  # type: ignore[operator]
+    assert again.status_code == 401 and "already used" in again.json()["detail"]
+    assert len(sender.sent) == 1
+
+
+def test_a_signature_in_capitals_is_accepted_once() -> None:
+    guard, body, now = ReplayGuard(), b"{}", time.time()
+    signature = sign(SECRET, str(int(now)), body).upper()
+    guard.check(SECRET, str(int(now)), signature, body, now)
+    with pytest.raises(Unauthorised, match="already used"):
+        guard.check_headers(SECRET, str(int(now)), signature.lower(), now)
+
+
+@pytest.mark.parametrize(
+    "signature", ["0" * 63, "0" * 65, " " + "0" * 63, "0x" + "0" * 62, "g" * 64, "00 " * 21 + "0"]
+)
+def test_a_signature_that_is_not_64_hex_digits_is_refused_before_the_body(signature: str) -> None:
+    with pytest.raises(Unauthorised, match="64 hex digits"):
+        ReplayGuard().check_headers(SECRET, str(int(time.time())), signature, time.time())
+
+
+def test_a_timestamp_must_be_plain_digits() -> None:
+    for stamp in (" 1", "1_0", "１２", "-5", ""):
+        with pytest.raises(Unauthorised, match="Unix seconds"):
+            ReplayGuard().check_headers(SECRET, stamp, "0" * 64, time.time())
+
+
+def test_an_unproven_request_is_refused_without_reading_its_body(sender: FakeSender) -> None:
+    read: list[int] = []
+
+    def body() -> Iterator[bytes]:
+        for n in range(100):
+            read.append(n)
+            yield b" " * 1024
+
+    answer: httpx.Response = TestClient(app).post(
+        "/v1/events", content=body(), headers={**signed(b""), "X-Carbon-Signature": "nope"}
+    )
+    assert answer.status_code == 401 and "64 hex digits" in answer.json()["detail"]
+    assert len(read) <= 1  # the test transport may take the first chunk; never the rest
+
+
+def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(sender: FakeSender) -> None:
+    sent: list[int] = []
+
+    def body() -> Iterator[bytes]:  # no Content-Length: the transport sends it chunked
+        for n in range(20):
+            sent.append(n)
+            yield b" " * (1024 * 1024)
+
+    answer: httpx.Response = TestClient(app).post("/v1/events", content=body(), headers=signed(b""))
+    assert answer.status_code == 413 and "body over" in answer.json()["detail"]
+
+
+def test_reading_a_body_stops_at_the_limit() -> None:
+    taken: list[int] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for n in range(1000):
+            taken.append(n)
+            yield b"x" * 100
+
+    async def read(limit: int) -> bytes:
+        return await read_capped(chunks(), limit)
+
+    assert len(asyncio.run(read(10**6))) == 100_000
+    taken.clear()
+    with pytest.raises(BodyTooLarge):
+        asyncio.run(read(250))
+    assert len(taken) == 3  # the third chunk passed the limit; nothing after it was asked for
 
 
 def test_batch_limits_and_malformed_bodies() -> None:
@@ -116,6 +204,13 @@ def test_batch_limits_and_malformed_bodies() -> None:
 def test_an_oversized_body_is_refused_before_anything_else(sender: FakeSender) -> None:
     answer = post(b"[" + b" " * (5 * 1024 * 1024) + b"]")
     assert answer.status_code == 413
+    # A declared length over the limit is refused on the headers, even unsigned.
+    declared = TestClient(app).post(
+        "/v1/events",
+        content=b"[]",
+        headers={**signed(b"[]"), "X-Carbon-Signature": "nope", "Content-Length": str(10**9)},
+    )
+    assert declared.status_code == 413
 
 
 def test_malformed_batch_is_400_after_authentication(sender: FakeSender) -> None:

@@ -32,8 +32,8 @@ def test_readyz_answers_the_readiness_body_which_may_ask_for_the_request() -> No
     closed = get(served, "/readyz")
     served.app.state.doors_open = True  # type: ignore[attr-defined]
     opened = get(served, "/readyz")
-    # A FastAPI app answers 200 either way, as the gateway and the API always have.
-    assert (closed.status_code, closed.json()) == (200, {"ready": False})
+    # 503 while not ready, so a balancer (and `carbonledger up`) waits, as for a stage.
+    assert (closed.status_code, closed.json()) == (503, {"ready": False})
     assert (opened.status_code, opened.json()) == (200, {"ready": True})
 
 

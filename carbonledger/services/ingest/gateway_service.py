@@ -62,11 +62,17 @@ class Gateway:
         self.replays = ReplayGuard(settings.gateway_replay_window_seconds)
         self.sending = ThreadPoolExecutor(sending_threads, thread_name_prefix="gateway-send")
 
+    def check_headers(self, partner_id: str, timestamp: str, signature: str) -> None:
+        """What the headers alone can refuse, before the body is read (Unauthorised)."""
+        self.replays.check_headers(self._secret(partner_id), timestamp, signature, time.time())
+
     def authenticate(self, partner_id: str, timestamp: str, signature: str, body: bytes) -> None:
+        self.replays.check(self._secret(partner_id), timestamp, signature, body, time.time())
+
+    def _secret(self, partner_id: str) -> bytes | None:
         partner = self.registry.get(partner_id)
         production = self.settings.environment == "production"
-        secret = partner.signing_secret(os.environ, production) if partner else None
-        self.replays.check(secret, timestamp, signature, body, time.time())
+        return partner.signing_secret(os.environ, production) if partner else None
 
     async def accept(self, partner_id: str, body: bytes) -> BatchResult:
         """Each event answered; the accepted ones on the partner's topic before the answer."""

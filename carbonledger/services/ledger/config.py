@@ -22,3 +22,9 @@ class LedgerSettings(Settings):
     # How often the active publisher sums each book for carbon_ledger_book_balance_grams
     # (a scan of the balances table: raise it at national scale, 0 turns it off).
     book_totals_seconds: float = 30.0
+    # The ledger API's connections to PostgreSQL (per API process), how long a request
+    # waits for one before it is answered 503, and the Retry-After that 503 carries
+    # (docs/operations.md, "API capacity").
+    api_db_connections: int = 16
+    api_db_wait_seconds: float = 3.0
+    api_retry_after_seconds: int = 5

@@ -7,6 +7,11 @@ can be altered in transit) and the timestamp bounds replays: a request older
 or newer than the window is refused, and a signature seen inside the window is
 refused again. Each event of a batch is then validated exactly as ingest does,
 and the answer says, per event, accepted or rejected with the reason.
+
+A signature is 64 hex digits, in either case: hex spells bytes, and the replay
+cache remembers the 32 bytes, so an upper-cased (or partly upper-cased) copy of a
+seen signature is the same signature, refused as a replay. Anything else (other
+lengths, blanks, `0x`) is refused before the body is read.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,8 +37,18 @@ class BadBatch(Exception):
         self.status = status
 
 
+_HEX_SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
+
+
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     return hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def canonical_signature(signature: str) -> bytes:
+    """The 32 bytes a signature spells: what is compared and what the replay cache keys on."""
+    if not _HEX_SIGNATURE.fullmatch(signature):
+        raise Unauthorised("X-Carbon-Signature must be 64 hex digits (HMAC-SHA256)")
+    return bytes.fromhex(signature)
 
 
 @dataclass
@@ -43,31 +59,47 @@ class ReplayGuard:
     capacity: int = 1_000_000
 
     def __post_init__(self) -> None:
-        self.seen: OrderedDict[str, float] = OrderedDict()
+        self.seen: OrderedDict[bytes, float] = OrderedDict()
+
+    def check_headers(
+        self, secret: bytes | None, timestamp: str, signature: str, now: float
+    ) -> bytes:
+        """What can be refused before the body is read: no secret, a timestamp outside
+        the window, a malformed or already used signature. Returns the signature's bytes."""
+        if secret is None:
+            raise Unauthorised("unknown partner, or no credentials configured for it")
+        sent = _seconds(timestamp)
+        if abs(now - sent) > self.window_seconds:
+            raise Unauthorised(f"timestamp outside the {self.window_seconds} s window")
+        key = canonical_signature(signature)
+        self._forget_before(now - self.window_seconds)
+        if key in self.seen:
+            raise Unauthorised("this signature was already used (replayed request)")
+        return key
 
     def check(
         self, secret: bytes | None, timestamp: str, signature: str, body: bytes, now: float
     ) -> None:
-        if secret is None:
-            raise Unauthorised("unknown partner, or no credentials configured for it")
-        try:
-            sent = int(timestamp)
-        except ValueError:
-            raise Unauthorised("X-Carbon-Timestamp must be Unix seconds") from None
-        if abs(now - sent) > self.window_seconds:
-            raise Unauthorised(f"timestamp outside the {self.window_seconds} s window")
-        if not hmac.compare_digest(sign(secret, timestamp, body), signature.lower()):
+        """The whole proof, body included; a signature that passes is used up."""
+        key = self.check_headers(secret, timestamp, signature, now)
+        assert secret is not None  # check_headers refused a missing one
+        expected = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, key):
             raise Unauthorised("signature does not match the body and timestamp")
-        self._forget_before(now - self.window_seconds)
-        if signature in self.seen:
-            raise Unauthorised("this signature was already used (replayed request)")
-        self.seen[signature] = sent
+        self.seen[key] = _seconds(timestamp)
         while len(self.seen) > self.capacity:
             self.seen.popitem(last=False)
 
     def _forget_before(self, horizon: float) -> None:
         while self.seen and next(iter(self.seen.values())) < horizon:
             self.seen.popitem(last=False)
+
+
+def _seconds(timestamp: str) -> int:
+    # ASCII digits only: int() would also take "１２", " 12" or "1_2".
+    if not (timestamp.isascii() and timestamp.isdigit()):
+        raise Unauthorised("X-Carbon-Timestamp must be Unix seconds")
+    return int(timestamp)
 
 
 _DECODER = json.JSONDecoder(parse_float=Decimal)

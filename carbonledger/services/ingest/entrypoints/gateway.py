@@ -5,7 +5,8 @@ Run: uvicorn carbonledger.services.ingest.entrypoints.gateway:app --port 6075
 Each accepted event is produced to the partner's own topic, exactly as a
 partner's producer would; ingest then takes it the same way as any other. The
 answer is 200 with one result per event, in order, once every accepted event is
-on the broker; 401 when the request is not signed by a registered partner.
+on the broker; 401 when the request is not signed by a registered partner; 413
+when the body is over `CARBON_GATEWAY_MAX_BYTES`, refused while it streams in.
 The use case is the ingest service's `Gateway` (gateway_service.py); this module
 only wires it to HTTP and to a producer.
 
@@ -28,6 +29,11 @@ from carbonledger.runtime.producers import Outgoing, producer, send_and_wait
 from carbonledger.runtime.web import health_router
 from carbonledger.services.ingest.config import IngestSettings
 from carbonledger.services.ingest.domain.gateway import BadBatch, Unauthorised
+from carbonledger.services.ingest.entrypoints.body_limit import (
+    BodyTooLarge,
+    read_capped,
+    refuse_declared_length,
+)
 from carbonledger.services.ingest.gateway_service import BatchResult, Gateway
 from carbonledger.services.ingest.metrics import GATEWAY_REQUESTS, GATEWAY_SECONDS
 
@@ -75,17 +81,20 @@ async def post_events(
     """One CloudEvents event (a JSON object) or a batch (a JSON array, at most
     `CARBON_GATEWAY_MAX_EVENTS`); each is answered accepted or rejected with its reason."""
     started = time.perf_counter()
-    body = await request.body()
-    limit = service.settings.gateway_max_bytes
-    if len(body) > limit:
-        GATEWAY_REQUESTS.labels("-", "413").inc()
-        raise HTTPException(413, f"body over {limit} bytes; send smaller batches")
     try:
+        # Headers first: an oversized or unproven request is refused before its body
+        # is read, and a body is never held past the limit.
+        body = await _signed_body(
+            request, service, x_carbon_partner, x_carbon_timestamp, x_carbon_signature
+        )
         service.authenticate(x_carbon_partner, x_carbon_timestamp, x_carbon_signature, body)
         answer = await service.accept(x_carbon_partner, body)
     except Unauthorised as no:
         GATEWAY_REQUESTS.labels("-", "401").inc()  # an unproven partner id is not a label value
         raise HTTPException(401, str(no)) from None
+    except BodyTooLarge as big:
+        GATEWAY_REQUESTS.labels("-", "413").inc()
+        raise HTTPException(413, str(big)) from None
     except BadBatch as bad:
         GATEWAY_REQUESTS.labels(x_carbon_partner, str(bad.status)).inc()
         raise HTTPException(bad.status, str(bad)) from None
@@ -93,6 +102,16 @@ async def post_events(
         GATEWAY_SECONDS.observe(time.perf_counter() - started)
     GATEWAY_REQUESTS.labels(x_carbon_partner, "200").inc()
     return answer
+
+
+async def _signed_body(
+    request: Request, service: Gateway, partner: str, timestamp: str, signature: str
+) -> bytes:
+    """The body, once the headers alone could not refuse it (413, then 401)."""
+    limit = service.settings.gateway_max_bytes
+    refuse_declared_length(request.headers.get("content-length"), limit)
+    service.check_headers(partner, timestamp, signature)
+    return await read_capped(request.stream(), limit)
 
 
 def gateway_ready(request: Request) -> dict[str, Any]:

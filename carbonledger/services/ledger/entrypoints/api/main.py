@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from psycopg_pool import ConnectionPool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carbonledger import __version__
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.regions import load_regions
 from carbonledger.services.ledger.config import LedgerSettings
-from carbonledger.services.ledger.entrypoints.api.deps import Registries
+from carbonledger.services.ledger.entrypoints.api.deps import Books, BooksUnavailable, Registries
+from carbonledger.services.ledger.entrypoints.api.guards import (
+    books_unavailable,
+    refuse_control_characters,
+)
 from carbonledger.services.ledger.entrypoints.api.routers import (
     claims,
     employers,
@@ -33,12 +37,23 @@ def _operation_id(route: APIRoute) -> str:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = LedgerSettings()
+    # Opened without waiting: the API starts (and answers 503) while PostgreSQL is away.
+    # `check` hands out only a live connection: after PostgreSQL restarts, the first
+    # requests find the idle ones broken, and the pool replaces them instead of failing.
     pool = ConnectionPool(
-        settings.pg_conninfo, min_size=1, max_size=8, open=True, kwargs={"autocommit": True}
+        settings.pg_conninfo,
+        min_size=1,
+        max_size=settings.api_db_connections,
+        open=True,
+        kwargs={"autocommit": True},
+        check=ConnectionPool.check_connection,
+        timeout=settings.api_db_wait_seconds,
+        name="ledger-api",
     )
+    books = Books(pool, settings.api_db_wait_seconds, settings.api_retry_after_seconds)
     app.state.registries = Registries(
         settings=settings,
-        pool=pool,
+        books=books,
         regions=load_regions(),
         methodologies={(m.id, m.version): m for m in load_methodologies(settings.methodology_dir)},
     )
@@ -48,14 +63,34 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool.close()
 
 
-async def count_requests(request: Request, call_next: Callable[[Request], Any]) -> Response:
-    started = time.perf_counter()
-    response: Response = await call_next(request)
-    # The route's template, never the path: subjects and regions are unbounded.
-    route = getattr(request.scope.get("route"), "path", "unmatched")
-    API_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-    API_REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
-    return response
+class CountRequests:
+    """Counts and times each request by route (a plain ASGI middleware: FastAPI's
+    `@app.middleware("http")` runs each request through extra tasks and streams,
+    a cost every request of a loaded API pays)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500  # 500 unless an answer starts
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            # The route's template (as documented, without convertors), never the path:
+            # subjects and regions are unbounded.
+            route = getattr(scope.get("route"), "path_format", "unmatched")
+            API_REQUESTS.labels(route, scope["method"], str(status)).inc()
+            API_REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
 
 
 def create_app() -> FastAPI:
@@ -66,8 +101,10 @@ def create_app() -> FastAPI:
         docs_url="/v1/docs",
         generate_unique_id_function=_operation_id,
         lifespan=lifespan,
+        dependencies=[Depends(refuse_control_characters)],
     )
-    app.middleware("http")(count_requests)
+    app.add_middleware(CountRequests)
+    app.add_exception_handler(BooksUnavailable, books_unavailable)
     for area in (health, ledgers, employers, claims, methodologies):
         app.include_router(area.router)
     return app

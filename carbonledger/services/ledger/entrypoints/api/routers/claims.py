@@ -1,14 +1,20 @@
-"""What became of one partner event, decision by decision."""
+"""What became of one partner event, decision by decision.
+
+Two addresses for the same answer: `/v1/claims/{source}/{event_id}`, where the id
+may hold `/` (the rest of the path is the id), and `/v1/claims?source=&id=`, which
+carries any id percent-encoded in the query string (docs/subscribers.md).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+import psycopg
+from fastapi import APIRouter, HTTPException, Query
 
 from carbonledger.services.ledger.adapters import views
-from carbonledger.services.ledger.entrypoints.api.deps import Connection
+from carbonledger.services.ledger.entrypoints.api.deps import BooksDep
 from carbonledger.services.ledger.entrypoints.api.schemas import (
     Amount,
     ClaimExplanation,
@@ -29,10 +35,30 @@ def _status(decisions: list[DecisionView], credited: int) -> str:
     return last.kind
 
 
-@router.get("/{source}/{event_id}", response_model=ClaimExplanation)
-def explain_claim(source: str, event_id: str, conn: Connection) -> ClaimExplanation:
+@router.get("/{source}/{event_id:path}", response_model=ClaimExplanation)
+def explain_claim(source: str, event_id: str, books: BooksDep) -> ClaimExplanation:
     """What became of one partner event: each decision with the full claim behind it
-    (methodology version, inputs, every factor with its source) and the postings it made."""
+    (methodology version, inputs, every factor with its source) and the postings it made.
+    An id with `/` is the rest of the path (`/v1/claims/navi-maps/trip/42`)."""
+    with books.reading() as conn:
+        return _explanation(conn, source, event_id)
+
+
+@router.get("", response_model=ClaimExplanation)
+def explain_claim_by_query(
+    books: BooksDep,
+    source: Annotated[str, Query(min_length=1, description="the partner's source")],
+    event_id: Annotated[
+        str, Query(alias="id", min_length=1, description="the event id, percent-encoded")
+    ],
+) -> ClaimExplanation:
+    """The same answer as `/v1/claims/{source}/{event_id}`, for any event id: `?`, `#`,
+    `%` or a trailing `/` travel safely percent-encoded in the query string."""
+    with books.reading() as conn:
+        return _explanation(conn, source, event_id)
+
+
+def _explanation(conn: psycopg.Connection, source: str, event_id: str) -> ClaimExplanation:
     rows = views.decisions_of(conn, source, event_id)
     if not rows:
         raise HTTPException(

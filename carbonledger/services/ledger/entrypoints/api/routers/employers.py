@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from carbonledger.services.ledger.adapters import views
-from carbonledger.services.ledger.entrypoints.api.deps import Connection
+from carbonledger.services.ledger.entrypoints.api.deps import BooksDep
 from carbonledger.services.ledger.entrypoints.api.schemas import (
     Amount,
     EmployerLedger,
@@ -17,9 +17,10 @@ router = APIRouter(prefix="/v1/ledgers", tags=["ledgers"])
 
 
 @router.get("/employer/{employer}", response_model=EmployerLedger)
-def employer_ledger(employer: str, conn: Connection) -> EmployerLedger:
+def employer_ledger(employer: str, books: BooksDep) -> EmployerLedger:
     """Employer account (企业员工碳账户): what linked employees reduced since linking."""
-    members, rows = views.employer_rows(conn, employer)
+    with books.reading() as conn:
+        members, rows = views.employer_rows(conn, employer)
     if not members:
         raise HTTPException(404, "no employees linked to this employer")
     return EmployerLedger(

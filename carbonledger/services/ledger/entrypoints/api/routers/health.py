@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from carbonledger.runtime.web import health_router
 from carbonledger.services.ledger.adapters import views
-from carbonledger.services.ledger.entrypoints.api.deps import Connection
+from carbonledger.services.ledger.entrypoints.api.deps import BooksDep, BooksUnavailable
 
 
-def books_readable(conn: Connection) -> dict[str, bool]:
-    views.totals(conn)  # raises when the books cannot be read
+def books_readable(books: BooksDep) -> dict[str, bool]:
+    """Ready when the books can be read now; not ready (503) while PostgreSQL is away."""
+    try:
+        with books.reading() as conn:
+            views.totals(conn)
+    except BooksUnavailable:
+        return {"ready": False}
     return {"ready": True}
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException
 from carbonledger.contracts.envelope import SUBJECT_PATTERN
 from carbonledger.contracts.regions import NATIONAL, RegionTable
 from carbonledger.services.ledger.adapters import views
-from carbonledger.services.ledger.entrypoints.api.deps import Before, Connection, Limit, Regions
+from carbonledger.services.ledger.entrypoints.api.deps import Before, BooksDep, Limit, Regions
 from carbonledger.services.ledger.entrypoints.api.schemas import (
     Amount,
     BookTotals,
@@ -29,13 +29,16 @@ router = APIRouter(prefix="/v1/ledgers", tags=["ledgers"])
 
 @router.get("/personal/{subject}", response_model=PersonalLedger)
 def personal_ledger(
-    subject: str, conn: Connection, limit: Limit = 50, before: Before = None
+    subject: str, books: BooksDep, limit: Limit = 50, before: Before = None
 ) -> PersonalLedger:
     """A person's balance, totals by behaviour type and month, and recent postings
     (newest first), each with its claim, methodology version and partner."""
     if not SUBJECT_PATTERN.match(subject):
         raise HTTPException(422, "subject must be 64 lowercase hex characters")
-    _, shown = _account(conn, "personal", subject, limit, before, "no postings for this subject")
+    with books.reading() as conn:
+        _, shown = _account(
+            conn, "personal", subject, limit, before, "no postings for this subject"
+        )
     return PersonalLedger(subject=subject, **shown)
 
 
@@ -75,13 +78,14 @@ def _page(
 
 @router.get("/enterprise/{partner}", response_model=EnterpriseLedger)
 def enterprise_ledger(
-    partner: str, conn: Connection, regions: Regions, limit: Limit = 50, before: Before = None
+    partner: str, books: BooksDep, regions: Regions, limit: Limit = 50, before: Before = None
 ) -> EnterpriseLedger:
     """The reductions a partner drove (its claims that won dedupe), by behaviour type,
     region, province and month, and its recent postings (newest first)."""
-    periods, shown = _account(
-        conn, "enterprise", partner, limit, before, "no postings for this partner"
-    )
+    with books.reading() as conn:
+        periods, shown = _account(
+            conn, "enterprise", partner, limit, before, "no postings for this partner"
+        )
     return EnterpriseLedger(
         partner=partner,
         by_region=sum_by(periods, "region"),
@@ -95,12 +99,11 @@ def _province(regions: RegionTable, code: str) -> str:
 
 
 @router.get("/government/{region}", response_model=GovernmentLedger)
-def government_ledger(region: str, conn: Connection, regions: Regions) -> GovernmentLedger:
+def government_ledger(region: str, books: BooksDep, regions: Regions) -> GovernmentLedger:
     """A region's roll-up (a province sums all its cities and districts; 000000 is
     national), by behaviour type and month, with its direct child regions."""
     if region != NATIONAL and region not in regions:
         raise HTTPException(404, "not a GB/T 2260 code in the shipped table")
-    periods = views.period_rows(conn, "government", region)
     if region == NATIONAL:
         name, level, parent, children = (
             "中华人民共和国",
@@ -112,7 +115,9 @@ def government_ledger(region: str, conn: Connection, regions: Regions) -> Govern
         unit = regions.get(region)
         assert unit is not None
         name, level, parent, children = unit.name, unit.level, unit.parent, regions.children(region)
-    child_totals = views.account_totals(conn, "government", [c.code for c in children])
+    with books.reading() as conn:
+        periods = views.period_rows(conn, "government", region)
+        child_totals = views.account_totals(conn, "government", [c.code for c in children])
     return GovernmentLedger(
         region=region,
         name=name,
@@ -131,9 +136,10 @@ def government_ledger(region: str, conn: Connection, regions: Regions) -> Govern
 
 
 @router.get("/totals", response_model=BookTotals)
-def totals(conn: Connection) -> BookTotals:
+def totals(books: BooksDep) -> BookTotals:
     """The three books' totals; they must always be equal."""
-    t = views.totals(conn)
+    with books.reading() as conn:
+        t = views.totals(conn)
     return BookTotals(
         personal=Amount.of(t["personal"]),
         enterprise=Amount.of(t["enterprise"]),
