@@ -3,39 +3,59 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-from carbonledger.contracts.exact import loads_exact
+from carbonledger.contracts.bounds import MAX_ID_LENGTH, text_fault
+from carbonledger.contracts.strict_json import loads_strict
 from carbonledger.contracts.topics import PARTNER_ID_PATTERN
 
 SUBJECT_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _printable(value: str) -> str:
+    fault = text_fault(value)
+    if fault is not None:
+        raise ValueError(fault)
+    return value
+
+
+def _rfc3339_text(value: Any) -> datetime:
+    # Parsed here: pydantic would also read 1700000000 (or "1700000000") as Unix seconds.
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 string")
+    return datetime.fromisoformat(value)
+
+
+Printable = Annotated[str, AfterValidator(_printable)]
+"""Text stored and shown as sent: no control characters (contracts/bounds.py)."""
 
 
 class PartnerEvent(BaseModel):
     """One behaviour event as a partner publishes it.
 
     Extension attributes are allowed (CloudEvents permits them) and ignored.
-    `data` must have been parsed with `loads_exact`, so quantities are Decimals.
+    `data` must have been parsed with `loads_strict`, so quantities are Decimals.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     specversion: Literal["1.0"]
-    id: str = Field(min_length=1, max_length=256)
+    id: Printable = Field(min_length=1, max_length=MAX_ID_LENGTH)
     source: str = Field(pattern=PARTNER_ID_PATTERN)
-    type: str = Field(min_length=1, max_length=64)
-    time: AwareDatetime
-    subject: str = Field(min_length=1, max_length=128)
-    datacontenttype: str | None = "application/json"
+    type: Printable = Field(min_length=1, max_length=64)
+    time: Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+    subject: Printable = Field(min_length=1, max_length=128)
+    datacontenttype: Printable | None = Field(default="application/json", max_length=128)
     data: dict[str, Any]
 
 
 def envelope_attribute(raw: bytes, name: str) -> str | None:
     """A top-level string attribute of a record, or None (absent, or not a JSON object)."""
     try:
-        doc = loads_exact(raw)
+        doc = loads_strict(raw)
     except Exception:
         return None
     value = doc.get(name) if isinstance(doc, dict) else None
