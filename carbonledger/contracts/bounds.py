@@ -51,7 +51,9 @@ def moment_fault(moment: datetime) -> str | None:
     offset = moment.utcoffset()
     if offset is None or not MIN_OFFSET <= offset <= MAX_OFFSET:
         return f"offset {offset} is outside -12:00..+14:00"
-    if moment < EARLIEST_MOMENT:
+    # A later local year is always later in UTC: that skips comparing aware datetimes,
+    # most of this check's cost on the hot path.
+    if moment.year <= EARLIEST_MOMENT.year and moment < EARLIEST_MOMENT:
         return f"{moment.isoformat()} is before {EARLIEST_MOMENT.date()}"
     return None
 
@@ -65,6 +67,9 @@ def date_fault(day: date) -> str | None:
 def decimal_fault(number: Decimal) -> str | None:
     """Why a decimal is too precise to be booked exactly, or None. Refused rather
     than rounded or expanded: `1E-999999` written out is a megabyte of zeros."""
+    written = str(number)
+    if len(written) <= MAX_SIGNIFICANT_DIGITS and "E" not in written:
+        return None  # the common case, decided without building the digit tuple
     _, digits, exponent = number.as_tuple()
     if not isinstance(exponent, int):  # NaN and infinities; callers refuse them first
         return "is not finite"

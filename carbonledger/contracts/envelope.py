@@ -6,20 +6,13 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from carbonledger.contracts.bounds import MAX_ID_LENGTH, text_fault
 from carbonledger.contracts.strict_json import loads_strict
 from carbonledger.contracts.topics import PARTNER_ID_PATTERN
 
 SUBJECT_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-
-
-def _printable(value: str) -> str:
-    fault = text_fault(value)
-    if fault is not None:
-        raise ValueError(fault)
-    return value
 
 
 def _rfc3339_text(value: Any) -> datetime:
@@ -29,8 +22,8 @@ def _rfc3339_text(value: Any) -> datetime:
     return datetime.fromisoformat(value)
 
 
-Printable = Annotated[str, AfterValidator(_printable)]
-"""Text stored and shown as sent: no control characters (contracts/bounds.py)."""
+# Stored and shown as sent, so without control characters (contracts/bounds.py).
+PRINTABLE_ATTRIBUTES = ("id", "type", "subject", "datacontenttype")
 
 
 class PartnerEvent(BaseModel):
@@ -43,13 +36,23 @@ class PartnerEvent(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     specversion: Literal["1.0"]
-    id: Printable = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     source: str = Field(pattern=PARTNER_ID_PATTERN)
-    type: Printable = Field(min_length=1, max_length=64)
+    type: str = Field(min_length=1, max_length=64)
     time: Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
-    subject: Printable = Field(min_length=1, max_length=128)
-    datacontenttype: Printable | None = Field(default="application/json", max_length=128)
+    subject: str = Field(min_length=1, max_length=128)
+    datacontenttype: str | None = Field(default="application/json", max_length=128)
     data: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _printable(self) -> PartnerEvent:
+        # One check for all four (not a validator each): this runs for every record.
+        for name in PRINTABLE_ATTRIBUTES:
+            value = getattr(self, name)
+            fault = text_fault(value) if value is not None else None
+            if fault is not None:
+                raise ValueError(f"{name} {fault}")
+        return self
 
 
 def envelope_attribute(raw: bytes, name: str) -> str | None:

@@ -75,16 +75,17 @@ def _reject_constant(name: str) -> Any:
     raise NotExactError(f"{name} is not a number this system accepts")
 
 
+# Built once: json.loads with options builds a decoder on every call.
+_DECODER = json.JSONDecoder(
+    parse_float=Decimal, parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+)
+
+
 def loads_strict(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     """Parse partner JSON: TooDeepError, DuplicateKeyError, NotExactError (NaN,
-    Infinity) or ValueError (not JSON) for what it refuses."""
+    Infinity) or ValueError (not JSON, or bytes not UTF-8) for what it refuses."""
     check_depth(text, max_depth)
-    return json.loads(
-        text,
-        parse_float=Decimal,
-        parse_constant=_reject_constant,
-        object_pairs_hook=_unique_keys,
-    )
+    return _DECODER.decode(text.decode("utf-8") if isinstance(text, bytes) else text)
 
 
 def value_end(text: str, start: int) -> int:

@@ -136,6 +136,7 @@ def test_decimals_are_bounded_in_places_digits_and_exponent(number: str, ok: boo
         ("2026-10-10T08:30:00+08:00", True),
         ("2000-01-01T00:00:00+00:00", True),
         ("2000-01-01T13:59:59+14:00", False),  # 1999 in UTC
+        ("1999-12-31T23:00:00-12:00", True),  # 2000 in UTC
         ("0001-01-01T00:00:00+14:00", False),
         ("2026-10-10T08:30:00+14:00", True),
         ("2026-10-10T08:30:00-12:00", True),
