@@ -26,9 +26,11 @@ MAX_TEXT_LENGTH = 128
 # C0 and C1 controls, DEL, the line and paragraph separators (line breaks to
 # JavaScript and many log viewers) and lone surrogates (not encodable as UTF-8).
 _FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-# Decimal text as JSON writes numbers: ASCII digits only (Decimal itself would take
-# `1_000`, ` 7 ` and other scripts' digits).
-DECIMAL_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+# Decimal text as the published schemas define it: ASCII digits, an optional
+# fraction, no exponent (Decimal itself would take `1_000`, ` 7 `, `1E-999999` and
+# other scripts' digits). contracts/schemas.py publishes this same pattern.
+DECIMAL_TEXT_PATTERN = r"-?[0-9]+(\.[0-9]+)?"
+DECIMAL_TEXT = re.compile(DECIMAL_TEXT_PATTERN)
 
 
 def text_fault(text: str) -> str | None:

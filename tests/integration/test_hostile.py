@@ -64,7 +64,7 @@ def poisons(tag: str) -> list[tuple[str, bytes]]:
                 b'"#n"', b"1e-999999999"
             ),
         ),
-        ("out_of_bounds", text(variant("tiny-text", data={"distance_km": "1E-999999"}))),
+        ("invalid_field", text(variant("tiny-text", data={"distance_km": "1E-999999"}))),
         ("in_future", text(steps)),
         (
             "too_deep",
