@@ -11,5 +11,10 @@ CST_ZONE_NAME = "Asia/Shanghai"
 
 
 def local_date(moment: datetime) -> date:
-    """The China Standard Time date of a moment."""
-    return moment.astimezone(CST).date()
+    """The China Standard Time date of a moment; ValueError (never OverflowError)
+    for a moment whose CST date is outside the calendar (year 1 at +14:00, year
+    9999 at -12:00). Ingest refuses those times; this guards every other caller."""
+    try:
+        return moment.astimezone(CST).date()
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} has no date in China Standard Time") from None

@@ -16,7 +16,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from carbonledger.contracts.calendar import CST
+from carbonledger.contracts import bounds
+from carbonledger.contracts.calendar import CST, local_date
 from carbonledger.contracts.exact import NotExactError, _to_decimal
 from carbonledger.contracts.regions import load_regions
 
@@ -49,10 +50,19 @@ class Reason(StrEnum):
     PROCESSING_ERROR = "processing_error"
 
 
+MAX_MESSAGE_LENGTH = 300
+
+
 class Rejection(Exception):
-    """A record that cannot be admitted, with the reason code and a message for humans."""
+    """A record that cannot be admitted, with the reason code and a message for humans.
+
+    The message is cut to `MAX_MESSAGE_LENGTH`: it may quote what the partner sent,
+    and a dead letter must not grow with the hostile value it refuses."""
 
     def __init__(self, reason: Reason, message: str) -> None:
+        message = bounds.escaped(message)
+        if len(message) > MAX_MESSAGE_LENGTH:
+            message = message[: MAX_MESSAGE_LENGTH - 1] + "…"
         super().__init__(f"{reason.value}: {message}")
         self.reason = reason
         self.message = message
@@ -301,7 +311,8 @@ CATALOGUE: dict[str, BehaviourType] = {
 }
 
 _REGION_RE = re.compile(r"[0-9]{6}")
-_TEXT_MAX = 128
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TEXT_MAX = bounds.MAX_TEXT_LENGTH
 
 
 def validate_region(value: Any) -> str:
@@ -329,7 +340,15 @@ def parse_rfc3339(name: str, value: Any) -> datetime:
         raise Rejection(Reason.INVALID_FIELD, f"{name} is not RFC 3339: {value!r}") from exc
     if parsed.tzinfo is None:
         raise Rejection(Reason.INVALID_FIELD, f"{name} needs a UTC offset: {value!r}")
+    check_moment(name, parsed)
     return parsed
+
+
+def check_moment(name: str, moment: datetime) -> None:
+    """A time within the booked calendar and a real-world offset (docs/partners.md)."""
+    fault = bounds.moment_fault(moment)
+    if fault is not None:
+        raise Rejection(Reason.OUT_OF_BOUNDS, f"{name}: {fault}")
 
 
 def _check_bounds(spec: FieldSpec, number: Decimal) -> None:
@@ -342,10 +361,15 @@ def _check_bounds(spec: FieldSpec, number: Decimal) -> None:
 
 
 def _as_decimal(spec: FieldSpec, value: Any) -> Decimal:
+    if isinstance(value, str) and not bounds.DECIMAL_TEXT.fullmatch(value):
+        raise Rejection(Reason.INVALID_FIELD, f"{spec.name}: {value!r} is not decimal text")
     try:
         number = _to_decimal(value)
     except NotExactError as exc:
         raise Rejection(Reason.INVALID_FIELD, f"{spec.name}: {exc}") from exc
+    fault = bounds.decimal_fault(number)
+    if fault is not None:
+        raise Rejection(Reason.OUT_OF_BOUNDS, f"{spec.name} {fault}")
     _check_bounds(spec, number)
     return number
 
@@ -362,6 +386,9 @@ def _as_text(spec: FieldSpec, value: Any) -> str:
         raise Rejection(
             Reason.INVALID_FIELD, f"{spec.name} must be text of 1..{_TEXT_MAX} characters"
         )
+    fault = bounds.text_fault(value)
+    if fault is not None:
+        raise Rejection(Reason.INVALID_FIELD, f"{spec.name} {fault}")
     return value
 
 
@@ -372,10 +399,17 @@ def _as_boolean(spec: FieldSpec, value: Any) -> bool:
 
 
 def _as_date(spec: FieldSpec, value: Any) -> str:
+    # Exactly YYYY-MM-DD: fromisoformat alone also reads `20261005` and `2026-W41-1`.
+    if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
+        raise Rejection(Reason.INVALID_FIELD, f"{spec.name} must be a YYYY-MM-DD date")
     try:
-        return date.fromisoformat(value).isoformat()
-    except (TypeError, ValueError) as exc:
+        day = date.fromisoformat(value)
+    except ValueError as exc:
         raise Rejection(Reason.INVALID_FIELD, f"{spec.name} must be a YYYY-MM-DD date") from exc
+    fault = bounds.date_fault(day)
+    if fault is not None:
+        raise Rejection(Reason.OUT_OF_BOUNDS, f"{spec.name}: {fault}")
+    return day.isoformat()
 
 
 def _as_choice(spec: FieldSpec, value: Any) -> str:
@@ -414,7 +448,7 @@ def local_day_bounds(day: str) -> tuple[datetime, datetime]:
 
 
 def _interval(
-    spec: BehaviourType, fields: Mapping[str, Any], time_: datetime
+    spec: BehaviourType, fields: Mapping[str, Any], time_: datetime, latest: datetime
 ) -> tuple[datetime, datetime]:
     if "started_at" in fields:
         started, ended = fields["started_at"], fields["ended_at"]
@@ -424,6 +458,10 @@ def _interval(
             raise Rejection(Reason.OUT_OF_BOUNDS, f"lasts longer than {spec.max_duration}")
         return started, ended
     if "date" in fields:
+        # A day after today's is refused before its bounds are computed: the day
+        # after 9999-12-31 does not exist.
+        if date.fromisoformat(fields["date"]) > local_date(latest):
+            raise Rejection(Reason.IN_FUTURE, f"date {fields['date']} is in the future")
         return local_day_bounds(fields["date"])
     return time_, time_
 
@@ -436,6 +474,7 @@ def validate_data(
     clock_skew: timedelta = timedelta(minutes=5),
 ) -> BehaviourData:
     """Check `data` against its catalogue row and return it normalised."""
+    check_moment("time", time_)
     if "region" not in data:
         raise Rejection(Reason.MISSING_FIELD, "region is required on every behaviour type")
     region = validate_region(data["region"])
@@ -455,7 +494,7 @@ def validate_data(
         raise Rejection(
             Reason.MISSING_FIELD, f"{spec.type} requires one of {', '.join(spec.one_of)}"
         )
-    started, ended = _interval(spec, fields, time_)
+    started, ended = _interval(spec, fields, time_, now + clock_skew)
     if max(ended, time_) > now + clock_skew:
         raise Rejection(Reason.IN_FUTURE, "the behaviour ends in the future")
     key = "|".join(str(fields[k]) for k in spec.natural_key) if spec.natural_key else None

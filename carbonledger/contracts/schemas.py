@@ -13,6 +13,7 @@ from typing import Any
 
 from carbonledger import __version__
 from carbonledger.contracts import topics
+from carbonledger.contracts.bounds import DECIMAL_TEXT_PATTERN, MAX_TEXT_LENGTH
 from carbonledger.contracts.catalogue import CATALOGUE, REGION_FIELD, BehaviourType, FieldSpec, Kind
 from carbonledger.contracts.envelope import SUBJECT_PATTERN
 from carbonledger.contracts.records import (
@@ -23,7 +24,7 @@ from carbonledger.contracts.records import (
     ValidatedBehaviour,
 )
 
-_DECIMAL_TEXT = r"^-?[0-9]+(\.[0-9]+)?$"
+_DECIMAL_TEXT = f"^{DECIMAL_TEXT_PATTERN}$"  # what ingest accepts, to the character
 
 
 def _number(value: Decimal) -> int | float | str:
@@ -54,7 +55,7 @@ def field_schema(spec: FieldSpec) -> dict[str, Any]:
             ]
         },
         Kind.INTEGER: {"type": "integer", **bounds},
-        Kind.TEXT: {"type": "string", "minLength": 1},
+        Kind.TEXT: {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_LENGTH},
         Kind.BOOLEAN: {"type": "boolean"},
         Kind.DATETIME: {"type": "string", "format": "date-time"},
         Kind.DATE: {"type": "string", "format": "date"},

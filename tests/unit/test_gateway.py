@@ -9,12 +9,15 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from carbonledger.services.ingest import gateway_service
 from carbonledger.services.ingest.config import IngestSettings
+from carbonledger.services.ingest.domain import admission
 from carbonledger.services.ingest.domain.gateway import (
     BadBatch,
     ReplayGuard,
@@ -25,7 +28,7 @@ from carbonledger.services.ingest.domain.gateway import (
 from carbonledger.services.ingest.entrypoints.body_limit import BodyTooLarge, read_capped
 from carbonledger.services.ingest.entrypoints.gateway import app
 from carbonledger.services.ingest.gateway_service import Gateway
-from tests.factories import metro, raw, registry
+from tests.factories import event, metro, raw, registry
 
 SECRET = b"shenzhen-metro-dev-secret"  # the documented development secret
 
@@ -217,6 +220,64 @@ def test_malformed_batch_is_400_after_authentication(sender: FakeSender) -> None
     answer = post(b"[{},")
     assert answer.status_code == 400
     assert json.loads(answer.content)["detail"].startswith("not a JSON array")
+
+
+def test_poison_events_are_refused_alone_and_their_batch_goes_on(sender: FakeSender) -> None:
+    """The inputs that answered 500 for a whole batch: each is now its own event's
+    4xx-style reason, and the valid events around them are accepted."""
+    control = raw(event("steps.daily", "440305", date="2026-10-09", steps=9000))
+    deep = b'{"id": "deep", "x": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+    far = raw(event("steps.daily", "440305", date="9999-12-31", steps=1) | {"id": "far"})
+    doubled = control.replace(b'"steps": 9000', b'"steps": 1, "steps": 9000').replace(
+        b'"id": "', b'"id": "dup-', 1
+    )
+    body = b"[" + b",".join((control, deep, far, doubled)) + b"]"
+    answer = post(body, partner="every-app", secret=b"every-app-dev-secret")
+    assert answer.status_code == 200, answer.text
+    got = [(r["status"], r["reason"]) for r in answer.json()["results"]]
+    assert got == [
+        ("accepted", None),
+        ("rejected", "too_deep"),
+        ("rejected", "in_future"),
+        ("rejected", "duplicate_key"),
+    ]
+    assert sender.sent == [("partner.every-app.events", control)]
+
+
+def test_an_unexpected_failure_is_that_events_processing_error(
+    sender: FakeSender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = admission.validate_event
+
+    def failing_on_poison(raw_event: bytes, **kwargs: Any) -> Any:
+        if b"poison" in raw_event:
+            raise OverflowError("a bug in a check")
+        return real(raw_event, **kwargs)
+
+    monkeypatch.setattr(gateway_service, "validate_event", failing_on_poison)
+    body = b"[" + raw(metro(id="poison")) + b"," + raw(metro(id="fine")) + b"]"
+    answer = post(body)
+    assert answer.status_code == 200
+    results = answer.json()["results"]
+    assert [(r["id"], r["reason"]) for r in results] == [
+        ("poison", "processing_error"),
+        ("fine", None),
+    ]
+    assert [r for _, r in sender.sent] == [raw(metro(id="fine"))]
+
+
+def test_a_refused_id_is_echoed_only_when_printable(sender: FakeSender) -> None:
+    answer = post(raw(metro(id="bad\u0000id")))  # json.dumps writes the NUL as \u0000
+    assert answer.status_code == 200
+    (result,) = answer.json()["results"]
+    assert result["reason"] == "invalid_envelope" and result["id"] is None
+
+
+def test_a_batch_with_an_event_deeper_than_the_parser_is_still_split() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert split_batch(b"[{}, " + deep + b", {}]", 10) == [b"{}", deep, b"{}"]
+    with pytest.raises(BadBatch):
+        split_batch(b"[{}, " + b"[" * 100_000 + b"]", 10)
 
 
 class SlowBroker(FakeSender):

@@ -5,6 +5,7 @@ here: the entrypoint (entrypoints/gateway.py) wires it to FastAPI and a producer
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,10 +15,11 @@ from typing import Literal, Protocol
 from pydantic import BaseModel
 
 from carbonledger.contracts import topics
-from carbonledger.contracts.catalogue import Rejection
+from carbonledger.contracts.bounds import MAX_ID_LENGTH, text_fault
+from carbonledger.contracts.catalogue import Reason, Rejection
 from carbonledger.contracts.envelope import envelope_attribute
 from carbonledger.contracts.partners import PartnerRegistry
-from carbonledger.contracts.records import Origin
+from carbonledger.contracts.records import Origin, ValidatedBehaviour
 from carbonledger.services.ingest.config import IngestSettings
 from carbonledger.services.ingest.domain.admission import validate_event
 from carbonledger.services.ingest.domain.gateway import ReplayGuard, split_batch
@@ -28,6 +30,8 @@ from carbonledger.services.ingest.metrics import GATEWAY_EVENTS
 # (where one slow broker would stall every request of the worker); further batches
 # wait their turn without holding the loop.
 SENDING_THREADS = 8
+
+log = logging.getLogger(__name__)
 
 
 class Sender(Protocol):
@@ -86,33 +90,44 @@ class Gateway:
         events = split_batch(body, self.settings.gateway_max_events)
         now, results, good = datetime.now(UTC), [], []
         for index, raw in enumerate(events):
-            origin = Origin(topic="http", partition=0, offset=index)
-            try:
-                event = validate_event(
-                    raw,
-                    partner_id=partner_id,
-                    registry=self.registry,
-                    origin=origin,
-                    now=now,
-                    max_bytes=self.settings.ingest_max_record_bytes,
-                )
-            except Rejection as no:
+            outcome = self._admit_one(partner_id, raw, index, now)
+            if isinstance(outcome, Rejection):
                 results.append(
                     EventResult(
                         index=index,
                         id=_id_of(raw),
                         status="rejected",
-                        reason=no.reason.value,
-                        message=no.message,
+                        reason=outcome.reason.value,
+                        message=outcome.message,
                     )
                 )
-                GATEWAY_EVENTS.labels(partner_id, no.reason.value).inc()
+                GATEWAY_EVENTS.labels(partner_id, outcome.reason.value).inc()
                 continue
             good.append(raw)
-            results.append(EventResult(index=index, id=event.event.id, status="accepted"))
+            results.append(EventResult(index=index, id=outcome.event.id, status="accepted"))
             GATEWAY_EVENTS.labels(partner_id, "accepted").inc()
         answer = BatchResult(accepted=len(good), rejected=len(results) - len(good), results=results)
         return answer, good
+
+    def _admit_one(
+        self, partner_id: str, raw: bytes, index: int, now: datetime
+    ) -> ValidatedBehaviour | Rejection:
+        """The event validated, or why not. A failure of the check itself (a bug) is
+        that event's `processing_error`, as over Kafka, never a 500 for the batch."""
+        try:
+            return validate_event(
+                raw,
+                partner_id=partner_id,
+                registry=self.registry,
+                origin=Origin(topic="http", partition=0, offset=index),
+                now=now,
+                max_bytes=self.settings.ingest_max_record_bytes,
+            )
+        except Rejection as no:
+            return no
+        except Exception as exc:
+            log.exception("admission failed for event %d from %s", index, partner_id)
+            return Rejection(Reason.PROCESSING_ERROR, f"the event could not be checked: {exc!r}")
 
     async def send(self, topic: str, records: list[bytes]) -> None:
         """Returns once the broker has every record; the event loop serves others meanwhile."""
@@ -125,4 +140,8 @@ class Gateway:
 
 
 def _id_of(raw: bytes) -> str | None:
-    return envelope_attribute(raw, "id")
+    """The id a refused event claims, echoed only if it is printable and in bounds."""
+    found = envelope_attribute(raw, "id")
+    if found is None or len(found) > MAX_ID_LENGTH or text_fault(found) is not None:
+        return None
+    return found

@@ -14,9 +14,10 @@ from pydantic import ValidationError
 from carbonledger.contracts import ids
 from carbonledger.contracts.catalogue import CATALOGUE, Reason, Rejection, validate_data
 from carbonledger.contracts.envelope import SUBJECT_PATTERN, PartnerEvent
-from carbonledger.contracts.exact import NotExactError, loads_exact
+from carbonledger.contracts.exact import NotExactError
 from carbonledger.contracts.partners import Partner, PartnerRegistry
 from carbonledger.contracts.records import DeadLetter, EventRef, Origin, ValidatedBehaviour
+from carbonledger.contracts.strict_json import DuplicateKeyError, TooDeepError, loads_strict
 
 MAX_RECORD_BYTES = 1_048_576
 
@@ -29,8 +30,12 @@ def _decode(raw: bytes, max_bytes: int) -> PartnerEvent:
     except UnicodeDecodeError as exc:
         raise Rejection(Reason.NOT_UTF8, f"not UTF-8 at byte {exc.start}") from exc
     try:
-        document = loads_exact(text)
-    except (ValueError, NotExactError) as exc:
+        document = loads_strict(text)
+    except TooDeepError as exc:
+        raise Rejection(Reason.TOO_DEEP, str(exc)) from exc
+    except DuplicateKeyError as exc:
+        raise Rejection(Reason.DUPLICATE_KEY, str(exc)) from exc
+    except (ValueError, NotExactError, RecursionError) as exc:
         raise Rejection(Reason.NOT_JSON, f"not JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise Rejection(Reason.NOT_AN_OBJECT, "a CloudEvent must be a JSON object")

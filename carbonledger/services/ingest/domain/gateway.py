@@ -24,6 +24,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
 
+from carbonledger.contracts.strict_json import value_end
+
 
 class Unauthorised(Exception):
     """A request that does not prove which partner sent it (HTTP 401)."""
@@ -116,10 +118,7 @@ def split_batch(body: bytes, max_events: int) -> list[bytes]:
         return [body]
     events, i = [], _skip(text, start + 1)
     while text[i : i + 1] != "]":
-        try:
-            _, end = _DECODER.raw_decode(text, i)
-        except json.JSONDecodeError as exc:
-            raise BadBatch(f"not a JSON array of events: {exc.msg} at {exc.pos}") from None
+        end = _event_end(text, i)
         events.append(text[i:end].encode())
         if len(events) > max_events:
             raise BadBatch(f"at most {max_events} events per request", status=413)
@@ -131,6 +130,22 @@ def split_batch(body: bytes, max_events: int) -> list[bytes]:
     if text[i + 1 :].strip():
         raise BadBatch("data after the end of the array")
     return events
+
+
+def _event_end(text: str, i: int) -> int:
+    """Where the event starting at `i` ends. The parser finds it for any event it can
+    read; one nested too deep for its recursion is delimited by a bracket scan
+    instead, so that only that event is refused (too_deep), not the batch."""
+    try:
+        _, end = _DECODER.raw_decode(text, i)
+    except json.JSONDecodeError as exc:
+        raise BadBatch(f"not a JSON array of events: {exc.msg} at {exc.pos}") from None
+    except RecursionError:
+        try:
+            end = value_end(text, i)
+        except ValueError as exc:
+            raise BadBatch(f"not a JSON array of events: {exc}") from None
+    return end
 
 
 def _skip(text: str, i: int) -> int:
