@@ -28,7 +28,14 @@ from carbonledger.contracts import metrics, topics
 from carbonledger.contracts.catalogue import Reason
 from carbonledger.contracts.records import DeadLetter
 from carbonledger.contracts.settings import Settings
-from carbonledger.runtime.batching import BatchLoop, Handler, Output, State
+from carbonledger.runtime.batching import (
+    BatchLoop,
+    Errors,
+    Handler,
+    Output,
+    State,
+    dead_letter_output,
+)
 from carbonledger.runtime.commits import CommitStrategy
 from carbonledger.runtime.dead_letters import backlog, stage_dead_letter
 from carbonledger.runtime.web import alive, metrics_answer, readiness_status
@@ -146,8 +153,7 @@ class Stage:
 
     def dead_letter_output(self, letter: DeadLetter) -> Output:
         """A dead letter as a batch stage's output (counted now, sent with the batch)."""
-        metrics.DEAD_LETTERS.labels(self.name, letter.reason).inc()
-        return Output(topics.REJECTED, (letter.partner or self.name).encode(), letter.to_bytes())
+        return dead_letter_output(self.name, letter)
 
     def decode(self, record: Any, model: type[RecordT]) -> RecordT | Output:
         """A record of an internal topic, decoded; or, if undecodable, its dead letter."""
@@ -183,10 +189,15 @@ class Stage:
         max_records: int = 500,
         poll_ms: int = 500,
         consumer_config: dict[str, Any] | None = None,
+        infrastructure: Errors = (),
     ) -> BatchLoop:
         """Run `handle` over batches of `sources` instead of faust's per-event stream
         (runtime/batching.py says why); offsets committed to Kafka unless
-        `commit` says otherwise (runtime/commits.py)."""
+        `commit` says otherwise (runtime/commits.py).
+
+        `infrastructure` names the errors, besides the broker's, that are not a
+        record's fault (the database's, for a stage that writes one): they restart
+        the stage. Any other failure isolates the record that causes it."""
         loop = BatchLoop(
             self.name,
             self.app,
@@ -198,6 +209,7 @@ class Stage:
             state=state,
             commit=commit,
             consumer_config=consumer_config,
+            infrastructure=infrastructure,
             beacon=self.app.beacon,
         )
 
