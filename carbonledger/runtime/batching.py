@@ -54,9 +54,9 @@ from mode import Service
 
 from carbonledger.contracts import metrics, topics
 from carbonledger.contracts.catalogue import Reason, Rejection
+from carbonledger.contracts.records import DeadLetter
 from carbonledger.contracts.settings import Settings
 from carbonledger.runtime.commits import CommitStrategy, KafkaCommit, Offsets
-from carbonledger.contracts.records import DeadLetter
 from carbonledger.runtime.dead_letters import stage_dead_letter
 
 log = logging.getLogger(__name__)
@@ -314,6 +314,8 @@ class BatchLoop(Service):
             self.stage, stage_dead_letter(self.stage, reason, message, record)
         )
         self._poison.inc()
+        if reason is Reason.INVALID_RECORD:
+            metrics.INVALID_RECORDS.labels(self.stage, record.topic).inc()
         with self._transaction():  # an empty one: the checkpoint of the letter alone
             await self._checkpoint([letter], offsets_after([record]))
 

@@ -25,8 +25,8 @@ from faust.web import Request, Response, View
 from pydantic import BaseModel, ValidationError
 
 from carbonledger.contracts import metrics, topics
-from carbonledger.contracts.catalogue import Reason
-from carbonledger.contracts.records import DeadLetter
+from carbonledger.contracts.catalogue import Reason, Rejection
+from carbonledger.contracts.records import DeadLetter, invariant_broken
 from carbonledger.contracts.settings import Settings
 from carbonledger.runtime.batching import (
     BatchLoop,
@@ -156,26 +156,46 @@ class Stage:
         return dead_letter_output(self.name, letter)
 
     def decode(self, record: Any, model: type[RecordT]) -> RecordT | Output:
-        """A record of an internal topic, decoded; or, if undecodable, its dead letter."""
+        """A record of an internal topic, decoded; or its dead letter: `invalid_record`
+        if it has the model's shape but breaks an invariant (an amount out of bounds or
+        of the wrong sign, an unknown region, a control character, records.py),
+        `undecodable_record` if it is not the model at all."""
         try:
-            return model.model_validate_json(record.value)
+            return model.model_validate_json(record.value or b"")
         except ValidationError as exc:
-            letter = stage_dead_letter(self.name, Reason.UNDECODABLE_RECORD, str(exc), record)
-            return self.dead_letter_output(letter)
+            return self.dead_letter_output(self.refusal(record, exc))
+
+    def refusal(self, record: Any, exc: ValidationError) -> DeadLetter:
+        if invariant_broken(exc):
+            metrics.INVALID_RECORDS.labels(self.name, record.topic).inc()
+            return stage_dead_letter(self.name, Reason.INVALID_RECORD, str(exc), record)
+        return stage_dead_letter(self.name, Reason.UNDECODABLE_RECORD, str(exc), record)
+
+    def refused(self, record: Any, exc: Rejection) -> DeadLetter:
+        if exc.reason is Reason.INVALID_RECORD:
+            metrics.INVALID_RECORDS.labels(self.name, record.topic).inc()
+        return stage_dead_letter(self.name, exc.reason, exc.message, record)
 
     def each(
         self, model: type[RecordT], handle: Callable[[Any, RecordT], Iterable[Output]]
     ) -> Handler:
         """A batch handler that decodes every record as `model` and hands it to
-        `handle`; an undecodable record's dead letter takes its place in the outputs."""
+        `handle`; an undecodable or invalid record's dead letter takes its place in the
+        outputs, as does one `handle` refuses with a `Rejection` (which it raises before
+        changing anything). Any other failure is the batch loop's to isolate."""
 
         def handle_batch(records: list[Any]) -> Iterator[Output]:
             for record in records:
                 item = self.decode(record, model)
                 if isinstance(item, Output):
                     yield item
-                else:
-                    yield from handle(record, item)
+                    continue
+                try:
+                    outputs = list(handle(record, item))
+                except Rejection as exc:
+                    yield self.dead_letter_output(self.refused(record, exc))
+                    continue
+                yield from outputs
 
         return handle_batch
 

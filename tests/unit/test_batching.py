@@ -387,7 +387,9 @@ def poison_count(stage: str) -> float:
 def test_a_poison_record_is_dead_lettered_and_the_others_go_through_in_order() -> None:
     log: list[str] = []
     before = poison_count("test")
-    loop = acking_loop_with(failing_at(8, ValueError("PostgreSQL text fields cannot contain NUL")), log)
+    loop = acking_loop_with(
+        failing_at(8, ValueError("PostgreSQL text fields cannot contain NUL")), log
+    )
     asyncio.run(loop._process(polled()))
     good = [line for line in log if line.startswith(("send out", "commit"))]
     assert good == [

@@ -6,7 +6,8 @@ postings they cover; on partition assignment the consumer seeks to them. Kafka's
 own committed offsets are updated afterwards for lag monitoring only. An
 undecodable decision is a dead letter, acknowledged before the batch's offsets
 are stored; so is one the books refuse (invalid_record) or cannot store (a
-processing error, isolated from its batch by the stage kit). The sink itself is service.py's `Postings`; this module wires it.
+processing error, isolated from its batch by the stage kit). The sink itself is
+service.py's `Postings`; this module wires it.
 
 Run: python -m carbonledger.services.ledger.entrypoints.writer
 """
