@@ -67,6 +67,18 @@ DEAD_LETTERS = counter(
     "Records the stage dead-lettered to behaviour.rejected, by reason code",
     ("stage", "reason"),
 )
+POISON_RECORDS = counter(
+    "stage",
+    "poison_records_total",
+    "Records that failed processing alone, isolated from their batch and dead-lettered",
+    ("stage",),
+)
+INVALID_RECORDS = counter(
+    "stage",
+    "invalid_records_total",
+    "Internal records that decode but break an invariant, dead-lettered as invalid_record",
+    ("stage", "topic"),
+)
 PROCESSING_SECONDS = histogram(
     "stage",
     "processing_seconds",

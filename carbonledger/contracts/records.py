@@ -1,18 +1,91 @@
 """Internal records passed between stages. Each is versioned by its `schema`, and
-each carries a deterministic id derived from its inputs (see ids.py)."""
+each carries a deterministic id derived from its inputs (see ids.py).
+
+Every stage decodes what it consumes with these models, so they also hold the
+invariants a record must keep (defence in depth: a bug upstream or a compromised
+service writing an internal topic is refused, not posted): amounts within
+`MAX_AMOUNT_MG` and of the sign of their kind, every integer within 64 bits,
+regions in the shipped GB/T 2260 table, text without control characters and
+within a length. A record that decodes but breaks one is an `invalid_record`
+(`invariant_broken` tells it from an undecodable one)."""
 
 from __future__ import annotations
 
 import base64
+import unicodedata
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from carbonledger.contracts import ids
 from carbonledger.contracts.exact import ExactDecimal
+from carbonledger.contracts.regions import load_regions
+
+# No one record moves more than 1,000 t (10^12 mg); the largest honest claim of the
+# catalogue is some kilograms. Far inside the books' bigint, so sums of them fit too.
+MAX_AMOUNT_MG = 10**12
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+ID_MAX = 256  # an event id, as the envelope allows; subjects, sources and keys are shorter
+DETAIL_MAX = 2000  # reasons and factor sources: sentences, not ids
+INVALID_RECORD = "invalid_record"  # the pydantic error type of a broken invariant
+
+
+def _printable(value: str) -> str:
+    # PostgreSQL refuses NUL in text; any control character in an id or a name is a
+    # bug or an attack, never data (the envelope refuses them from partners).
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise PydanticCustomError(INVALID_RECORD, "text contains a control character")
+    return value
+
+
+def _known_region(value: str) -> str:
+    if value not in load_regions():
+        raise PydanticCustomError(
+            INVALID_RECORD, "region {region} is not in the GB/T 2260 table", {"region": value}
+        )
+    return value
+
+
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
+Mass = Annotated[int, Field(ge=0, le=MAX_AMOUNT_MG)]  # a claim's amounts: never negative
+Amount = Annotated[int, Field(ge=-MAX_AMOUNT_MG, le=MAX_AMOUNT_MG)]  # a move of the books
+Id = Annotated[str, Field(max_length=ID_MAX), AfterValidator(_printable)]
+Detail = Annotated[str, Field(max_length=DETAIL_MAX), AfterValidator(_printable)]
+RegionCode = Annotated[str, AfterValidator(_known_region)]
+
+# Pydantic's error types of a value that has the model's shape but breaks a bound or
+# an invariant (as opposed to JSON that is not the record at all).
+_INVARIANT_ERRORS = frozenset(
+    {
+        INVALID_RECORD,
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "string_too_long",
+        "string_too_short",
+        "string_pattern_mismatch",
+    }
+)
+
+
+def invariant_broken(exc: ValidationError) -> bool:
+    """Whether a record decoded but broke an invariant (`invalid_record`), rather than
+    not being the model at all (`undecodable_record`)."""
+    return all(error["type"] in _INVARIANT_ERRORS for error in exc.errors())
 
 
 class Record(BaseModel):
@@ -31,14 +104,14 @@ class Record(BaseModel):
 class Origin(Record):
     """Where a record was consumed: enough to find the original bytes again."""
 
-    topic: str
-    partition: int
-    offset: int
+    topic: Id
+    partition: Count
+    offset: Count
 
 
 class EventRef(Record):
-    source: str
-    id: str
+    source: Id
+    id: Id
 
 
 class ValidatedBehaviour(Record):
@@ -47,33 +120,33 @@ class ValidatedBehaviour(Record):
     schema_: Literal["carbonledger.behaviour/1"] = Field("carbonledger.behaviour/1", alias="schema")
     event_id: UUID
     event: EventRef
-    type: str
-    activity_class: str
-    subject: str
+    type: Id
+    activity_class: Id
+    subject: Id
     time: AwareDatetime
-    region: str
+    region: RegionCode
     started_at: AwareDatetime
     ended_at: AwareDatetime
-    natural_key: str | None
-    evidence_rank: int = 0
+    natural_key: Id | None
+    evidence_rank: Count = 0
     data: dict[str, Any]
     origin: Origin
     received_at: AwareDatetime
 
 
 class MethodologyRef(Record):
-    id: str
-    version: str
+    id: Id
+    version: Id
 
 
 class FactorUse(Record):
     """One factor as used in a calculation, with where it comes from."""
 
-    name: str
+    name: Id
     value: ExactDecimal
-    unit: str
-    source: str
-    confidence: str
+    unit: Id
+    source: Detail
+    confidence: Id
 
 
 class CapUse(Record):
@@ -83,10 +156,10 @@ class CapUse(Record):
     new version does not reset a person's day or month.
     """
 
-    key: str
+    key: Id
     period: Literal["day", "month"]
-    max_mg: int | None = None
-    max_events: int | None = None
+    max_mg: Mass | None = None
+    max_events: Count | None = None
 
 
 class Supersedes(Record):
@@ -94,9 +167,9 @@ class Supersedes(Record):
     the books held for that event when the recomputation read them."""
 
     claim_id: UUID
-    previous_mg: int  # the superseded claim's reduction
+    previous_mg: Mass  # the superseded claim's reduction
     standing_credit: UUID | None = None  # the credit decision in force, if any
-    standing_mg: int = 0  # what that credit holds in each book
+    standing_mg: Mass = 0  # what that credit holds in each book
 
 
 class ReductionClaim(Record):
@@ -110,26 +183,26 @@ class ReductionClaim(Record):
     claim_id: UUID
     event_id: UUID
     event: EventRef
-    type: str
-    activity_class: str
-    subject: str
+    type: Id
+    activity_class: Id
+    subject: Id
     time: AwareDatetime
-    region: str
+    region: RegionCode
     started_at: AwareDatetime
     ended_at: AwareDatetime
-    natural_key: str | None
-    evidence_rank: int = 0
+    natural_key: Id | None
+    evidence_rank: Count = 0
     data: dict[str, Any] = {}
     credited: bool
-    reduction_mg: int
-    reason: str | None = None
-    reason_detail: str | None = None
+    reduction_mg: Mass
+    reason: Id | None = None
+    reason_detail: Detail | None = None
     methodology: MethodologyRef | None = None
     formula: str | None = None
     inputs: dict[str, str] = {}
     factors: tuple[FactorUse, ...] = ()
-    baseline_mg: int | None = None
-    project_mg: int | None = None
+    baseline_mg: Int64 | None = None
+    project_mg: Int64 | None = None
     caps: tuple[CapUse, ...] = ()
     supersedes: Supersedes | None = None  # set on claims made by `carbonledger recompute`
     # When ingest admitted the event (or recompute re-quantified it): the start of the
@@ -155,14 +228,31 @@ class Decision(Record):
     schema_: Literal["carbonledger.decision/1"] = Field("carbonledger.decision/1", alias="schema")
     decision_id: UUID
     kind: DecisionKind
-    amount_mg: int
+    amount_mg: Amount
     claim: ReductionClaim
     winner_claim_id: UUID | None = None
     winner: EventRef | None = None
     reverses: UUID | None = None
-    reason: str | None = None
-    reason_detail: str | None = None
-    sequence: int = 0
+    reason: Id | None = None
+    reason_detail: Detail | None = None
+    sequence: Count = 0
+
+    @model_validator(mode="after")
+    def _signed_by_kind(self) -> Decision:
+        """A credit adds, a reversal takes away what a credit it names added, and the
+        kinds that do not move the books carry nothing."""
+        kind, amount = self.kind, self.amount_mg
+        if kind is DecisionKind.CREDIT and amount < 0:
+            raise PydanticCustomError(INVALID_RECORD, "a credit of a negative amount")
+        if kind is DecisionKind.REVERSE and (amount > 0 or self.reverses is None):
+            raise PydanticCustomError(
+                INVALID_RECORD, "a reversal must be negative and name the credit it reverses"
+            )
+        if kind in (DecisionKind.DUPLICATE, DecisionKind.NOT_CREDITED) and amount != 0:
+            raise PydanticCustomError(
+                INVALID_RECORD, "a {kind} decision moves no amount", {"kind": kind.value}
+            )
+        return self
 
 
 class Book(StrEnum):
@@ -180,7 +270,7 @@ class Posting(Record):
     claim_id: UUID
     book: Book
     account: str
-    amount_mg: int
+    amount_mg: Int64
     behaviour_type: str
     region: str
     partner: str
@@ -206,9 +296,9 @@ class LedgerPosting(Record):
     event: EventRef
     book: Book
     account: str
-    chain_index: int
-    amount_mg: int
-    balance_mg: int
+    chain_index: Count
+    amount_mg: Int64
+    balance_mg: Int64
     behaviour_type: str
     region: str
     partner: str

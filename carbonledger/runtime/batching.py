@@ -18,6 +18,15 @@ only through the open transaction, its changes are sent as changelog records wit
 the batch's outputs, all are acknowledged, the offsets are committed, and only then
 do the changes become the state. A failed batch discards them.
 
+A batch that fails for a reason of the records' own (anything but the stage's
+`infrastructure` errors: the broker's, the database's, a lost connection, a
+timeout) is not retried whole: its attempt is discarded (state transaction, the
+sink's batch in hand) and it runs again in halves, each its own transaction and
+checkpoint in offset order, down to the one record that fails alone. That record
+is dead-lettered with its original bytes and its offset committed, so the good
+records around it go through and a poison record cannot stop the stage. Only an
+infrastructure error exits the process, to restart from the committed offsets.
+
 How offsets are committed is the loop's `CommitStrategy` (runtime/commits.py):
 to Kafka (the stream stages), or in the sink's own transaction (the ledger
 writer, whose books hold the offsets of the decisions they record).
@@ -39,12 +48,16 @@ from typing import Any, NoReturn, Protocol
 
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 from aiokafka.structs import ConsumerRecord
 from mode import Service
 
 from carbonledger.contracts import metrics, topics
+from carbonledger.contracts.catalogue import Reason, Rejection
+from carbonledger.contracts.records import DeadLetter
 from carbonledger.contracts.settings import Settings
-from carbonledger.runtime.commits import CommitStrategy, KafkaCommit
+from carbonledger.runtime.commits import CommitStrategy, KafkaCommit, Offsets
+from carbonledger.runtime.dead_letters import stage_dead_letter
 from carbonledger.runtime.metadata import wait_for_topics
 
 log = logging.getLogger(__name__)
@@ -62,6 +75,12 @@ class Output:
     key: bytes
     value: bytes | None
     partition: int | None = None
+
+
+def dead_letter_output(stage: str, letter: DeadLetter) -> Output:
+    """A dead letter as a batch stage's output (counted now, sent with the batch)."""
+    metrics.DEAD_LETTERS.labels(stage, letter.reason).inc()
+    return Output(topics.REJECTED, (letter.partner or stage).encode(), letter.to_bytes())
 
 
 class Transaction(Protocol):
@@ -86,6 +105,14 @@ class State(Protocol):
 
 
 Handler = Callable[[list[ConsumerRecord]], Iterable[Output]]
+Errors = tuple[type[BaseException], ...]
+
+# What every stage's batch may fail with that is not its records' fault: the broker
+# (aiokafka's errors), a lost connection or a timeout. A stage adds its own (the
+# ledger writer: the database's), `Stage.batches(infrastructure=...)`.
+KAFKA_INFRASTRUCTURE: Errors = (KafkaError, ConnectionError, TimeoutError)
+# ... except a record too large for the broker to take: that is the record's own.
+RECORD_FAULTS: Errors = (MessageSizeTooLargeError, RecordTooLargeError)
 
 
 def exit_to_restart(what: str) -> NoReturn:
@@ -148,9 +175,11 @@ class BatchLoop(Service):
         state: State | None = None,
         commit: CommitStrategy | None = None,
         consumer_config: dict[str, Any] | None = None,
+        infrastructure: Errors = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.infrastructure = KAFKA_INFRASTRUCTURE + infrastructure
         self.stage, self.app, self.settings = stage, app, settings
         self.sources, self.handle, self.max_records = sources, handle, max_records
         self.poll_ms = poll_ms  # how long an idle fetch waits before the loop looks again
@@ -164,6 +193,7 @@ class BatchLoop(Service):
         self.producer: AIOKafkaProducer | None = None
         self._consumed = metrics.RECORDS_CONSUMED.labels(stage)
         self._seconds = metrics.PROCESSING_SECONDS.labels(stage)
+        self._poison = metrics.POISON_RECORDS.labels(stage)
         self._lag_topics: set[str] = set()
         app.batch_loop = self  # type: ignore[attr-defined]  # /readyz asks it (runtime/stage.py)
 
@@ -238,15 +268,59 @@ class BatchLoop(Service):
     async def _process(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         records = [r for batch in polled.values() for r in batch]
         started = time.perf_counter()
-        with self._transaction() as tx:
-            outputs = list(self.handle(records))
-            if tx is not None:
-                outputs += tx.changes()
-            await self._checkpoint(outputs, polled)
+        await self._work(records)
         self._consumed.inc(len(records))
         mean = (time.perf_counter() - started) / len(records)
         for _ in records:
             self._seconds.observe(mean)
+
+    def is_infrastructure(self, exc: BaseException) -> bool:
+        """Whether a failure is the broker's or the database's (restart), not the
+        records' own (isolate the record)."""
+        return isinstance(exc, self.infrastructure) and not isinstance(exc, RECORD_FAULTS)
+
+    async def _work(self, records: list[ConsumerRecord]) -> None:
+        """Records in offset order, as one attempt; if it fails for a reason of the
+        records' own, discarded and worked again in halves, down to the record that
+        fails alone, which is dead-lettered."""
+        try:
+            await self._attempt(records)
+        except Exception as exc:
+            if self.is_infrastructure(exc):
+                raise
+            self.commit_strategy.discard()
+            if len(records) == 1:
+                await self._isolate(records[0], exc)
+                return
+            log.warning("a batch of %d records failed (%r); isolating", len(records), exc)
+            half = len(records) // 2
+            await self._work(records[:half])
+            await self._work(records[half:])
+
+    async def _attempt(self, records: list[ConsumerRecord]) -> None:
+        with self._transaction() as tx:
+            outputs = list(self.handle(records))
+            if tx is not None:
+                outputs += tx.changes()
+            await self._checkpoint(outputs, offsets_after(records))
+
+    async def _isolate(self, record: ConsumerRecord, exc: Exception) -> None:
+        """The record that fails alone: its dead letter, and its offset committed. A
+        `Rejection` names its reason (invalid_record); anything else is a processing
+        error. If even that fails, the process restarts."""
+        log.error("poison record %s[%d]@%d: %r", record.topic, record.partition, record.offset, exc)
+        if isinstance(exc, Rejection):
+            reason, message = exc.reason, exc.message
+        else:
+            reason, message = Reason.PROCESSING_ERROR, repr(exc)
+        letter = dead_letter_output(
+            self.stage, stage_dead_letter(self.stage, reason, message, record)
+        )
+        self._poison.inc()
+        if reason is Reason.INVALID_RECORD:
+            metrics.INVALID_RECORDS.labels(self.stage, record.topic).inc()
+        with self._transaction():  # an empty one: the checkpoint of the letter alone
+            await self._checkpoint([letter], offsets_after([record]))
 
     def _transaction(self) -> AbstractContextManager[Transaction | None]:
         """The batch's state transaction; none for a stage without state."""
@@ -254,9 +328,7 @@ class BatchLoop(Service):
             return nullcontext()
         return self.partition_state.transaction()
 
-    async def _checkpoint(
-        self, outputs: list[Output], polled: dict[TopicPartition, list[ConsumerRecord]]
-    ) -> None:
+    async def _checkpoint(self, outputs: list[Output], offsets: Offsets) -> None:
         """Send the outputs, wait for all to be acknowledged, then commit the offsets."""
         assert self.consumer is not None and self.producer is not None
         sent = []
@@ -266,7 +338,6 @@ class BatchLoop(Service):
             )
             metrics.RECORDS_PRODUCED.labels(self.stage, out.topic).inc()
         await asyncio.gather(*sent)
-        offsets = {tp: batch[-1].offset + 1 for tp, batch in polled.items()}
         await self.commit_strategy.commit(self.consumer, offsets)
 
     @Service.timer(LAG_REPORT_SECONDS)
@@ -280,3 +351,8 @@ class BatchLoop(Service):
             if highwater is not None:
                 lag[tp.topic] += max(0, highwater - await self.consumer.position(tp))
         self._lag_topics = metrics.report_lag(self.group, lag, self._lag_topics)
+
+
+def offsets_after(records: Iterable[ConsumerRecord]) -> Offsets:
+    """The next offset to read of each partition, after `records` (in offset order)."""
+    return {TopicPartition(r.topic, r.partition): r.offset + 1 for r in records}

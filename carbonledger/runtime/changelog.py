@@ -6,8 +6,9 @@ model): the transaction holds the batch's writes, its reads see them, and at the
 checkpoint its `changes()` (each key's last value, a tombstone for a deletion, in
 the partition of the input that caused it) are sent with the batch's outputs. Once
 they are all acknowledged and the offsets committed, the writes become the
-partition's state; a batch that fails discards them (and the process exits, to
-restore from the changelog).
+partition's state; a batch that fails discards them (and either runs again in
+parts, to isolate a poison record, or the process exits, to restore from the
+changelog).
 
 The records are those a faust table writes to its changelog (raw key, raw value),
 so state written by a faust table carries over. On assignment each partition is

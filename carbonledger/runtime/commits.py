@@ -31,11 +31,17 @@ class CommitStrategy(Protocol):
     async def commit(self, consumer: AIOKafkaConsumer, offsets: Offsets) -> None:
         """Make a batch's offsets durable; called once its outputs are acknowledged."""
 
+    def discard(self) -> None:
+        """Forget what a failed attempt at a batch left in hand (it runs again split)."""
+
 
 class KafkaCommit:
     """Offsets committed to Kafka; the consumer resumes from them by itself."""
 
     async def resume(self, consumer: AIOKafkaConsumer, partitions: set[TopicPartition]) -> None:
+        return None
+
+    def discard(self) -> None:
         return None
 
     async def commit(self, consumer: AIOKafkaConsumer, offsets: Offsets) -> None:
@@ -50,6 +56,9 @@ class OffsetStore(Protocol):
 
     async def write(self, offsets: Offsets) -> None:
         """Write the batch in hand and `offsets` in one transaction."""
+
+    def discard(self) -> None:
+        """Drop the batch in hand: its attempt failed and nothing of it was written."""
 
 
 class StoredOffsets:
@@ -73,3 +82,6 @@ class StoredOffsets:
             # The batch is durable in the sink; a lost Kafka commit only delays the
             # lag report until the next batch commits.
             log.warning("commit of monitoring offsets failed: %r", exc)
+
+    def discard(self) -> None:
+        self.store.discard()

@@ -25,10 +25,17 @@ from faust.web import Request, Response, View
 from pydantic import BaseModel, ValidationError
 
 from carbonledger.contracts import metrics, topics
-from carbonledger.contracts.catalogue import Reason
-from carbonledger.contracts.records import DeadLetter
+from carbonledger.contracts.catalogue import Reason, Rejection
+from carbonledger.contracts.records import DeadLetter, invariant_broken
 from carbonledger.contracts.settings import Settings
-from carbonledger.runtime.batching import BatchLoop, Handler, Output, State
+from carbonledger.runtime.batching import (
+    BatchLoop,
+    Errors,
+    Handler,
+    Output,
+    State,
+    dead_letter_output,
+)
 from carbonledger.runtime.commits import CommitStrategy
 from carbonledger.runtime.dead_letters import backlog, stage_dead_letter
 from carbonledger.runtime.web import alive, metrics_answer, readiness_status
@@ -146,30 +153,49 @@ class Stage:
 
     def dead_letter_output(self, letter: DeadLetter) -> Output:
         """A dead letter as a batch stage's output (counted now, sent with the batch)."""
-        metrics.DEAD_LETTERS.labels(self.name, letter.reason).inc()
-        return Output(topics.REJECTED, (letter.partner or self.name).encode(), letter.to_bytes())
+        return dead_letter_output(self.name, letter)
 
     def decode(self, record: Any, model: type[RecordT]) -> RecordT | Output:
-        """A record of an internal topic, decoded; or, if undecodable, its dead letter."""
+        """A record of an internal topic, decoded; or its dead letter: `invalid_record`
+        if it has the model's shape but breaks an invariant (an amount out of bounds or
+        of the wrong sign, an unknown region, a control character, records.py),
+        `undecodable_record` if it is not the model at all."""
         try:
-            return model.model_validate_json(record.value)
+            return model.model_validate_json(record.value or b"")
         except ValidationError as exc:
-            letter = stage_dead_letter(self.name, Reason.UNDECODABLE_RECORD, str(exc), record)
-            return self.dead_letter_output(letter)
+            return self.dead_letter_output(self.refusal(record, exc))
+
+    def refusal(self, record: Any, exc: ValidationError) -> DeadLetter:
+        if invariant_broken(exc):
+            metrics.INVALID_RECORDS.labels(self.name, record.topic).inc()
+            return stage_dead_letter(self.name, Reason.INVALID_RECORD, str(exc), record)
+        return stage_dead_letter(self.name, Reason.UNDECODABLE_RECORD, str(exc), record)
+
+    def refused(self, record: Any, exc: Rejection) -> DeadLetter:
+        if exc.reason is Reason.INVALID_RECORD:
+            metrics.INVALID_RECORDS.labels(self.name, record.topic).inc()
+        return stage_dead_letter(self.name, exc.reason, exc.message, record)
 
     def each(
         self, model: type[RecordT], handle: Callable[[Any, RecordT], Iterable[Output]]
     ) -> Handler:
         """A batch handler that decodes every record as `model` and hands it to
-        `handle`; an undecodable record's dead letter takes its place in the outputs."""
+        `handle`; an undecodable or invalid record's dead letter takes its place in the
+        outputs, as does one `handle` refuses with a `Rejection` (which it raises before
+        changing anything). Any other failure is the batch loop's to isolate."""
 
         def handle_batch(records: list[Any]) -> Iterator[Output]:
             for record in records:
                 item = self.decode(record, model)
                 if isinstance(item, Output):
                     yield item
-                else:
-                    yield from handle(record, item)
+                    continue
+                try:
+                    outputs = list(handle(record, item))
+                except Rejection as exc:
+                    yield self.dead_letter_output(self.refused(record, exc))
+                    continue
+                yield from outputs
 
         return handle_batch
 
@@ -183,10 +209,15 @@ class Stage:
         max_records: int = 500,
         poll_ms: int = 500,
         consumer_config: dict[str, Any] | None = None,
+        infrastructure: Errors = (),
     ) -> BatchLoop:
         """Run `handle` over batches of `sources` instead of faust's per-event stream
         (runtime/batching.py says why); offsets committed to Kafka unless
-        `commit` says otherwise (runtime/commits.py)."""
+        `commit` says otherwise (runtime/commits.py).
+
+        `infrastructure` names the errors, besides the broker's, that are not a
+        record's fault (the database's, for a stage that writes one): they restart
+        the stage. Any other failure isolates the record that causes it."""
         loop = BatchLoop(
             self.name,
             self.app,
@@ -198,6 +229,7 @@ class Stage:
             state=state,
             commit=commit,
             consumer_config=consumer_config,
+            infrastructure=infrastructure,
             beacon=self.app.beacon,
         )
 

@@ -1,10 +1,14 @@
 """The batch path of the stateless stages: a batch's offsets are committed only after
-every output of it is acknowledged, and a failed batch commits nothing."""
+every output of it is acknowledged, a batch failed by the infrastructure commits
+nothing (and exits), and a poison record is isolated and dead-lettered while the
+records around it go through."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,9 +16,12 @@ from typing import Any
 import faust
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.errors import MessageSizeTooLargeError
+from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
 from carbonledger.contracts import topics
+from carbonledger.contracts.catalogue import Reason, Rejection
 from carbonledger.contracts.records import ValidatedBehaviour
 from carbonledger.contracts.settings import Settings
 from carbonledger.runtime import batching
@@ -113,18 +120,18 @@ async def _a_send_that_fails_commits_nothing() -> None:
     assert not any(line.startswith("commit") for line in log)
 
 
-def test_a_handler_that_raises_commits_nothing() -> None:
-    asyncio.run(_a_handler_that_raises_commits_nothing())
+def test_a_handler_failed_by_the_infrastructure_commits_nothing() -> None:
+    asyncio.run(_a_handler_failed_by_the_infrastructure_commits_nothing())
 
 
-async def _a_handler_that_raises_commits_nothing() -> None:
+async def _a_handler_failed_by_the_infrastructure_commits_nothing() -> None:
     def broken(records: list[Any]) -> Iterator[Output]:
         yield Output("out", b"k", b"first")
-        raise RuntimeError("bug")
+        raise ConnectionError("database gone")
 
     log: list[str] = []
     loop, _ = loop_with(broken, log)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ConnectionError):
         await loop._process(polled())
     assert not any(line.startswith("commit") for line in log)
 
@@ -140,7 +147,7 @@ def test_the_run_loop_exits_the_process_on_a_failed_batch(monkeypatch: pytest.Mo
     monkeypatch.setattr("carbonledger.runtime.batching.os._exit", _exit)
 
     def broken(records: list[Any]) -> Iterator[Output]:
-        raise RuntimeError("bug")
+        raise ConnectionError("broker gone")
         yield  # a generator, like the stages' handlers
 
     log: list[str] = []
@@ -333,3 +340,141 @@ def test_each_hands_decoded_records_on_and_puts_dead_letters_in_their_place() ->
     outputs = list(stage.each(Reading, double)(records))
     assert [o.topic for o in outputs] == ["out", topics.REJECTED, "out"]
     assert [outputs[0].value, outputs[2].value] == [b"4", b"10"]
+
+
+# --- poison isolation -------------------------------------------------------------------------
+
+
+class AcksAtOnce(FakeProducer):
+    async def send(
+        self, topic: str, value: bytes, key: bytes, partition: int | None = None
+    ) -> asyncio.Future[None]:
+        future = await super().send(topic, value, key, partition)
+        future.set_result(None)
+        return future
+
+
+def acking_loop_with(handle: Any, log: list[str], **kwargs: Any) -> BatchLoop:
+    loop = BatchLoop("test", faust.App("poison-test"), Settings(), ("in",), handle, **kwargs)
+    loop.producer, loop.consumer = AcksAtOnce(log), FakeConsumer(log)  # type: ignore[assignment,unused-ignore]
+    return loop
+
+
+def failing_at(offset: int, error: Exception) -> Any:
+    """A handler that fails whenever the record at `offset` of partition 0 is in its batch."""
+
+    def handle(records: list[Any]) -> Iterator[Output]:
+        for r in records:
+            if (r.partition, r.offset) == (0, offset):
+                raise error
+            yield Output("out", b"k", f"{r.partition}:{r.offset}".encode())
+
+    return handle
+
+
+def letters(log: list[str]) -> list[dict[str, Any]]:
+    return [
+        json.loads(line.removeprefix(f"send {topics.REJECTED} "))
+        for line in log
+        if line.startswith(f"send {topics.REJECTED} ")
+    ]
+
+
+def poison_count(stage: str) -> float:
+    return REGISTRY.get_sample_value("carbon_stage_poison_records_total", {"stage": stage}) or 0.0
+
+
+def test_a_poison_record_is_dead_lettered_and_the_others_go_through_in_order() -> None:
+    log: list[str] = []
+    before = poison_count("test")
+    loop = acking_loop_with(
+        failing_at(8, ValueError("PostgreSQL text fields cannot contain NUL")), log
+    )
+    asyncio.run(loop._process(polled()))
+    good = [line for line in log if line.startswith(("send out", "commit"))]
+    assert good == [
+        "send out 0:7",
+        "commit [(0, 8)]",
+        "commit [(0, 9)]",  # the poison's dead letter, acknowledged first
+        "send out 1:3",
+        "commit [(1, 4)]",
+    ]
+    (letter,) = letters(log)
+    assert letter["reason"] == "processing_error" and "cannot contain NUL" in letter["message"]
+    assert letter["origin"] == {"topic": "in", "partition": 0, "offset": 8}
+    assert base64.b64decode(letter["payload_b64"]) == b"v"  # the original bytes
+    assert poison_count("test") == before + 1
+
+
+def test_a_rejected_record_is_dead_lettered_with_its_reason() -> None:
+    log: list[str] = []
+    refused = Rejection(Reason.INVALID_RECORD, "reverses a credit that does not exist")
+    loop = acking_loop_with(failing_at(7, refused), log)
+    asyncio.run(loop._process(polled()))
+    (letter,) = letters(log)
+    assert letter["reason"] == "invalid_record" and "does not exist" in letter["message"]
+    assert log[-1] == "commit [(0, 9), (1, 4)]"  # the other half, in one checkpoint
+
+
+def test_a_record_too_large_for_the_broker_is_the_records_own_fault() -> None:
+    log: list[str] = []
+    loop = acking_loop_with(failing_at(8, MessageSizeTooLargeError()), log)
+    asyncio.run(loop._process(polled()))
+    assert [letter["origin"]["offset"] for letter in letters(log)] == [8]
+
+
+def test_an_infrastructure_error_of_the_stage_still_fails_the_batch() -> None:
+    class AdminShutdown(Exception):
+        """Stands for psycopg's OperationalError, the writer's infrastructure."""
+
+    log: list[str] = []
+    loop = acking_loop_with(failing_at(8, AdminShutdown()), log, infrastructure=(AdminShutdown,))
+    with pytest.raises(AdminShutdown):
+        asyncio.run(loop._process(polled()))
+    assert not any(line.startswith("commit") for line in log) and letters(log) == []
+
+
+def test_infrastructure_found_while_isolating_still_fails_the_batch() -> None:
+    calls = 0
+
+    def flaky(records: list[Any]) -> Iterator[Output]:
+        nonlocal calls
+        calls += 1
+        raise ValueError("poison") if calls == 1 else TimeoutError("broker gone")
+        yield
+
+    log: list[str] = []
+    with pytest.raises(TimeoutError):
+        asyncio.run(acking_loop_with(flaky, log)._process(polled()))
+    assert not any(line.startswith("commit") for line in log)
+
+
+def test_a_poison_records_state_changes_never_become_state() -> None:
+    state = ChangelogTable("counts-changelog", Settings())
+    count = counting(state)
+
+    def poisoned(records: list[Any]) -> Iterator[Output]:
+        for r in records:
+            yield from count([r])  # its change is written in the transaction first
+            if (r.partition, r.offset) == (0, 8):
+                raise OverflowError("date value out of range")
+
+    log: list[str] = []
+    loop = acking_loop_with(poisoned, log, state=state)
+    asyncio.run(loop._process(polled()))
+    # One count per good record; the poison's write went with its discarded attempts.
+    assert state.partitions == {0: {b"n": b"1"}, 1: {b"n": b"1"}} and state.open is None
+    changelog = [line for line in log if line.startswith("send counts-changelog")]
+    assert changelog == ["send counts-changelog 1", "send counts-changelog 1"]
+    assert [letter["origin"]["offset"] for letter in letters(log)] == [8]
+
+
+def test_every_record_poisoned_is_each_dead_lettered() -> None:
+    def hopeless(records: list[Any]) -> Iterator[Output]:
+        raise ValueError("not one of these")
+        yield
+
+    log: list[str] = []
+    asyncio.run(acking_loop_with(hopeless, log)._process(polled()))
+    assert sorted(letter["origin"]["offset"] for letter in letters(log)) == [3, 7, 8]
+    assert log[-1] == "commit [(1, 4)]"

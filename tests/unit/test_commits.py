@@ -17,6 +17,7 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
 
+from carbonledger.contracts import topics
 from carbonledger.contracts.settings import Settings
 from carbonledger.runtime import batching
 from carbonledger.runtime.batching import BatchLoop, Output, _FinishBatchFirst
@@ -81,6 +82,9 @@ class Store:
             raise ConnectionError("database gone")
         self.log.append(f"store {sorted((tp.partition, o) for tp, o in offsets.items())}")
         self.offsets |= {tp.partition: o for tp, o in offsets.items()}
+
+    def discard(self) -> None:
+        self.log.append("discard")
 
 
 def dead_letters(records: list[Any]) -> Iterator[Output]:
@@ -250,3 +254,38 @@ def test_a_publisher_is_ready_once_it_knows_its_role() -> None:
     assert role.readiness() == {"ready": False}
     role.role = "standby"
     assert role.readiness() == {"ready": True, "role": "standby"}
+
+
+def test_the_writer_isolates_a_decision_its_books_cannot_store() -> None:
+    """A batch the books refuse as a whole (a DataError of one decision) is written again
+    in parts: nothing of a failed attempt stays in hand, the poison goes alone as a dead
+    letter with its offset, and every good decision is applied once."""
+    applied: list[tuple[list[str], list[Offset]]] = []
+
+    @dataclass
+    class PoisonedBooks(Books):
+        def apply(self, decisions: list[Any], group_id: str, offsets: list[Offset]) -> Applied:
+            if "0:8" in decisions:
+                raise ValueError("PostgreSQL text fields cannot contain NUL characters")
+            applied.append((list(decisions), offsets))
+            return Applied(0, [])
+
+    postings = service.Postings(PoisonedBooks(), "writers", OffLoop(lambda: None))  # type: ignore[arg-type,unused-ignore]
+
+    def take(records: list[Any]) -> Iterator[Output]:
+        for r in records:
+            yield from postings.take(r, f"{r.partition}:{r.offset}")  # type: ignore[arg-type,unused-ignore]
+
+    log: list[str] = []
+    loop = BatchLoop(
+        "ledger", faust.App("writer-poison-test"), Settings(), ("in",), take,
+        commit=StoredOffsets(postings),
+    )  # fmt: skip
+    loop.consumer, loop.producer = Consumer(log), Producer(log)  # type: ignore[assignment,unused-ignore]
+    asyncio.run(loop._process(polled()))
+    assert applied == [
+        (["0:7"], [Offset("in", 0, 8)]),
+        ([], [Offset("in", 0, 9)]),  # the poison's dead letter and its offset only
+        (["1:3"], [Offset("in", 1, 4)]),
+    ]
+    assert log.count(f"send {topics.REJECTED}") == 1

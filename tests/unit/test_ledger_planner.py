@@ -18,7 +18,7 @@ from carbonledger.services.ledger.domain.chain import (
     entry_hash,
     verify_chain,
 )
-from carbonledger.services.ledger.domain.planner import accounts_moved, plan
+from carbonledger.services.ledger.domain.planner import accounts_moved, plan, reversal_refused
 from carbonledger.services.quantify.domain.quantify import quantify
 from tests.factories import admitted, metro, raw, reversal
 from tests.unit.test_quantify import SHIPPED
@@ -158,3 +158,18 @@ def test_hashes_are_those_of_the_documented_dict_form() -> None:
 
 def test_a_chained_posting_declares_its_fields_in_the_canonical_order() -> None:
     assert tuple(f.name for f in dataclasses.fields(ChainedPosting)) == ENTRY_FIELDS
+
+
+def test_a_reversal_is_taken_only_of_a_credit_held_and_not_yet_reversed() -> None:
+    credit = decided(A, "refuse-a1", 0)
+    undo = reversal(credit)
+    assert reversal_refused([credit, undo], {}, set()) is None  # credited in the same batch
+    assert reversal_refused([undo], {credit.decision_id: credit.amount_mg}, set()) is None
+    missing = reversal_refused([undo], {}, set())
+    assert missing is not None and missing[0] is undo and "do not hold" in missing[1]
+    again = reversal_refused([undo], {credit.decision_id: TRIP}, {credit.decision_id})
+    assert again is not None and "already reversed" in again[1]
+    twice = reversal_refused([credit, undo, undo.model_copy(update={"sequence": 9})], {}, set())
+    assert twice is not None and twice[0].sequence == 9
+    more = reversal_refused([undo], {credit.decision_id: credit.amount_mg - 1}, set())
+    assert more is not None and "which credited" in more[1]

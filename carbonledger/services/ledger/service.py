@@ -123,6 +123,11 @@ class Postings:
     async def stored(self, topic: str) -> dict[int, int]:
         return await self.db.call(self.books.offsets, self.group, topic)
 
+    def discard(self) -> None:
+        """A failed attempt's decisions: gone (its transaction, if it began, was rolled
+        back), so the records worked again in parts are not taken twice."""
+        self.decisions = []
+
     async def write(self, offsets: Offsets) -> None:
         decisions, self.decisions = self.decisions, []
         stored = [Offset(tp.topic, tp.partition, o) for tp, o in offsets.items()]

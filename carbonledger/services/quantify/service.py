@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from carbonledger.contracts import metrics
+from carbonledger.contracts.catalogue import CATALOGUE, Reason, Rejection, validate_data
 from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.records import ReductionClaim, ValidatedBehaviour
 from carbonledger.services.quantify.domain.quantify import quantify
@@ -21,3 +22,23 @@ def quantify_behaviour(
     CLAIMS.labels(claim.type, outcome).inc()
     CREDITED_MASS.labels(claim.type).inc(metrics.grams(claim.reduction_mg))
     return claim
+
+
+def check_consumed(behaviour: ValidatedBehaviour) -> ValidatedBehaviour:
+    """A behaviour read from `behaviour.validated`, checked again against its catalogue
+    type (defence in depth: whoever wrote the topic, a `data` ingest would refuse is
+    never quantified); raises `Rejection(invalid_record)` with what ingest would say.
+
+    `data` as the topic carries it (JSON: decimals and times as text), with the
+    behaviour's own region and its admission time as "now", as ingest checked it."""
+    spec = CATALOGUE.get(behaviour.type)
+    if spec is None:
+        raise Rejection(Reason.INVALID_RECORD, f"{behaviour.type!r} is not in the catalogue")
+    try:
+        validate_data(
+            spec, {**behaviour.data, "region": behaviour.region}, behaviour.time,
+            behaviour.received_at,
+        )  # fmt: skip
+    except Rejection as exc:
+        raise Rejection(Reason.INVALID_RECORD, f"{exc.reason.value}: {exc.message}") from exc
+    return behaviour

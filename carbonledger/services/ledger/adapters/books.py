@@ -17,12 +17,19 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from carbonledger.contracts.records import Decision
+from carbonledger.contracts.catalogue import Reason, Rejection
+from carbonledger.contracts.records import Decision, DecisionKind
 from carbonledger.contracts.regions import RegionTable, load_regions
 from carbonledger.services.ledger.adapters import views
 from carbonledger.services.ledger.domain.batches import Applied, Offset
 from carbonledger.services.ledger.domain.chain import ENTRY_FIELDS, ChainedPosting, Head
-from carbonledger.services.ledger.domain.planner import Account, Plan, accounts_moved, plan
+from carbonledger.services.ledger.domain.planner import (
+    Account,
+    Plan,
+    accounts_moved,
+    plan,
+    reversal_refused,
+)
 
 _DECISION_COLUMNS = (
     "decision_id",
@@ -92,6 +99,17 @@ SET amount_mg = period_totals.amount_mg + EXCLUDED.amount_mg,
     postings = period_totals.postings + EXCLUDED.postings
 """
 
+# What the books held before this batch of the credits its reversals name (the
+# batch's own decisions are already staged in the table, so they are left out).
+_CREDITS_NAMED = """
+SELECT decision_id, amount_mg FROM decisions
+WHERE kind = 'credit' AND decision_id = ANY(%s) AND decision_id <> ALL(%s)
+"""
+_REVERSED_BEFORE = """
+SELECT DISTINCT reverses FROM decisions
+WHERE kind = 'reverse' AND reverses = ANY(%s) AND decision_id <> ALL(%s)
+"""
+
 _SAVE_OFFSET = """
 INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
 VALUES (%s, %s, %s, %s)
@@ -147,6 +165,7 @@ class Books:
         already applied make no postings and are not among the fresh ones."""
         with self.conn.transaction(), self.conn.cursor() as cur:
             fresh = self._record(cur, decisions) if decisions else []
+            self._check_reversals(cur, fresh)
             moving = accounts_moved(fresh)
             planned = plan(fresh, self._lock_heads(cur, moving) if moving else {}, self.regions)
             if planned.postings:
@@ -170,6 +189,22 @@ class Books:
                 new.discard(d.decision_id)
                 fresh.append(d)
         return fresh
+
+    def _check_reversals(self, cur: psycopg.Cursor[Any], fresh: Sequence[Decision]) -> None:
+        """A reversal only of a credit that exists and is not yet reversed: else the
+        batch is refused (rolled back) as an invalid_record, which the stage kit
+        isolates and dead-letters, so it is never posted."""
+        named = sorted({d.reverses for d in fresh if d.kind is DecisionKind.REVERSE and d.reverses})
+        if not named and not any(d.kind is DecisionKind.REVERSE for d in fresh):
+            return
+        own = [d.decision_id for d in fresh]
+        cur.execute(_CREDITS_NAMED, (named, own))
+        credits = {row[0]: int(row[1]) for row in cur.fetchall()}
+        cur.execute(_REVERSED_BEFORE, (named, own))
+        refused = reversal_refused(fresh, credits, {row[0] for row in cur.fetchall()})
+        if refused is not None:
+            decision, why = refused
+            raise Rejection(Reason.INVALID_RECORD, f"decision {decision.decision_id} {why}")
 
     def _lock_heads(self, cur: psycopg.Cursor[Any], accounts: list[Account]) -> dict[Account, Head]:
         books_, names = _columns(accounts, 2)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from carbonledger.contracts.records import Decision, LedgerPosting, Posting
+from carbonledger.contracts.records import Decision, DecisionKind, LedgerPosting, Posting
 from carbonledger.contracts.regions import RegionTable
 from carbonledger.services.ledger.domain.aggregates import Key, period_deltas
 from carbonledger.services.ledger.domain.chain import ChainedPosting, Head
@@ -45,6 +45,32 @@ def accounts_moved(decisions: Iterable[Decision]) -> list[Account]:
     """The accounts these decisions post to, in the one order every writer locks them."""
     moving = (d for d in decisions if moves_books(d))
     return sorted({(book.value, account) for d in moving for book, account in accounts(d).items()})
+
+
+def reversal_refused(
+    fresh: Sequence[Decision], credits: Mapping[UUID, int], reversed_before: set[UUID]
+) -> tuple[Decision, str] | None:
+    """The first fresh reversal the books must not take, and why: one of a credit they
+    do not hold, of a credit already reversed, or of more than it credited.
+
+    `credits` are the amounts of the credits the reversals name, as the books held
+    them before this batch; `reversed_before`, those of them already reversed. The
+    batch's own credits and reversals count in decision order."""
+    credited, reversed_ = dict(credits), set(reversed_before)
+    for d in fresh:
+        if d.kind is DecisionKind.CREDIT:
+            credited[d.decision_id] = d.amount_mg
+        if d.kind is not DecisionKind.REVERSE:
+            continue
+        target = d.reverses
+        if target is None or target not in credited:
+            return d, f"reverses {target}, a credit the books do not hold"
+        if target in reversed_:
+            return d, f"reverses {target}, which is already reversed"
+        if -d.amount_mg > credited[target]:
+            return d, f"reverses {-d.amount_mg} mg of {target}, which credited {credited[target]}"
+        reversed_.add(target)
+    return None
 
 
 def plan(

@@ -5,12 +5,16 @@ offsets live in PostgreSQL and are written in the transaction that writes the
 postings they cover; on partition assignment the consumer seeks to them. Kafka's
 own committed offsets are updated afterwards for lag monitoring only. An
 undecodable decision is a dead letter, acknowledged before the batch's offsets
-are stored. The sink itself is service.py's `Postings`; this module wires it.
+are stored; so is one the books refuse (invalid_record) or cannot store (a
+processing error, isolated from its batch by the stage kit). The sink itself is
+service.py's `Postings`; this module wires it.
 
 Run: python -m carbonledger.services.ledger.entrypoints.writer
 """
 
 from __future__ import annotations
+
+import psycopg
 
 from carbonledger.contracts import topics
 from carbonledger.contracts.records import Decision
@@ -39,6 +43,9 @@ def main() -> None:
         poll_ms=settings.ledger_poll_ms,
         # Never a record of an aborted Kafka transaction, whoever produces the topic.
         consumer_config={"isolation_level": "read_committed"},
+        # The database away or the connection lost restarts the writer; any other
+        # error (a DataError such as a NUL in a text field) is the decision's own.
+        infrastructure=(psycopg.OperationalError, psycopg.InterfaceError),
     )
     run_worker(app, db.close)
 

@@ -19,15 +19,16 @@ from carbonledger.runtime.batching import Output
 from carbonledger.runtime.process import run_worker
 from carbonledger.runtime.stage import Stage, make_app
 from carbonledger.services.quantify.config import QuantifySettings
-from carbonledger.services.quantify.service import quantify_behaviour
+from carbonledger.services.quantify.service import check_consumed, quantify_behaviour
 
 
 def claims_of(
     methodologies: Sequence[Methodology],
 ) -> Callable[[Any, ValidatedBehaviour], Iterator[Output]]:
     def claim_of(record: Any, behaviour: ValidatedBehaviour) -> Iterator[Output]:
-        """A validated behaviour's reduction claim."""
-        claim = quantify_behaviour(behaviour, methodologies)
+        """A validated behaviour's reduction claim (a `data` its catalogue type refuses
+        is an invalid_record, dead-lettered by the stage kit)."""
+        claim = quantify_behaviour(check_consumed(behaviour), methodologies)
         yield Output(topics.CLAIMS, claim.subject.encode(), claim.to_bytes())
 
     return claim_of
