@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from carbonledger.contracts.records import MAX_AMOUNT_MG
 from carbonledger.contracts.regions import RegionTable, load_regions
 from carbonledger.services.ledger.adapters import views
 from carbonledger.services.ledger.domain.aggregates import periods, rollup_accounts
@@ -45,9 +46,9 @@ class Report:
         return {"ok": self.ok, **asdict(self)}
 
 
-# No single decision moves more than this (1 t CO2e): far above any one behaviour's
-# reduction, far below what would overflow a book; a larger amount is a bug or an attack.
-MAX_DECISION_MG = 10**9
+# The bound every stage checks on consumption (contracts/records.py): one for the
+# stored books too, so verify flags exactly what the writer would have refused.
+MAX_DECISION_MG = MAX_AMOUNT_MG
 INT64 = 2**63  # balances and totals are PostgreSQL bigint
 
 
