@@ -16,6 +16,7 @@ from carbonledger import __version__
 from carbonledger.cli import (
     audit,
     bench,
+    chaos,
     dlq,
     kafka,
     ledger,
@@ -65,6 +66,7 @@ for group in (
     dlq,
     monitoring,
     bench,
+    chaos,
     regenerate,
 ):
     group.register(app)
