@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import asdict
 from typing import Annotated
@@ -85,6 +86,8 @@ def faults(
     moment of a steady stream of the benchmark's city traffic."""
     from carbonledger.bench.chaos.faults import FAULTS, FaultOptions, fault_runs, table
 
+    # The clients' own complaints while the broker is away are the fault, not news.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     chosen = tuple(fault or FAULTS)
     unknown = set(chosen) - set(FAULTS)
     if unknown:

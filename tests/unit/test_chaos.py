@@ -231,6 +231,9 @@ def test_only_a_whole_body_case_may_be_refused_with_a_4xx() -> None:
     seen = Observed(postings={"t0-control-c": 3})
     assert judge(attempt(channel="http", http_status=400, whole_body=True), seen).ok
     assert not judge(attempt(channel="http", http_status=400), seen).ok
+    # A 401 refuses the credentials, not the input; a 5xx is the gateway failing.
+    for status in (401, 500, None):
+        assert not judge(attempt(channel="http", http_status=status, whole_body=True), seen).ok
 
 
 def test_a_valid_looking_case_must_be_credited() -> None:

@@ -344,8 +344,11 @@ HOSTILE: tuple[Hostile, ...] = (
     Hostile("empty", constant(b""), _reasons(R.NOT_JSON), whole_body=True),
     Hostile("byte-order-mark", framed(b"\xef\xbb\xbf"), _reasons(R.NOT_JSON), whole_body=True),
     Hostile("not-utf8", framed(b"\xff\xfe"), _reasons(R.NOT_UTF8), whole_body=True),
-    Hostile("trailing-garbage", framed(b"", b" }{"), _reasons(R.NOT_JSON)),
-    Hostile("truncated", lambda c, i: encode(c.trip(i))[:-7], _reasons(R.NOT_JSON)),
+    # Over HTTP these are the body: inside an array they leave no array to split.
+    Hostile("trailing-garbage", framed(b"", b" }{"), _reasons(R.NOT_JSON), whole_body=True),
+    Hostile(
+        "truncated", lambda c, i: encode(c.trip(i))[:-7], _reasons(R.NOT_JSON), whole_body=True
+    ),
     Hostile("one-mib-plus-one", padded_to(MAX_RECORD_BYTES + 1), _reasons(R.OVERSIZED)),
 )
 

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ALONE, WITH_CONTROL = "alone", "with-control"
+# How a gateway may refuse a whole body: bad request, too large, unprocessable. Not 401
+# (that refuses the credentials) nor 5xx (that is the gateway failing).
+BODY_REFUSALS = frozenset({400, 413, 415, 422})
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def judge(attempt: Attempt, seen: Observed) -> Verdict:
 
 def _judge_http(attempt: Attempt, seen: Observed, problems: list[str]) -> str:
     status = attempt.http_status
-    if status is not None and 400 <= status < 500 and attempt.whole_body and attempt.reasons:
+    if status in BODY_REFUSALS and attempt.whole_body and attempt.reasons:
         return f"HTTP {status}"  # the whole body refused: allowed for body-level cases
     if status != 200 or not attempt.http_results:
         problems.append(f"wanted HTTP 200 with a result per event, got {status}")
