@@ -71,7 +71,9 @@ def hostile(
 @chaos.command()
 def faults(
     runs: Annotated[int, typer.Option("--runs", help="fault runs (the faults in turn)")] = 6,
-    rate: Annotated[float, typer.Option("--rate", help="partner records per second")] = 600.0,
+    rate: Annotated[
+        float, typer.Option("--rate", help="partner records per second (0: flat out)")
+    ] = 600.0,
     activities: Annotated[int, typer.Option("--activities", help="activities per run")] = 3_000,
     fault: Annotated[
         list[str] | None,
