@@ -16,6 +16,7 @@ from carbonledger import __version__
 from carbonledger.cli import (
     audit,
     bench,
+    chaos,
     dlq,
     kafka,
     ledger,
@@ -67,6 +68,7 @@ for group in (
     monitoring,
     bench,
     load,
+    chaos,
     regenerate,
 ):
     group.register(app)

@@ -40,7 +40,7 @@ def test_the_commands_are_the_ones_operators_and_scripts_use() -> None:
         "settle", "quantify", "recompute", "methodologies list", "methodologies show",
         "methodologies publish", "dlq list", "dlq show", "dlq replay", "monitoring metrics",
         "monitoring lint", "monitoring config", "monitoring start", "monitoring stop",
-        "monitoring status", "bench", "schemas", "sample",
+        "monitoring status", "bench", "schemas", "sample", "chaos hostile", "chaos faults",
     }  # fmt: skip
 
 
@@ -70,6 +70,8 @@ def test_version_prints_the_package_version() -> None:
         (["dlq", "list", "--stage", "ledger"], "--stage"),
         (["topics", "destroy"], "destroy"),
         (["db"], "migrate"),  # the group's help
+        (["chaos", "hostile", "--case", "no-such-case"], "no-such-case"),
+        (["chaos", "faults", "--fault", "sigkill:nothing"], "sigkill:nothing"),
         (["up", "--workers", "two"], "--workers"),
         (["export", "--region", "420100", "--from", "2026-13-01", "--to", "2026-10-31"], "--from"),
         (["export", "--from", "2026-10-01", "--to", "2026-10-31"], "--region"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -391,3 +391,25 @@ def claims_under(
     )
     for claim, net, credit in rows:
         yield claim, int(net), credit
+
+
+class EventTally(NamedTuple):
+    decisions: int
+    standing_credits: int
+    postings: int
+
+
+def event_tallies(conn: psycopg.Connection, id_prefix: str) -> dict[tuple[str, str], EventTally]:
+    """Per partner event whose id starts with `id_prefix` (a test's or chaos run's tag):
+    how many decisions it has, how many credits stand (credits less reversals) and how
+    many postings it made. An event absent here reached no decision."""
+    rows = conn.execute(
+        "SELECT d.event_source, d.event_id, count(DISTINCT d.decision_id),"
+        " count(DISTINCT d.decision_id) FILTER (WHERE d.kind = 'credit')"
+        "  - count(DISTINCT d.decision_id) FILTER (WHERE d.kind = 'reverse'),"
+        " count(p.posting_id)"
+        " FROM decisions d LEFT JOIN postings p USING (decision_id)"
+        " WHERE left(d.event_id, length(%s)) = %s GROUP BY 1, 2",
+        (id_prefix, id_prefix),
+    ).fetchall()
+    return {(s, i): EventTally(int(n), int(c), int(p)) for s, i, n, c, p in rows}
