@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from carbonledger.bench.chaos.attack import new_tag
+from carbonledger.bench.patience import Books
 from carbonledger.bench.run import Records, check_books, paced_batches, send_all, wait_caught_up
 from carbonledger.bench.traffic import CityProfile, CityTraffic
 from carbonledger.contracts.partners import load_registry
@@ -110,18 +111,6 @@ def striking(
         thread.join()
 
 
-def connect(settings: Settings, timeout: float = 120) -> psycopg.Connection:
-    """A connection, waiting for the database to be back after a restart."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return psycopg.connect(settings.pg_conninfo, autocommit=True)
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-
-
 def wait_ready(settings: Settings, timeout: float = 180) -> None:
     processes = stack.Processes(settings)
     for name, worker in processes.running():
@@ -163,9 +152,9 @@ def fault_run(
     traffic = CityTraffic(
         CityProfile(people=options.people, seed=options.seed, tag=tag, late_share=0)
     )
-    with connect(settings) as conn:
-        wait_caught_up(settings, conn, options.timeout)  # others' traffic would move the books
-        before = {b: views.balances(conn, b) for b in ("enterprise", "government")}
+    with Books(settings) as books:
+        wait_caught_up(settings, books, options.timeout)  # others' traffic would move the books
+        before = {b: books.read(views.balances, b) for b in ("enterprise", "government")}
     sending = options.activities * RECORDS_PER_ACTIVITY / (options.rate or FLAT_OUT)
     after = rng.uniform(0.2, 0.7) * sending
     progress(f"{fault}: sending ~{sending:.0f} s of traffic, striking after {after:.1f} s")
@@ -180,13 +169,13 @@ def fault_run(
     run.problems += [s for s in struck if s != fault]
     run.records = len(sent.records)
     wait_ready(settings)
-    with connect(settings) as conn:
-        wait_caught_up(settings, conn, options.timeout)
-        run.problems += check_books(settings, conn, sent.records, before)
+    with Books(settings) as books:
+        wait_caught_up(settings, books, options.timeout)
+        run.problems += check_books(settings, books, sent.records, before)
         admitted = admitted_events(settings, sent.records, datetime.now(UTC))
         run.events = len(admitted)
-        run.lost, run.doubled = completeness(conn, tag, admitted)
-        report = audit.verify(conn)
+        run.lost, run.doubled = books.read(completeness, tag, admitted)
+        report = books.read(audit.verify)
         run.verify_ok = report.ok
         if not report.ok:
             run.problems.append(f"verify: {report.breaks} breaks, {report.problems[:3]}")
