@@ -56,6 +56,15 @@ class FakeProducer:
         return future
 
 
+class AcksAtOnce(FakeProducer):
+    async def send(
+        self, topic: str, value: bytes, key: bytes, partition: int | None = None
+    ) -> asyncio.Future[None]:
+        future = await super().send(topic, value, key, partition)
+        future.set_result(None)
+        return future
+
+
 @dataclass
 class FakeConsumer:
     log: list[str]
@@ -191,14 +200,6 @@ def test_a_batch_fetched_before_a_rebalance_is_left_to_the_new_owner() -> None:
 
         def seek(self, tp: TopicPartition, offset: int) -> None:
             self.log.append(f"seek {tp.partition} {offset}")
-
-    class AcksAtOnce(FakeProducer):
-        async def send(
-            self, topic: str, value: bytes, key: bytes, partition: int | None = None
-        ) -> asyncio.Future[None]:
-            future = await super().send(topic, value, key, partition)
-            future.set_result(None)
-            return future
 
     loop.consumer = RebalancedDuringFetch(log)  # type: ignore[assignment,unused-ignore]
     loop.producer = AcksAtOnce(log)  # type: ignore[assignment,unused-ignore]
@@ -343,15 +344,6 @@ def test_each_hands_decoded_records_on_and_puts_dead_letters_in_their_place() ->
 
 
 # --- poison isolation -------------------------------------------------------------------------
-
-
-class AcksAtOnce(FakeProducer):
-    async def send(
-        self, topic: str, value: bytes, key: bytes, partition: int | None = None
-    ) -> asyncio.Future[None]:
-        future = await super().send(topic, value, key, partition)
-        future.set_result(None)
-        return future
 
 
 def acking_loop_with(handle: Any, log: list[str], **kwargs: Any) -> BatchLoop:
