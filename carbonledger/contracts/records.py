@@ -5,7 +5,8 @@ Every stage decodes what it consumes with these models, so they also hold the
 invariants a record must keep (defence in depth: a bug upstream or a compromised
 service writing an internal topic is refused, not posted): amounts within
 `MAX_AMOUNT_MG` and of the sign of their kind, every integer within 64 bits,
-regions in the shipped GB/T 2260 table, text without control characters and
+regions in the shipped GB/T 2260 table, times within the booked calendar (from
+2000-01-01, offsets -12:00..+14:00), text without control characters and
 within a length. A record that decodes but breaks one is an `invalid_record`
 (`invariant_broken` tells it from an undecodable one)."""
 
@@ -30,6 +31,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from carbonledger.contracts import ids
+from carbonledger.contracts.bounds import moment_fault
 from carbonledger.contracts.exact import ExactDecimal
 from carbonledger.contracts.regions import load_regions
 
@@ -50,6 +52,14 @@ def _printable(value: str) -> str:
     return value
 
 
+def _in_calendar(value: datetime) -> datetime:
+    # Year 1 at +14:00 passes as a datetime but overflows in UTC and date arithmetic.
+    fault = moment_fault(value)
+    if fault is not None:
+        raise PydanticCustomError(INVALID_RECORD, "time {fault}", {"fault": fault})
+    return value
+
+
 def _known_region(value: str) -> str:
     if value not in load_regions():
         raise PydanticCustomError(
@@ -65,6 +75,7 @@ Amount = Annotated[int, Field(ge=-MAX_AMOUNT_MG, le=MAX_AMOUNT_MG)]  # a move of
 Id = Annotated[str, Field(max_length=ID_MAX), AfterValidator(_printable)]
 Detail = Annotated[str, Field(max_length=DETAIL_MAX), AfterValidator(_printable)]
 RegionCode = Annotated[str, AfterValidator(_known_region)]
+Moment = Annotated[AwareDatetime, AfterValidator(_in_calendar)]
 
 # Pydantic's error types of a value that has the model's shape but breaks a bound or
 # an invariant (as opposed to JSON that is not the record at all).
@@ -123,15 +134,15 @@ class ValidatedBehaviour(Record):
     type: Id
     activity_class: Id
     subject: Id
-    time: AwareDatetime
+    time: Moment
     region: RegionCode
-    started_at: AwareDatetime
-    ended_at: AwareDatetime
+    started_at: Moment
+    ended_at: Moment
     natural_key: Id | None
     evidence_rank: Count = 0
     data: dict[str, Any]
     origin: Origin
-    received_at: AwareDatetime
+    received_at: Moment
 
 
 class MethodologyRef(Record):
@@ -186,10 +197,10 @@ class ReductionClaim(Record):
     type: Id
     activity_class: Id
     subject: Id
-    time: AwareDatetime
+    time: Moment
     region: RegionCode
-    started_at: AwareDatetime
-    ended_at: AwareDatetime
+    started_at: Moment
+    ended_at: Moment
     natural_key: Id | None
     evidence_rank: Count = 0
     data: dict[str, Any] = {}
@@ -207,7 +218,7 @@ class ReductionClaim(Record):
     supersedes: Supersedes | None = None  # set on claims made by `carbonledger recompute`
     # When ingest admitted the event (or recompute re-quantified it): the start of the
     # pipeline's own latency, measured by the ledger at posting.
-    received_at: AwareDatetime | None = None
+    received_at: Moment | None = None
 
 
 class DecisionKind(StrEnum):
@@ -275,7 +286,7 @@ class Posting(Record):
     region: str
     partner: str
     methodology: MethodologyRef | None
-    behaviour_time: AwareDatetime
+    behaviour_time: Moment
 
 
 class LedgerPosting(Record):
@@ -303,7 +314,7 @@ class LedgerPosting(Record):
     region: str
     partner: str
     methodology: MethodologyRef | None
-    behaviour_time: AwareDatetime
+    behaviour_time: Moment
     prev_hash: str
     hash: str
 

@@ -19,7 +19,7 @@ from tests.integration.helpers import books_balanced
 
 pytestmark = pytest.mark.integration
 # Inside the other tests' week (dedupe's window holds it): the controls are credited.
-AT = datetime(2026, 10, 20, 8, 30, tzinfo=CST)
+AT = datetime(2026, 10, 15, 12, 0, tzinfo=CST)
 INPUTS = [
     *(
         (case.name, channel, phase)

@@ -21,7 +21,7 @@ from carbonledger.ops import stack
 from carbonledger.services.ledger.adapters import views
 from tests.integration.helpers import cli
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.todays_traffic]  # bench traffic is now
 
 
 def verify_cli() -> tuple[int, dict[str, Any]]:

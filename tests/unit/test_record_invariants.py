@@ -82,6 +82,8 @@ def claim_with(**changes: Any) -> dict[str, Any]:
         {"subject": "a\nb"},
         {"event__id": "x" * 257},
         {"evidence_rank": -1},
+        {"ended_at": "0001-01-01T00:00:00+14:00"},  # overflows in UTC and date arithmetic
+        {"started_at": "1999-12-31T23:59:59+00:00"},  # before the calendar booked
     ],
 )
 def test_a_claim_breaking_an_invariant_is_an_invalid_record(changes: dict[str, Any]) -> None:
