@@ -33,6 +33,12 @@ DECIMAL_TEXT_PATTERN = r"-?[0-9]+(\.[0-9]+)?"
 DECIMAL_TEXT = re.compile(DECIMAL_TEXT_PATTERN)
 
 
+def forbidden_character(text: str) -> str | None:
+    """The first character of `text` no stored text may hold, or None."""
+    found = _FORBIDDEN.search(text)
+    return None if found is None else found.group()
+
+
 def text_fault(text: str) -> str | None:
     """Why `text` may not be stored as sent: a control character, or None."""
     found = _FORBIDDEN.search(text)

@@ -13,7 +13,6 @@ within a length. A record that decodes but breaks one is an `invalid_record`
 from __future__ import annotations
 
 import base64
-import unicodedata
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -31,7 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from carbonledger.contracts import ids
-from carbonledger.contracts.bounds import moment_fault
+from carbonledger.contracts.bounds import MAX_ID_LENGTH, forbidden_character, moment_fault
 from carbonledger.contracts.exact import ExactDecimal
 from carbonledger.contracts.regions import load_regions
 
@@ -39,7 +38,9 @@ from carbonledger.contracts.regions import load_regions
 # catalogue is some kilograms. Far inside the books' bigint, so sums of them fit too.
 MAX_AMOUNT_MG = 10**12
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-ID_MAX = 256  # an event id, as the envelope allows; subjects, sources and keys are shorter
+ID_MAX = (
+    MAX_ID_LENGTH  # an event id, as the envelope allows; subjects, sources and keys are shorter
+)
 DETAIL_MAX = 2000  # reasons and factor sources: sentences, not ids
 INVALID_RECORD = "invalid_record"  # the pydantic error type of a broken invariant
 
@@ -47,7 +48,7 @@ INVALID_RECORD = "invalid_record"  # the pydantic error type of a broken invaria
 def _printable(value: str) -> str:
     # PostgreSQL refuses NUL in text; any control character in an id or a name is a
     # bug or an attack, never data (the envelope refuses them from partners).
-    if any(unicodedata.category(c) == "Cc" for c in value):
+    if forbidden_character(value) is not None:
         raise PydanticCustomError(INVALID_RECORD, "text contains a control character")
     return value
 

@@ -9,24 +9,18 @@ mistake, answered 422 with the parameter's name.
 
 from __future__ import annotations
 
-import unicodedata
-
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from carbonledger.contracts.bounds import forbidden_character
 from carbonledger.services.ledger.entrypoints.api.deps import BooksUnavailable
-
-
-def control_character(text: str) -> str | None:
-    """The first control character in `text` (Unicode category Cc), or None."""
-    return next((c for c in text if unicodedata.category(c) == "Cc"), None)
 
 
 async def refuse_control_characters(request: Request) -> None:
     """422 naming the first path or query parameter (as decoded) with a control character."""
     params = [*request.path_params.items(), *request.query_params.multi_items()]
     for name, value in params:
-        found = control_character(str(value))
+        found = forbidden_character(str(value))
         if found is not None:
             raise HTTPException(
                 422, f"parameter {name!r} contains the control character U+{ord(found):04X}"
