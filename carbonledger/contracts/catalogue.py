@@ -92,6 +92,21 @@ class FieldSpec:
     description: str = ""
 
 
+class Category(StrEnum):
+    """The classification the seeds and T/ACEF 031-2022 use; statistics group by it."""
+
+    CLOTHING = "clothing"  # 衣
+    FOOD = "food"  # 食
+    HOME = "home"  # 住
+    TRAVEL = "travel"  # 行
+    GOODS = "goods"  # 用
+    TOURISM = "tourism"  # 游
+    OFFICE = "office"  # 办公
+    FINANCE = "finance"  # 数字金融
+    SINK = "sink"  # 碳汇
+    ENGAGEMENT = "engagement"  # no reduction: sign-ins, quizzes, volunteering
+
+
 @dataclass(frozen=True)
 class BehaviourType:
     type: str
@@ -99,12 +114,21 @@ class BehaviourType:
     title: str
     fields: tuple[FieldSpec, ...]
     natural_key: tuple[str, ...] = ()
+    category: Category = Category.TRAVEL
+    # A global key names one physical thing (a batch, a car's day, a meter's period,
+    # a tree certificate) that is credited once whoever reports it.
+    global_key: bool = False
     # At least one of these groups must be present (e.g. ev.charge: kwh or amount_cny).
     one_of: tuple[str, ...] = ()
     max_duration: timedelta | None = None
 
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
+
+    @property
+    def engagement(self) -> bool:
+        """Engagement events earn points, never a reduction: not quantified or posted."""
+        return self.category is Category.ENGAGEMENT
 
 
 def _d(text: str) -> Decimal:
@@ -253,6 +277,7 @@ CATALOGUE: dict[str, BehaviourType] = {
                 ),
             ),
             natural_key=("meter_id", "date"),
+            category=Category.HOME,
         ),
         BehaviourType(
             "recycle.item",
@@ -268,13 +293,16 @@ CATALOGUE: dict[str, BehaviourType] = {
                 _positive("kg", "kg", "10000"),
             ),
             natural_key=("batch_id",),
+            category=Category.GOODS,
+            global_key=True,
         ),
         BehaviourType(
             "food.no_cutlery",
-            "order",
+            "no_cutlery",
             "Food order without disposable cutlery",
             (_text("order_id"),),
             natural_key=("order_id",),
+            category=Category.FOOD,
         ),
         BehaviourType(
             "meeting.online",
@@ -293,6 +321,7 @@ CATALOGUE: dict[str, BehaviourType] = {
             ),
             natural_key=("meeting_id",),
             max_duration=timedelta(hours=24),
+            category=Category.OFFICE,
         ),
         BehaviourType(
             "payment.utility_online",
@@ -306,6 +335,7 @@ CATALOGUE: dict[str, BehaviourType] = {
                 _positive("amount_cny", "CNY", "100000", required=False),
             ),
             natural_key=("bill_id",),
+            category=Category.FINANCE,
         ),
     ]
 }

@@ -100,6 +100,14 @@ def invariant_broken(exc: ValidationError) -> bool:
     return all(error["type"] in _INVARIANT_ERRORS for error in exc.errors())
 
 
+class SubjectKind(StrEnum):
+    """Whose behaviour a record is: a person's (the default) or an organisation's
+    (a unit: its subject is the HMAC of its unified social credit code)."""
+
+    PERSON = "person"
+    UNIT = "unit"
+
+
 class Record(BaseModel):
     model_config = ConfigDict(
         frozen=True,
@@ -135,6 +143,7 @@ class ValidatedBehaviour(Record):
     type: Id
     activity_class: Id
     subject: Id
+    subject_kind: SubjectKind = SubjectKind.PERSON
     time: Moment
     region: RegionCode
     started_at: Moment
@@ -198,6 +207,7 @@ class ReductionClaim(Record):
     type: Id
     activity_class: Id
     subject: Id
+    subject_kind: SubjectKind = SubjectKind.PERSON
     time: Moment
     region: RegionCode
     started_at: Moment

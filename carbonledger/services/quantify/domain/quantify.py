@@ -23,6 +23,7 @@ CARRIED_FIELDS: set[str] = {
     "type",
     "activity_class",
     "subject",
+    "subject_kind",
     "time",
     "region",
     "started_at",
