@@ -364,7 +364,7 @@ def recycling_method(*materials: tuple[str, str]) -> Methodology:
 
 def test_by_choice_takes_the_factor_of_the_chosen_value() -> None:
     recycling = recycling_method(("paper", "500"), ("metal", "2500"))
-    data = {"batch_id": "b-1", "kg": "3.5"}
+    data: dict[str, Any] = {"batch_id": "b-1", "kg": "3.5"}
     paper = claim_from("recycle-station", "recycle.item", "330802", [recycling], **data,
                        material="paper")  # fmt: skip
     assert paper.reduction_mg == 1_750_000  # 3.5 kg x 500 g/kg = 1,750 g
@@ -587,7 +587,11 @@ def shipped_pv(active: bool = True) -> Methodology:
 def test_the_shipped_grid_table_once_an_operator_activates_it(
     region: str, grid: str, factor_value: str, mg: int
 ) -> None:
-    data = {"meter_id": "pv-1", "period_start": "2026-09-01", "period_end": "2026-09-30"}
+    data: dict[str, Any] = {
+        "meter_id": "pv-1",
+        "period_start": "2026-09-01",
+        "period_end": "2026-09-30",
+    }
     result = claim_from("power-utility", "home.pv_generation", region, [shipped_pv()], kwh="300",
                         **data)  # fmt: skip
     assert result.credited and result.reduction_mg == mg

@@ -300,7 +300,7 @@ def household_method() -> Methodology:
 
 def test_household_electricity_below_and_above_the_baseline() -> None:
     method = household_method()
-    data = {"meter_id": "m-9", "date": "2026-10-10", "household_size": 3}
+    data: dict[str, Any] = {"meter_id": "m-9", "date": "2026-10-10", "household_size": 3}
     below = claim("home.electricity", "440304", [method], kwh="6", **data)
     # BE = 3 kWh x 3 people x 386.9 g = 3482.1 g; PE = 6 x 386.9 = 2321.4 g; ER = 1160.7 g
     assert (below.reduction_mg, below.baseline_mg, below.project_mg) == (
