@@ -243,6 +243,9 @@ def _check_catalogue(m: Methodology) -> None:
     unknown = sorted(b for b in m.behaviours if b not in CATALOGUE)
     if unknown:
         raise ValueError(f"behaviour types not in the catalogue: {', '.join(unknown)}")
+    if engagement := sorted(b for b in m.behaviours if CATALOGUE[b].engagement):
+        # Sign-ins, quizzes and volunteering earn points, never a reduction.
+        raise ValueError(f"engagement types are never quantified: {', '.join(engagement)}")
     for factor in m.factors:
         what = f"factor {factor.name}"
         named = factor.when.get("type")

@@ -385,6 +385,13 @@ def test_by_choice_refuses_a_value_the_catalogue_field_does_not_offer() -> None:
         method(behaviours=["recycle.item"], formula="by_choice", factors=[])
 
 
+def test_a_methodology_for_an_unknown_or_engagement_type_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"not in the catalogue: travel\.teleport"):
+        method(behaviours=["travel.teleport"], factors=[])
+    with pytest.raises(ValueError, match="engagement types are never quantified"):
+        method(behaviours=["engage.sign_in"], factors=[])
+
+
 def test_a_condition_on_a_field_the_type_lacks_is_refused() -> None:
     with pytest.raises(ValueError, match="has no field 'colour'"):
         method(factors=[factor("per_ride", "10", when={"type": "travel.metro", "colour": "red"})])
