@@ -120,12 +120,23 @@ class BehaviourType:
     # A global key names one physical thing (a batch, a car's day, a meter's period,
     # a tree certificate) that is credited once whoever reports it.
     global_key: bool = False
+    # The behaviour is the whole of its `date` (a day's steps or power use, a car left
+    # at home all day): it can be reported only once that day is over. A dated act (a
+    # sign-in, a clean plate, a toll passage) may be reported on its own day.
+    whole_day: bool = False
     # At least one of these groups must be present (e.g. ev.charge: kwh or amount_cny).
     one_of: tuple[str, ...] = ()
     max_duration: timedelta | None = None
 
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
+
+    @property
+    def measured_interval(self) -> bool:
+        """Whether the interval was measured (started_at, ended_at), rather than being
+        the calendar day or period of a date, or the instant `time`: only measured
+        intervals can show that two reports without a shared key are one activity."""
+        return self.field("started_at") is not None
 
     @property
     def engagement(self) -> bool:
@@ -248,6 +259,7 @@ _NEW_TRAVEL: tuple[BehaviourType, ...] = (
         "A day a private car is not driven",
         (_date(), _text("vehicle_id")),
         natural_key=("vehicle_id", "date"),
+        whole_day=True,
         global_key=True,
     ),
     BehaviourType(
@@ -614,6 +626,7 @@ CATALOGUE: dict[str, BehaviourType] = {
                 ),
             ),
             natural_key=("date",),
+            whole_day=True,
         ),
         BehaviourType(
             "ev.charge",
@@ -645,6 +658,7 @@ CATALOGUE: dict[str, BehaviourType] = {
                 ),
             ),
             natural_key=("meter_id", "date"),
+            whole_day=True,
             category=Category.HOME,
         ),
         BehaviourType(
@@ -920,7 +934,8 @@ def validate_data(
             Reason.MISSING_FIELD, f"{spec.type} requires one of {', '.join(spec.one_of)}"
         )
     started, ended = _interval(spec, fields, time_, now + clock_skew)
-    if max(ended, time_) > now + clock_skew:
+    dated_act = "date" in fields and not spec.whole_day
+    if (time_ if dated_act else max(ended, time_)) > now + clock_skew:
         raise Rejection(Reason.IN_FUTURE, "the behaviour ends in the future")
     key = "|".join(str(fields[k]) for k in spec.natural_key) if spec.natural_key else None
     return BehaviourData(fields, region, started, ended, key)

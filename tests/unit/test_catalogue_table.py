@@ -419,17 +419,35 @@ def test_optional_fields_are_the_specified_ones(behaviour_type: str) -> None:
     assert optional == SPECIFIED_OPTIONAL.get(behaviour_type, set())
 
 
-@pytest.mark.parametrize(("clock", "admitted_then"), [("23:54:59", False), ("23:55:00", True)])
-def test_a_dated_behaviour_is_accepted_once_its_day_is_over(
-    clock: str, admitted_then: bool
-) -> None:
-    """Its day ends at 24:00 CST; the usual 5 minutes of clock skew apply."""
-    body = event("engage.sign_in", REGION, ended=datetime.fromisoformat(f"{DAY}T08:00:00+08:00"))
+def _sign_in_or_steps(behaviour_type: str, clock: str) -> ValidatedBehaviour | DeadLetter:
+    body = event(behaviour_type, REGION, ended=datetime.fromisoformat(f"{DAY}T08:00:00+08:00"))
     body["data"]["date"] = DAY
+    if behaviour_type == "steps.daily":
+        body["data"]["steps"] = 8000
     now = datetime.fromisoformat(f"{DAY}T{clock}+08:00")
     raw = json.dumps(body).encode()
-    result = admit(raw, None, partner_id="every-app", registry=registry(), origin=ORIGIN, now=now)
+    return admit(raw, None, partner_id="every-app", registry=registry(), origin=ORIGIN, now=now)
+
+
+@pytest.mark.parametrize(("clock", "admitted_then"), [("23:54:59", False), ("23:55:00", True)])
+def test_a_whole_day_is_accepted_once_its_day_is_over(clock: str, admitted_then: bool) -> None:
+    """A day's step count ends at 24:00 CST; the usual 5 minutes of clock skew apply."""
+    assert CATALOGUE["steps.daily"].whole_day
+    result = _sign_in_or_steps("steps.daily", clock)
     if admitted_then:
         assert isinstance(result, ValidatedBehaviour), result
+    else:
+        assert isinstance(result, DeadLetter) and result.reason == "in_future"
+
+
+@pytest.mark.parametrize(("clock", "admitted_then"), [("07:54:59", False), ("07:55:00", True)])
+def test_a_dated_act_is_accepted_on_its_own_day(clock: str, admitted_then: bool) -> None:
+    """A sign-in at 08:00 is reported that morning, not after midnight: only its `time`
+    (and a date not after today) must not be in the future."""
+    assert not CATALOGUE["engage.sign_in"].whole_day
+    result = _sign_in_or_steps("engage.sign_in", clock)
+    if admitted_then:
+        assert isinstance(result, ValidatedBehaviour), result
+        assert result.ended_at.isoformat() == f"{DAY}T23:59:59.999999+08:00"
     else:
         assert isinstance(result, DeadLetter) and result.reason == "in_future"
