@@ -160,7 +160,8 @@ def _trips(
 
 
 def _steps(rng: random.Random, subjects: list[str], first_day: datetime) -> list[dict[str, object]]:
-    """Daily step counts of Wuhan walkers: some above the 200 g (10,000 step) daily cap."""
+    """Daily step counts of Wuhan walkers, from 汉口银行 (whose figure credits only its own
+    events): some above its 200 g (10,000 step) daily cap."""
     events = []
     for i, subject in enumerate(subjects):
         for day in range(7):
@@ -168,7 +169,7 @@ def _steps(rng: random.Random, subjects: list[str], first_day: datetime) -> list
                 steps = rng.randint(2_000, 18_000)
                 events.append(
                     steps_event(
-                        "navi-maps",
+                        "hankou-bank",
                         10_000 + i * 7 + day,
                         subject,
                         first_day + timedelta(days=day),
@@ -196,7 +197,7 @@ def generate(
     """The bundled sample: a week of traffic plus replays and malformed records, shuffled."""
     rng = random.Random(seed)
     subjects = [subject_of(f"+86138{i:08d}") for i in range(people)]
-    events = week_of_traffic(seed, subjects, trips)
+    events = week_of_traffic(seed, subjects, trips) + scheme_week(rng, subjects, FIRST_DAY)
     lines = [dumps(e) for e in events]
     valid = len(lines)
     ticketed = next(e for e in events if e["source"] == "shenzhen-metro")
@@ -205,6 +206,98 @@ def generate(
     rng.shuffle(lines)
     # Malformed lines that are not JSON are kept apart so they still route to a partner.
     return lines + MALFORMED
+
+
+HANGZHOU, SHANGHAI, TAIYUAN = "330106", "310104", "140105"
+# A unit (an organisation) is named by the HMAC of its unified social credit code.
+DEMO_UNIT = subject_of("91310104MA1FL0000X")
+
+
+def _dated(
+    partner: str, n: int, behaviour: str, subject: str, at: datetime, **data: object
+) -> dict[str, object]:
+    return _envelope(partner, n, behaviour, subject, at, {"region": TAIYUAN, **data})
+
+
+def _offline_payments(
+    rng: random.Random, subjects: list[str], first_day: datetime
+) -> list[dict[str, object]]:
+    """Ant Forest's offline payments in Hangzhou (5 g each, from 1 yuan, at most 10 a
+    day): one shopper pays 12 times on one day, and one payment is below 1 yuan."""
+    events = []
+    for n in range(1, 41):
+        shopper = subjects[0] if n <= 12 else rng.choice(subjects[1:60])
+        at = first_day + timedelta(days=0 if n <= 12 else rng.randint(0, 6), minutes=20 * n)
+        amount = Decimal("0.50") if n == 40 else Decimal(rng.randint(100, 30000)) / 100
+        data = {"region": HANGZHOU, "transaction_id": f"alipay-{n:05d}", "amount_cny": amount}
+        events.append(_envelope("ant-forest", n, "payment.offline_mobile", shopper, at, data))
+    return events
+
+
+def _charging(
+    rng: random.Random, subjects: list[str], first_day: datetime
+) -> list[dict[str, object]]:
+    """浦发's EV charging in Shanghai (1094 g per yuan): people's, and a company fleet's
+    (a unit subject, reported apart from people in every total)."""
+    events = []
+    for n in range(1, 13):
+        ended = first_day + timedelta(days=n % 7, hours=n)
+        data = {
+            "region": SHANGHAI,
+            "started_at": (ended - timedelta(minutes=50)).isoformat(),
+            "ended_at": ended.isoformat(),
+            "amount_cny": Decimal(rng.randint(1000, 8000)) / 100,
+        }
+        event = _envelope(
+            "spdb", n, "ev.charge", subjects[100 + n] if n > 4 else DEMO_UNIT, ended, data
+        )
+        if n <= 4:
+            event["subjectkind"] = "unit"
+        events.append(event)
+    return events
+
+
+def _green_life(subjects: list[str], first_day: datetime) -> list[dict[str, object]]:
+    """A province's green-life app (三晋绿色生活-like): behaviours no shipped methodology
+    credits yet (an operator publishes one), sign-ins and quizzes (points only), and one
+    recycling batch and one clothes batch reported by two people through two partners
+    (global keys: one activity whoever reports it)."""
+    day = first_day.date().isoformat()
+    at = first_day + timedelta(hours=6)
+    events = [
+        _dated("green-life", n, "food.clean_plate", subjects[200 + n], at, date=day, meal="lunch")
+        for n in range(1, 6)
+    ]
+    events += [
+        _dated("green-life", 10 + n, "engage.sign_in", subjects[200 + n], at, date=day)
+        for n in range(1, 6)
+    ]
+    events.append(
+        _dated(
+            "green-life", 20, "engage.quiz", subjects[201], at, quiz_id="quiz-2026-41", correct=True
+        )
+    )
+    batch = {"batch_id": "TY-2026-10-0001", "material": "paper", "kg": Decimal("12.5")}
+    events.append(_dated("recycle-station", 1, "recycle.item", subjects[210], at, **batch))
+    events.append(_dated("smart-bins", 1, "recycle.item", subjects[211], at, **batch))
+    clothes = {"batch_id": "TY-CL-0001", "kg": Decimal("8")}
+    events.append(_dated("green-life", 30, "goods.clothes_donation", subjects[212], at, **clothes))
+    events.append(
+        _dated("recycle-station", 2, "goods.clothes_donation", subjects[213], at, **clothes)
+    )
+    return events
+
+
+def scheme_week(
+    rng: random.Random, subjects: list[str], first_day: datetime
+) -> list[dict[str, object]]:
+    """The rest of a whole scheme's week: partner-scoped figures with caps, a unit,
+    uncredited types, engagement events and global-key batches across people."""
+    return (
+        _offline_payments(rng, subjects, first_day)
+        + _charging(rng, subjects, first_day)
+        + _green_life(subjects, first_day)
+    )
 
 
 def write_sample(path: Path = SAMPLE_FILE) -> Path:
