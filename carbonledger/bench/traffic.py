@@ -23,10 +23,13 @@ from decimal import Decimal
 from typing import Any
 
 from carbonledger.contracts.calendar import CST
+from carbonledger.contracts.catalogue import CATALOGUE
 from carbonledger.demo.sample import SHENZHEN_DISTRICTS, WUHAN_DISTRICTS, dumps, subject_of
 
 Record = tuple[str, bytes]
 SHANGHAI_DISTRICTS = ("310104", "310112", "310115")
+HANGZHOU_DISTRICTS = ("330106", "330108")
+TAIYUAN_DISTRICTS = ("140105", "140106")
 REPLAY_POOL = 5_000
 
 
@@ -42,15 +45,24 @@ class Kind:
 
 
 MIX = (
-    Kind("travel.metro", ("shenzhen-metro", "navi-maps", "green-bank"), SHENZHEN_DISTRICTS, 0.40),
+    Kind("travel.metro", ("shenzhen-metro", "navi-maps", "green-bank"), SHENZHEN_DISTRICTS, 0.34),
     Kind("travel.bus", ("navi-maps", "green-bank"), SHENZHEN_DISTRICTS, 0.15),
     Kind("travel.bike_share", ("city-bikes", "navi-maps"), SHENZHEN_DISTRICTS, 0.17),
     # The banks' and Ant Forest's figures credit only their own events (partner scope).
     Kind("steps.daily", ("hankou-bank",), WUHAN_DISTRICTS, 0.15),
     Kind("payment.utility_online", ("hankou-bank", "ant-forest"), WUHAN_DISTRICTS, 0.08),
     Kind("ev.charge", ("spdb",), SHANGHAI_DISTRICTS, 0.05),
+    # The rest of a whole scheme: Ant Forest's capped payments, recycling batches (a
+    # global key: a second reporter is another person) and sign-ins (points only).
+    Kind("payment.offline_mobile", ("ant-forest",), HANGZHOU_DISTRICTS, 0.03),
+    Kind("recycle.item", ("recycle-station", "smart-bins"), TAIYUAN_DISTRICTS, 0.01),
+    Kind("engage.sign_in", ("green-life",), TAIYUAN_DISTRICTS, 0.02),
 )
 TIMED = {"travel.metro", "travel.bus", "travel.bike_share", "ev.charge"}
+# Reported, never in the books: no shipped methodology credits recycling, and
+# engagement events earn points only.
+UNCREDITED = {"recycle.item", "engage.sign_in"}
+EACH_ITS_OWN = {"payment.utility_online", "payment.offline_mobile", "recycle.item"}
 SPACING_CLASS = {"steps.daily": "steps", "ev.charge": "charge"}
 TRIP_GAP = timedelta(minutes=90)  # longer than any trip or charge, drift included
 
@@ -71,6 +83,8 @@ class Counts:
     activities: int = 0
     records: int = 0
     duplicates: int = 0  # extra reports of an activity already reported
+    uncredited: int = 0  # activities of the UNCREDITED types
+    uncredited_reports: int = 0  # their extra reports
     replays: int = 0
     late: int = 0
     malformed: int = 0
@@ -127,19 +141,31 @@ class CityTraffic:
         self.counts.activities += 1
         self.counts.late += late
         self.counts.duplicates += reporters - 1
+        if kind.behaviour in UNCREDITED:
+            self.counts.uncredited += 1
+            self.counts.uncredited_reports += reporters - 1
         self.counts.by_behaviour_type[kind.behaviour] += 1
         return [
-            self._report(partner, kind.behaviour, person, region, shape, first=i == 0)
+            self._report(
+                partner, kind.behaviour, self._reporter(kind, person, i), region, shape, i == 0
+            )
             for i, partner in enumerate(partners)
         ]
+
+    def _reporter(self, kind: Kind, person: int, i: int) -> int:
+        """Who reports: the person, except that a global-key batch's second reporter is
+        someone else (two people claiming one batch)."""
+        if i and CATALOGUE[kind.behaviour].global_key:
+            return (person + i * 7919) % self.profile.people
+        return person
 
     def _place(self, person: int, behaviour: str, wanted: datetime) -> datetime:
         """When this person's activity ended: as wanted, unless it would overlap one of
         their others of its class; then just before the earliest of those. A benchmark
         compresses a city's day into minutes, so busy people's activities go back in
         time (within the dedupe window) rather than overlap."""
-        if behaviour == "payment.utility_online":
-            return wanted  # each bill is its own activity
+        if behaviour in EACH_ITS_OWN:
+            return wanted  # each bill, payment or batch is its own activity
         key = (person, SPACING_CLASS.get(behaviour, "trip"))
         span = self.spans.get(key)
         gap = timedelta(days=1) if behaviour == "steps.daily" else TRIP_GAP
@@ -164,6 +190,8 @@ class CityTraffic:
             "steps": self.rng.randint(3_000, 16_000),
             "bill": f"{self.profile.tag}-bill-{self.counts.activities}",
             "kwh": Decimal(self.rng.randint(50, 600)) / 10,
+            "cny": Decimal(self.rng.randint(100, 20000)) / 100,
+            "kg": Decimal(self.rng.randint(5, 400)) / 10,
         }
 
     def _report(
@@ -193,6 +221,12 @@ class CityTraffic:
             data |= {"bill_id": shape["bill"], "utility": "power"}
         elif behaviour == "ev.charge":
             data |= {"kwh": shape["kwh"], "amount_cny": shape["kwh"]}
+        elif behaviour == "payment.offline_mobile":
+            data |= {"transaction_id": shape["bill"], "amount_cny": shape["cny"]}
+        elif behaviour == "recycle.item":
+            data |= {"batch_id": shape["bill"], "material": "paper", "kg": shape["kg"]}
+        elif behaviour == "engage.sign_in":
+            data["date"] = ended.astimezone(CST).date().isoformat()
         return partner, self._envelope(partner, behaviour, person, ended, data)
 
     def _envelope(

@@ -48,8 +48,9 @@ def test_shares_are_roughly_as_configured() -> None:
 def test_settle_credits_every_activity_once_and_finds_every_duplicate() -> None:
     city, records = traffic(2_000)
     settled = expected_from(Settings(), records)
-    assert settled.outcomes["credited"] == city.counts.activities
-    assert settled.outcomes["duplicate"] == city.counts.duplicates
+    counts = city.counts
+    assert settled.outcomes["credited"] == counts.activities - counts.uncredited
+    assert settled.outcomes["duplicate"] == counts.duplicates - counts.uncredited_reports
     refused = sum(settled.rejections.values())
     assert refused >= city.counts.malformed  # a replayed broken record is refused again
     assert settled.outcomes["replay"] + refused == city.counts.replays + city.counts.malformed
