@@ -145,7 +145,7 @@ def recent_postings(
     rows = conn.execute(
         "SELECT p.seq, p.posting_id, p.decision_id, p.claim_id, p.amount_mg, p.behaviour_type,"
         " p.region, p.partner, p.methodology_id, p.methodology_version, p.behaviour_time,"
-        " p.posted_at, d.kind, d.event_source, d.event_id"
+        " p.posted_at, p.subject_kind, d.kind, d.event_source, d.event_id"
         " FROM postings p JOIN decisions d USING (decision_id)"
         " WHERE p.book = %s AND p.account = %s AND p.seq < %s"
         " ORDER BY p.seq DESC LIMIT %s",
@@ -154,12 +154,23 @@ def recent_postings(
     return _dicts(rows)
 
 
+def subject_kind(conn: psycopg.Connection, subject: str) -> str | None:
+    """Whether a personal account is a person's or a unit's (its newest posting says)."""
+    row = conn.execute(
+        "SELECT subject_kind FROM postings WHERE book = 'personal' AND account = %s"
+        " ORDER BY seq DESC LIMIT 1",
+        (subject,),
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
 def postings_of_decisions(
     conn: psycopg.Connection, decision_ids: list[Any]
 ) -> dict[Any, list[Mapping[str, Any]]]:
     """The postings each of these decisions made, in one query."""
     rows = conn.execute(
-        "SELECT decision_id, posting_id, book, account, amount_mg, posted_at FROM postings"
+        "SELECT decision_id, posting_id, book, account, amount_mg, posted_at, subject_kind"
+        " FROM postings"
         " WHERE decision_id = ANY(%s) ORDER BY book",
         (decision_ids,),
     )
