@@ -13,6 +13,7 @@ import json
 import random
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -29,13 +30,17 @@ from carbonledger.contracts.methodology_files import load_methodologies, parse
 from carbonledger.contracts.partners import PartnerRegistry, parse_registry
 from carbonledger.contracts.records import (
     Book,
+    DeadLetter,
     DecisionKind,
+    LedgerPosting,
     ReductionClaim,
     SubjectKind,
     ValidatedBehaviour,
 )
+from carbonledger.contracts.regions import load_regions
 from carbonledger.contracts.settings import Settings
 from carbonledger.demo.sample import subject_of
+from carbonledger.reference import settle as settle_module
 from carbonledger.reference.settle import Settlement, settle
 from carbonledger.runtime.changelog import ChangelogTable
 from carbonledger.services.dedupe.adapters.memory import MemoryState
@@ -44,6 +49,7 @@ from carbonledger.services.dedupe.domain.activities import same_activity
 from carbonledger.services.dedupe.entrypoints.app import decisions_of
 from carbonledger.services.dedupe.service import Dedupe, StateStore
 from carbonledger.services.ingest.service import PartnerRecord, admit_records
+from carbonledger.services.ledger.domain.planner import plan
 from carbonledger.services.ledger.domain.postings import postings_for
 from carbonledger.services.quantify.service import quantify_behaviour
 from tests.factories import claim
@@ -318,3 +324,47 @@ def test_postings_say_whose_behaviour_they_are_for() -> None:
     person = claim("estate-app", "p", 0, 30, subject=PEOPLE[4])
     (other,) = dedupe.observe(0, person).decisions
     assert {p.subject_kind for p in postings_for(other)} == {SubjectKind.PERSON}
+
+
+def test_a_units_posting_is_published_as_a_units_and_its_hash_is_the_persons() -> None:
+    unit = claim("estate-app", "u", 0, 0, subject=PEOPLE[3], **RECYCLE)
+    as_unit = unit.model_copy(update={"subject_kind": SubjectKind.UNIT})
+    planned = {
+        kind: plan(Dedupe(MemoryState(), timedelta(days=7), Tallied()).observe(0, c).decisions,
+                   {}, load_regions())
+        for kind, c in (("person", unit), ("unit", as_unit))
+    }  # fmt: skip
+    chained = planned["unit"].postings
+    assert {p.subject_kind for p in chained} == {SubjectKind.UNIT}
+    published = [LedgerPosting.model_validate_json(row.payload) for row in planned["unit"].outbox]
+    assert {p.subject_kind for p in published} == {SubjectKind.UNIT}
+    # The kind is outside the chain's canonical text: the same content, the same hash.
+    assert [p.hash for p in chained] == [p.hash for p in planned["person"].postings]
+    old = LedgerPosting.model_validate(
+        {k: v for k, v in published[0].model_dump(mode="json").items() if k != "subject_kind"}
+    )
+    assert old.subject_kind is SubjectKind.PERSON  # a posting published before units decodes
+
+
+def test_settle_reports_units_apart_and_the_three_books_still_agree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = reports(3)
+    unit = made[0].subject  # this reporter is an organisation (subjectkind = unit)
+    admit = admit_records  # the ingest use case settle runs
+
+    def as_units(*args: Any, **kwargs: Any) -> Iterator[ValidatedBehaviour | DeadLetter]:
+        for outcome in admit(*args, **kwargs):
+            if isinstance(outcome, ValidatedBehaviour) and outcome.subject == unit:
+                outcome = outcome.model_copy(update={"subject_kind": SubjectKind.UNIT})
+            yield outcome
+
+    monkeypatch.setattr(settle_module, "admit_records", as_units)
+    batch = settled([r.record() for r in made])
+    want = oracle(made)["personal"]
+    assert want[unit] > 0 and batch.units == {unit}
+    split = batch.personal_by_kind()
+    assert split == {"unit": want[unit], "person": sum(want.values()) - want[unit]}
+    assert sum(split.values()) == sum(batch.enterprise.values()) == sum(batch.government.values())
+    assert batch.as_json()["personal_by_kind"] == split
+    assert batch.as_json()["unit_accounts"] == [unit]

@@ -76,6 +76,23 @@ def balances(conn: psycopg.Connection, book: str) -> dict[str, int]:
     return {str(a): int(b) for a, b in rows.fetchall()}
 
 
+def personal_by_kind(conn: psycopg.Connection) -> dict[str, tuple[int, int]]:
+    """The personal book split by whose accounts they are: kind -> (accounts, total)."""
+    rows = conn.execute(
+        "SELECT subject_kind, count(DISTINCT account), coalesce(sum(amount_mg), 0)"
+        " FROM postings WHERE book = 'personal' GROUP BY subject_kind"
+    ).fetchall()
+    return {str(kind): (int(n), int(total)) for kind, n, total in rows}
+
+
+def unit_accounts(conn: psycopg.Connection) -> set[str]:
+    """The personal-book accounts that are units' (organisations'), not people's."""
+    rows = conn.execute(
+        "SELECT DISTINCT account FROM postings WHERE book = 'personal' AND subject_kind = 'unit'"
+    ).fetchall()
+    return {str(row[0]) for row in rows}
+
+
 def balances_of(conn: psycopg.Connection, book: str, accounts: Iterable[str]) -> dict[str, int]:
     rows = conn.execute(
         "SELECT account, balance_mg FROM balances WHERE book = %s AND account = ANY(%s)",
