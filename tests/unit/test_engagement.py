@@ -21,7 +21,7 @@ from carbonledger.contracts.records import (
     ReductionClaim,
     SubjectKind,
 )
-from carbonledger.contracts.settings import Settings
+from carbonledger.contracts.settings import ROOT, Settings
 from carbonledger.reference.settle import settle
 from carbonledger.services.dedupe.adapters.memory import MemoryState
 from carbonledger.services.dedupe.entrypoints.app import decisions_of
@@ -150,3 +150,11 @@ def test_dedupe_writes_the_topic_and_incentive_systems_read_it() -> None:
     assert topics.ENGAGEMENT not in rights(points, access.Operation.WRITE)
     spec = {t.name: t for t in topics.pipeline_topics()}[topics.ENGAGEMENT]
     assert (spec.key, spec.producers) == ("subject", "dedupe")
+
+
+def test_the_documented_engagement_record_is_one() -> None:
+    page = (ROOT / "docs" / "subscribers.md").read_text(encoding="utf-8")
+    section = page[page.index("## Engagement events") :]
+    block = section.split("```json\n", 1)[1].split("```", 1)[0]
+    record = Engagement.model_validate_json(block)
+    assert record.type in ENGAGEMENT_TYPES and record.partner == record.event.source
