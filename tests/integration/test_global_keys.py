@@ -1,4 +1,4 @@
-"""Global natural keys and engagement events over the real broker and database.
+"""Global natural keys, units and engagement events over the real broker and database.
 
 One recycling batch reported by two or three people through partners of different
 evidence ranks is credited once, whatever the order, with resends and a SIGKILL of
@@ -39,6 +39,7 @@ from carbonledger.demo.sample import subject_of
 from carbonledger.ops import stack
 from carbonledger.ops.publish import publish
 from carbonledger.reference.settle import Settlement, settle
+from carbonledger.services.ledger.adapters import views
 from tests.integration.helpers import books_balanced, latest_kinds, scan, wait_for_balances
 
 pytestmark = pytest.mark.integration
@@ -96,7 +97,8 @@ def restart(running_stack: stack.Processes, env: dict[str, str]) -> None:
 
 def recycling(tag: str, batches: int, seed: int) -> list[tuple[str, bytes]]:
     """Batches handed in during the shared week, each reported by one to three of
-    this test's people through different partners, weights a little apart."""
+    this test's people through different partners, weights a little apart; the
+    first of them is an organisation (a unit)."""
     rng = random.Random(seed)
     people = [subject_of(f"+86-{tag}-{i}") for i in range(10)]
     records = []
@@ -120,6 +122,8 @@ def recycling(tag: str, batches: int, seed: int) -> list[tuple[str, bytes]]:
                     "kg": f"{(kg + rng.choice([0, 0, 1, -1])) / 10:.1f}",
                 },
             }
+            if subject == people[0]:
+                event["subjectkind"] = "unit"
             records.append((partner, json.dumps(event).encode()))
     return records
 
@@ -184,6 +188,13 @@ def test_one_batch_of_two_people_is_credited_once_despite_a_killed_dedupe(
     assert kinds.get("credit", 0) == batches
     assert books_balanced(db)
     explained_across_people(configured, db)
+    units = {a for a in views.unit_accounts(db) if a in want}
+    assert units == {a for a in settled.units if a in want} and len(units) == 1
+    (unit,) = units
+    base = f"http://127.0.0.1:{8000 + configured.port_offset}/v1/ledgers/personal"
+    assert httpx.get(f"{base}/{unit}").json()["subject_kind"] == "unit"
+    person = next(a for a in want if a != unit)
+    assert httpx.get(f"{base}/{person}").json()["subject_kind"] == "person"
 
 
 def explained_across_people(settings: Settings, db: psycopg.Connection) -> None:
