@@ -48,6 +48,7 @@ from carbonledger.services.dedupe.service import Dedupe, StateStore
 from carbonledger.services.ingest.service import PartnerRecord, admit_records
 from carbonledger.services.ledger.domain.planner import plan
 from carbonledger.services.ledger.domain.postings import postings_for
+from carbonledger.services.quantify.entrypoints.app import claims_of as quantify_claims_of
 from carbonledger.services.quantify.service import quantify_behaviour
 from tests.factories import claim
 from tests.unit.test_dedupe_service import Tallied
@@ -362,3 +363,33 @@ def test_settle_reports_units_apart_and_the_three_books_still_agree() -> None:
     assert batch.as_json()["personal_by_kind"] == split
     assert batch.as_json()["unit_accounts"] == [unit]
     assert nonzero(batch.personal) == nonzero(want)  # a unit's report still competes
+
+
+def test_quantify_keys_a_claim_by_its_dedupe_group() -> None:
+    report = reports(5, batches=1)[0]
+    arrivals = [PartnerRecord(report.partner, None, report.record()[1], "batch", 0, 0)]
+    (behaviour,) = admit_records(arrivals, registry(), now=NOW)
+    assert isinstance(behaviour, ValidatedBehaviour)
+    (out,) = quantify_claims_of(METHODOLOGIES)(None, behaviour)
+    assert out.topic == topics.CLAIMS and out.key == f"~global/recycle/{report.batch}".encode()
+    ride = claims_of([metro_record(PEOPLE[5])])[0]
+    assert dedupe_group(ride) == PEOPLE[5]
+
+
+def metro_record(subject: str) -> tuple[str, bytes]:
+    ended = datetime(2026, 10, 14, 8, 30, tzinfo=CST)
+    event = {
+        "specversion": "1.0",
+        "id": "metro-of-a-recycler",
+        "source": "estate-app",
+        "type": "travel.metro",
+        "time": ended.isoformat(),
+        "subject": subject,
+        "data": {
+            "region": "440305",
+            "started_at": (ended - timedelta(minutes=25)).isoformat(),
+            "ended_at": ended.isoformat(),
+            "distance_km": "10.0",
+        },
+    }
+    return "estate-app", json.dumps(event).encode()
