@@ -169,7 +169,9 @@ def service_principals(ledger_group: str) -> tuple[Principal, ...]:
         ),
         Principal(
             service_principal_name(services.DEDUPE.name),
-            _stream_stage(topics.DEDUPE_APP_ID, [_reads(topics.CLAIMS)], [topics.DECISIONS]),
+            _stream_stage(
+                topics.DEDUPE_APP_ID, [_reads(topics.CLAIMS)], [topics.DECISIONS, topics.ENGAGEMENT]
+            ),
         ),
         Principal(
             service_principal_name(services.LEDGER_WRITER.name),
@@ -182,11 +184,13 @@ def service_principals(ledger_group: str) -> tuple[Principal, ...]:
 
 
 def subscriber_principal(name: str) -> Principal:
-    """An incentive system reading ledger.postings in its own groups (`<name>`, `<name>-*`)."""
+    """An incentive system reading ledger.postings and engagement.events in its own
+    groups (`<name>`, `<name>-*`)."""
     return Principal(
         f"{SUBSCRIBER_PREFIX}{name}",
         (
             _reads(topics.POSTINGS),
+            _reads(topics.ENGAGEMENT),
             Grant(Resource.GROUP, name, (Operation.READ, Operation.DESCRIBE), prefixed=True),
         ),
     )

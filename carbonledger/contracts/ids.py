@@ -34,6 +34,11 @@ def posting_id(decision: uuid.UUID, book: str) -> uuid.UUID:
     return _derive("posting", decision, book)
 
 
+def engagement_id(event: uuid.UUID) -> uuid.UUID:
+    """One engagement record per event: a resend or a redelivery is the same record."""
+    return _derive("engagement", event)
+
+
 def dead_letter_id(topic: str, partition: int, offset: int) -> uuid.UUID:
     """One dead letter per consumed record, so a redelivered bad record is one entry."""
     return _derive("dead-letter", topic, partition, offset)

@@ -281,6 +281,52 @@ class Decision(Record):
         return self
 
 
+# The reason of an engagement event's claim: it earns points, never a reduction.
+ENGAGEMENT_REASON = "engagement"
+
+
+class Engagement(Record):
+    """An engagement event (`engage.*`: a sign-in, a quiz, volunteering), published on
+    `engagement.events` for incentive systems once dedupe has seen it: never quantified,
+    never in the books.
+
+    `engagement_id` is derived from the event, so a partner's resend of the same
+    `(source, id)` and a redelivery after a crash carry the same id: a subscriber is
+    idempotent by it."""
+
+    schema_: Literal["carbonledger.engagement/1"] = Field(
+        "carbonledger.engagement/1", alias="schema"
+    )
+    engagement_id: UUID
+    event_id: UUID
+    event: EventRef
+    type: Id
+    subject: Id
+    subject_kind: SubjectKind = SubjectKind.PERSON
+    region: RegionCode
+    time: Moment
+    natural_key: Id | None
+    data: dict[str, Any] = {}
+    partner: Id
+
+    @classmethod
+    def of(cls, claim: ReductionClaim) -> Engagement:
+        """The engagement record of an engagement event's claim."""
+        return cls(
+            engagement_id=ids.engagement_id(claim.event_id),
+            event_id=claim.event_id,
+            event=claim.event,
+            type=claim.type,
+            subject=claim.subject,
+            subject_kind=claim.subject_kind,
+            region=claim.region,
+            time=claim.time,
+            natural_key=claim.natural_key,
+            data=claim.data,
+            partner=claim.event.source,
+        )
+
+
 class Book(StrEnum):
     PERSONAL = "personal"
     ENTERPRISE = "enterprise"
@@ -302,6 +348,8 @@ class Posting(Record):
     partner: str
     methodology: MethodologyRef | None
     behaviour_time: Moment
+    # Whose behaviour: a person's or a unit's (old records, without it, are a person's).
+    subject_kind: SubjectKind = SubjectKind.PERSON
 
 
 class LedgerPosting(Record):
@@ -332,6 +380,9 @@ class LedgerPosting(Record):
     behaviour_time: Moment
     prev_hash: str
     hash: str
+    # Whose behaviour the posting is for (a unit's personal-book account is the unit's);
+    # not in the chain's canonical text, so chains written before it verify unchanged.
+    subject_kind: SubjectKind = SubjectKind.PERSON
 
 
 class DeadLetter(Record):

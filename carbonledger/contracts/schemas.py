@@ -19,6 +19,7 @@ from carbonledger.contracts.envelope import SUBJECT_KIND_ATTRIBUTE, SUBJECT_PATT
 from carbonledger.contracts.records import (
     DeadLetter,
     Decision,
+    Engagement,
     LedgerPosting,
     ReductionClaim,
     SubjectKind,
@@ -166,7 +167,12 @@ def asyncapi() -> dict[str, Any]:
             "rejected": _internal(
                 topics.REJECTED, DeadLetter, "dead letters: original bytes, origin, reason"
             ),
-            "claims": _internal(topics.CLAIMS, ReductionClaim, "quantify → dedupe, by subject"),
+            "claims": _internal(
+                topics.CLAIMS,
+                ReductionClaim,
+                "quantify → dedupe, keyed by dedupe group: the subject, or a global natural "
+                "key's group (~global/<class>/<key>) for types credited once whoever reports",
+            ),
             "decisions": _internal(
                 topics.DECISIONS, Decision, "dedupe → ledger writer: credit, reverse, duplicate"
             ),
@@ -175,6 +181,12 @@ def asyncapi() -> dict[str, Any]:
                 LedgerPosting,
                 "ledger → incentive systems, keyed by book:account; at least once, idempotent "
                 "by posting_id, with running balance and hash-chain link",
+            ),
+            "engagement": _internal(
+                topics.ENGAGEMENT,
+                Engagement,
+                "dedupe → incentive systems: engagement events (engage.*), never in the books; "
+                "keyed by subject, at least once, idempotent by engagement_id",
             ),
         },
         "operations": {
@@ -187,6 +199,12 @@ def asyncapi() -> dict[str, Any]:
                 "action": "receive",
                 "channel": {"$ref": "#/channels/postings"},
                 "summary": "An incentive system converts postings to points (docs/subscribers.md)",
+            },
+            "subscribeEngagement": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/engagement"},
+                "summary": "An incentive system rewards sign-ins, quizzes and volunteering "
+                "(docs/subscribers.md)",
             },
             "readDeadLetters": {
                 "action": "receive",

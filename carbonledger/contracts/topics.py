@@ -2,7 +2,8 @@
 
 `carbonledger topics create` (and `up`) creates them from this map; nothing relies
 on broker-side auto-creation. Pipeline topics are keyed by subject so that every
-record about one person meets in one partition of every stage.
+record about one person meets in one partition of every stage; claims are keyed
+by their dedupe group (the subject, or a global natural key: contracts/groups.py).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ REJECTED = "behaviour.rejected"
 CLAIMS = "reduction.claims"
 DECISIONS = "dedupe.decisions"
 POSTINGS = "ledger.postings"
+ENGAGEMENT = "engagement.events"
 
 # The stream stages' faust app ids: their consumer groups and internal-topic prefixes.
 INGEST_APP_ID = services.INGEST.app_id
@@ -108,7 +110,13 @@ def pipeline_topics(partitions: int = PIPELINE_PARTITIONS) -> list[TopicSpec]:
             extra_config={"max.message.bytes": str(REJECTED_MAX_BYTES)},
         ),
         TopicSpec(
-            CLAIMS, partitions, 14 * DAY_MS, "subject", "ReductionClaim v1", "quantify", "dedupe"
+            CLAIMS,
+            partitions,
+            14 * DAY_MS,
+            "dedupe group (subject, or ~global/<class>/<natural key>)",
+            "ReductionClaim v1",
+            "quantify",
+            "dedupe",
         ),
         TopicSpec(
             DECISIONS, partitions, 30 * DAY_MS, "subject", "Decision v1", "dedupe", "ledger writer"
@@ -120,6 +128,15 @@ def pipeline_topics(partitions: int = PIPELINE_PARTITIONS) -> list[TopicSpec]:
             "book:account",
             "LedgerPosting v1",
             "ledger writer",
+            "incentive systems",
+        ),
+        TopicSpec(
+            ENGAGEMENT,
+            partitions,
+            30 * DAY_MS,
+            "subject",
+            "Engagement v1",
+            "dedupe",
             "incentive systems",
         ),
         # Dedupe's state log (runtime/changelog.py, services/dedupe/adapters/state.py):

@@ -44,7 +44,9 @@ def summary(settings: Settings, expected: Settlement, sent: int, seconds: float)
         government = views.balances(conn, "government")
         enterprise = views.balances(conn, "enterprise")
         people = len(views.balances(conn, "personal"))
+        kinds = views.personal_by_kind(conn)
     e = expected.as_json()
+    units, unit_mg = kinds.get("unit", (0, 0))
     lines = [
         "",
         "Carbon inclusion ledger — summary of the demo run",
@@ -53,13 +55,20 @@ def summary(settings: Settings, expected: Settlement, sent: int, seconds: float)
         f"  duplicates of another      {e['duplicates']}  (same activity, another partner)",
         f"  replays without effect     {e['replays']}",
         f"  not credited (no method.)  {e['not_credited']}",
+        f"  engagement events          {sum(expected.engagements.values())}  (never in a book)",
         f"  dead-lettered              {e['rejected']}  {dict(expected.rejections)}",
         f"  postings in PostgreSQL     {postings}",
         "",
         "  book          total (kg CO2)",
     ]
     lines += [f"  {book:<12}  {mg_to_display(total):>16}" for book, total in totals.items()]
-    lines += ["", f"  personal accounts: {people}", "", "  enterprise book (partner)      kg CO2"]
+    lines += [
+        "",
+        f"  personal accounts: {people}: {people - units} people, {units} units"
+        f" ({mg_to_display(unit_mg)} kg CO2 of the personal book is units')",
+        "",
+        "  enterprise book (partner)      kg CO2",
+    ]
     lines += [f"  {a:<28} {mg_to_display(v):>12}" for a, v in sorted(enterprise.items())]
     lines += ["", "  government book (region)       kg CO2"]
     lines += [f"  {a:<28} {mg_to_display(v):>12}" for a, v in sorted(government.items())]

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from carbonledger.contracts import topics
+from carbonledger.contracts.groups import dedupe_group
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.records import ReductionClaim
 from carbonledger.contracts.settings import Settings
@@ -74,7 +75,8 @@ def _publish(settings: Settings, claims: list[ReductionClaim]) -> None:
     p = producer(settings)
     try:
         for claim in claims:
-            p.send(topics.CLAIMS, key=claim.subject.encode(), value=claim.to_bytes())
+            # Where the claim it supersedes went: its dedupe group's partition.
+            p.send(topics.CLAIMS, key=dedupe_group(claim).encode(), value=claim.to_bytes())
         p.flush(timeout=60)
     finally:
         p.close()

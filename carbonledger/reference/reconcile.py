@@ -34,4 +34,8 @@ def ledger_matches(conn: psycopg.Connection, expected: Settlement) -> list[str]:
                 set(actual) ^ set(wanted) | {a for a in actual if actual[a] != wanted.get(a)}
             )
             problems.append(f"{book}: {len(wrong)} accounts differ (e.g. {wrong[:3]})")
+    personal = views.balances(conn, "personal")
+    units = {a for a in views.unit_accounts(conn) if personal.get(a)}
+    if units != {a for a in expected.units if expected.personal.get(a)}:
+        problems.append(f"personal: {len(units)} unit accounts, {len(expected.units)} expected")
     return problems

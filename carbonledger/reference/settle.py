@@ -4,6 +4,11 @@
 end-to-end tests compare the ledger in PostgreSQL against it, account by account.
 Its books do not depend on the order of the input; `postings` counts the entries
 made in this order, reversals included (the stream's order may need fewer or more).
+
+Claims meet in dedupe groups as in the stream (a global natural key's claims in one
+group, whoever reported them). Units' accounts are in the personal book like
+people's and reported apart (`units`); engagement events are counted apart and
+never touch a book.
 """
 
 from __future__ import annotations
@@ -17,11 +22,18 @@ from uuid import UUID
 
 from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.partners import PartnerRegistry
-from carbonledger.contracts.records import Decision, ReductionClaim, ValidatedBehaviour
+from carbonledger.contracts.records import (
+    Book,
+    Decision,
+    Engagement,
+    ReductionClaim,
+    SubjectKind,
+    ValidatedBehaviour,
+)
 from carbonledger.services.dedupe.adapters.memory import MemoryState
 from carbonledger.services.dedupe.domain.person import DEFAULT_WINDOW
 from carbonledger.services.dedupe.domain.resolve import Status, Why
-from carbonledger.services.dedupe.service import Dedupe
+from carbonledger.services.dedupe.service import Dedupe, is_engagement
 from carbonledger.services.ingest.service import PartnerRecord, admit_records
 from carbonledger.services.ledger.domain.postings import postings_for
 from carbonledger.services.quantify.service import quantify_behaviour
@@ -32,6 +44,8 @@ class Settlement:
     personal: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     enterprise: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     government: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    units: set[str] = field(default_factory=set)  # personal accounts that are units'
+    engagements: Counter[str] = field(default_factory=Counter)  # records, by type
     outcomes: Counter[str] = field(default_factory=Counter)
     rejections: Counter[str] = field(default_factory=Counter)
     postings: int = 0
@@ -43,9 +57,16 @@ class Settlement:
             "government": self.government,
         }[name]
 
+    def personal_by_kind(self) -> dict[str, int]:
+        """The personal book's total split into people's and units' accounts."""
+        units = sum(v for a, v in self.personal.items() if a in self.units)
+        return {"person": sum(self.personal.values()) - units, "unit": units}
+
     def as_json(self) -> dict[str, Any]:
         return {
             "personal": dict(sorted(self.personal.items())),
+            "personal_by_kind": self.personal_by_kind(),
+            "unit_accounts": sorted(self.units),
             "enterprise": dict(sorted(self.enterprise.items())),
             "government": dict(sorted(self.government.items())),
             "duplicates": self.outcomes[Status.DUPLICATE],
@@ -57,6 +78,7 @@ class Settlement:
             "replays": self.outcomes["replay"],
             "credited": self.outcomes[Status.CREDITED],
             "postings": self.postings,
+            "engagements": dict(sorted(self.engagements.items())),
         }
 
 
@@ -92,13 +114,19 @@ def settle(
     dedupe = Dedupe(people, window, Outcomes(result))
     dedupe.advance(0, max(c.ended_at for c in claims))
     posted: set[UUID] = set()  # as the ledger does: a re-emitted decision posts nothing
+    engaged: dict[UUID, str] = {}  # as a subscriber does: idempotent by engagement id
     for claim in claims:
-        for decision in dedupe.observe(0, claim).decisions:
+        observed = dedupe.observe(0, claim)
+        for decision in observed.decisions:
             if decision.decision_id not in posted:
                 posted.add(decision.decision_id)
                 _post(result, decision)
+        engaged.update((e.engagement_id, e.type) for e in observed.engagements)
+    result.engagements.update(engaged.values())
     for state in people.people():
-        for position in state.positions.values():
+        for key, position in state.positions.items():
+            if is_engagement(state.claims[key]):
+                continue  # counted apart, in `engagements`
             result.outcomes[position.status.value] += 1
             result.outcomes["cap_applied"] += position.capped
     return result
@@ -122,6 +150,9 @@ class Outcomes:
     def decision(self, decision: Decision) -> None:
         pass
 
+    def engagement(self, record: Engagement) -> None:
+        pass  # counted once per id by `settle`: a replay re-emits the same record
+
     def stored(self, state_bytes: int) -> None:
         pass
 
@@ -139,3 +170,5 @@ def _post(result: Settlement, decision: Decision) -> None:
     for p in postings_for(decision):
         result.book(p.book.value)[p.account] += p.amount_mg
         result.postings += 1
+        if p.book is Book.PERSONAL and p.subject_kind is SubjectKind.UNIT:
+            result.units.add(p.account)

@@ -13,11 +13,13 @@ import orjson
 
 from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.envelope import source_of
+from carbonledger.contracts.groups import dedupe_group
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.records import (
     Decision,
     DecisionKind,
+    Engagement,
     ReductionClaim,
     ValidatedBehaviour,
 )
@@ -44,6 +46,7 @@ class Tallied:
     def __init__(self) -> None:
         self.claims: Counter[str] = Counter()
         self.decisions: list[Decision] = []
+        self.engagements: list[Engagement] = []
         self.sizes: list[int] = []
         self.pruned_claims = self.expired_people = 0
         self.marks: dict[int, datetime] = {}
@@ -53,6 +56,9 @@ class Tallied:
 
     def decision(self, decision: Decision) -> None:
         self.decisions.append(decision)
+
+    def engagement(self, record: Engagement) -> None:
+        self.engagements.append(record)
 
     def stored(self, state_bytes: int) -> None:
         self.sizes.append(state_bytes)
@@ -162,8 +168,8 @@ def test_the_changelog_keeps_the_keys_and_values_a_running_stage_restores() -> N
 def streamed_books(
     records: list[tuple[str | None, bytes]], store: StateStore
 ) -> dict[str, Counter[str]]:
-    """The records through the stream's use cases, claims partitioned by subject,
-    each decision posted once (the ledger's idempotency)."""
+    """The records through the stream's use cases, claims partitioned by dedupe group
+    (as quantify keys them), each decision posted once (the ledger's idempotency)."""
     s = Settings()
     arrivals = [
         PartnerRecord(partner, None, raw, "batch", 0, n) for n, (partner, raw) in enumerate(records)
@@ -177,7 +183,7 @@ def streamed_books(
         if not isinstance(outcome, ValidatedBehaviour):
             continue
         c = quantify_behaviour(outcome, methodologies)
-        for decision in dedupe.observe(zlib.crc32(c.subject.encode()) % 4, c).decisions:
+        for decision in dedupe.observe(zlib.crc32(dedupe_group(c).encode()) % 4, c).decisions:
             if decision.decision_id not in posted:
                 posted.add(decision.decision_id)
                 for p in postings_for(decision):

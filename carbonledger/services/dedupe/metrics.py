@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from carbonledger.contracts import metrics
-from carbonledger.contracts.records import Decision, DecisionKind
+from carbonledger.contracts.records import Decision, DecisionKind, Engagement
 
 CLAIMS_SEEN = metrics.counter(
     "dedupe", "claims_total", "Claims consumed, by outcome (new, replay, late)", ("outcome",)
@@ -27,10 +27,16 @@ REVERSALS = metrics.counter(
     " corrected) and partner pair (the reversed claim's partner, the winner's or none)",
     ("activity_class", "reason", "partner", "winner_partner"),
 )
+ENGAGEMENTS = metrics.counter(
+    "dedupe",
+    "engagements_total",
+    "Engagement records emitted on engagement.events (a replay's included), by type",
+    ("behaviour_type",),
+)
 STATE_BYTES = metrics.histogram(
     "dedupe",
     "person_state_bytes",
-    "Size of one person's stored state after a claim",
+    "Size of one person's (or global key's) stored state after a claim",
     buckets=(512, 1024, 4096, 16384, 65536, 262144, 1048576),
 )
 PRUNED = metrics.counter("dedupe", "pruned_claims_total", "Claims forgotten after the window")
@@ -63,6 +69,9 @@ class DedupeMetrics:
             REVERSALS.labels(
                 claim.activity_class, decision.reason or "", claim.event.source, winner
             ).inc()
+
+    def engagement(self, record: Engagement) -> None:
+        ENGAGEMENTS.labels(record.type).inc()
 
     def stored(self, state_bytes: int) -> None:
         STATE_BYTES.observe(state_bytes)

@@ -1,21 +1,30 @@
-"""Dedupe's use case: a claim, observed against its person's state, in its partition.
+"""Dedupe's use case: a claim, observed against its group's state, in its partition.
 
-Claims are keyed by subject, so all claims of one person arrive in one partition
-and meet in one state entry. Each partition keeps its own watermark (the newest
-behaviour end it has seen, docs/dedupe.md), its expiry listing and its people in
-its own state, so they move together on a rebalance. The use case knows the state
-only through `StateStore`: the stream's is a changelog-backed mapping of bytes in
-the batch's state transaction (adapters/state.py), the batch reference's lives in
-memory (adapters/memory.py).
+Claims are keyed by dedupe group (contracts/groups.py: the subject, or a global
+natural key's group), so all claims of one person, or of one recycling batch
+whoever reports it, arrive in one partition and meet in one state entry. Each
+partition keeps its own watermark (the newest behaviour end it has seen,
+docs/dedupe.md), its expiry listing and its people in its own state, so they move
+together on a rebalance. The use case knows the state only through `StateStore`:
+the stream's is a changelog-backed mapping of bytes in the batch's state
+transaction (adapters/state.py), the batch reference's lives in memory
+(adapters/memory.py).
 No Kafka here; what it counts goes to a `Tally`.
+
+Engagement events (`engage.*`) are observed like any claim (a replay of one is
+recognised by its `(source, id)`), but what comes of them is an `Engagement`
+record for incentive systems instead of decisions: they never reach the books.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from carbonledger.contracts.records import Decision, ReductionClaim
+from carbonledger.contracts.catalogue import CATALOGUE
+from carbonledger.contracts.groups import dedupe_group
+from carbonledger.contracts.records import Decision, Engagement, ReductionClaim
 from carbonledger.services.dedupe.domain.expiry import days_to_sweep, expires_on
 from carbonledger.services.dedupe.domain.person import Observation, PersonState, observe, prune
 
@@ -59,6 +68,8 @@ class Tally(Protocol):
 
     def decision(self, decision: Decision) -> None: ...
 
+    def engagement(self, record: Engagement) -> None: ...
+
     def stored(self, state_bytes: int) -> None: ...
 
     def pruned(self, claims: int) -> None: ...
@@ -72,18 +83,56 @@ def outcome_of(seen: Observation) -> str:
     return "late" if seen.late else "new" if seen.new else "replay"
 
 
+def is_engagement(claim: ReductionClaim) -> bool:
+    spec = CATALOGUE.get(claim.type)
+    return spec is not None and spec.engagement
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What a claim's arrival makes: its decisions for the ledger, or, for an
+    engagement event, its engagement record (none when it came too late)."""
+
+    seen: Observation
+    decisions: list[Decision]
+    engagements: list[Engagement]
+
+    @property
+    def new(self) -> bool:
+        return self.seen.new
+
+    @property
+    def late(self) -> bool:
+        return self.seen.late
+
+
+def split(seen: Observation) -> Observed:
+    """The decisions about engagement events become their engagement records: one per
+    event (a replay re-emits the same record, as it re-emits decisions)."""
+    decisions: list[Decision] = []
+    engagements: list[Engagement] = []
+    for decision in seen.decisions:
+        if not is_engagement(decision.claim):
+            decisions.append(decision)
+        elif not seen.late and all(e.event_id != decision.claim.event_id for e in engagements):
+            engagements.append(Engagement.of(decision.claim))
+    return Observed(seen, decisions, engagements)
+
+
 class Dedupe:
     """Observe claims partition by partition, as they arrived in each."""
 
     def __init__(self, store: StateStore, window: timedelta, tally: Tally) -> None:
         self.store, self.window, self.tally = store, window, tally
 
-    def observe(self, partition: int, claim: ReductionClaim) -> Observation:
-        """The claim taken into its person's state: its decisions, in order."""
+    def observe(self, partition: int, claim: ReductionClaim) -> Observed:
+        """The claim taken into its group's state: its decisions, in order (or its
+        engagement record)."""
         state = self.store.partition(partition)
         watermark = self._advance(state, partition, claim.ended_at)
         self.tally.expired(self._sweep(state, watermark))
-        person = state.person(claim.subject) or PersonState(claim.subject)
+        group = dedupe_group(claim)
+        person = state.person(group) or PersonState(group)
         expiring = expires_on(person, self.window)
         seen = observe(person, claim, watermark=watermark, window=self.window)
         if seen.new and not seen.late:
@@ -93,9 +142,12 @@ class Dedupe:
                 self.tally.stored(size)
         self.tally.pruned(seen.pruned)
         self.tally.claim(outcome_of(seen))
-        for decision in seen.decisions:
+        observed = split(seen)
+        for decision in observed.decisions:
             self.tally.decision(decision)
-        return seen
+        for record in observed.engagements:
+            self.tally.engagement(record)
+        return observed
 
     def advance(self, partition: int, behaviour_end: datetime) -> datetime:
         """Move a partition's watermark to a behaviour end, if newer; the watermark."""

@@ -1,9 +1,12 @@
 """Which claims describe the same real activity, and which of them wins (docs/dedupe.md).
 
-Two credited claims of one person are the same activity when they are of the same
-activity class and either share a natural key or their intervals overlap by at
-least half of the shorter one. An instant (zero-length interval) overlaps nothing
-by that rule, so it can only match by natural key. Links are transitive: a
+Two credited claims of one dedupe group (a person, or one global natural key:
+contracts/groups.py) are the same activity when they are of the same activity
+class and either share a natural key or their intervals overlap by at least half
+of the shorter one. In a global group only the natural key links claims: two
+people's batches are not one batch because they were handed in at the same time.
+An instant (zero-length interval) overlaps nothing by that rule, so it can only
+match by natural key. Links are transitive: a
 cluster is a connected component. Its winner has the highest evidence rank, then
 the smaller reduction (conservativeness), then the earlier `time`, then the
 smaller `(source, id)`. All of this depends on the set of claims only, never on
@@ -16,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
+from carbonledger.contracts.groups import dedupe_group, is_global_group
 from carbonledger.contracts.records import ReductionClaim
 
 ZERO = timedelta(0)
@@ -36,11 +40,12 @@ def same_interval(a: ReductionClaim, b: ReductionClaim) -> bool:
 
 
 def same_activity(a: ReductionClaim, b: ReductionClaim) -> bool:
-    if a.subject != b.subject or a.activity_class != b.activity_class:
+    group = dedupe_group(a)
+    if group != dedupe_group(b) or a.activity_class != b.activity_class:
         return False
     if a.natural_key is not None and a.natural_key == b.natural_key:
         return True
-    return same_interval(a, b)
+    return not is_global_group(group) and same_interval(a, b)
 
 
 class _Components:
@@ -66,6 +71,8 @@ def _clusters_of_class(claims: Sequence[ReductionClaim]) -> list[list[ReductionC
     for i, claim in enumerate(ordered):
         if claim.natural_key is not None:
             components.join(first_with_key.setdefault(claim.natural_key, i), i)
+        if is_global_group(dedupe_group(claim)):
+            continue  # one physical thing: only its key links it
         # Sorted by start, so only earlier claims still running can overlap this one.
         for j in range(i - 1, -1, -1):
             earlier = ordered[j]
@@ -78,7 +85,7 @@ def _clusters_of_class(claims: Sequence[ReductionClaim]) -> list[list[ReductionC
 
 
 def clusters(claims: Iterable[ReductionClaim]) -> list[list[ReductionClaim]]:
-    """The same-activity clusters among one person's credited claims."""
+    """The same-activity clusters among one dedupe group's credited claims."""
     by_class: dict[str, list[ReductionClaim]] = defaultdict(list)
     for claim in claims:
         by_class[claim.activity_class].append(claim)

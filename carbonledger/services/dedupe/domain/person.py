@@ -1,5 +1,10 @@
 """One person's dedupe state, and the decisions a newly arrived claim causes.
 
+"Person" is the dedupe group (contracts/groups.py): a subject, or for a type whose
+natural key is global, the key itself, whose claims may be many people's. The
+state's `subject` field holds the group (a person's has always been their subject,
+so states stored before global keys restore unchanged).
+
 The state holds the person's claims inside the window, the standing position of
 each (what the books currently hold for it) and the decisions made so far. On a
 new claim the whole rule book is re-run over the person's claims (resolve.py);
@@ -79,7 +84,7 @@ class Position:
 
 @dataclass
 class PersonState:
-    subject: str
+    subject: str  # the dedupe group: the subject, or a global key's group
     claims: dict[str, ReductionClaim] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
     caused: dict[str, list[tuple[str, int]]] = field(default_factory=dict)

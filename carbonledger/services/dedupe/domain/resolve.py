@@ -1,4 +1,5 @@
-"""What each of one person's claims should be credited, given all of them.
+"""What each claim of one dedupe group (a person, or a global natural key) should be
+credited, given all of them.
 
 `resolve` is the whole rule book as one pure function of a set of claims: clusters
 and winners (activities.py), then the methodology's per-person caps over the
@@ -112,7 +113,7 @@ def _capped(claim: ReductionClaim, amount: int, binding: CapUse | None) -> Outco
 
 
 def resolve(claims: Iterable[ReductionClaim]) -> dict[str, Outcome]:
-    """The outcome of every claim of one person, keyed by event key."""
+    """The outcome of every claim of one dedupe group, keyed by event key."""
     outcomes: dict[str, Outcome] = {}
     credited: list[ReductionClaim] = []
     claims = list(claims)

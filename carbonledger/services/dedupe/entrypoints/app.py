@@ -1,4 +1,5 @@
-"""Dedupe worker: reduction.claims -> dedupe.decisions, with per-person state.
+"""Dedupe worker: reduction.claims -> dedupe.decisions (and engagement.events), with
+state per dedupe group (a person, or a global natural key).
 
 Run: python -m carbonledger.services.dedupe.entrypoints.app (a faust worker; any
 arguments go to faust's CLI, `worker -l info` without). Importing it builds nothing.
@@ -34,9 +35,15 @@ from carbonledger.services.dedupe.service import Dedupe
 
 def decisions_of(dedupe: Dedupe) -> Callable[[Any, ReductionClaim], Iterator[Output]]:
     def decide(record: Any, claim: ReductionClaim) -> Iterator[Output]:
-        """A claim's decisions (claims are taken in the order they arrived per partition)."""
-        for decision in dedupe.observe(record.partition, claim).decisions:
-            yield Output(topics.DECISIONS, claim.subject.encode(), decision.to_bytes())
+        """A claim's decisions (claims are taken in the order they arrived per partition),
+        each keyed by the subject of the claim it is about: in a global group one claim
+        can displace another person's credit, whose reversal follows that credit in its
+        person's partition of dedupe.decisions. An engagement event's record instead."""
+        observed = dedupe.observe(record.partition, claim)
+        for decision in observed.decisions:
+            yield Output(topics.DECISIONS, decision.claim.subject.encode(), decision.to_bytes())
+        for engagement in observed.engagements:
+            yield Output(topics.ENGAGEMENT, engagement.subject.encode(), engagement.to_bytes())
 
     return decide
 

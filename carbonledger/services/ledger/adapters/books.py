@@ -142,7 +142,10 @@ def _decision_row(d: Decision) -> tuple[Any, ...]:
 
 
 def _posting_row(p: ChainedPosting) -> list[Any]:
-    return [p.book.value if c == "book" else getattr(p, c) for c in _POSTING_COLUMNS]
+    return [
+        getattr(p, c).value if c in ("book", "subject_kind") else getattr(p, c)
+        for c in _POSTING_COLUMNS
+    ]
 
 
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:

@@ -76,6 +76,23 @@ def balances(conn: psycopg.Connection, book: str) -> dict[str, int]:
     return {str(a): int(b) for a, b in rows.fetchall()}
 
 
+def personal_by_kind(conn: psycopg.Connection) -> dict[str, tuple[int, int]]:
+    """The personal book split by whose accounts they are: kind -> (accounts, total)."""
+    rows = conn.execute(
+        "SELECT subject_kind, count(DISTINCT account), coalesce(sum(amount_mg), 0)"
+        " FROM postings WHERE book = 'personal' GROUP BY subject_kind"
+    ).fetchall()
+    return {str(kind): (int(n), int(total)) for kind, n, total in rows}
+
+
+def unit_accounts(conn: psycopg.Connection) -> set[str]:
+    """The personal-book accounts that are units' (organisations'), not people's."""
+    rows = conn.execute(
+        "SELECT DISTINCT account FROM postings WHERE book = 'personal' AND subject_kind = 'unit'"
+    ).fetchall()
+    return {str(row[0]) for row in rows}
+
+
 def balances_of(conn: psycopg.Connection, book: str, accounts: Iterable[str]) -> dict[str, int]:
     rows = conn.execute(
         "SELECT account, balance_mg FROM balances WHERE book = %s AND account = ANY(%s)",
@@ -145,7 +162,7 @@ def recent_postings(
     rows = conn.execute(
         "SELECT p.seq, p.posting_id, p.decision_id, p.claim_id, p.amount_mg, p.behaviour_type,"
         " p.region, p.partner, p.methodology_id, p.methodology_version, p.behaviour_time,"
-        " p.posted_at, d.kind, d.event_source, d.event_id"
+        " p.posted_at, p.subject_kind, d.kind, d.event_source, d.event_id"
         " FROM postings p JOIN decisions d USING (decision_id)"
         " WHERE p.book = %s AND p.account = %s AND p.seq < %s"
         " ORDER BY p.seq DESC LIMIT %s",
@@ -154,12 +171,23 @@ def recent_postings(
     return _dicts(rows)
 
 
+def subject_kind(conn: psycopg.Connection, subject: str) -> str | None:
+    """Whether a personal account is a person's or a unit's (its newest posting says)."""
+    row = conn.execute(
+        "SELECT subject_kind FROM postings WHERE book = 'personal' AND account = %s"
+        " ORDER BY seq DESC LIMIT 1",
+        (subject,),
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
 def postings_of_decisions(
     conn: psycopg.Connection, decision_ids: list[Any]
 ) -> dict[Any, list[Mapping[str, Any]]]:
     """The postings each of these decisions made, in one query."""
     rows = conn.execute(
-        "SELECT decision_id, posting_id, book, account, amount_mg, posted_at FROM postings"
+        "SELECT decision_id, posting_id, book, account, amount_mg, posted_at, subject_kind"
+        " FROM postings"
         " WHERE decision_id = ANY(%s) ORDER BY book",
         (decision_ids,),
     )

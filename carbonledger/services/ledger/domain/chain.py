@@ -11,6 +11,10 @@ this code:
 with the fields in the order of `CANONICAL_FIELDS`, integers in decimal, absent
 values empty, and the behaviour time in UTC as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 The first posting of an account chains from `GENESIS`.
+
+A posting also records whose behaviour it is for (`subject_kind`: a person or a
+unit). That is an attribute of the posting outside the canonical text, so chains
+written before units existed verify unchanged.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from carbonledger.contracts.records import Book
+from carbonledger.contracts.records import Book, SubjectKind
 
 GENESIS = "0" * 64
 CANONICAL_FIELDS = (
@@ -82,7 +86,7 @@ class ChainedPosting:
     index, running balance and link. Built once, by `after`, and never changed.
 
     The fields are declared in the canonical order (then prev_hash and hash), so
-    the hash covers exactly the documented text."""
+    the hash covers exactly the documented text; `subject_kind` follows, outside it."""
 
     posting_id: UUID
     decision_id: UUID
@@ -100,6 +104,7 @@ class ChainedPosting:
     behaviour_time: datetime
     prev_hash: str
     hash: str
+    subject_kind: SubjectKind = SubjectKind.PERSON
 
     @classmethod
     def after(
@@ -118,6 +123,7 @@ class ChainedPosting:
         methodology_id: str | None,
         methodology_version: str | None,
         behaviour_time: datetime,
+        subject_kind: SubjectKind = SubjectKind.PERSON,
     ) -> ChainedPosting:
         """The posting with this content placed after the account's head."""
         index, balance = head.index + 1, head.balance_mg + amount_mg
@@ -125,7 +131,7 @@ class ChainedPosting:
             posting_id, decision_id, claim_id, book, account, index, amount_mg, balance,
             behaviour_type, region, partner, methodology_id, methodology_version, behaviour_time,
         )  # fmt: skip
-        return cls(*content, head.hash, _hash(head.hash, _joined(content)))
+        return cls(*content, head.hash, _hash(head.hash, _joined(content)), subject_kind)
 
     @property
     def head(self) -> Head:
@@ -137,8 +143,9 @@ class ChainedPosting:
         return {name: getattr(self, name) for name in ENTRY_FIELDS}
 
 
-# The canonical fields, then the link: every field of a chained posting, in order.
-ENTRY_FIELDS = (*CANONICAL_FIELDS, "prev_hash", "hash")
+# The canonical fields, then the link, then the subject's kind: every field of a
+# chained posting, in order (the postings table's columns).
+ENTRY_FIELDS = (*CANONICAL_FIELDS, "prev_hash", "hash", "subject_kind")
 
 
 @dataclass(frozen=True)

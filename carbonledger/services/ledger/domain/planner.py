@@ -128,5 +128,6 @@ def _outbox_row(decision: Decision, p: ChainedPosting) -> OutboxRow:
         behaviour_time=p.behaviour_time,
         prev_hash=p.prev_hash,
         hash=p.hash,
+        subject_kind=p.subject_kind,
     )
     return OutboxRow(p.posting_id, f"{p.book.value}:{p.account}", published.to_bytes())

@@ -41,6 +41,7 @@ def postings_for(decision: Decision) -> list[Posting]:
             partner=claim.event.source,
             methodology=claim.methodology,
             behaviour_time=claim.ended_at,
+            subject_kind=claim.subject_kind,
         )
         for book, account in accounts(decision).items()
     ]

@@ -6,9 +6,11 @@ from collections.abc import Sequence
 
 from carbonledger.contracts import ids
 from carbonledger.contracts.calendar import local_date
+from carbonledger.contracts.catalogue import CATALOGUE
 from carbonledger.contracts.exact import grams_to_mg_floor
 from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.records import (
+    ENGAGEMENT_REASON,
     CapUse,
     MethodologyRef,
     ReductionClaim,
@@ -50,6 +52,9 @@ def caps_for(m: Methodology, behaviour_type: str) -> tuple[CapUse, ...]:
 
 def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]) -> ReductionClaim:
     """The claim for one behaviour: credited with its amount, or not credited and why."""
+    spec = CATALOGUE.get(behaviour.type)
+    if spec is not None and spec.engagement:
+        return engagement_claim(behaviour)
     day = local_date(behaviour.ended_at)
     chosen = select(methodologies, behaviour.type, behaviour.region, day, behaviour.event.source)
     common = behaviour.model_dump(include=CARRIED_FIELDS)
@@ -92,5 +97,21 @@ def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]
         baseline_mg=result.baseline_mg,
         project_mg=result.project_mg,
         caps=caps_for(chosen, behaviour.type),
+        **common,
+    )
+
+
+def engagement_claim(behaviour: ValidatedBehaviour) -> ReductionClaim:
+    """An engagement event's claim: never credited, no methodology looked up; dedupe
+    turns it into an engagement record (engagement.events), never into a posting."""
+    common = behaviour.model_dump(include=CARRIED_FIELDS)
+    common["data"] = behaviour.model_dump(mode="json", include={"data"})["data"]
+    return ReductionClaim(
+        claim_id=ids.claim_id(behaviour.event_id, None, None),
+        credited=False,
+        reduction_mg=0,
+        reason=ENGAGEMENT_REASON,
+        reason_detail="an engagement event earns points, never a reduction",
+        received_at=behaviour.received_at,
         **common,
     )

@@ -12,6 +12,7 @@ from typing import Any
 import faust
 
 from carbonledger.contracts import topics
+from carbonledger.contracts.groups import dedupe_group
 from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.records import ValidatedBehaviour
@@ -27,9 +28,10 @@ def claims_of(
 ) -> Callable[[Any, ValidatedBehaviour], Iterator[Output]]:
     def claim_of(record: Any, behaviour: ValidatedBehaviour) -> Iterator[Output]:
         """A validated behaviour's reduction claim (a `data` its catalogue type refuses
-        is an invalid_record, dead-lettered by the stage kit)."""
+        is an invalid_record, dead-lettered by the stage kit), keyed by its dedupe group:
+        a global key's claims meet in one dedupe partition whoever reported them."""
         claim = quantify_behaviour(check_consumed(behaviour), methodologies)
-        yield Output(topics.CLAIMS, claim.subject.encode(), claim.to_bytes())
+        yield Output(topics.CLAIMS, dedupe_group(claim).encode(), claim.to_bytes())
 
     return claim_of
 

@@ -42,10 +42,14 @@ class PostingView(BaseModel):
     methodology_version: str | None
     behaviour_time: datetime
     posted_at: datetime
+    subject_kind: str = Field("person", description="person, or unit (an organisation)")
 
 
 class PersonalLedger(BaseModel):
     subject: str
+    subject_kind: str = Field(
+        "person", description="person, or unit: an organisation's account, counted apart"
+    )
     balance: Amount
     postings: int
     by_behaviour_type: dict[str, Amount]
@@ -111,6 +115,7 @@ class ClaimPosting(BaseModel):
     account: str
     amount: Amount
     posted_at: datetime
+    subject_kind: str = "person"
 
 
 class EventKey(BaseModel):

@@ -31,15 +31,17 @@ router = APIRouter(prefix="/v1/ledgers", tags=["ledgers"])
 def personal_ledger(
     subject: str, books: BooksDep, limit: Limit = 50, before: Before = None
 ) -> PersonalLedger:
-    """A person's balance, totals by behaviour type and month, and recent postings
-    (newest first), each with its claim, methodology version and partner."""
+    """A person's (or a unit's: `subject_kind`) balance, totals by behaviour type and
+    month, and recent postings (newest first), each with its claim, methodology
+    version and partner."""
     if not SUBJECT_PATTERN.match(subject):
         raise HTTPException(422, "subject must be 64 lowercase hex characters")
     with books.reading() as conn:
         _, shown = _account(
             conn, "personal", subject, limit, before, "no postings for this subject"
         )
-    return PersonalLedger(subject=subject, **shown)
+        kind = views.subject_kind(conn, subject) or "person"
+    return PersonalLedger(subject=subject, subject_kind=kind, **shown)
 
 
 def _account(
