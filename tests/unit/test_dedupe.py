@@ -321,3 +321,28 @@ def test_state_stored_before_positions_existed_is_read_as_standalone_credits() -
         reverse.reverses
         == observe(PersonState(old.subject), old, watermark=old.ended_at).decisions[0].decision_id
     )
+
+
+def test_dated_acts_of_one_day_link_only_by_their_key() -> None:
+    """Lunch and dinner of one day are two clean plates; the same lunch from two
+    partners is one. Their intervals are the whole day, which shows nothing."""
+    day = 24 * 60
+
+    def plate(source: str, meal: str) -> ReductionClaim:
+        return claim(
+            source,
+            f"{source}-{meal}",
+            0,
+            day - 1,
+            activity_class="clean_plate",
+            behaviour_type="food.clean_plate",
+            natural_key=f"2026-10-10|{meal}",
+        )
+
+    outcomes = resolve([plate("app-a", "lunch"), plate("app-a", "dinner"), plate("app-b", "lunch")])
+    assert sorted(o.status for o in outcomes.values()) == [
+        Status.CREDITED,
+        Status.CREDITED,
+        Status.DUPLICATE,
+    ]
+    assert outcomes["app-b/app-b-lunch"].winner == "app-a/app-a-lunch"

@@ -3,10 +3,12 @@
 Two credited claims of one dedupe group (a person, or one global natural key:
 contracts/groups.py) are the same activity when they are of the same activity
 class and either share a natural key or their intervals overlap by at least half
-of the shorter one. In a global group only the natural key links claims: two
-people's batches are not one batch because they were handed in at the same time.
-An instant (zero-length interval) overlaps nothing by that rule, so it can only
-match by natural key. Links are transitive: a
+of the shorter one. Only measured intervals (started_at, ended_at) can overlap:
+the calendar day of a dated behaviour says nothing about which act it was (lunch
+and dinner, two venues, two toll passages of one day are different activities),
+and an instant (zero-length interval) overlaps nothing, so those match by natural
+key only. In a global group too only the natural key links claims: two people's
+batches are not one batch because they were handed in at the same time. Links are transitive: a
 cluster is a connected component. Its winner has the highest evidence rank, then
 the smaller reduction (conservativeness), then the earlier `time`, then the
 smaller `(source, id)`. All of this depends on the set of claims only, never on
@@ -19,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
+from carbonledger.contracts.catalogue import CATALOGUE
 from carbonledger.contracts.groups import dedupe_group, is_global_group
 from carbonledger.contracts.records import ReductionClaim
 
@@ -39,13 +42,22 @@ def same_interval(a: ReductionClaim, b: ReductionClaim) -> bool:
     return overlap * 2 >= shorter
 
 
+def measured(claim: ReductionClaim) -> bool:
+    """Whether the claim's interval was measured, so that overlap can link it."""
+    spec = CATALOGUE.get(claim.type)
+    return spec is None or spec.measured_interval
+
+
+def _overlap_links(claim: ReductionClaim) -> bool:
+    return measured(claim) and not is_global_group(dedupe_group(claim))
+
+
 def same_activity(a: ReductionClaim, b: ReductionClaim) -> bool:
-    group = dedupe_group(a)
-    if group != dedupe_group(b) or a.activity_class != b.activity_class:
+    if dedupe_group(a) != dedupe_group(b) or a.activity_class != b.activity_class:
         return False
     if a.natural_key is not None and a.natural_key == b.natural_key:
         return True
-    return not is_global_group(group) and same_interval(a, b)
+    return _overlap_links(a) and _overlap_links(b) and same_interval(a, b)
 
 
 class _Components:
@@ -71,12 +83,16 @@ def _clusters_of_class(claims: Sequence[ReductionClaim]) -> list[list[ReductionC
     for i, claim in enumerate(ordered):
         if claim.natural_key is not None:
             components.join(first_with_key.setdefault(claim.natural_key, i), i)
-        if is_global_group(dedupe_group(claim)):
-            continue  # one physical thing: only its key links it
+        if not _overlap_links(claim):
+            continue  # a day, an instant or one physical thing: only its key links it
         # Sorted by start, so only earlier claims still running can overlap this one.
         for j in range(i - 1, -1, -1):
             earlier = ordered[j]
-            if earlier.ended_at > claim.started_at and same_interval(earlier, claim):
+            if (
+                earlier.ended_at > claim.started_at
+                and _overlap_links(earlier)
+                and same_interval(earlier, claim)
+            ):
                 components.join(j, i)
     grouped: dict[int, list[ReductionClaim]] = defaultdict(list)
     for i, claim in enumerate(ordered):
