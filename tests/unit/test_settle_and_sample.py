@@ -34,7 +34,11 @@ def test_sample_settles_to_equal_books_with_every_record_accounted_for() -> None
     assert result["duplicates"] > 500 and result["capped"] > 50
     assert result["capped_to_zero"] == 2
     outcomes = ("credited", "duplicates", "not_credited", "capped_to_zero", "rejected", "replays")
-    assert sum(result[k] for k in outcomes) == len(lines)
+    engagements = sum(result["engagements"].values())
+    assert engagements == 6  # five sign-ins and a quiz: points only, never in a book
+    assert sum(result[k] for k in outcomes) + engagements == len(lines)
+    # A company's fleet charging with 浦发 is a unit, reported apart from people.
+    assert len(result["unit_accounts"]) == 1 and result["personal_by_kind"]["unit"] > 0
 
 
 def test_settle_is_independent_of_order_and_replays() -> None:
