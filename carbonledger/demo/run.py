@@ -64,7 +64,8 @@ def summary(settings: Settings, expected: Settlement, sent: int, seconds: float)
     lines += [f"  {book:<12}  {mg_to_display(total):>16}" for book, total in totals.items()]
     lines += [
         "",
-        f"  personal accounts: {people}: {people - units} people, {units} units"
+        f"  personal accounts: {people}: {people - units} people,"
+        f" {units} unit{'' if units == 1 else 's'} (organisations)"
         f" ({mg_to_display(unit_mg)} kg CO2 of the personal book is units')",
         "",
         "  enterprise book (partner)      kg CO2",
