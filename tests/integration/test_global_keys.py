@@ -21,7 +21,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -31,14 +31,12 @@ import yaml
 
 from carbonledger.contracts import ids, topics
 from carbonledger.contracts.calendar import CST
-from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.methodology_files import publish as publish_version
-from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.settings import Settings
 from carbonledger.demo.sample import subject_of
 from carbonledger.ops import stack
 from carbonledger.ops.publish import publish
-from carbonledger.reference.settle import Settlement, settle
+from carbonledger.reference.reconcile import expected_from
 from carbonledger.services.ledger.adapters import views
 from tests.integration.helpers import books_balanced, latest_kinds, scan, wait_for_balances
 
@@ -128,16 +126,6 @@ def recycling(tag: str, batches: int, seed: int) -> list[tuple[str, bytes]]:
     return records
 
 
-def expected(settings: Settings, records: list[tuple[str, bytes]]) -> Settlement:
-    return settle(
-        records,
-        load_registry(settings.partners_file),
-        load_methodologies(settings.methodology_dir),
-        datetime.now(UTC),
-        window=settings.dedupe_window,
-    )
-
-
 def books_of_events(db: psycopg.Connection, id_prefix: str) -> dict[str, dict[str, int]]:
     """What the ledger's postings of these events add up to, per book and account."""
     rows = db.execute(
@@ -159,7 +147,7 @@ def test_one_batch_of_two_people_is_credited_once_despite_a_killed_dedupe(
     rng = random.Random(32)
     records += rng.sample(records, 40)  # resent by partners
     rng.shuffle(records)
-    settled = expected(configured, records)
+    settled = expected_from(configured, records)
     batches = len({json.loads(raw)["data"]["batch_id"] for _, raw in records})
     assert settled.outcomes["credited"] == batches  # each batch exactly once
     assert settled.outcomes["duplicate"] > 50  # the traffic really has other people's copies
