@@ -169,8 +169,12 @@ def service_principals(ledger_group: str) -> tuple[Principal, ...]:
         ),
         Principal(
             service_principal_name(services.DEDUPE.name),
+            # It writes reduction.claims too: a claim under another key than its
+            # dedupe group's is sent on under the right one (dedupe entrypoints).
             _stream_stage(
-                topics.DEDUPE_APP_ID, [_reads(topics.CLAIMS)], [topics.DECISIONS, topics.ENGAGEMENT]
+                topics.DEDUPE_APP_ID,
+                [_reads(topics.CLAIMS)],
+                [topics.DECISIONS, topics.ENGAGEMENT, topics.CLAIMS],
             ),
         ),
         Principal(

@@ -313,6 +313,12 @@ def _check_baseline_minus_project(m: Methodology) -> None:
         if len(counted) > 1:
             # ER = BE - PE only makes sense over one measured quantity.
             raise ValueError(f"baseline and project factors of {behaviour_type} count one field")
+        if counted == {None} and CATALOGUE[behaviour_type].field("distance_km") is None:
+            # Without `per` the quantity is the distance, which this type does not have.
+            raise ValueError(
+                f"{behaviour_type} has no distance_km: its baseline and project factors "
+                "name the quantity they count (per)"
+            )
 
 
 def _check_caps(m: Methodology) -> None:
@@ -361,11 +367,13 @@ def _scopes_meet(a: Methodology, b: Methodology) -> bool:
 def ambiguous(a: Methodology, b: Methodology) -> bool:
     """Whether one event could find both applicable with neither preferred.
 
-    Versions of one id are no exception: a new version either supersedes the old
-    one or has a crediting period apart from it (to hand over from a date, publish
-    the old factors anew with a `valid_to`, superseding the open-ended version)."""
+    Versions of one id never are: where they overlap, the later `valid_from`, then
+    the higher version, applies (the rule registries were built on before
+    `supersedes` existed, so their files stay valid); `supersedes` retires a version
+    outright."""
     return (
-        a.issuer_kind.precedence == b.issuer_kind.precedence
+        a.id != b.id
+        and a.issuer_kind.precedence == b.issuer_kind.precedence
         and bool(a.behaviours & b.behaviours)
         and a.region_prefix == b.region_prefix
         and _overlap(a, b)

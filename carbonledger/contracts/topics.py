@@ -115,7 +115,7 @@ def pipeline_topics(partitions: int = PIPELINE_PARTITIONS) -> list[TopicSpec]:
             14 * DAY_MS,
             "dedupe group (subject, or ~global/<class>/<natural key>)",
             "ReductionClaim v1",
-            "quantify",
+            "quantify (dedupe re-keys a stray)",
             "dedupe",
         ),
         TopicSpec(

@@ -33,7 +33,7 @@ from carbonledger.contracts.records import (
 from carbonledger.services.dedupe.adapters.memory import MemoryState
 from carbonledger.services.dedupe.domain.person import DEFAULT_WINDOW
 from carbonledger.services.dedupe.domain.resolve import Status, Why
-from carbonledger.services.dedupe.service import Dedupe, is_engagement
+from carbonledger.services.dedupe.service import Dedupe, behaviour_clock, is_engagement
 from carbonledger.services.ingest.service import PartnerRecord, admit_records
 from carbonledger.services.ledger.domain.postings import postings_for
 from carbonledger.services.quantify.service import quantify_behaviour
@@ -112,7 +112,7 @@ def settle(
         return result
     people = MemoryState()
     dedupe = Dedupe(people, window, Outcomes(result))
-    dedupe.advance(0, max(c.ended_at for c in claims))
+    dedupe.advance(0, max(behaviour_clock(c) for c in claims))
     posted: set[UUID] = set()  # as the ledger does: a re-emitted decision posts nothing
     engaged: dict[UUID, str] = {}  # as a subscriber does: idempotent by engagement id
     for claim in claims:

@@ -50,7 +50,11 @@ def test_only_ingest_reads_partner_topics_and_only_the_gateway_writes_all_of_the
     [
         ("ingest", {"partner."}, {topics.VALIDATED, topics.REJECTED}),
         ("quantify", {topics.VALIDATED}, {topics.CLAIMS, topics.REJECTED}),
-        ("dedupe", {topics.CLAIMS}, {topics.DECISIONS, topics.ENGAGEMENT, topics.REJECTED}),
+        (
+            "dedupe",
+            {topics.CLAIMS},
+            {topics.DECISIONS, topics.ENGAGEMENT, topics.REJECTED, topics.CLAIMS},
+        ),
         ("ledger-writer", {topics.DECISIONS}, {topics.REJECTED}),
     ],
 )

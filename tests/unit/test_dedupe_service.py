@@ -28,7 +28,8 @@ from carbonledger.demo.sample import SAMPLE_FILE
 from carbonledger.reference.settle import settle
 from carbonledger.runtime.changelog import ChangelogTable
 from carbonledger.services.dedupe.adapters.memory import MemoryState
-from carbonledger.services.dedupe.adapters.state import ChangelogState, decode_person
+from carbonledger.services.dedupe.adapters.state import ChangelogState, decode_person, encode_person
+from carbonledger.services.dedupe.domain.person import PersonState
 from carbonledger.services.dedupe.domain.resolve import Why
 from carbonledger.services.dedupe.service import Dedupe, StateStore
 from carbonledger.services.ingest.service import PartnerRecord, admit_records
@@ -212,3 +213,33 @@ def test_settle_equals_the_stream_use_cases_over_a_shuffled_sample() -> None:
         }, book
     assert sum(streamed["personal"].values()) > 0
     assert streamed == streamed_books(records, MemoryState())
+
+
+def test_a_dated_act_moves_the_watermark_to_its_time_not_to_its_days_end() -> None:
+    """A clean plate at 12:30 counts on its whole day (it ends at 23:59:59.999999), but
+    the partition's window must not run 11 hours ahead of the present because of it."""
+    lunch_at = datetime(2026, 10, 10, 12, 30, tzinfo=CST)
+    plate = claim(
+        "green-life", "plate-1", 0, 24 * 60 - 1, activity_class="clean_plate",
+        behaviour_type="food.clean_plate", natural_key="2026-10-10|lunch",
+    ).model_copy(update={"time": lunch_at})  # fmt: skip
+    dedupe = Dedupe(MemoryState(), WINDOW, Tallied())
+    dedupe.observe(0, plate)
+    assert plate.ended_at > lunch_at
+    assert dedupe.store.partition(0).watermark() == lunch_at
+
+
+def test_claims_stored_by_the_previous_version_are_read_as_the_catalogue_now_defines_them() -> None:
+    """State written before food.no_cutlery had its own class, and before a day ended
+    at its last instant, must still meet the new claims of the same activity."""
+    day = "2026-10-10"
+    old_end = datetime(2026, 10, 11, 0, 0, tzinfo=CST)
+    steps = claim("hankou-bank", "s-1", 0, 24 * 60, activity_class="steps",
+                  behaviour_type="steps.daily", natural_key=day)  # fmt: skip
+    steps = steps.model_copy(update={"ended_at": old_end, "data": {"date": day, "steps": 8000}})
+    order = claim("food-delivery", "o-1", 0, 0, activity_class="order",
+                  behaviour_type="food.no_cutlery", natural_key="o-1")  # fmt: skip
+    state = PersonState(steps.subject, {"a": steps, "b": order})
+    decoded = decode_person(encode_person(state))
+    assert decoded.claims["a"].ended_at == datetime(2026, 10, 10, 23, 59, 59, 999999, tzinfo=CST)
+    assert decoded.claims["b"].activity_class == "no_cutlery"

@@ -99,11 +99,13 @@ def test_a_late_engagement_event_is_not_published() -> None:
 
 
 def test_the_stage_sends_engagement_records_keyed_by_subject_to_their_topic() -> None:
+    claim = engagement_claim("engage.volunteer")
+
     @dataclass
     class Consumed:
         partition: int = 3
+        key: bytes = claim.subject.encode()
 
-    claim = engagement_claim("engage.volunteer")
     (out,) = decisions_of(Dedupe(MemoryState(), timedelta(days=7), Tallied()))(Consumed(), claim)
     assert out.topic == topics.ENGAGEMENT and out.key == claim.subject.encode()
     assert out.value is not None and json.loads(out.value)["schema"] == "carbonledger.engagement/1"

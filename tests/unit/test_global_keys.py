@@ -227,11 +227,13 @@ def test_the_loser_is_a_duplicate_of_another_persons_claim_and_its_credit_is_rev
     @dataclass
     class Consumed:
         partition: int
+        key: bytes
 
     def outputs(c: ReductionClaim) -> list[tuple[bytes, DecisionKind, str]]:
         """(key, kind, event id of the claim it is about) of what the stage sends."""
         found = []
-        for out in decide(Consumed(zlib.crc32(dedupe_group(c).encode()) % PARTITIONS), c):
+        group = dedupe_group(c).encode()
+        for out in decide(Consumed(zlib.crc32(group) % PARTITIONS, group), c):
             assert out.topic == topics.DECISIONS and out.value is not None
             d = json.loads(out.value)
             found.append((out.key, DecisionKind(d["kind"]), d["claim"]["event"]["id"]))
@@ -393,3 +395,20 @@ def metro_record(subject: str) -> tuple[str, bytes]:
         },
     }
     return "estate-app", json.dumps(event).encode()
+
+
+def test_a_claim_under_another_key_is_sent_on_under_its_groups_key_not_observed() -> None:
+    """A recycling claim published before its key became global (keyed by subject), or
+    redriven with its old key, would open a second state for its batch."""
+    weak = claim("green-bank", "old-key", 0, 0, rank=10, mg=5_000, subject=PEOPLE[0], **RECYCLE)
+    dedupe = Dedupe(MemoryState(), timedelta(days=7), Tallied())
+
+    @dataclass
+    class Consumed:
+        partition: int
+        key: bytes
+
+    (out,) = decisions_of(dedupe)(Consumed(0, PEOPLE[0].encode()), weak)
+    assert out.topic == topics.CLAIMS and out.key == dedupe_group(weak).encode()
+    assert out.value == weak.to_bytes()
+    assert dedupe.store.partition(0).person(dedupe_group(weak)) is None  # not observed

@@ -430,6 +430,18 @@ def test_baseline_and_project_must_count_one_quantity() -> None:
         )
 
 
+def test_baseline_and_project_without_per_need_a_type_with_a_distance() -> None:
+    with pytest.raises(ValueError, match="has no distance_km"):
+        method(
+            behaviours=["ev.charge"],
+            formula="baseline_minus_project",
+            factors=[
+                factor("petrol", "250", "g", role="baseline"),
+                factor("grid", "100", "g", role="project"),
+            ],
+        )
+
+
 def test_at_least_narrows_a_factor_to_large_enough_events() -> None:
     utility = method(
         behaviours=["payment.utility_online"],
@@ -621,10 +633,19 @@ def test_every_province_is_on_exactly_one_grid() -> None:
     assert "regional" in grid.source
 
 
-def test_a_new_version_overlapping_the_old_one_must_supersede_it() -> None:
+def test_versions_of_one_id_hand_over_by_date_or_by_supersedes() -> None:
     old = method(id="city")
-    with pytest.raises(ValueError, match="city@1 and city@2 are ambiguous"):
-        check_registry([old, method(id="city", version="2", valid_from="2025-01-01")])
+    # As registries were built before `supersedes`: the later valid_from applies from
+    # its first day, the earlier version before it (never refused as ambiguous).
+    newer = method(id="city", version="2", valid_from="2025-01-01",
+                   factors=[factor("per_ride", "12", when={"type": "travel.metro"})])  # fmt: skip
+    check_registry([old, newer])
+    chosen = [select([old, newer], "travel.metro", "110105", date(y, m, d), "p")
+              for y, m, d in ((2024, 12, 31), (2025, 1, 1))]  # fmt: skip
+    assert [c.version for c in chosen if isinstance(c, Methodology)] == ["1", "2"]
+    # Another id of the same kind and region still is ambiguous.
+    with pytest.raises(ValueError, match="city@1 and town@1 are ambiguous"):
+        check_registry([old, method(id="town")])
     # A hand-over from a date: the old factors anew up to the day before, superseding
     # the open-ended version, and the new factors from the date.
     until = method(id="city", version="2", valid_to="2024-12-31", supersedes=["1"])

@@ -9,7 +9,10 @@ from carbonledger.contracts import metrics
 from carbonledger.contracts.records import Decision, DecisionKind, Engagement
 
 CLAIMS_SEEN = metrics.counter(
-    "dedupe", "claims_total", "Claims consumed, by outcome (new, replay, late)", ("outcome",)
+    "dedupe",
+    "claims_total",
+    "Claims consumed, by outcome (new, replay, late, rerouted: sent on under its group's key)",
+    ("outcome",),
 )
 DECISIONS = metrics.counter(
     "dedupe", "decisions_total", "Decisions emitted, by kind and class", ("kind", "activity_class")

@@ -79,6 +79,14 @@ class Tally(Protocol):
     def watermark(self, partition: int, mark: datetime) -> None: ...
 
 
+def behaviour_clock(claim: ReductionClaim) -> datetime:
+    """How far a claim moves its partition's watermark: its behaviour's end, but never
+    past its `time` (which ingest holds to the present). A dated act (a sign-in at
+    09:00) counts on its whole day, ending at 23:59:59.999999; moving the watermark
+    there would make other people's claims late up to 15 hours early."""
+    return min(claim.ended_at, claim.time)
+
+
 def outcome_of(seen: Observation) -> str:
     return "late" if seen.late else "new" if seen.new else "replay"
 
@@ -129,7 +137,7 @@ class Dedupe:
         """The claim taken into its group's state: its decisions, in order (or its
         engagement record)."""
         state = self.store.partition(partition)
-        watermark = self._advance(state, partition, claim.ended_at)
+        watermark = self._advance(state, partition, behaviour_clock(claim))
         self.tally.expired(self._sweep(state, watermark))
         group = dedupe_group(claim)
         person = state.person(group) or PersonState(group)

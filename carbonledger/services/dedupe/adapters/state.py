@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import MutableMapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
 
+from carbonledger.contracts.catalogue import local_day_bounds
 from carbonledger.contracts.records import DecisionKind, ReductionClaim
 from carbonledger.services.dedupe.domain.person import (
     Entry,
@@ -130,12 +131,28 @@ def decode_person(raw: bytes) -> PersonState:
     doc = orjson.loads(raw)
     state = PersonState(
         doc["subject"],
-        {k: ReductionClaim.model_validate(c) for k, c in doc["claims"].items()},
+        {k: as_now_defined(ReductionClaim.model_validate(c)) for k, c in doc["claims"].items()},
         {k: _position_from(p) for k, p in doc.get("positions", {}).items()},
         {k: [(c, s) for c, s in v] for k, v in doc.get("caused", {}).items()},
         {k: ReductionClaim.model_validate(c) for k, c in doc.get("superseded", {}).items()},
     )
     return complete_positions(state)
+
+
+def as_now_defined(claim: ReductionClaim) -> ReductionClaim:
+    """A claim stored by an earlier version, as the catalogue now defines it, so that
+    it still meets the new claims of its activity: food.no_cutlery's class was
+    `order`, and a dated behaviour's interval ended at the next midnight (its cap
+    day was the day after)."""
+    update: dict[str, Any] = {}
+    if claim.type == "food.no_cutlery" and claim.activity_class == "order":
+        update["activity_class"] = "no_cutlery"
+    day = claim.data.get("date")
+    if isinstance(day, str) and "started_at" not in claim.data:
+        first, last = local_day_bounds(day)
+        if claim.ended_at == first + timedelta(days=1):
+            update["ended_at"] = last
+    return claim.model_copy(update=update) if update else claim
 
 
 def _position_doc(p: Position) -> dict[str, Any]:

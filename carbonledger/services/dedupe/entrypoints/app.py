@@ -22,6 +22,7 @@ from typing import Any
 import faust
 
 from carbonledger.contracts import topics
+from carbonledger.contracts.groups import dedupe_group
 from carbonledger.contracts.records import ReductionClaim
 from carbonledger.runtime.batching import Output
 from carbonledger.runtime.changelog import ChangelogTable
@@ -38,7 +39,17 @@ def decisions_of(dedupe: Dedupe) -> Callable[[Any, ReductionClaim], Iterator[Out
         """A claim's decisions (claims are taken in the order they arrived per partition),
         each keyed by the subject of the claim it is about: in a global group one claim
         can displace another person's credit, whose reversal follows that credit in its
-        person's partition of dedupe.decisions. An engagement event's record instead."""
+        person's partition of dedupe.decisions. An engagement event's record instead.
+
+        A claim keyed other than by its dedupe group (one published before its type's
+        key became global, or redriven from a dead letter with its old key) would
+        open a second state for its group in the wrong partition: it is sent on
+        again under its group's key, in this batch's transaction, and observed there."""
+        group = dedupe_group(claim).encode()
+        if record.key != group:
+            dedupe.tally.claim("rerouted")
+            yield Output(topics.CLAIMS, group, claim.to_bytes())
+            return
         observed = dedupe.observe(record.partition, claim)
         for decision in observed.decisions:
             yield Output(topics.DECISIONS, decision.claim.subject.encode(), decision.to_bytes())
