@@ -163,8 +163,374 @@ def _text(name: str, required: bool = True) -> FieldSpec:
     return FieldSpec(name, Kind.TEXT, required=required)
 
 
+def _count(
+    name: str, unit: str, maximum: str, required: bool = True, default: int | None = None
+) -> FieldSpec:
+    """A whole number of things, at least one and at most `maximum`."""
+    return FieldSpec(
+        name,
+        Kind.INTEGER,
+        required=required,
+        unit=unit,
+        minimum=_d("1"),
+        maximum=_d(maximum),
+        default=default,
+    )
+
+
+def _choice(name: str, *choices: str) -> FieldSpec:
+    return FieldSpec(name, Kind.CHOICE, choices=choices)
+
+
+def _date(name: str = "date") -> FieldSpec:
+    return FieldSpec(name, Kind.DATE, description="a China Standard Time (UTC+8) calendar date")
+
+
+def _period_fields() -> tuple[FieldSpec, ...]:
+    """A metering period in whole CST days, first and last day included."""
+    return (_date("period_start"), _date("period_end"))
+
+
 REGION_FIELD = FieldSpec("region", Kind.TEXT, description="GB/T 2260 six-digit admin code")
 _TRIP_HOURS = 12
+# The longest interval of any type (ev.charge's 48 h) bounds how long dedupe keeps a
+# claim to compare overlaps (dedupe/domain/person.py LONGEST_INTERVAL), so rail and
+# freight stay within it: a longer journey is reported leg by leg (order by order).
+_LONG_HAUL_HOURS = 48
+# A PV meter reading covers at most a year (a leap year's days): a longer period is a
+# mistake, and a year is the longest statement a grid company issues.
+MAX_PERIOD_DAYS = 366
+
+_NEW_TRAVEL: tuple[BehaviourType, ...] = (
+    BehaviourType(
+        "travel.walk",
+        "trip",
+        "Walk",
+        (*_interval_fields(), _distance("60")),
+        max_duration=timedelta(hours=_TRIP_HOURS),
+    ),
+    BehaviourType(
+        "travel.bike_private",
+        "trip",
+        "Ride on one's own bicycle",
+        (*_interval_fields(), _distance("100")),
+        max_duration=timedelta(hours=_TRIP_HOURS),
+    ),
+    BehaviourType(
+        "travel.ride_hailing_ev",
+        "trip",
+        "Ride-hailing trip in a new-energy vehicle",
+        (
+            *_interval_fields(),
+            _distance("500"),
+            _choice("powertrain", "bev", "phev", "fcev"),
+            _text("order_id", False),
+        ),
+        max_duration=timedelta(hours=_TRIP_HOURS),
+    ),
+    BehaviourType(
+        "travel.rail",
+        "trip",
+        "Rail journey",
+        (
+            *_interval_fields(),
+            _text("ticket_id"),
+            _positive("distance_km", "km", "4000", required=False),
+        ),
+        natural_key=("ticket_id",),
+        max_duration=timedelta(hours=_LONG_HAUL_HOURS),
+    ),
+    BehaviourType(
+        "travel.car_free_day",
+        "car_free",
+        "A day a private car is not driven",
+        (_date(), _text("vehicle_id")),
+        natural_key=("vehicle_id", "date"),
+        global_key=True,
+    ),
+    BehaviourType(
+        "travel.battery_swap",
+        "charge",
+        "Electric-vehicle battery swap",
+        (*_interval_fields(), _positive("kwh", "kWh", "200"), _text("station_id", False)),
+        max_duration=timedelta(hours=_TRIP_HOURS),
+    ),
+    BehaviourType(
+        "travel.etc_toll",
+        "toll",
+        "Contactless (ETC) toll passage",
+        (_text("passage_id"), _date()),
+        natural_key=("passage_id",),
+    ),
+    BehaviourType(
+        "travel.freight_match",
+        "freight",
+        "Freight matched to avoid empty running",
+        (
+            _text("order_id"),
+            *_interval_fields(),
+            _distance("5000"),
+            _positive("empty_km_avoided", "km", "5000"),
+        ),
+        natural_key=("order_id",),
+        max_duration=timedelta(hours=_LONG_HAUL_HOURS),
+    ),
+    BehaviourType(
+        "travel.fuel_digital",
+        "refuel",
+        "Refuelling paid without paper (digital refuel order)",
+        (_text("order_id"), _positive("litres", "L", "500"), _choice("fuel", "gasoline", "diesel")),
+        natural_key=("order_id",),
+    ),
+    BehaviourType(
+        "travel.flight_green",
+        "flight_action",
+        "Green action on a flight",
+        (
+            _text("flight_id"),
+            _date(),
+            _choice(
+                "action",
+                "self_check_in",
+                "e_boarding_pass",
+                "own_cup",
+                "no_checked_bag",
+                "e_invoice",
+            ),
+        ),
+        natural_key=("flight_id", "action"),
+    ),
+)
+
+_NEW_FOOD_AND_HOME: tuple[BehaviourType, ...] = (
+    BehaviourType(
+        "food.small_portion",
+        "small_portion",
+        "Food order of a small portion",
+        (_text("order_id"),),
+        natural_key=("order_id",),
+        category=Category.FOOD,
+    ),
+    BehaviourType(
+        "food.clean_plate",
+        "clean_plate",
+        "Clean plate (no food wasted)",
+        (_date(), _choice("meal", "breakfast", "lunch", "dinner"), _text("photo_id", False)),
+        natural_key=("date", "meal"),
+        category=Category.FOOD,
+    ),
+    BehaviourType(
+        "food.plant_based",
+        "plant_based",
+        "Plant-based meal order",
+        (_text("order_id"), _count("servings", "servings", "50")),
+        natural_key=("order_id",),
+        category=Category.FOOD,
+    ),
+    BehaviourType(
+        "home.pv_generation",
+        "pv",
+        "Rooftop solar (PV) generation over a metering period",
+        (_text("meter_id"), *_period_fields(), _positive("kwh", "kWh", "100000")),
+        natural_key=("meter_id", "period_start"),
+        category=Category.HOME,
+        global_key=True,
+    ),
+    BehaviourType(
+        "home.efficient_appliance",
+        "appliance",
+        "Purchase of an energy-efficient appliance",
+        (
+            _text("order_id"),
+            _choice(
+                "appliance",
+                "air_conditioner",
+                "heat_pump_water_heater",
+                "refrigerator",
+                "washing_machine",
+                "television",
+                "other",
+            ),
+            FieldSpec(
+                "energy_label_grade",
+                Kind.INTEGER,
+                minimum=_d("1"),
+                maximum=_d("5"),
+                description="China energy label grade, 1 the most efficient",
+            ),
+            FieldSpec("trade_in", Kind.BOOLEAN, required=False, default=False),
+        ),
+        natural_key=("order_id",),
+        category=Category.HOME,
+    ),
+    BehaviourType(
+        "home.waste_sorting",
+        "sorting",
+        "Sorted household waste drop-off",
+        (
+            _text("drop_id"),
+            _date(),
+            _positive("kg", "kg", "100", required=False),
+            _text("bin_id", False),
+        ),
+        natural_key=("drop_id",),
+        category=Category.HOME,
+    ),
+)
+
+_NEW_GOODS: tuple[BehaviourType, ...] = (
+    BehaviourType(
+        "goods.second_hand",
+        "second_hand",
+        "Second-hand purchase or sale",
+        (
+            _text("order_id"),
+            _choice("item_category", "clothing", "electronics", "books", "furniture", "other"),
+            _positive("kg", "kg", "1000", required=False),
+        ),
+        natural_key=("order_id",),
+        category=Category.GOODS,
+    ),
+    BehaviourType(
+        "goods.green_product",
+        "green_purchase",
+        "Purchase of a certified green product",
+        (
+            _text("order_id"),
+            _choice("label", "energy_saving", "water_saving", "environmental", "organic", "other"),
+            _count("quantity", "items", "1000"),
+        ),
+        natural_key=("order_id",),
+        category=Category.GOODS,
+    ),
+    BehaviourType(
+        "goods.packaging",
+        "packaging",
+        "Parcel with green packaging",
+        (
+            _text("parcel_id"),
+            _choice("action", "circular_box", "original_packaging", "box_return", "no_filler"),
+        ),
+        natural_key=("parcel_id", "action"),
+        category=Category.GOODS,
+    ),
+    BehaviourType(
+        "goods.no_plastic_bag",
+        "no_bag",
+        "Purchase without a plastic bag",
+        (_text("receipt_id"),),
+        natural_key=("receipt_id",),
+        category=Category.GOODS,
+    ),
+    BehaviourType(
+        "goods.clothes_donation",
+        "clothes",
+        "Donated batch of used clothes",
+        (_text("batch_id"), _positive("kg", "kg", "1000")),
+        natural_key=("batch_id",),
+        category=Category.CLOTHING,
+        global_key=True,
+    ),
+    BehaviourType(
+        "goods.book_donation",
+        "books",
+        "Donated batch of books",
+        (_text("batch_id"), _count("count", "books", "10000")),
+        natural_key=("batch_id",),
+        category=Category.GOODS,
+    ),
+)
+
+_NEW_SERVICES_AND_SINKS: tuple[BehaviourType, ...] = (
+    BehaviourType(
+        "tourism.green_visit",
+        "visit",
+        "Visit to a green tourism venue",
+        (_text("venue_id"), _date(), _text("ticket_id", False)),
+        natural_key=("venue_id", "date"),
+        category=Category.TOURISM,
+    ),
+    BehaviourType(
+        "office.e_invoice",
+        "paperless",
+        "Electronic invoice instead of paper",
+        (_text("invoice_id"),),
+        natural_key=("invoice_id",),
+        category=Category.OFFICE,
+    ),
+    BehaviourType(
+        "service.online",
+        "e_service",
+        "Public service handled online",
+        (
+            _text("case_id"),
+            _choice("service", "government", "hospital", "social_security", "other"),
+        ),
+        natural_key=("case_id",),
+        category=Category.OFFICE,
+    ),
+    BehaviourType(
+        "payment.offline_mobile",
+        "mobile_payment",
+        "In-store mobile payment",
+        (_text("transaction_id"), _positive("amount_cny", "CNY", "100000")),
+        natural_key=("transaction_id",),
+        category=Category.FINANCE,
+    ),
+    BehaviourType(
+        "payment.online_ticket",
+        "e_ticket",
+        "Electronic ticket bought online",
+        (_text("ticket_id"), _choice("kind", "train", "flight", "event", "transit", "other")),
+        natural_key=("ticket_id",),
+        category=Category.FINANCE,
+    ),
+    BehaviourType(
+        "payment.e_bill",
+        "paperless_bill",
+        "Electronic bank statement instead of paper",
+        (_text("statement_id"),),
+        natural_key=("statement_id",),
+        category=Category.FINANCE,
+    ),
+    BehaviourType(
+        "sink.tree",
+        "tree",
+        "Trees planted (certificate)",
+        (_text("certificate_id"), _count("trees", "trees", "100000"), _text("species", False)),
+        natural_key=("certificate_id",),
+        category=Category.SINK,
+        global_key=True,
+    ),
+)
+
+# Engagement: points for taking part, never a reduction (not quantified or posted).
+_ENGAGEMENT: tuple[BehaviourType, ...] = (
+    BehaviourType(
+        "engage.sign_in",
+        "sign_in",
+        "Daily sign-in",
+        (_date(),),
+        natural_key=("date",),
+        category=Category.ENGAGEMENT,
+    ),
+    BehaviourType(
+        "engage.quiz",
+        "quiz",
+        "Low-carbon quiz answered",
+        (_text("quiz_id"), FieldSpec("correct", Kind.BOOLEAN)),
+        natural_key=("quiz_id",),
+        category=Category.ENGAGEMENT,
+    ),
+    BehaviourType(
+        "engage.volunteer",
+        "volunteer",
+        "Volunteering for a green activity",
+        (_text("activity_id"), _positive("hours", "h", "24")),
+        natural_key=("activity_id",),
+        category=Category.ENGAGEMENT,
+    ),
+)
 
 CATALOGUE: dict[str, BehaviourType] = {
     b.type: b
@@ -258,7 +624,7 @@ CATALOGUE: dict[str, BehaviourType] = {
                 _text("station_id", False),
             ),
             one_of=("kwh", "amount_cny"),
-            max_duration=timedelta(hours=48),
+            max_duration=timedelta(hours=_LONG_HAUL_HOURS),
         ),
         BehaviourType(
             "home.electricity",
@@ -311,13 +677,9 @@ CATALOGUE: dict[str, BehaviourType] = {
             (
                 _text("meeting_id"),
                 *_interval_fields(),
-                FieldSpec(
-                    "participants",
-                    Kind.INTEGER,
-                    required=False,
-                    minimum=_d("1"),
-                    maximum=_d("100000"),
-                ),
+                # Optional, default 1: one report per meeting (the host's); the
+                # per-meeting figure is shared out ÷ participants.
+                _count("participants", "persons", "10000", required=False, default=1),
             ),
             natural_key=("meeting_id",),
             max_duration=timedelta(hours=24),
@@ -337,6 +699,11 @@ CATALOGUE: dict[str, BehaviourType] = {
             natural_key=("bill_id",),
             category=Category.FINANCE,
         ),
+        *_NEW_TRAVEL,
+        *_NEW_FOOD_AND_HOME,
+        *_NEW_GOODS,
+        *_NEW_SERVICES_AND_SINKS,
+        *_ENGAGEMENT,
     ]
 }
 
@@ -487,13 +854,32 @@ def _interval(
         if spec.max_duration is not None and ended - started > spec.max_duration:
             raise Rejection(Reason.OUT_OF_BOUNDS, f"lasts longer than {spec.max_duration}")
         return started, ended
+    if "period_start" in fields:
+        return _period_interval(fields["period_start"], fields["period_end"], latest)
     if "date" in fields:
-        # A day after today's is refused before its bounds are computed: the day
-        # after 9999-12-31 does not exist.
-        if date.fromisoformat(fields["date"]) > local_date(latest):
-            raise Rejection(Reason.IN_FUTURE, f"date {fields['date']} is in the future")
+        _not_after_today("date", fields["date"], latest)
         return local_day_bounds(fields["date"])
     return time_, time_
+
+
+def _not_after_today(name: str, day: str, latest: datetime) -> None:
+    # A day after today's is refused before its bounds are computed: the day
+    # after 9999-12-31 does not exist.
+    if date.fromisoformat(day) > local_date(latest):
+        raise Rejection(Reason.IN_FUTURE, f"{name} {day} is in the future")
+
+
+def _period_interval(first: str, last: str, latest: datetime) -> tuple[datetime, datetime]:
+    """A period of whole CST days: from the start of its first day to the end of its last."""
+    if last < first:  # ISO dates order as text
+        raise Rejection(Reason.INTERVAL_INVERTED, "period_end is before period_start")
+    days = date.fromisoformat(last).toordinal() - date.fromisoformat(first).toordinal() + 1
+    if days > MAX_PERIOD_DAYS:
+        raise Rejection(
+            Reason.OUT_OF_BOUNDS, f"period lasts {days} days, longer than {MAX_PERIOD_DAYS}"
+        )
+    _not_after_today("period_end", last, latest)
+    return local_day_bounds(first)[0], local_day_bounds(last)[1]
 
 
 def validate_data(

@@ -89,8 +89,9 @@ def behaviour_schema(spec: BehaviourType) -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://carbonledger.example/contract/behaviours/{spec.type}.schema.json",
         "title": f"{spec.type}: {spec.title}",
-        "description": f"Activity class `{spec.activity_class}`"
+        "description": f"Category `{spec.category.value}`; activity class `{spec.activity_class}`"
         + (f"; natural key: {' + '.join(spec.natural_key)}" if spec.natural_key else "")
+        + ("; the key is global: one activity whoever reports it" if spec.global_key else "")
         + (f"; lasts at most {spec.max_duration}" if spec.max_duration else ""),
         "type": "object",
         "properties": {

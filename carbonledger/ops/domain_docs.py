@@ -19,7 +19,13 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from carbonledger.contracts.catalogue import CATALOGUE, BehaviourType, FieldSpec, Kind
+from carbonledger.contracts.catalogue import (
+    CATALOGUE,
+    MAX_PERIOD_DAYS,
+    BehaviourType,
+    FieldSpec,
+    Kind,
+)
 from carbonledger.contracts.methodology import Factor, Methodology
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.settings import ROOT, Settings
@@ -102,9 +108,17 @@ def _interval(behaviour: BehaviourType) -> str:
         longest = behaviour.max_duration
         limit = f", at most {int(longest.total_seconds() // 3600)} h" if longest else ""
         return f"`started_at`–`ended_at`{limit}"
+    if "period_start" in names:
+        return f"CST days `period_start`–`period_end`, at most {MAX_PERIOD_DAYS} days"
     if "date" in names:
         return "the CST day of `date`"
     return "the instant `time`"
+
+
+def _natural_key(behaviour: BehaviourType) -> str:
+    """The key's fields; a global key is one activity whoever reports it."""
+    key = " + ".join(f"`{k}`" for k in behaviour.natural_key) or "—"
+    return f"{key} (**global**)" if behaviour.global_key else key
 
 
 def _credited_by(behaviour_type: str, methodologies: Iterable[Methodology]) -> str:
@@ -122,16 +136,17 @@ def catalogue_table(methodologies: Iterable[Methodology] | None = None) -> str:
         [
             f"`{b.type}`",
             b.title,
+            f"`{b.category.value}`",
             f"`{b.activity_class}`",
             _fields(b, required=True),
             _fields(b, required=False),
-            " + ".join(f"`{k}`" for k in b.natural_key) or "—",
+            _natural_key(b),
             _interval(b),
             _credited_by(b.type, shipped),
         ]
         for b in CATALOGUE.values()
     ]
-    header = ["type", "title", "class", "required `data`", "optional", "natural key"]
+    header = ["type", "title", "category", "class", "required `data`", "optional", "natural key"]
     return _table([*header, "interval", "active methodologies (region)"], rows)
 
 

@@ -51,13 +51,15 @@ def test_every_shipped_factor_is_documented_with_its_value_and_source() -> None:
             assert factor.source in matching[0], f"{factor.name}: source not documented"
 
 
-def test_every_catalogue_type_is_documented_with_its_class() -> None:
+def test_every_catalogue_type_is_documented_with_its_category_class_and_key() -> None:
     rows = {r[0]: r for r in _rows("catalogue.md")}
     for behaviour in CATALOGUE.values():
         row = rows[f"`{behaviour.type}`"]
-        assert row[2] == f"`{behaviour.activity_class}`"
+        assert row[2] == f"`{behaviour.category.value}`"
+        assert row[3] == f"`{behaviour.activity_class}`"
+        assert ("(**global**)" in row[6]) is behaviour.global_key, behaviour.type
         for spec in behaviour.fields:
-            assert f"`{spec.name}`" in row[3] + row[4], f"{behaviour.type}.{spec.name}"
+            assert f"`{spec.name}`" in row[4] + row[5], f"{behaviour.type}.{spec.name}"
 
 
 def test_a_type_without_an_active_methodology_reads_none_yet() -> None:
