@@ -4,6 +4,11 @@ Published versions are immutable: `published.sha256` in the folder holds the
 SHA-256 of every published file, and loading refuses a file whose bytes differ
 (an edited published version) or that was never published. A corrected factor
 is a new version file, published with `carbonledger methodologies publish`.
+
+Every loader (the quantify stage, `settle`, recompute, the ledger API, the CLI)
+comes through `load_methodologies`, so the registry-wide checks live here too: a
+`supersedes` naming no version, or two versions selection could not choose
+between (`check_registry`), refuse the whole folder.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from carbonledger.contracts.methodology import Methodology
+from carbonledger.contracts.methodology import Methodology, check_registry
 
 LOCK_FILE = "published.sha256"
 
@@ -70,14 +75,28 @@ def load_methodologies(folder: Path) -> list[Methodology]:
                 f"{path} holds {methodology.id}@{methodology.version}; name it {expected_name}"
             )
         loaded.append(methodology)
+    try:
+        check_registry(loaded)
+    except ValueError as exc:
+        raise RegistryError(f"{folder}: {exc}") from exc
     return loaded
 
 
 def publish(path: Path) -> str:
-    """Record a new version file's checksum; refuses to re-publish a changed file."""
-    parse(path)
+    """Record a new version file's checksum; refuses to re-publish a changed file, and
+    a version the registry would refuse at load (it makes selection ambiguous)."""
+    methodology = parse(path)
     folder, checksum = path.parent, digest(path)
     locked = published(folder)
+    others = [
+        parse(folder / name)
+        for name in sorted(locked)
+        if name != path.name and (folder / name).exists()
+    ]
+    try:
+        check_registry([*others, methodology])
+    except ValueError as exc:
+        raise RegistryError(f"{path.name} cannot be published: {exc}") from exc
     if path.name in locked:
         if locked[path.name] != checksum:
             raise RegistryError(f"{path.name} is already published with other content")

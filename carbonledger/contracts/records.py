@@ -174,13 +174,17 @@ class CapUse(Record):
     """A per-person cap of the claim's methodology, applied by dedupe to unique activities.
 
     `key` names the cap across versions of its methodology ("<methodology id>#<n>"), so a
-    new version does not reset a person's day or month.
+    new version does not reset a person's day or month; with `per_type` each behaviour
+    type has its own count under the key.
     """
 
     key: Id
     period: Literal["day", "month"]
     max_mg: Mass | None = None
     max_events: Count | None = None
+    # Counted apart for each behaviour type (Ant Forest: 5 metro rides a day); absent in
+    # claims made before it existed, which counted all their types together.
+    per_type: bool = False
 
 
 class Supersedes(Record):

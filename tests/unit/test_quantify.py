@@ -71,18 +71,33 @@ def test_most_specific_region_prefix_wins() -> None:
     shenzhen = next(m for m in SHIPPED if m.id == "shenzhen-public-transport")
     national = shenzhen.model_copy(update={"id": "national-metro", "region": "national"})
     district = shenzhen.model_copy(update={"id": "nanshan-metro", "region": "440305"})
-    chosen = select([national, shenzhen, district], "travel.metro", "440305", date(2026, 10, 10))
+    chosen = select(
+        [national, shenzhen, district],
+        "travel.metro",
+        "440305",
+        date(2026, 10, 10),
+        "shenzhen-metro",
+    )
     assert isinstance(chosen, Methodology) and chosen.id == "nanshan-metro"
-    chosen = select([national, shenzhen, district], "travel.metro", "440303", date(2026, 10, 10))
+    chosen = select(
+        [national, shenzhen, district],
+        "travel.metro",
+        "440303",
+        date(2026, 10, 10),
+        "shenzhen-metro",
+    )
     assert isinstance(chosen, Methodology) and chosen.id == "shenzhen-public-transport"
-    chosen = select([national, shenzhen], "travel.metro", "110105", date(2026, 10, 10))
+    chosen = select(
+        [national, shenzhen], "travel.metro", "110105", date(2026, 10, 10), "shenzhen-metro"
+    )
     assert isinstance(chosen, Methodology) and chosen.id == "national-metro"
 
 
 def test_inactive_methodology_is_never_selected() -> None:
     shenzhen = next(m for m in SHIPPED if m.id == "shenzhen-public-transport")
     retired = shenzhen.model_copy(update={"active": False})
-    assert isinstance(select([retired], "travel.metro", "440305", date(2026, 10, 10)), Unquantified)
+    chosen = select([retired], "travel.metro", "440305", date(2026, 10, 10), "shenzhen-metro")
+    assert isinstance(chosen, Unquantified)
 
 
 @given(

@@ -69,13 +69,22 @@ def _cap_order(claim: ReductionClaim) -> tuple[object, str, str]:
     return (claim.ended_at, claim.event.source, claim.event.id)
 
 
+CapScope = tuple[str, str, str]  # cap key, period, behaviour type ("" = all types)
+
+
+def cap_scope(cap: CapUse, claim: ReductionClaim) -> CapScope:
+    """What one use of the cap is counted under: its key and period, and the claim's
+    type when the cap counts each type apart."""
+    return (cap.key, cap_period(cap, claim), claim.type if cap.per_type else "")
+
+
 def _apply_caps(winners: list[ReductionClaim]) -> dict[str, Outcome]:
-    used_mg: dict[tuple[str, str], int] = defaultdict(int)
-    used_events: dict[tuple[str, str], int] = defaultdict(int)
+    used_mg: dict[CapScope, int] = defaultdict(int)
+    used_events: dict[CapScope, int] = defaultdict(int)
     outcomes: dict[str, Outcome] = {}
     for claim in sorted(winners, key=_cap_order):
         amount, binding = claim.reduction_mg, None
-        scopes = [(cap, (cap.key, cap_period(cap, claim))) for cap in claim.caps]
+        scopes = [(cap, cap_scope(cap, claim)) for cap in claim.caps]
         for cap, scope in scopes:
             room = amount
             if cap.max_events is not None and used_events[scope] >= cap.max_events:
@@ -95,7 +104,8 @@ def _capped(claim: ReductionClaim, amount: int, binding: CapUse | None) -> Outco
     if binding is None:
         return Outcome(Status.CREDITED, amount)
     limit = f"{binding.max_mg} mg" if binding.max_mg is not None else f"{binding.max_events} events"
-    detail = f"cap {binding.key}: at most {limit} per person per {binding.period}"
+    each = " per type" if binding.per_type else ""
+    detail = f"cap {binding.key}: at most {limit} per person per {binding.period}{each}"
     if amount == 0:
         return Outcome(Status.CAPPED, 0, reason=Why.CAP_REACHED, detail=detail)
     return Outcome(Status.CREDITED, amount, reason=Why.CAPPED, detail=detail)

@@ -41,6 +41,7 @@ def caps_for(m: Methodology, behaviour_type: str) -> tuple[CapUse, ...]:
             period=cap.period,
             max_mg=grams_to_mg_floor(cap.max_g) if cap.max_g is not None else None,
             max_events=cap.max_events,
+            per_type=cap.per_type,
         )
         for n, cap in enumerate(m.caps)
         if behaviour_type in cap.behaviours
@@ -50,7 +51,7 @@ def caps_for(m: Methodology, behaviour_type: str) -> tuple[CapUse, ...]:
 def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]) -> ReductionClaim:
     """The claim for one behaviour: credited with its amount, or not credited and why."""
     day = local_date(behaviour.ended_at)
-    chosen = select(methodologies, behaviour.type, behaviour.region, day)
+    chosen = select(methodologies, behaviour.type, behaviour.region, day, behaviour.event.source)
     common = behaviour.model_dump(include=CARRIED_FIELDS)
     # The inputs as JSON text (decimals as strings), so a claim round-trips exactly.
     common["data"] = behaviour.model_dump(mode="json", include={"data"})["data"]
@@ -65,7 +66,7 @@ def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]
             **common,
         )
     ref = MethodologyRef(id=chosen.id, version=chosen.version)
-    result = calculate(chosen, behaviour.type, behaviour.data)
+    result = calculate(chosen, behaviour.type, behaviour.data, behaviour.region)
     claim_id = ids.claim_id(behaviour.event_id, chosen.id, chosen.version)
     if isinstance(result, Unquantified):
         return ReductionClaim(
