@@ -30,7 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from carbonledger.contracts.catalogue import CATALOGUE
-from carbonledger.contracts.methodology import NATIONAL, Factor, Methodology
+from carbonledger.contracts.methodology import NATIONAL, Factor, IssuerKind, Methodology, in_force
 from carbonledger.contracts.topics import PARTNER_ID_PATTERN
 from carbonledger.services.quantify.domain.methodology import select
 
@@ -146,13 +146,9 @@ class Judged:
 def applicable(
     methodologies: Sequence[Methodology], behaviour_type: str, region: str, day: date, partner: str
 ) -> Methodology | None:
-    """The version quantify would select for this partner's event, or None.
-
-    The one place that calls quantify's selection, so a change of its signature
-    is adapted here alone. The registry of this branch has no partner scope yet,
-    so `partner` is not passed on."""
-    del partner  # becomes select's fifth argument once methodologies carry partner scope
-    chosen = select(methodologies, behaviour_type, region, day)
+    """The version quantify would select for this partner's event, or None: the one
+    place that calls quantify's selection, so coverage cannot drift from it."""
+    chosen = select(methodologies, behaviour_type, region, day, partner)
     return chosen if isinstance(chosen, Methodology) else None
 
 
@@ -206,7 +202,8 @@ def _factor_text(f: Factor) -> str:
 
 def _credited(m: Methodology, behaviour_type: str) -> str:
     figures = "; ".join(_factor_text(f) for f in _factors_for(m, behaviour_type))
-    return f"{_version(m)} ({figures})" if figures else _version(m)
+    own = ", the partner's own figures" if m.issuer_kind is IssuerKind.PARTNER else ""
+    return f"{_version(m)}{own} ({figures})" if figures else f"{_version(m)}{own}"
 
 
 def _regional_only(
@@ -217,8 +214,7 @@ def _regional_only(
     if scheme.region != NATIONAL:
         return ""
     regions = sorted(
-        {m.region_prefix for m in methodologies if m.active and behaviour_type in m.behaviours}
-        - {""}
+        {m.region_prefix for m in in_force(methodologies) if behaviour_type in m.behaviours} - {""}
     )
     found = [
         (region, chosen)

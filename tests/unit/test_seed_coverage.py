@@ -151,10 +151,9 @@ def test_engagement_and_unrepresentable_behaviours_are_never_credited() -> None:
     missing = _behaviour(None)
     scheme = _scheme("a-bank", "national", missing)
     assert judge(scheme, missing, anything, DAY).coverage is Coverage.NOT_REPRESENTABLE
-    engagement = [t for t, b in CATALOGUE.items() if b.engagement]
-    if engagement:  # the engagement types of the full catalogue
-        quiz = _behaviour(engagement[0])
-        assert judge(scheme, quiz, anything, DAY).coverage is Coverage.ENGAGEMENT
+    quiz = _behaviour("engage.quiz")
+    assert CATALOGUE["engage.quiz"].engagement
+    assert judge(scheme, quiz, anything, DAY).coverage is Coverage.ENGAGEMENT
 
 
 def test_the_issue_s_three_runnable_schemes_are_served_for_their_core_behaviours() -> None:
