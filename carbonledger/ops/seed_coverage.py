@@ -30,7 +30,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from carbonledger.contracts.catalogue import CATALOGUE
-from carbonledger.contracts.methodology import NATIONAL, Factor, IssuerKind, Methodology, in_force
+from carbonledger.contracts.methodology import (
+    NATIONAL,
+    Factor,
+    FormulaKind,
+    IssuerKind,
+    Methodology,
+    in_force,
+)
 from carbonledger.contracts.topics import PARTNER_ID_PATTERN
 from carbonledger.services.quantify.domain.methodology import select
 
@@ -163,11 +170,13 @@ def judge(
     if chosen is None:
         elsewhere = _regional_only(methodologies, behaviour.type, scheme, day)
         return Judged(scheme, behaviour, Coverage.OPERATOR_PUBLISHES, elsewhere)
-    unset = _unset(chosen, behaviour.type)
+    unset = _unset(chosen, behaviour.type, scheme.region_prefix)
     if unset:
         missing = f"{_version(chosen)} applies with {', '.join(unset)} unset"
         return Judged(scheme, behaviour, Coverage.OPERATOR_PUBLISHES, missing)
-    return Judged(scheme, behaviour, Coverage.SERVED, _credited(chosen, behaviour.type))
+    return Judged(
+        scheme, behaviour, Coverage.SERVED, _credited(chosen, behaviour.type, scheme.region_prefix)
+    )
 
 
 def judge_all(schemes: SeedSchemes, methodologies: Iterable[Methodology]) -> list[Judged]:
@@ -179,16 +188,27 @@ def _version(m: Methodology) -> str:
     return f"{m.id}@{m.version}"
 
 
-def _factors_for(m: Methodology, behaviour_type: str) -> list[Factor]:
-    return [f for f in m.factors if f.when.get("type", behaviour_type) == behaviour_type]
+def _factors_for(m: Methodology, behaviour_type: str, region: str) -> list[Factor]:
+    """The factors that can apply to the type's events in `region`: on a per-grid
+    methodology, only the factor of the region's grid (all of them nationwide)."""
+    factors = [f for f in m.factors if f.when.get("type", behaviour_type) == behaviour_type]
+    if m.grid is None or not region:
+        return factors
+    grid = m.grid.grid_of(region)  # a region on none of its grids has no factor
+    return [f for f in factors if grid is not None and f.when.get("grid") == grid.name]
 
 
-def _unset(m: Methodology, behaviour_type: str) -> list[str]:
-    """Figures an operator must still set: every factor for the type, or a parameter."""
-    factors = _factors_for(m, behaviour_type)
+def _unset(m: Methodology, behaviour_type: str, region: str) -> list[str]:
+    """Figures an operator must still set: an unset parameter, or a factor for the
+    type when none it has is set (the household rule works from parameters alone)."""
+    factors = _factors_for(m, behaviour_type, region)
     missing = [p.name for p in m.parameters if p.value is None]
+    if m.formula is FormulaKind.HOUSEHOLD_ELECTRICITY:
+        return missing
+    if not factors:
+        return [*missing, f"a factor for {behaviour_type} in {region or 'every region'}"]
     if not any(f.value is not None for f in factors):
-        missing = [f.name for f in factors] + missing
+        return [*missing, *(f.name for f in factors)]
     return missing
 
 
@@ -200,8 +220,8 @@ def _factor_text(f: Factor) -> str:
     return f"{role}{f.name} {value} {f.unit}{per}{conditions}, {f.confidence}"
 
 
-def _credited(m: Methodology, behaviour_type: str) -> str:
-    figures = "; ".join(_factor_text(f) for f in _factors_for(m, behaviour_type))
+def _credited(m: Methodology, behaviour_type: str, region: str) -> str:
+    figures = "; ".join(_factor_text(f) for f in _factors_for(m, behaviour_type, region))
     own = ", the partner's own figures" if m.issuer_kind is IssuerKind.PARTNER else ""
     return f"{_version(m)}{own} ({figures})" if figures else f"{_version(m)}{own}"
 

@@ -9,7 +9,14 @@ from decimal import Decimal
 import pytest
 
 from carbonledger.contracts.catalogue import CATALOGUE
-from carbonledger.contracts.methodology import Factor, FormulaKind, Methodology
+from carbonledger.contracts.methodology import (
+    Factor,
+    FormulaKind,
+    GridDivision,
+    GridRegion,
+    IssuerKind,
+    Methodology,
+)
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.partners import Partner
 from carbonledger.ops.domain_docs import (
@@ -166,3 +173,50 @@ def test_the_issue_s_three_runnable_schemes_are_served_for_their_core_behaviours
         ("hankou-bank", "payment.utility_online"),
     ]:
         assert judged[key].coverage is Coverage.SERVED, key
+
+
+def test_a_partner_s_own_figure_serves_that_partner_alone() -> None:
+    """汉口银行's 80 g credits hankou-bank's Wuhan ride, not another Wuhan partner's."""
+    own = _per_ride("bank-own", "4201", "travel.bus", "80").model_copy(
+        update={"issuer_kind": IssuerKind.PARTNER, "partners": frozenset({"hankou-bank"})}
+    )
+    bus = _behaviour("travel.bus")
+    mine = judge(_scheme("hankou-bank", "4201", bus), bus, [own], DAY)
+    assert mine.coverage is Coverage.SERVED
+    assert mine.detail == "bank-own@1, the partner's own figures (per_ride 80 g/ride, V)"
+    other = judge(_scheme("other-bank", "4201", bus), bus, [own], DAY)
+    assert other.coverage is Coverage.OPERATOR_PUBLISHES
+
+
+def test_a_grid_factor_is_the_one_of_the_scheme_s_grid() -> None:
+    grid = GridDivision(
+        source="test",
+        regions=(
+            GridRegion(name="south", name_zh="南方", prefixes=("44",)),
+            GridRegion(name="north", name_zh="华北", prefixes=("11",)),
+        ),
+    )
+    factors = tuple(
+        Factor(
+            name=f"{name}_grid",
+            value=Decimal(value),
+            unit="kgCO2/kWh",
+            source="test",
+            confidence="S",
+            when={"grid": name},
+            per="kwh",
+        )  # fmt: skip
+        for name, value in (("south", "0.3869"), ("north", "0.6776"))
+    )
+    pv = Methodology(
+        id="pv", version="1", title="pv", title_zh="pv", issuer="test", region="national",
+        valid_from=DAY, gases="CO2", behaviours=frozenset({"home.pv_generation"}),
+        formula=FormulaKind.PER_KWH_GRID, grid=grid, factors=factors,
+    )  # fmt: skip
+    meter = _behaviour("home.pv_generation")
+    shenzhen = judge(_scheme("a-bank", "4403", meter), meter, [pv], DAY)
+    assert shenzhen.detail == "pv@1 (south_grid 0.3869 kgCO2/kWh × kwh when grid = south, S)"
+    nationwide = judge(_scheme("a-bank", "national", meter), meter, [pv], DAY)
+    assert "south_grid" in nationwide.detail and "north_grid" in nationwide.detail
+    nowhere = judge(_scheme("a-bank", "62", meter), meter, [pv], DAY)
+    assert nowhere.coverage is Coverage.OPERATOR_PUBLISHES
