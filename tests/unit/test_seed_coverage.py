@@ -205,7 +205,7 @@ def test_a_grid_factor_is_the_one_of_the_scheme_s_grid() -> None:
             confidence="S",
             when={"grid": name},
             per="kwh",
-        )  # fmt: skip
+        )
         for name, value in (("south", "0.3869"), ("north", "0.6776"))
     )
     pv = Methodology(
