@@ -839,9 +839,16 @@ class BehaviourData:
     natural_key: str | None = field(default=None)
 
 
+# The last instant of a day: a day's interval ends inside the day, so the CST date of
+# its end (which crediting periods, caps and period totals use) is the day itself,
+# not the next one, and a day ending at 9999-12-31 needs no day after it.
+_LAST_INSTANT = timedelta(days=1) - timedelta(microseconds=1)
+
+
 def local_day_bounds(day: str) -> tuple[datetime, datetime]:
+    """The first and last instant of a CST calendar day."""
     start = datetime.combine(date.fromisoformat(day), time(0), CST)
-    return start, start + timedelta(days=1)
+    return start, start + _LAST_INSTANT
 
 
 def _interval(
