@@ -7,8 +7,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from carbonledger.contracts.bounds import MAX_ID_LENGTH, text_fault
+from carbonledger.contracts.records import SubjectKind
 from carbonledger.contracts.strict_json import loads_strict
 from carbonledger.contracts.topics import PARTNER_ID_PATTERN
 
@@ -22,6 +24,22 @@ def _rfc3339_text(value: Any) -> datetime:
     return datetime.fromisoformat(value)
 
 
+SUBJECT_KIND_ATTRIBUTE = "subjectkind"
+
+
+def _subject_kind(value: Any) -> SubjectKind:
+    # CloudEvents' JSON format reads a null attribute as an absent one: the default.
+    if value is None:
+        return SubjectKind.PERSON
+    if isinstance(value, str) and value in SubjectKind.__members__.values():
+        return SubjectKind(value)
+    raise PydanticCustomError(
+        "subject_kind",
+        'must be "person" (the default) or "unit", got {got}',
+        {"got": repr(value)[:40]},
+    )
+
+
 # Stored and shown as sent, so without control characters (contracts/bounds.py).
 PRINTABLE_ATTRIBUTES = ("id", "type", "subject", "datacontenttype")
 
@@ -29,7 +47,9 @@ PRINTABLE_ATTRIBUTES = ("id", "type", "subject", "datacontenttype")
 class PartnerEvent(BaseModel):
     """One behaviour event as a partner publishes it.
 
-    Extension attributes are allowed (CloudEvents permits them) and ignored.
+    Extension attributes are allowed (CloudEvents permits them) and ignored, but
+    one: `subjectkind` says whose behaviour it is, `person` (absent or null) or
+    `unit` (an organisation); any other value is an invalid envelope.
     `data` must have been parsed with `loads_strict`, so quantities are Decimals.
     """
 
@@ -43,6 +63,7 @@ class PartnerEvent(BaseModel):
     subject: str = Field(min_length=1, max_length=128)
     datacontenttype: str | None = Field(default="application/json", max_length=128)
     data: dict[str, Any]
+    subjectkind: Annotated[SubjectKind, BeforeValidator(_subject_kind)] = SubjectKind.PERSON
 
     @model_validator(mode="after")
     def _printable(self) -> PartnerEvent:

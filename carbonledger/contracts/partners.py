@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,37 @@ from carbonledger.contracts.catalogue import CATALOGUE
 from carbonledger.contracts.topics import PARTNER_ID_PATTERN
 
 DEV_SECRET_SUFFIX = DEV_SIGNING_SUFFIX
+
+log = logging.getLogger(__name__)
+
+# Activity classes that were renamed: an old registry still loads, read with the
+# new name, and the operator is told to rename it (food.no_cutlery's class was
+# `order` until two behaviours on one order became two activities).
+RENAMED_CLASSES = {"order": "no_cutlery"}
+ACTIVITY_CLASSES = frozenset(b.activity_class for b in CATALOGUE.values())
+
+
+def _renamed(partner: object, ranks: dict[str, object]) -> dict[str, object]:
+    """`ranks` with old class names read as their new ones (each rename logged)."""
+    ranks = dict(ranks)
+    for old, new in RENAMED_CLASSES.items():
+        if old not in ranks:
+            continue
+        if new in ranks:
+            raise ValueError(
+                f"evidence_rank names both {old!r} and {new!r}: {old!r} is the old name of "
+                f"{new!r}, keep only {new!r}"
+            )
+        log.warning(
+            "partner %s: evidence_rank class %r is now called %r; read as %r, rename it in "
+            "the partner registry",
+            partner,
+            old,
+            new,
+            new,
+        )
+        ranks[new] = ranks.pop(old)
+    return ranks
 
 
 class Credentials(BaseModel):
@@ -34,6 +66,26 @@ class Partner(BaseModel):
     evidence_rank: dict[str, int] = {}
     enabled: bool = True
     credentials: Credentials = Credentials()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_classes(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("evidence_rank"), dict):
+            ranks = _renamed(value.get("id"), value["evidence_rank"])
+            return {**value, "evidence_rank": ranks}
+        return value
+
+    @field_validator("evidence_rank")
+    @classmethod
+    def _known_classes(cls, value: dict[str, int]) -> dict[str, int]:
+        # A misspelt class would silently rank 0 and lose every dedupe it should win.
+        unknown = sorted(value.keys() - ACTIVITY_CLASSES)
+        if unknown:
+            raise ValueError(
+                f"evidence_rank names classes no catalogue type has: {', '.join(unknown)} "
+                f"(the classes are {', '.join(sorted(ACTIVITY_CLASSES))})"
+            )
+        return value
 
     @field_validator("behaviours")
     @classmethod

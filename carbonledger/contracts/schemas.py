@@ -15,12 +15,13 @@ from carbonledger import __version__
 from carbonledger.contracts import topics
 from carbonledger.contracts.bounds import DECIMAL_TEXT_PATTERN, MAX_TEXT_LENGTH
 from carbonledger.contracts.catalogue import CATALOGUE, REGION_FIELD, BehaviourType, FieldSpec, Kind
-from carbonledger.contracts.envelope import SUBJECT_PATTERN
+from carbonledger.contracts.envelope import SUBJECT_KIND_ATTRIBUTE, SUBJECT_PATTERN
 from carbonledger.contracts.records import (
     DeadLetter,
     Decision,
     LedgerPosting,
     ReductionClaim,
+    SubjectKind,
     ValidatedBehaviour,
 )
 
@@ -102,6 +103,13 @@ def behaviour_schema(spec: BehaviourType) -> dict[str, Any]:
             "time": {"type": "string", "format": "date-time"},
             "subject": {"type": "string", "pattern": SUBJECT_PATTERN.pattern},
             "datacontenttype": {"const": "application/json"},
+            SUBJECT_KIND_ATTRIBUTE: {
+                "enum": [*(k.value for k in SubjectKind), None],
+                "default": SubjectKind.PERSON.value,
+                "description": "CloudEvents extension: whose behaviour it is, a person's or a "
+                "unit's (an organisation; its subject is the HMAC of its unified social credit "
+                "code); null means absent; another value is refused as invalid_envelope",
+            },
             "data": data,
         },
         "required": ["specversion", "id", "source", "type", "time", "subject", "data"],
@@ -147,7 +155,8 @@ def asyncapi() -> dict[str, Any]:
                 "address": "partner.{partnerId}.events",
                 "description": f"One topic per registered partner, {topics.PARTNER_PARTITIONS} "
                 "partitions; key by subject so one person's events keep their order. Records up "
-                f"to {topics.PARTNER_MAX_BYTES} bytes at the broker.",
+                f"to {topics.PARTNER_MAX_BYTES} bytes at the broker. The extension attribute "
+                "`subjectkind` (person, the default, or unit) says whose behaviour it is.",
                 "parameters": {"partnerId": {"description": "the partner id in the registry"}},
                 "messages": partner_messages,
             },

@@ -108,3 +108,26 @@ def test_small_clock_skew_is_allowed() -> None:
         data_started_at=(ended - timedelta(minutes=10)).isoformat(),
     )
     assert isinstance(_admit(raw(event)), ValidatedBehaviour)
+
+
+_ABSENT = object()
+
+
+@pytest.mark.parametrize(
+    ("sent", "kind"),
+    [(_ABSENT, "person"), ("person", "person"), ("unit", "unit"), (None, "person")],
+)
+def test_the_subjectkind_extension_says_whose_behaviour_it_is(sent: object, kind: str) -> None:
+    """Absent or null (CloudEvents reads a null attribute as absent) is a person."""
+    event = metro() if sent is _ABSENT else metro(subjectkind=sent)
+    outcome = _admit(raw(event))
+    assert isinstance(outcome, ValidatedBehaviour), outcome
+    assert outcome.subject_kind == kind
+
+
+@pytest.mark.parametrize("sent", ["org", "Unit", "PERSON", "", 1, True, ["unit"]])
+def test_an_unknown_subjectkind_is_an_invalid_envelope(sent: object) -> None:
+    outcome = _admit(raw(metro(subjectkind=sent)))
+    assert isinstance(outcome, DeadLetter)
+    assert outcome.reason == "invalid_envelope"
+    assert outcome.message.startswith('subjectkind: must be "person" (the default) or "unit"')

@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 from pydantic import ValidationError
 
@@ -50,3 +52,45 @@ def test_production_refuses_the_development_password(monkeypatch: pytest.MonkeyP
         Settings()
     monkeypatch.setenv("CARBON_PG_PASSWORD", "a-real-database-secret")
     assert Settings().environment == "production"
+
+
+def _ranked(evidence_rank: dict[str, int]) -> dict[str, object]:
+    entry = {"id": "food-app", "name": "Food", "kind": "delivery"}
+    return {
+        "partners": [{**entry, "behaviours": ["food.no_cutlery"], "evidence_rank": evidence_rank}]
+    }
+
+
+def test_the_old_class_name_order_is_read_as_no_cutlery_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="carbonledger.contracts.partners"):
+        partner = parse_registry(_ranked({"order": 30, "trip": 5})).partners[0]
+    assert partner.evidence_rank == {"no_cutlery": 30, "trip": 5}
+    assert partner.rank("no_cutlery") == 30
+    (warning,) = caplog.records
+    assert warning.levelno == logging.WARNING
+    assert "food-app" in warning.getMessage() and "rename it" in warning.getMessage()
+
+
+def test_a_registry_without_old_names_loads_silently(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="carbonledger.contracts.partners"):
+        partner = parse_registry(_ranked({"no_cutlery": 30})).partners[0]
+    assert partner.evidence_rank == {"no_cutlery": 30} and caplog.records == []
+
+
+def test_both_the_old_and_the_new_class_name_are_refused() -> None:
+    with pytest.raises(ValidationError, match="keep only 'no_cutlery'"):
+        parse_registry(_ranked({"order": 30, "no_cutlery": 20}))
+
+
+@pytest.mark.parametrize("misspelt", ["trips", "Trip", "no-cutlery", ""])
+def test_an_evidence_rank_class_no_catalogue_type_has_is_refused(misspelt: str) -> None:
+    with pytest.raises(ValidationError, match="evidence_rank names classes no catalogue type"):
+        parse_registry(_ranked({misspelt: 10}))
+
+
+def test_every_shipped_evidence_rank_names_a_catalogue_class() -> None:
+    classes = {b.activity_class for b in CATALOGUE.values()}
+    for partner in load_registry(Settings().partners_file).partners:
+        assert partner.evidence_rank.keys() <= classes, partner.id

@@ -83,6 +83,18 @@ def test_a_signed_batch_is_answered_event_by_event(sender: FakeSender) -> None:
     assert sender.sent == [("partner.shenzhen-metro.events", raw(good))]  # the exact bytes
 
 
+def test_the_gateway_admits_a_units_event_and_refuses_an_unknown_subjectkind(
+    sender: FakeSender,
+) -> None:
+    unit, bad = metro(id="u-1", subjectkind="unit"), metro(id="u-2", subjectkind="company")
+    results = post(b"[" + raw(unit) + b"," + raw(bad) + b"]").json()["results"]
+    assert [(r["id"], r["status"], r["reason"]) for r in results] == [
+        ("u-1", "accepted", None),
+        ("u-2", "rejected", "invalid_envelope"),
+    ]
+    assert sender.sent == [("partner.shenzhen-metro.events", raw(unit))]
+
+
 def test_one_event_without_an_array_is_accepted(sender: FakeSender) -> None:
     assert post(raw(metro(id="solo"))).json()["accepted"] == 1
 

@@ -91,6 +91,7 @@ def validate_event(
         type=event.type,
         activity_class=spec.activity_class,
         subject=event.subject,
+        subject_kind=event.subjectkind,
         time=event.time,
         region=data.region,
         started_at=data.started_at,
