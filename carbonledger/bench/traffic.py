@@ -1,8 +1,9 @@
 """A simulated city's partner traffic for the benchmark: deterministic for a seed.
 
 People make activities now (metro, bus and bike trips in Shenzhen, daily steps and
-online utility payments in Wuhan, EV charging in Shanghai: types the shipped
-methodologies credit). About 30% of activities are reported by two or three of
+online utility payments in Wuhan reported by Hankou Bank or Ant Forest, EV charging
+in Shanghai reported by SPD Bank: types and partners the shipped methodologies
+credit). About 30% of activities are reported by two or three of
 the partners allowed to report them, each with its own slightly earlier view of
 the times and distance, as the partners in docs/domain.md do. Some records are sent
 again byte for byte (replays), some activities ended hours before they are sent
@@ -44,9 +45,10 @@ MIX = (
     Kind("travel.metro", ("shenzhen-metro", "navi-maps", "green-bank"), SHENZHEN_DISTRICTS, 0.40),
     Kind("travel.bus", ("navi-maps", "green-bank"), SHENZHEN_DISTRICTS, 0.15),
     Kind("travel.bike_share", ("city-bikes", "navi-maps"), SHENZHEN_DISTRICTS, 0.17),
-    Kind("steps.daily", ("navi-maps",), WUHAN_DISTRICTS, 0.15),
-    Kind("payment.utility_online", ("power-utility", "green-bank"), WUHAN_DISTRICTS, 0.08),
-    Kind("ev.charge", ("charge-net",), SHANGHAI_DISTRICTS, 0.05),
+    # The banks' and Ant Forest's figures credit only their own events (partner scope).
+    Kind("steps.daily", ("hankou-bank",), WUHAN_DISTRICTS, 0.15),
+    Kind("payment.utility_online", ("hankou-bank", "ant-forest"), WUHAN_DISTRICTS, 0.08),
+    Kind("ev.charge", ("spdb",), SHANGHAI_DISTRICTS, 0.05),
 )
 TIMED = {"travel.metro", "travel.bus", "travel.bike_share", "ev.charge"}
 SPACING_CLASS = {"steps.daily": "steps", "ev.charge": "charge"}

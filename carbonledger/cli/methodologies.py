@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from carbonledger.cli.common import JsonFlag, day_option, fail, progress_bar, show_rows
 from carbonledger.contracts.settings import load_settings
+
+if TYPE_CHECKING:
+    from carbonledger.contracts.methodology import Methodology
 
 methodologies_app = typer.Typer(
     help="List, show or publish methodology versions.", no_args_is_help=True
@@ -26,17 +29,28 @@ RegistryOption = Annotated[
 @methodologies_app.command("list")
 def list_methodologies(registry: RegistryOption = None, as_json: JsonFlag = False) -> None:
     """Every version, active or not: region, validity, formula and behaviours."""
+    from carbonledger.contracts.methodology import superseded
     from carbonledger.contracts.methodology_files import load_methodologies
 
     shown = sorted(
         load_methodologies(registry or load_settings().methodology_dir),
         key=lambda m: (m.id, m.version),
     )
+    retired = superseded(shown)
+
+    def status(m: Methodology) -> str:
+        if (m.id, m.version) in retired:
+            return "superseded"
+        return "active" if m.active else "inactive"
+
     rows: list[dict[str, Any]] = [
         {
             "id": m.id,
             "version": m.version,
-            "active": m.active,
+            "active": m.active and (m.id, m.version) not in retired,
+            "status": status(m),
+            "issuer_kind": m.issuer_kind.value,
+            "partners": sorted(m.partners),
             "region": m.region,
             "valid_from": str(m.valid_from),
             "valid_to": str(m.valid_to) if m.valid_to else None,
@@ -47,13 +61,19 @@ def list_methodologies(registry: RegistryOption = None, as_json: JsonFlag = Fals
         for m in shown
     ]
     lines = [
-        f"{m.id + '@' + m.version:<34} {'active' if m.active else 'inactive':<8} "
+        f"{m.id + '@' + m.version:<34} {status(m):<10} {_scope(m):<24} "
         f"{m.region:<8} from {m.valid_from}  "
         f"{m.formula.value:<22} {', '.join(sorted(m.behaviours))}  {m.title_zh}"
         for m in shown
     ]
-    columns = ["id", "version", "active", "region", "valid_from", "formula", "behaviours"]
-    show_rows(rows, lines, [*columns, "title_zh"], as_json)
+    columns = ["id", "version", "status", "issuer_kind", "region", "valid_from", "formula"]
+    show_rows(rows, lines, [*columns, "behaviours", "title_zh"], as_json)
+
+
+def _scope(m: Methodology) -> str:
+    """The issuer kind, with the partners of a partner-scoped version."""
+    partners = ",".join(sorted(m.partners))
+    return f"{m.issuer_kind.value}:{partners}" if partners else m.issuer_kind.value
 
 
 @methodologies_app.command()

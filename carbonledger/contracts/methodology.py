@@ -243,6 +243,9 @@ def _check_catalogue(m: Methodology) -> None:
     unknown = sorted(b for b in m.behaviours if b not in CATALOGUE)
     if unknown:
         raise ValueError(f"behaviour types not in the catalogue: {', '.join(unknown)}")
+    if engagement := sorted(b for b in m.behaviours if CATALOGUE[b].engagement):
+        # Sign-ins, quizzes and volunteering earn points, never a reduction.
+        raise ValueError(f"engagement types are never quantified: {', '.join(engagement)}")
     for factor in m.factors:
         what = f"factor {factor.name}"
         named = factor.when.get("type")
@@ -358,12 +361,11 @@ def _scopes_meet(a: Methodology, b: Methodology) -> bool:
 def ambiguous(a: Methodology, b: Methodology) -> bool:
     """Whether one event could find both applicable with neither preferred.
 
-    Two versions of one id never are: the later `valid_from`, then the higher
-    version, takes over (a corrected factor from a date on); `supersedes` retires
-    an old version for all its days."""
+    Versions of one id are no exception: a new version either supersedes the old
+    one or has a crediting period apart from it (to hand over from a date, publish
+    the old factors anew with a `valid_to`, superseding the open-ended version)."""
     return (
-        a.id != b.id
-        and a.issuer_kind.precedence == b.issuer_kind.precedence
+        a.issuer_kind.precedence == b.issuer_kind.precedence
         and bool(a.behaviours & b.behaviours)
         and a.region_prefix == b.region_prefix
         and _overlap(a, b)

@@ -45,8 +45,11 @@ def published(folder: Path) -> dict[str, str]:
 
 
 def parse(path: Path) -> Methodology:
-    with path.open(encoding="utf-8") as fh:
-        document = yaml.safe_load(fh)
+    try:
+        with path.open(encoding="utf-8") as fh:
+            document = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{path}: not YAML: {exc}") from exc
     try:
         return Methodology.model_validate(document)
     except ValueError as exc:

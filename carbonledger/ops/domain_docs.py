@@ -26,7 +26,7 @@ from carbonledger.contracts.catalogue import (
     FieldSpec,
     Kind,
 )
-from carbonledger.contracts.methodology import Factor, Methodology
+from carbonledger.contracts.methodology import Factor, IssuerKind, Methodology, in_force
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.settings import ROOT, Settings
 from carbonledger.ops.seed_coverage import (
@@ -123,10 +123,16 @@ def _natural_key(behaviour: BehaviourType) -> str:
 
 def _credited_by(behaviour_type: str, methodologies: Iterable[Methodology]) -> str:
     active = sorted(
-        (m for m in methodologies if m.active and behaviour_type in m.behaviours),
+        (m for m in in_force(methodologies) if behaviour_type in m.behaviours),
         key=lambda m: (m.region_prefix, m.id),
     )
-    return ", ".join(f"{m.id}@{m.version} ({m.region})" for m in active) or "none yet"
+    return ", ".join(f"{m.ref} ({_where(m)})" for m in active) or "none yet"
+
+
+def _where(m: Methodology) -> str:
+    """Region, and the partners of a partner-scoped version."""
+    partners = ", ".join(sorted(m.partners))
+    return f"{m.region}; partners {partners}" if partners else m.region
 
 
 def catalogue_table(methodologies: Iterable[Methodology] | None = None) -> str:
@@ -157,22 +163,33 @@ def _shipped() -> list[Methodology]:
     return load_methodologies(SHIPPED_REGISTRY)
 
 
-def _status(m: Methodology) -> str:
+def _status(m: Methodology, shipped: list[Methodology]) -> str:
+    by = sorted(n.ref for n in shipped if n.id == m.id and m.version in n.supersedes)
+    if by:
+        return f"superseded by {', '.join(by)}"
     return "active" if m.active else "inactive (reference)"
 
 
-def _period(m: Methodology) -> str:
+def _issuer(m: Methodology) -> str:
+    if m.issuer_kind is IssuerKind.PARTNER:
+        return f"partner: {', '.join(sorted(m.partners))}"
+    return m.issuer_kind.value
+
+
+def _period(m: Methodology, shipped: list[Methodology]) -> str:
     period = f"{m.valid_from} to {m.valid_to}" if m.valid_to else f"from {m.valid_from}"
-    return period if m.active else f"not applied ({period} in the file)"
+    return period if m in in_force(shipped) else f"not applied ({period} in the file)"
 
 
 def _applies_to(factor: Factor) -> str:
     conditions = [f"{k} = {str(v).lower()}" for k, v in factor.when.items() if k != "type"]
+    conditions += [f"{k} ≥ {format(v, 'f')}" for k, v in factor.at_least.items()]
     what = str(factor.when.get("type", "every covered type"))
     counted = f", × `{factor.per}`" if factor.per else ""
+    shared = f", ÷ `{factor.shared_by}`" if factor.shared_by else ""
     role = f" ({factor.role})" if factor.role else ""
     extra = f", {', '.join(conditions)}" if conditions else ""
-    return f"`{what}`{extra}{counted}{role}"
+    return f"`{what}`{extra}{counted}{shared}{role}"
 
 
 def _value(factor: Factor) -> str:
@@ -181,12 +198,14 @@ def _value(factor: Factor) -> str:
 
 def factors_table(methodologies: Iterable[Methodology] | None = None) -> str:
     """Every factor of every shipped methodology version, with its provenance."""
+    shipped = _ordered(methodologies)
     rows = [
         [
             f"`{m.id}@{m.version}`",
-            _status(m),
+            _status(m, shipped),
+            _issuer(m),
             m.region,
-            _period(m),
+            f"{m.formula.value}, {_period(m, shipped)}",
             _applies_to(f),
             f"`{f.name}`",
             _value(f),
@@ -194,10 +213,11 @@ def factors_table(methodologies: Iterable[Methodology] | None = None) -> str:
             f.confidence,
             f.source,
         ]
-        for m in _ordered(methodologies)
+        for m in shipped
         for f in m.factors
     ]
-    header = ["methodology", "status", "region", "credits", "applies to", "factor"]
+    header = ["methodology", "status", "issuer kind", "region", "formula, credits", "applies to"]
+    header.append("factor")
     return _table([*header, "value", "unit", "conf.", "source"], rows)
 
 
@@ -212,16 +232,17 @@ def parameters_table(methodologies: Iterable[Methodology] | None = None) -> str:
 
 
 def caps_table(methodologies: Iterable[Methodology] | None = None) -> str:
-    """The per-person caps of the shipped versions, by the key dedupe counts them under."""
+    """The per-person caps of the shipped versions in force, by the key dedupe counts
+    them under (the key is shared by a methodology's versions)."""
     rows = [
         [
             f"`{m.id}#{n}`",
             ", ".join(f"`{b}`" for b in sorted(cap.behaviours)),
-            f"per person per {cap.period}",
+            f"per person per {cap.period}{' per type' if cap.per_type else ''}",
             f"{format(cap.max_g, 'f')} g" if cap.max_g is not None else "—",
             str(cap.max_events) if cap.max_events is not None else "—",
         ]
-        for m in _ordered(methodologies)
+        for m in in_force(_ordered(methodologies))
         for n, cap in enumerate(m.caps)
     ]
     return _table(["cap", "behaviours", "scope", "at most (amount)", "at most (events)"], rows)

@@ -14,7 +14,14 @@ from tests.unit.test_registry import claim
 
 def steps(count: int, day: int) -> ReductionClaim:
     ended = datetime(2026, 10, day, 23, 0, tzinfo=CST)
-    return claim("steps.daily", "420102", ended=ended, date=f"2026-10-{day:02d}", steps=count)
+    return claim(
+        "steps.daily",
+        "420102",
+        partner="hankou-bank",
+        ended=ended,
+        date=f"2026-10-{day:02d}",
+        steps=count,
+    )
 
 
 def test_quantify_carries_the_cap_and_dedupe_applies_it_at_the_edge() -> None:
@@ -30,6 +37,7 @@ def test_a_days_cap_is_reached_once_whatever_the_order() -> None:
     small = claim(
         "steps.daily",
         "420102",
+        partner="hankou-bank",
         ended=datetime(2026, 10, 12, 22, 59, tzinfo=CST),  # another event id
         date="2026-10-12",
         steps=3_000,

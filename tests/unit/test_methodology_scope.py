@@ -364,7 +364,7 @@ def recycling_method(*materials: tuple[str, str]) -> Methodology:
 
 def test_by_choice_takes_the_factor_of_the_chosen_value() -> None:
     recycling = recycling_method(("paper", "500"), ("metal", "2500"))
-    data = {"batch_id": "b-1", "kg": "3.5"}
+    data: dict[str, Any] = {"batch_id": "b-1", "kg": "3.5"}
     paper = claim_from("recycle-station", "recycle.item", "330802", [recycling], **data,
                        material="paper")  # fmt: skip
     assert paper.reduction_mg == 1_750_000  # 3.5 kg x 500 g/kg = 1,750 g
@@ -383,6 +383,13 @@ def test_by_choice_refuses_a_value_the_catalogue_field_does_not_offer() -> None:
         recycling_method(("wood", "100"))
     with pytest.raises(ValueError, match="names its choice field"):
         method(behaviours=["recycle.item"], formula="by_choice", factors=[])
+
+
+def test_a_methodology_for_an_unknown_or_engagement_type_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"not in the catalogue: travel\.teleport"):
+        method(behaviours=["travel.teleport"], factors=[])
+    with pytest.raises(ValueError, match="engagement types are never quantified"):
+        method(behaviours=["engage.sign_in"], factors=[])
 
 
 def test_a_condition_on_a_field_the_type_lacks_is_refused() -> None:
@@ -508,3 +515,123 @@ def test_a_cap_must_limit_something_it_covers() -> None:
         method(caps=[{"behaviours": ["travel.bus"], "period": "day", "max_events": 1}])
     with pytest.raises(ValueError, match="limits nothing"):
         method(caps=[{"behaviours": ["travel.metro"], "period": "day"}])
+
+
+# --- the shipped registry -------------------------------------------------------
+
+
+def test_ant_forest_credits_at_most_five_metro_rides_a_day() -> None:
+    six = rides("ant-forest", SHIPPED, 6)
+    assert [c.reduction_mg for c in six] == [52_000] * 6
+    assert {c.caps[0].key for c in six} == {"ant-forest#0"}
+    net, decisions = stream(six)
+    assert sum(net.values()) == 260_000  # 5 x 52 g, not 6 x 52 = 312 g
+    assert any("at most 5 events per person per day" in (d.reason_detail or "") for d in decisions)
+    # The next day counts afresh: one more ride is credited.
+    next_day = datetime(2026, 10, 11, 8, 0, tzinfo=CST)
+    seventh = claim_from(
+        "ant-forest", "travel.metro", "110105", SHIPPED, ended=next_day, distance_km="5"
+    )
+    net, _ = stream([*six, seventh])
+    assert sum(net.values()) == 312_000  # 260 g + 52 g
+
+
+def test_hankou_bank_figures_credit_only_hankou_banks_wuhan_rides() -> None:
+    own = claim_from("hankou-bank", "travel.metro", "420102", SHIPPED, distance_km="12.5")
+    assert own.methodology is not None
+    assert (own.methodology.id, own.methodology.version) == ("hankou-bank-2022", "2")
+    assert own.reduction_mg == 80_000  # 80 g per ride
+    for other in ("green-bank", "navi-maps", "shenzhen-metro"):
+        theirs = claim_from(other, "travel.metro", "420102", SHIPPED, distance_km="12.5")
+        assert not theirs.credited and theirs.reason == "no_applicable_methodology"
+        assert "out of partner scope" in (theirs.reason_detail or "")
+
+
+def test_spdb_figures_credit_only_spdbs_shanghai_bus_rides() -> None:
+    own = claim_from("spdb", "travel.bus", "310115", SHIPPED, distance_km="6.0")
+    assert own.reduction_mg == 1_022_000  # 1022 g per ride
+    other = claim_from("navi-maps", "travel.bus", "310115", SHIPPED, distance_km="6.0")
+    assert not other.credited
+
+
+def test_one_meeting_reported_by_all_five_participants_sums_to_the_published_figure() -> None:
+    reports = [
+        claim_from(
+            "online-meetings",
+            "meeting.online",
+            "110105",
+            SHIPPED,
+            ended=datetime(2026, 10, 10, 9, n, tzinfo=CST),
+            meeting_id="m-5",
+            participants=5,
+        )
+        for n in range(5)
+    ]
+    # 27,932 g / 5 = 5,586.4 g each; 5 x 5,586.4 = 27,932 g (was 5 x 27,932 g)
+    assert [r.reduction_mg for r in reports] == [5_586_400] * 5
+    assert {r.methodology.version for r in reports if r.methodology} == {"2"}
+
+
+def shipped_pv(active: bool = True) -> Methodology:
+    shipped = next(m for m in SHIPPED if m.id == "pv-grid-displacement")
+    return shipped.model_copy(update={"active": active})
+
+
+@pytest.mark.parametrize(
+    ("region", "grid", "factor_value", "mg"),
+    [
+        ("440304", "south", "0.3869", 116_070_000),  # 300 kWh x 0.3869 kg = 116.07 kg
+        ("110105", "north_china", "0.6776", 203_280_000),  # 300 x 0.6776 = 203.28 kg
+        ("310115", "east_china", "0.5617", 168_510_000),  # 300 x 0.5617 = 168.51 kg
+        ("420102", "central_china", "0.5395", 161_850_000),  # 300 x 0.5395 = 161.85 kg
+        ("210102", "northeast", "0.5564", 166_920_000),  # 300 x 0.5564 = 166.92 kg
+        ("150402", "northeast", "0.5564", 166_920_000),  # 赤峰 is on the 东北 grid (蒙东)
+        ("150102", "north_china", "0.6776", 203_280_000),  # 呼和浩特: 蒙西, 华北
+        ("610102", "northwest", "0.5857", 175_710_000),  # 300 x 0.5857 = 175.71 kg
+        ("510104", "southwest", "0.2268", 68_040_000),  # 300 x 0.2268 = 68.04 kg
+    ],
+)
+def test_the_shipped_grid_table_once_an_operator_activates_it(
+    region: str, grid: str, factor_value: str, mg: int
+) -> None:
+    data: dict[str, Any] = {
+        "meter_id": "pv-1",
+        "period_start": "2026-09-01",
+        "period_end": "2026-09-30",
+    }
+    result = claim_from("power-utility", "home.pv_generation", region, [shipped_pv()], kwh="300",
+                        **data)  # fmt: skip
+    assert result.credited and result.reduction_mg == mg
+    assert result.inputs == {"kwh": "300", "grid": grid}
+    (used,) = result.factors
+    assert str(used.value) == factor_value and used.name == f"grid_factor_{grid}_2022"
+    assert "MEE/NBS 2022" in used.source and used.confidence == "S"
+
+
+def test_every_province_is_on_exactly_one_grid() -> None:
+    grid = shipped_pv().grid
+    assert grid is not None
+    provinces = {
+        "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36",
+        "37", "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62",
+        "63", "64", "65",
+    }  # fmt: skip
+    assert all(grid.grid_of(p + "0102") is not None for p in provinces)
+    assert grid.grid_of("810000") is None  # Hong Kong: on none of the mainland grids
+    assert "regional" in grid.source
+
+
+def test_a_new_version_overlapping_the_old_one_must_supersede_it() -> None:
+    old = method(id="city")
+    with pytest.raises(ValueError, match="city@1 and city@2 are ambiguous"):
+        check_registry([old, method(id="city", version="2", valid_from="2025-01-01")])
+    # A hand-over from a date: the old factors anew up to the day before, superseding
+    # the open-ended version, and the new factors from the date.
+    until = method(id="city", version="2", valid_to="2024-12-31", supersedes=["1"])
+    after = method(id="city", version="3", valid_from="2025-01-01",
+                   factors=[factor("per_ride", "12", when={"type": "travel.metro"})])  # fmt: skip
+    check_registry([old, until, after])
+    before = select([old, until, after], "travel.metro", "110105", date(2024, 12, 31), "p")
+    later = select([old, until, after], "travel.metro", "110105", date(2025, 1, 1), "p")
+    assert isinstance(before, Methodology) and before.version == "2"
+    assert isinstance(later, Methodology) and later.version == "3"

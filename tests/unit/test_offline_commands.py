@@ -31,6 +31,14 @@ def test_methodologies_list_and_show() -> None:
     listed = run("methodologies", "list")
     assert listed.returncode == 0
     assert b"spdb-2022@1" in listed.stdout and b"inactive" in listed.stdout
+    assert b"superseded" in listed.stdout and b"partner:spdb" in listed.stdout
     shown = run("methodologies", "show", "online-meeting-2021")
-    assert json.loads(shown.stdout)["factors"][0]["value"] == "27932"
+    text, versions = shown.stdout.decode(), []
+    while text.strip():  # one JSON document per version
+        document, end = json.JSONDecoder().raw_decode(text.strip())
+        versions.append(document)
+        text = text.strip()[end:]
+    assert [v["factors"][0]["value"] for v in versions] == ["27932", "27932"]
+    assert [v["formula"] for v in versions] == ["per_unit", "per_event_share"]
+    assert versions[1]["supersedes"] == ["1"]
     assert run("methodologies", "show", "nothing-like-it").returncode == 1

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carbonledger.contracts import methodology_files as registry_files
-from carbonledger.contracts.methodology import Factor, Methodology
+from carbonledger.contracts.methodology import Factor, Methodology, in_force
 from carbonledger.contracts.methodology_files import RegistryError, load_methodologies, publish
-from carbonledger.contracts.records import ReductionClaim
+from carbonledger.contracts.records import EventRef, ReductionClaim
 from carbonledger.services.quantify.domain.quantify import quantify
 from tests.factories import admitted, event, raw
 
@@ -24,10 +24,22 @@ SHIPPED = load_methodologies(REGISTRY_DIR)
 
 
 def claim(
-    behaviour_type: str, region: str, methodologies: list[Methodology] = SHIPPED, **data: Any
+    behaviour_type: str,
+    region: str,
+    methodologies: list[Methodology] = SHIPPED,
+    partner: str = "every-app",
+    **data: Any,
 ) -> ReductionClaim:
+    """The claim for an event `partner` reports (the partner-scoped figures need theirs)."""
     behaviour = admitted(raw(event(behaviour_type, region, **data)), "every-app")
-    return quantify(behaviour, methodologies)
+    reported = behaviour.model_copy(
+        update={"event": EventRef(source=partner, id=behaviour.event.id)}
+    )
+    return quantify(reported, methodologies)
+
+
+# The partner ids the shipped partner-scoped versions credit (docs/methodologies.md).
+PARTNER_OF = {"hankou-bank-2022": "hankou-bank", "spdb-2022": "spdb", "ant-forest": "ant-forest"}
 
 
 @pytest.mark.parametrize(
@@ -57,12 +69,53 @@ def claim(
         ("payment.utility_online", "420102", {"bill_id": "b-1"}, 262_000, "hankou-bank-2022"),
         ("ev.charge", "310115", {"amount_cny": "50"}, 54_700_000, "spdb-2022"),
         ("travel.bus", "310115", {"distance_km": "6.0"}, 1_022_000, "spdb-2022"),
+        # 27,932 g shared by 4 participants = 6,983 g each
+        (
+            "meeting.online",
+            "110105",
+            {"meeting_id": "m-2", "participants": 4},
+            6_983_000,
+            "online-meeting-2021",
+        ),
+        # Ant Forest's energy grams per action, outside any public methodology's region
+        ("travel.metro", "110105", {"distance_km": "12.5"}, 52_000, "ant-forest"),
+        ("travel.bus", "110105", {"distance_km": "3.0"}, 80_000, "ant-forest"),
+        (
+            "payment.offline_mobile",
+            "110105",
+            {"transaction_id": "t-1", "amount_cny": "1"},
+            5_000,
+            "ant-forest",
+        ),
+        ("payment.utility_online", "110105", {"bill_id": "b-2"}, 262_000, "ant-forest"),
+        (
+            "payment.online_ticket",
+            "110105",
+            {"ticket_id": "k-1", "kind": "train"},
+            136_000,
+            "ant-forest",
+        ),
+        (
+            "payment.online_ticket",
+            "110105",
+            {"ticket_id": "k-2", "kind": "event"},
+            180_000,
+            "ant-forest",
+        ),
+        (
+            "service.online",
+            "110105",
+            {"case_id": "c-1", "service": "hospital"},
+            277_000,
+            "ant-forest",
+        ),
+        ("office.e_invoice", "110105", {"invoice_id": "i-1"}, 5_000, "ant-forest"),
     ],
 )
 def test_each_shipped_factor(
     behaviour_type: str, region: str, data: dict[str, Any], mg: int, methodology: str
 ) -> None:
-    result = claim(behaviour_type, region, **data)
+    result = claim(behaviour_type, region, partner=PARTNER_OF.get(methodology, "every-app"), **data)
     assert result.credited, result.reason_detail
     assert result.reduction_mg == mg
     assert result.methodology is not None and result.methodology.id == methodology
@@ -70,37 +123,92 @@ def test_each_shipped_factor(
 
 
 @pytest.mark.parametrize(
-    ("behaviour_type", "region", "data", "reason"),
+    ("behaviour_type", "region", "data", "reason", "partner"),
     [
-        ("travel.bus", "440304", {"distance_km": "8.0"}, "no_applicable_factor"),  # not electric
-        ("ev.charge", "310115", {"kwh": "30"}, "missing_input"),  # credited per yuan only
+        ("travel.bus", "440304", {"distance_km": "8.0"}, "no_applicable_factor", "every-app"),
+        ("ev.charge", "310115", {"kwh": "30"}, "missing_input", "spdb"),  # per yuan only
+        # The banks' figures are theirs: another partner's Shanghai or Wuhan events
+        # are out of their scope.
+        ("ev.charge", "310115", {"amount_cny": "50"}, "no_applicable_methodology", "every-app"),
+        ("travel.metro", "420102", {"distance_km": "5"}, "no_applicable_methodology", "navi-maps"),
         (
             "home.electricity",
             "440304",
             {"meter_id": "m", "date": "2026-10-10", "kwh": "6", "household_size": 3},
             "parameter_unset",
+            "every-app",
         ),
-        ("food.no_cutlery", "440304", {"order_id": "o-1"}, "no_applicable_methodology"),
+        ("food.no_cutlery", "440304", {"order_id": "o-1"}, "no_applicable_methodology", "x"),
         (
             "travel.carpool",
             "440304",
             {"distance_km": "9", "passengers": 2},
             "no_applicable_methodology",
+            "every-app",
         ),
         (
             "recycle.item",
             "330802",
             {"batch_id": "b", "material": "paper", "kg": "3"},
             "no_applicable_methodology",
+            "every-app",
         ),  # Quzhou factors not found: shipped inactive
+        (
+            "home.pv_generation",
+            "440304",
+            {
+                "meter_id": "pv",
+                "period_start": "2026-09-01",
+                "period_end": "2026-09-30",
+                "kwh": "300",
+            },
+            "no_applicable_methodology",
+            "every-app",
+        ),  # the grid-displacement version ships inactive
+        # Ant Forest: under 1 yuan, and ticket kinds it publishes no figure for
+        (
+            "payment.offline_mobile",
+            "110105",
+            {"transaction_id": "t-2", "amount_cny": "0.99"},
+            "no_applicable_factor",
+            "ant-forest",
+        ),
+        (
+            "payment.online_ticket",
+            "110105",
+            {"ticket_id": "k-3", "kind": "flight"},
+            "no_applicable_factor",
+            "ant-forest",
+        ),
+        (
+            "steps.daily",
+            "110105",
+            {"date": "2026-10-10", "steps": 9000},
+            "no_applicable_methodology",
+            "ant-forest",
+        ),  # no per-step figure
+        (
+            "travel.etc_toll",
+            "110105",
+            {"passage_id": "p", "date": "2026-10-10"},
+            "no_applicable_methodology",
+            "ant-forest",
+        ),  # the "ETC? 23 g" entry is unsure
     ],
 )
 def test_not_credited_says_why(
-    behaviour_type: str, region: str, data: dict[str, Any], reason: str
+    behaviour_type: str, region: str, data: dict[str, Any], reason: str, partner: str
 ) -> None:
-    result = claim(behaviour_type, region, **data)
+    result = claim(behaviour_type, region, partner=partner, **data)
     assert not result.credited and result.reduction_mg == 0
     assert result.reason == reason
+
+
+def test_government_methodology_beats_ant_forest_in_shenzhen() -> None:
+    # Shenzhen's 46.7 g/person-km x 10 km = 467 g, not Ant Forest's 52 g per ride.
+    result = claim("travel.metro", "440304", partner="ant-forest", distance_km="10.0")
+    assert result.methodology is not None
+    assert (result.methodology.id, result.reduction_mg) == ("shenzhen-public-transport", 467_000)
 
 
 def test_shared_bike_crediting_starts_2021_09_30_china_time() -> None:
@@ -130,8 +238,11 @@ def test_inactive_versions_ship_but_are_not_applied() -> None:
         "shared-riding-2024",
         "guangzhou-metro-2017",
         "quzhou-recycling-2022",
+        "pv-grid-displacement",
     }
     assert claim("travel.metro", "440106", distance_km="10").reason == "no_applicable_methodology"
+    retired = {f"{m.id}@{m.version}" for m in SHIPPED if m not in in_force(SHIPPED) and m.active}
+    assert retired == {"hankou-bank-2022@1", "spdb-2022@1", "online-meeting-2021@1"}
 
 
 def _with(base: str, **update: Any) -> Methodology:
@@ -189,7 +300,7 @@ def household_method() -> Methodology:
 
 def test_household_electricity_below_and_above_the_baseline() -> None:
     method = household_method()
-    data = {"meter_id": "m-9", "date": "2026-10-10", "household_size": 3}
+    data: dict[str, Any] = {"meter_id": "m-9", "date": "2026-10-10", "household_size": 3}
     below = claim("home.electricity", "440304", [method], kwh="6", **data)
     # BE = 3 kWh x 3 people x 386.9 g = 3482.1 g; PE = 6 x 386.9 = 2321.4 g; ER = 1160.7 g
     assert (below.reduction_mg, below.baseline_mg, below.project_mg) == (
@@ -222,7 +333,7 @@ def test_edited_or_unpublished_versions_are_refused(tmp_path: Path) -> None:
         publish(edited)
     shutil.copy(REGISTRY_DIR / edited.name, edited)
     draft = folder / "shenzhen-public-transport@2.yaml"
-    draft.write_text(edited.read_text().replace('version: "1"', 'version: "2"'))
+    draft.write_text(edited.read_text().replace('version: "1"', 'version: "2"\nsupersedes: ["1"]'))
     with pytest.raises(RegistryError, match="not published"):
         load_methodologies(folder)
     publish(draft)

@@ -29,7 +29,10 @@ def test_sample_settles_to_equal_books_with_every_record_accounted_for() -> None
     totals = {book: sum(result[book].values()) for book in ("personal", "enterprise", "government")}
     assert len(set(totals.values())) == 1 and totals["personal"] > 0
     assert (result["replays"], result["rejected"], result["late"]) == (150, 11, 0)
-    assert result["duplicates"] > 500 and result["capped"] > 0
+    # No capped events: the only shipped cap the sample could reach is hankou-bank's
+    # steps cap, and its figures credit only the partner hankou-bank, which the sample
+    # does not have (caps are tested in test_caps and test_methodology_scope).
+    assert result["duplicates"] > 500 and result["capped"] == 0
     outcomes = ("credited", "duplicates", "not_credited", "capped_to_zero", "rejected", "replays")
     assert sum(result[k] for k in outcomes) == len(lines)
 

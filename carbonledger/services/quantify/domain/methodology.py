@@ -118,7 +118,7 @@ def _missing(
     if not in_period:
         return f"no crediting period of one covering {behaviour_type} in {region} contains {day}"
     scoped = ", ".join(f"{m.ref} (partners {', '.join(sorted(m.partners))})" for m in in_period)
-    return f"{behaviour_type} from partner {partner} is out of partner scope: {scoped}"
+    return f"{behaviour_type} in {region} from partner {partner} is out of partner scope: {scoped}"
 
 
 def _version_key(version: str) -> tuple[int, ...] | tuple[str]:
