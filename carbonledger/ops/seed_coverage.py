@@ -174,9 +174,10 @@ def judge(
     if unset:
         missing = f"{_version(chosen)} applies with {', '.join(unset)} unset"
         return Judged(scheme, behaviour, Coverage.OPERATOR_PUBLISHES, missing)
-    return Judged(
-        scheme, behaviour, Coverage.SERVED, _credited(chosen, behaviour.type, scheme.region_prefix)
-    )
+    credited = _credited(chosen, behaviour.type, scheme.region_prefix)
+    instead = _overridden(methodologies, behaviour.type, scheme, day, chosen)
+    detail = f"{credited}; {instead}" if instead else credited
+    return Judged(scheme, behaviour, Coverage.SERVED, detail)
 
 
 def judge_all(schemes: SeedSchemes, methodologies: Iterable[Methodology]) -> list[Judged]:
@@ -213,17 +214,46 @@ def _unset(m: Methodology, behaviour_type: str, region: str) -> list[str]:
 
 
 def _factor_text(f: Factor) -> str:
-    conditions = "".join(f" when {k} = {str(v).lower()}" for k, v in f.when.items() if k != "type")
+    """A factor as the cell shows it: value, unit, what it multiplies or is shared
+    by, the events it is limited to, and its confidence."""
+    when = [f"{k} = {str(v).lower()}" for k, v in f.when.items() if k != "type"]
+    when += [f"{k} ≥ {format(v, 'f')}" for k, v in f.at_least.items()]
     role = f"{f.role} " if f.role else ""
     per = f" × {f.per}" if f.per else ""
+    shared = f" ÷ {f.shared_by}" if f.shared_by else ""
     value = "unset" if f.value is None else format(f.value, "f")
-    return f"{role}{f.name} {value} {f.unit}{per}{conditions}, {f.confidence}"
+    conditions = f" when {' and '.join(when)}" if when else ""
+    return f"{role}{f.name} {value} {f.unit}{per}{shared}{conditions}, {f.confidence}"
 
 
 def _credited(m: Methodology, behaviour_type: str, region: str) -> str:
     figures = "; ".join(_factor_text(f) for f in _factors_for(m, behaviour_type, region))
     own = ", the partner's own figures" if m.issuer_kind is IssuerKind.PARTNER else ""
     return f"{_version(m)}{own} ({figures})" if figures else f"{_version(m)}{own}"
+
+
+def _overridden(
+    methodologies: Sequence[Methodology],
+    behaviour_type: str,
+    scheme: SeedScheme,
+    day: date,
+    chosen: Methodology,
+) -> str:
+    """Where inside the scheme's region another version is selected instead (a
+    Shenzhen methodology for Ant Forest's Shenzhen metro rides: government first)."""
+    found = [
+        (region, other)
+        for region in _regions_covering(methodologies, behaviour_type)
+        if region.startswith(scheme.region_prefix) and region != scheme.region_prefix
+        if (other := applicable(methodologies, behaviour_type, region, day, scheme.partner))
+        and other is not chosen
+    ]
+    return "; ".join(f"in {region} {_version(m)} applies instead" for region, m in found)
+
+
+def _regions_covering(methodologies: Sequence[Methodology], behaviour_type: str) -> list[str]:
+    covering = (m for m in in_force(methodologies) if behaviour_type in m.behaviours)
+    return sorted({m.region_prefix for m in covering} - {""})
 
 
 def _regional_only(
@@ -233,12 +263,9 @@ def _regional_only(
     nationwide: the regional versions that quantify would select in their own region."""
     if scheme.region != NATIONAL:
         return ""
-    regions = sorted(
-        {m.region_prefix for m in in_force(methodologies) if behaviour_type in m.behaviours} - {""}
-    )
     found = [
         (region, chosen)
-        for region in regions
+        for region in _regions_covering(methodologies, behaviour_type)
         if (chosen := applicable(methodologies, behaviour_type, region, day, scheme.partner))
     ]
     return "; ".join(f"{_version(m)} in {region}" for region, m in found)

@@ -220,3 +220,17 @@ def test_a_grid_factor_is_the_one_of_the_scheme_s_grid() -> None:
     assert "south_grid" in nationwide.detail and "north_grid" in nationwide.detail
     nowhere = judge(_scheme("a-bank", "62", meter), meter, [pv], DAY)
     assert nowhere.coverage is Coverage.OPERATOR_PUBLISHES
+
+
+def test_a_government_version_in_part_of_the_region_is_named_as_applying_there() -> None:
+    """Ant Forest's metro figure is national, but Shenzhen's methodology wins in 4403."""
+    own = _per_ride("forest", "national", "travel.metro", "52").model_copy(
+        update={"issuer_kind": IssuerKind.PARTNER, "partners": frozenset({"ant-forest"})}
+    )
+    shenzhen = _per_ride("shenzhen", "4403", "travel.metro", "467")
+    metro = _behaviour("travel.metro")
+    judged = judge(_scheme("ant-forest", "national", metro), metro, [own, shenzhen], DAY)
+    assert judged.coverage is Coverage.SERVED
+    assert judged.detail.endswith("; in 4403 shenzhen@1 applies instead")
+    alone = judge(_scheme("ant-forest", "national", metro), metro, [own], DAY)
+    assert not alone.detail.endswith("applies instead")
