@@ -234,3 +234,9 @@ def test_a_government_version_in_part_of_the_region_is_named_as_applying_there()
     assert judged.detail.endswith("; in 4403 shenzhen@1 applies instead")
     alone = judge(_scheme("ant-forest", "national", metro), metro, [own], DAY)
     assert not alone.detail.endswith("applies instead")
+
+
+def test_every_partner_a_shipped_methodology_is_scoped_to_is_a_seed_system() -> None:
+    """So a partner's own figures are judged for that partner's scheme, not lost."""
+    scoped = {p for m in SHIPPED for p in m.partners}
+    assert scoped and scoped <= {s.partner for s in SCHEMES.systems}
