@@ -23,6 +23,7 @@ from carbonledger.contracts.catalogue import (
     CATALOGUE,
     MAX_PERIOD_DAYS,
     BehaviourType,
+    Category,
     FieldSpec,
     Kind,
 )
@@ -154,6 +155,33 @@ def catalogue_table(methodologies: Iterable[Methodology] | None = None) -> str:
     ]
     header = ["type", "title", "category", "class", "required `data`", "optional", "natural key"]
     return _table([*header, "interval", "active methodologies (region)"], rows)
+
+
+def _names(behaviour: BehaviourType, required: bool) -> str:
+    """Field names only, for the partners' overview (catalogue.md has the details)."""
+    grouped = set(behaviour.one_of)
+    names = [f.name for f in behaviour.fields if f.required is required and f.name not in grouped]
+    if required and grouped:
+        names.append(" or ".join(behaviour.one_of))
+    return ", ".join(names) or "—"
+
+
+def category_table() -> str:
+    """The catalogue by category, in the order of `Category`: the partners' overview."""
+    order = list(Category)
+    rows = [
+        [
+            b.category.value,
+            f"`{b.type}`",
+            b.title,
+            _names(b, required=True),
+            _names(b, required=False),
+            _natural_key(b),
+        ]
+        for b in sorted(CATALOGUE.values(), key=lambda b: order.index(b.category))
+    ]
+    header = ["category", "type", "what", "required `data`", "optional", "natural key"]
+    return _table(header, rows)
 
 
 # --- the shipped factors ----------------------------------------------------
@@ -377,6 +405,7 @@ Renderer = Callable[[], str]
 
 PAGES: dict[str, dict[str, Renderer]] = {
     "catalogue.md": {"catalogue": catalogue_table},
+    "partners.md": {"catalogue-by-category": category_table},
     "factors.md": {
         "shipped-factors": factors_table,
         "shipped-parameters": parameters_table,

@@ -126,6 +126,19 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("payment.utility_online", {"utility": "phone"}, "invalid_field"),
     ("payment.utility_online", {"bill_id": None}, "missing_field"),
     ("payment.utility_online", {"region": None}, "missing_field"),
+    ("travel.walk", {"distance_km": 61}, "out_of_bounds"),
+    ("travel.ride_hailing_ev", {"powertrain": "diesel"}, "invalid_field"),
+    ("travel.car_free_day", {"vehicle_id": None}, "missing_field"),
+    ("travel.flight_green", {"action": "window_seat"}, "invalid_field"),
+    ("food.plant_based", {"servings": 51}, "out_of_bounds"),
+    ("home.pv_generation", {"period_end": "2026-08-31"}, "interval_inverted"),
+    ("home.efficient_appliance", {"energy_label_grade": 6}, "out_of_bounds"),
+    ("home.efficient_appliance", {"trade_in": "no"}, "invalid_field"),
+    ("goods.book_donation", {"count": 0}, "out_of_bounds"),
+    ("sink.tree", {"trees": 100001}, "out_of_bounds"),
+    ("engage.quiz", {"correct": None}, "missing_field"),
+    ("engage.volunteer", {"hours": 25}, "out_of_bounds"),
+    ("engage.sign_in", {"date": "2026-11-02"}, "in_future"),
 ]
 
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from carbonledger.contracts.catalogue import CATALOGUE
+from carbonledger.contracts.catalogue import CATALOGUE, Category
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.ops.domain_docs import (
     DOCS_DIR,
@@ -74,3 +74,13 @@ def test_render_replaces_only_between_the_markers() -> None:
     assert render(render(page, "t", "new"), "t", "new") == page.replace("old", "new")
     with pytest.raises(MarkerError):
         render(page, "other", "new")
+
+
+def test_the_partners_overview_lists_every_type_under_its_category() -> None:
+    rows = {r[1]: r for r in _rows("partners.md") if len(r) == 6 and r[1].startswith("`")}
+    for behaviour in CATALOGUE.values():
+        row = rows[f"`{behaviour.type}`"]
+        assert row[0] == behaviour.category.value
+        assert ("(**global**)" in row[5]) is behaviour.global_key, behaviour.type
+    categories = [r[0] for r in rows.values()]
+    assert categories == sorted(categories, key=[c.value for c in Category].index)
