@@ -105,7 +105,19 @@ def test_methodology_endpoints(running_stack: stack.Processes) -> None:
     assert {m["id"] for m in listed} >= {"shenzhen-public-transport", "hankou-bank-2022"}
     one = httpx.get(f"{base}/v1/methodologies/hankou-bank-2022/1").json()
     assert one["caps"] == [
-        {"behaviours": ["steps.daily"], "period": "day", "max_g": "200", "max_events": None}
+        {
+            "behaviours": ["steps.daily"],
+            "period": "day",
+            "max_g": "200",
+            "max_events": None,
+            "per_type": False,
+        }
     ]
+    scoped = httpx.get(f"{base}/v1/methodologies/hankou-bank-2022/2").json()
+    assert (scoped["issuer_kind"], scoped["partners"], scoped["supersedes"]) == (
+        "partner",
+        ["hankou-bank"],
+        ["1"],
+    )
     assert {f["source"] for f in one["factors"]} == {"seed 002"}
     assert httpx.get(f"{base}/v1/methodologies/hankou-bank-2022/9").status_code == 404
