@@ -1,7 +1,9 @@
 """The behaviour catalogue: the partner contract for `data`, as one declarative table.
 
-Each behaviour type names its activity class (what dedupe compares), its fields
-with kinds, units and bounds, its natural key, and how its interval is found.
+Each behaviour type names its category (what statistics group by), its activity
+class (what dedupe compares), its fields with kinds, units and bounds, its natural
+key (per person, or global: one physical thing whoever reports it), and how its
+interval is found.
 `validate_data` applies a row to a partner's `data` object and either returns the
 normalised fields or raises `Rejection` with a stable reason code.
 """
@@ -197,8 +199,8 @@ _TRIP_HOURS = 12
 # claim to compare overlaps (dedupe/domain/person.py LONGEST_INTERVAL), so rail and
 # freight stay within it: a longer journey is reported leg by leg (order by order).
 _LONG_HAUL_HOURS = 48
-# A PV meter reading covers at most a year (a leap year's days): a longer period is a
-# mistake, and a year is the longest statement a grid company issues.
+# A metering period (PV output) is at most a year, a leap year's days: meters are read
+# monthly or yearly, and a longer period is more likely a wrong date than a reading.
 MAX_PERIOD_DAYS = 366
 
 _NEW_TRAVEL: tuple[BehaviourType, ...] = (

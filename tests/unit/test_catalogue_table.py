@@ -6,7 +6,7 @@ schema. Examples are derived from the rows, so a new type cannot be left unteste
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -417,3 +417,19 @@ def test_bounds_are_the_specified_ones(
 def test_optional_fields_are_the_specified_ones(behaviour_type: str) -> None:
     optional = {f.name for f in CATALOGUE[behaviour_type].fields if not f.required}
     assert optional == SPECIFIED_OPTIONAL.get(behaviour_type, set())
+
+
+@pytest.mark.parametrize(("clock", "admitted_then"), [("23:54:59", False), ("23:55:00", True)])
+def test_a_dated_behaviour_is_accepted_once_its_day_is_over(
+    clock: str, admitted_then: bool
+) -> None:
+    """Its day ends at 24:00 CST; the usual 5 minutes of clock skew apply."""
+    body = event("engage.sign_in", REGION, ended=datetime.fromisoformat(f"{DAY}T08:00:00+08:00"))
+    body["data"]["date"] = DAY
+    now = datetime.fromisoformat(f"{DAY}T{clock}+08:00")
+    raw = json.dumps(body).encode()
+    result = admit(raw, None, partner_id="every-app", registry=registry(), origin=ORIGIN, now=now)
+    if admitted_then:
+        assert isinstance(result, ValidatedBehaviour), result
+    else:
+        assert isinstance(result, DeadLetter) and result.reason == "in_future"
