@@ -30,6 +30,15 @@ from carbonledger.contracts.catalogue import (
 from carbonledger.contracts.methodology import Factor, IssuerKind, Methodology, in_force
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.settings import ROOT, Settings
+from carbonledger.ops.seed_coverage import (
+    Coverage,
+    Judged,
+    SeedScheme,
+    judge_all,
+    load_seed_schemes,
+    totals,
+    unknown_types,
+)
 
 DOCS_DIR = ROOT / "docs"
 # The registry as shipped, not whatever CARBON_METHODOLOGY_DIR points at here.
@@ -272,6 +281,124 @@ def _ordered(methodologies: Iterable[Methodology] | None) -> list[Methodology]:
     return sorted(chosen, key=lambda m: (not m.active, m.id, m.version))
 
 
+# --- the seed schemes' coverage -------------------------------------------------
+
+
+class UnknownTypeError(ValueError):
+    """The seed-scheme data names a type the catalogue does not accept."""
+
+
+def _judged(methodologies: Iterable[Methodology] | None = None) -> list[Judged]:
+    schemes = load_seed_schemes()
+    unknown = unknown_types(schemes)
+    if unknown:
+        raise UnknownTypeError(f"seed-schemes.yaml names unknown types: {', '.join(unknown)}")
+    return judge_all(schemes, methodologies if methodologies is not None else _shipped())
+
+
+_COVERAGE_TEXT = {
+    Coverage.SERVED: "credited by {}",
+    Coverage.OPERATOR_PUBLISHES: "operator publishes a methodology",
+    Coverage.ENGAGEMENT: "engagement event: points only, never credited",
+    Coverage.NOT_REPRESENTABLE: "not representable: {}",
+}
+
+
+def _coverage_cell(j: Judged) -> str:
+    text = _COVERAGE_TEXT[j.coverage]
+    if j.coverage is Coverage.OPERATOR_PUBLISHES:
+        return f"{text} ({_regional(j.detail)})" if j.detail else text
+    return text.format(j.detail) if "{}" in text else text
+
+
+def _regional(detail: str) -> str:
+    """An operator-publishes detail: a selected version lacking figures, or where a
+    national scheme's events are credited by regional versions only."""
+    return detail if " unset" in detail else f"credited only regionally: {detail}"
+
+
+def _scheme_title(s: SeedScheme) -> str:
+    return f"{s.zh} — {s.en}"
+
+
+def _counts(judged: Iterable[Judged]) -> list[str]:
+    chosen = list(judged)
+    return [str(sum(1 for j in chosen if j.coverage is c)) for c in Coverage]
+
+
+def coverage_totals(methodologies: Iterable[Methodology] | None = None) -> str:
+    """The totals of the coverage table, measured from it."""
+    judged = _judged(methodologies)
+    measured = totals(load_seed_schemes(), judged)
+    rows = [
+        ["systems", str(measured.systems)],
+        ["behaviours (a system's rewarded behaviour, one row each)", str(measured.behaviours)],
+        ["distinct catalogue types they map to", str(measured.types)],
+        *([c.value, str(measured.counts[c])] for c in Coverage),
+    ]
+    day = load_seed_schemes().as_of.isoformat()
+    return _table(["measure", "count"], rows) + f"\n\nJudged for events of {day} (CST)."
+
+
+def coverage_systems(methodologies: Iterable[Methodology] | None = None) -> str:
+    """One row per system: how many of its behaviours are served, and how."""
+    judged = _judged(methodologies)
+    rows = []
+    for s in load_seed_schemes().systems:
+        mine = [j for j in judged if j.scheme.partner == s.partner]
+        rows.append([_scheme_title(s), f"`{s.partner}`", s.kind, s.region, str(len(mine))])
+        rows[-1].extend(_counts(mine))
+    header = ["system", "partner id", "kind", "region", "behaviours"]
+    return _table([*header, *(c.value for c in Coverage)], rows)
+
+
+def coverage_table(methodologies: Iterable[Methodology] | None = None) -> str:
+    """Every behaviour of every system: its type and whether it is credited. The
+    system is named on its first row only, so each system reads as one block."""
+    rows, previous = [], ""
+    for j in _judged(methodologies):
+        system = _scheme_title(j.scheme) if j.scheme.partner != previous else ""
+        previous = j.scheme.partner
+        behaviour_type = f"`{j.behaviour.type}`" if j.behaviour.type else "—"
+        note = f"; *{j.behaviour.note}*" if j.behaviour.note else ""
+        behaviour = f"{j.behaviour.zh} / {j.behaviour.en}{note}"
+        rows.append(
+            [system, behaviour, behaviour_type, _coverage_cell(j), ", ".join(j.behaviour.refs)]
+        )
+    return _table(["system", "behaviour", "type", "coverage", "seeds"], rows)
+
+
+def coverage_by_type(methodologies: Iterable[Methodology] | None = None) -> str:
+    """For each type the systems name: which partners' events are credited and which wait."""
+    judged = [j for j in _judged(methodologies) if j.behaviour.type is not None]
+    rows = []
+    for behaviour_type in sorted({j.behaviour.type for j in judged if j.behaviour.type}):
+        mine = [j for j in judged if j.behaviour.type == behaviour_type]
+        by = {
+            c: sorted({f"`{j.scheme.partner}`" for j in mine if j.coverage is c}) for c in Coverage
+        }
+        rows.append(
+            [
+                f"`{behaviour_type}`",
+                str(len({j.scheme.partner for j in mine})),
+                ", ".join(by[Coverage.SERVED]) or "—",
+                ", ".join(by[Coverage.OPERATOR_PUBLISHES] + by[Coverage.ENGAGEMENT]) or "—",
+            ]
+        )
+    header = [
+        "type",
+        "systems",
+        "credited for",
+        "not credited for (operator publishes / engagement)",
+    ]
+    return _table(header, rows)
+
+
+def coverage_not_counted() -> str:
+    rows = [[f"{u.zh} — {u.en}", ", ".join(u.refs), u.why] for u in load_seed_schemes().not_counted]
+    return _table(["scheme", "seeds", "why not counted"], rows)
+
+
 # --- pages and markers --------------------------------------------------------
 
 Renderer = Callable[[], str]
@@ -283,6 +410,13 @@ PAGES: dict[str, dict[str, Renderer]] = {
         "shipped-factors": factors_table,
         "shipped-parameters": parameters_table,
         "shipped-caps": caps_table,
+    },
+    "coverage.md": {
+        "coverage-totals": coverage_totals,
+        "coverage-systems": coverage_systems,
+        "coverage": coverage_table,
+        "coverage-by-type": coverage_by_type,
+        "coverage-not-counted": coverage_not_counted,
     },
 }
 
