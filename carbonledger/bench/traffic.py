@@ -115,7 +115,7 @@ class CityTraffic:
             if self.rng.random() < self.profile.replay_share and self.sent:
                 records.append(self.rng.choice(self.sent))
                 self.counts.replays += 1
-            if self.rng.random() < self.profile.malformed_share:
+            if self._malformed_due():
                 records.append(self._malformed())
         self.rng.shuffle(records)
         self.counts.records += len(records)
@@ -252,6 +252,12 @@ class CityTraffic:
         return found
 
     # --- replays and broken records ------------------------------------------------
+
+    def _malformed_due(self) -> bool:
+        """Every 1/share-th activity is followed by a broken record: at a fixed rate
+        rather than by chance, so a short run has its dead letters too."""
+        share = self.profile.malformed_share
+        return share > 0 and self.counts.activities % max(1, round(1 / share)) == 0
 
     def _malformed(self) -> Record:
         """Not JSON, cut short, or a trip with a negative distance."""
