@@ -723,6 +723,13 @@ CATALOGUE: dict[str, BehaviourType] = {
     ]
 }
 
+
+def is_engagement_type(behaviour_type: str) -> bool:
+    """Whether the type is an engagement event (points only, never a reduction)."""
+    spec = CATALOGUE.get(behaviour_type)
+    return spec is not None and spec.engagement
+
+
 _REGION_RE = re.compile(r"[0-9]{6}")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TEXT_MAX = bounds.MAX_TEXT_LENGTH

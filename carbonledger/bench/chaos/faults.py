@@ -28,7 +28,7 @@ from carbonledger.bench.chaos.attack import new_tag
 from carbonledger.bench.patience import Books
 from carbonledger.bench.run import Records, check_books, paced_batches, send_all, wait_caught_up
 from carbonledger.bench.traffic import CityProfile, CityTraffic
-from carbonledger.contracts.catalogue import CATALOGUE
+from carbonledger.contracts.catalogue import is_engagement_type
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.records import ValidatedBehaviour
 from carbonledger.contracts.settings import Settings
@@ -126,7 +126,7 @@ def admitted_events(settings: Settings, records: Records, now: datetime) -> set[
     return {
         (o.event.source, o.event.id)
         for o in admit_records(arrivals, registry, now=now)
-        if isinstance(o, ValidatedBehaviour) and not CATALOGUE[o.type].engagement
+        if isinstance(o, ValidatedBehaviour) and not is_engagement_type(o.type)
     }
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from carbonledger.contracts.catalogue import CATALOGUE
+from carbonledger.contracts.catalogue import is_engagement_type
 from carbonledger.contracts.groups import dedupe_group
 from carbonledger.contracts.records import Decision, Engagement, ReductionClaim
 from carbonledger.services.dedupe.domain.expiry import days_to_sweep, expires_on
@@ -92,8 +92,7 @@ def outcome_of(seen: Observation) -> str:
 
 
 def is_engagement(claim: ReductionClaim) -> bool:
-    spec = CATALOGUE.get(claim.type)
-    return spec is not None and spec.engagement
+    return is_engagement_type(claim.type)
 
 
 @dataclass(frozen=True)

@@ -80,19 +80,16 @@ def _clusters_of_class(claims: Sequence[ReductionClaim]) -> list[list[ReductionC
     ordered = sorted(claims, key=lambda c: (c.started_at, event_key(c)))
     components = _Components(len(ordered))
     first_with_key: dict[str, int] = {}
+    links = [_overlap_links(claim) for claim in ordered]
     for i, claim in enumerate(ordered):
         if claim.natural_key is not None:
             components.join(first_with_key.setdefault(claim.natural_key, i), i)
-        if not _overlap_links(claim):
+        if not links[i]:
             continue  # a day, an instant or one physical thing: only its key links it
         # Sorted by start, so only earlier claims still running can overlap this one.
         for j in range(i - 1, -1, -1):
             earlier = ordered[j]
-            if (
-                earlier.ended_at > claim.started_at
-                and _overlap_links(earlier)
-                and same_interval(earlier, claim)
-            ):
+            if earlier.ended_at > claim.started_at and links[j] and same_interval(earlier, claim):
                 components.join(j, i)
     grouped: dict[int, list[ReductionClaim]] = defaultdict(list)
     for i, claim in enumerate(ordered):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from carbonledger.contracts import ids
 from carbonledger.contracts.calendar import local_date
-from carbonledger.contracts.catalogue import CATALOGUE
+from carbonledger.contracts.catalogue import is_engagement_type
 from carbonledger.contracts.exact import grams_to_mg_floor
 from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.records import (
@@ -52,15 +53,11 @@ def caps_for(m: Methodology, behaviour_type: str) -> tuple[CapUse, ...]:
 
 def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]) -> ReductionClaim:
     """The claim for one behaviour: credited with its amount, or not credited and why."""
-    spec = CATALOGUE.get(behaviour.type)
-    if spec is not None and spec.engagement:
+    if is_engagement_type(behaviour.type):
         return engagement_claim(behaviour)
     day = local_date(behaviour.ended_at)
     chosen = select(methodologies, behaviour.type, behaviour.region, day, behaviour.event.source)
-    common = behaviour.model_dump(include=CARRIED_FIELDS)
-    # The inputs as JSON text (decimals as strings), so a claim round-trips exactly.
-    common["data"] = behaviour.model_dump(mode="json", include={"data"})["data"]
-    common["received_at"] = behaviour.received_at
+    common = _carried(behaviour)
     if isinstance(chosen, Unquantified):
         return ReductionClaim(
             claim_id=ids.claim_id(behaviour.event_id, None, None),
@@ -101,17 +98,23 @@ def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]
     )
 
 
+def _carried(behaviour: ValidatedBehaviour) -> dict[str, Any]:
+    """What every claim of a behaviour carries over from it."""
+    common = behaviour.model_dump(include=CARRIED_FIELDS)
+    # The inputs as JSON text (decimals as strings), so a claim round-trips exactly.
+    common["data"] = behaviour.model_dump(mode="json", include={"data"})["data"]
+    common["received_at"] = behaviour.received_at
+    return common
+
+
 def engagement_claim(behaviour: ValidatedBehaviour) -> ReductionClaim:
     """An engagement event's claim: never credited, no methodology looked up; dedupe
     turns it into an engagement record (engagement.events), never into a posting."""
-    common = behaviour.model_dump(include=CARRIED_FIELDS)
-    common["data"] = behaviour.model_dump(mode="json", include={"data"})["data"]
     return ReductionClaim(
         claim_id=ids.claim_id(behaviour.event_id, None, None),
         credited=False,
         reduction_mg=0,
         reason=ENGAGEMENT_REASON,
         reason_detail="an engagement event earns points, never a reduction",
-        received_at=behaviour.received_at,
-        **common,
+        **_carried(behaviour),
     )
