@@ -174,12 +174,17 @@ def service_principals(ledger_group: str) -> tuple[Principal, ...]:
             _stream_stage(
                 topics.DEDUPE_APP_ID,
                 [_reads(topics.CLAIMS)],
-                [topics.DECISIONS, topics.ENGAGEMENT, topics.CLAIMS],
+                [topics.DECISIONS, topics.ENGAGEMENT, topics.ACCOUNTS, topics.CLAIMS],
             ),
         ),
         Principal(
             service_principal_name(services.LEDGER_WRITER.name),
-            (_reads(topics.DECISIONS), _writes(topics.REJECTED), _group(ledger_group)),
+            (
+                _reads(topics.DECISIONS),
+                _reads(topics.ACCOUNTS),
+                _writes(topics.REJECTED),
+                _group(ledger_group),
+            ),
         ),
         Principal(
             service_principal_name(services.LEDGER_PUBLISHER.name), (_writes(topics.POSTINGS),)
@@ -188,13 +193,14 @@ def service_principals(ledger_group: str) -> tuple[Principal, ...]:
 
 
 def subscriber_principal(name: str) -> Principal:
-    """An incentive system reading ledger.postings and engagement.events in its own
-    groups (`<name>`, `<name>-*`)."""
+    """An incentive system reading ledger.postings, engagement.events and account.events
+    in its own groups (`<name>`, `<name>-*`)."""
     return Principal(
         f"{SUBSCRIBER_PREFIX}{name}",
         (
             _reads(topics.POSTINGS),
             _reads(topics.ENGAGEMENT),
+            _reads(topics.ACCOUNTS),
             Grant(Resource.GROUP, name, (Operation.READ, Operation.DESCRIBE), prefixed=True),
         ),
     )

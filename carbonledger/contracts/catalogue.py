@@ -107,6 +107,7 @@ class Category(StrEnum):
     FINANCE = "finance"  # 数字金融
     SINK = "sink"  # 碳汇
     ENGAGEMENT = "engagement"  # no reduction: sign-ins, quizzes, volunteering
+    ACCOUNT = "account"  # no reduction: consent and family links (whose, and to which account)
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,12 @@ class BehaviourType:
     def engagement(self) -> bool:
         """Engagement events earn points, never a reduction: not quantified or posted."""
         return self.category is Category.ENGAGEMENT
+
+    @property
+    def account(self) -> bool:
+        """Account events (consent, family links) say whose behaviour may be credited
+        and to which accounts: never quantified, never posted."""
+        return self.category is Category.ACCOUNT
 
 
 def _d(text: str) -> Decimal:
@@ -546,6 +553,51 @@ _ENGAGEMENT: tuple[BehaviourType, ...] = (
     ),
 )
 
+# Account events (DOMAIN §12): a subject's consent to a partner, and family links
+# (1+N: a head and a member, each side's partner reporting it). Accepted from every
+# enabled partner, whatever its `behaviours`: they are not behaviours.
+CONSENT_SCOPE = "carbon_account"
+CONSENT_GRANTED, CONSENT_WITHDRAWN = "consent.granted", "consent.withdrawn"
+FAMILY_LINKED, FAMILY_UNLINKED = "family.linked", "family.unlinked"
+
+
+def _consent(type_: str, title: str) -> BehaviourType:
+    return BehaviourType(
+        type_,
+        "consent",
+        title,
+        (
+            FieldSpec("scope", Kind.CHOICE, choices=(CONSENT_SCOPE,), description="what for"),
+            _text("evidence_id"),
+        ),
+        natural_key=("evidence_id",),
+        category=Category.ACCOUNT,
+    )
+
+
+def _family(type_: str, title: str) -> BehaviourType:
+    subject = "the HMAC subject (64 lowercase hex) of the "
+    return BehaviourType(
+        type_,
+        "family",
+        title,
+        (
+            FieldSpec("head", Kind.TEXT, description=subject + "family's head account"),
+            FieldSpec("member", Kind.TEXT, description=subject + "member account"),
+            _text("evidence_id", False),
+        ),
+        natural_key=("head", "member"),
+        category=Category.ACCOUNT,
+    )
+
+
+_ACCOUNT: tuple[BehaviourType, ...] = (
+    _consent(CONSENT_GRANTED, "Consent to credit the subject's data granted"),
+    _consent(CONSENT_WITHDRAWN, "Consent to credit the subject's data withdrawn"),
+    _family(FAMILY_LINKED, "Family account linked (reported by each side)"),
+    _family(FAMILY_UNLINKED, "Family account unlinked (by either side)"),
+)
+
 CATALOGUE: dict[str, BehaviourType] = {
     b.type: b
     for b in [
@@ -720,6 +772,7 @@ CATALOGUE: dict[str, BehaviourType] = {
         *_NEW_GOODS,
         *_NEW_SERVICES_AND_SINKS,
         *_ENGAGEMENT,
+        *_ACCOUNT,
     ]
 }
 
@@ -728,6 +781,16 @@ def is_engagement_type(behaviour_type: str) -> bool:
     """Whether the type is an engagement event (points only, never a reduction)."""
     spec = CATALOGUE.get(behaviour_type)
     return spec is not None and spec.engagement
+
+
+def is_account_type(behaviour_type: str) -> bool:
+    """Whether the type is an account event (consent, family link), never a reduction."""
+    spec = CATALOGUE.get(behaviour_type)
+    return spec is not None and spec.account
+
+
+def is_consent_type(behaviour_type: str) -> bool:
+    return behaviour_type in (CONSENT_GRANTED, CONSENT_WITHDRAWN)
 
 
 _REGION_RE = re.compile(r"[0-9]{6}")

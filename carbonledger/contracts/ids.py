@@ -34,6 +34,11 @@ def posting_id(decision: uuid.UUID, book: str) -> uuid.UUID:
     return _derive("posting", decision, book)
 
 
+def account_event_id(event: uuid.UUID) -> uuid.UUID:
+    """One account event record per event: a resend or a redelivery is the same record."""
+    return _derive("account_event", event)
+
+
 def engagement_id(event: uuid.UUID) -> uuid.UUID:
     """One engagement record per event: a resend or a redelivery is the same record."""
     return _derive("engagement", event)

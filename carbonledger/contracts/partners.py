@@ -65,6 +65,9 @@ class Partner(BaseModel):
     behaviours: frozenset[str]
     evidence_rank: dict[str, int] = {}
     enabled: bool = True
+    # A government scheme's partner: its users' behaviours are credited only while
+    # their consent to it is in force (consent.granted / consent.withdrawn, DOMAIN §12).
+    consent_required: bool = False
     credentials: Credentials = Credentials()
 
     @model_validator(mode="before")

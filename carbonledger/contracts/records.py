@@ -150,6 +150,8 @@ class ValidatedBehaviour(Record):
     ended_at: Moment
     natural_key: Id | None
     evidence_rank: Count = 0
+    # The partner credits only with the subject's consent (stamped from the registry).
+    consent_required: bool = False
     data: dict[str, Any]
     origin: Origin
     received_at: Moment
@@ -218,6 +220,7 @@ class ReductionClaim(Record):
     ended_at: Moment
     natural_key: Id | None
     evidence_rank: Count = 0
+    consent_required: bool = False  # credited only while the subject's consent is in force
     data: dict[str, Any] = {}
     credited: bool
     reduction_mg: Mass
@@ -324,6 +327,54 @@ class Engagement(Record):
             natural_key=claim.natural_key,
             data=claim.data,
             partner=claim.event.source,
+        )
+
+
+# The reason of an account event's claim (consent, family link): never a reduction.
+ACCOUNT_REASON = "account"
+
+
+class AccountEvent(Record):
+    """An account event (`consent.granted` / `consent.withdrawn`, `family.linked` /
+    `family.unlinked`) as dedupe passes it on, on `account.events`: the ledger keeps
+    it in the append-only consent history and family links, and incentive systems may
+    follow it. Never quantified, never in a book.
+
+    `account_event_id` is derived from the event, so a partner's resend of the same
+    `(source, id)` and a redelivery after a crash carry the same id."""
+
+    schema_: Literal["carbonledger.account_event/1"] = Field(
+        "carbonledger.account_event/1", alias="schema"
+    )
+    account_event_id: UUID
+    event_id: UUID
+    event: EventRef
+    type: Id
+    subject: Id
+    subject_kind: SubjectKind = SubjectKind.PERSON
+    region: RegionCode
+    time: Moment
+    natural_key: Id | None
+    data: dict[str, Any] = {}
+    partner: Id
+    received_at: Moment | None = None
+
+    @classmethod
+    def of(cls, claim: ReductionClaim) -> AccountEvent:
+        """The account event of an account event's claim."""
+        return cls(
+            account_event_id=ids.account_event_id(claim.event_id),
+            event_id=claim.event_id,
+            event=claim.event,
+            type=claim.type,
+            subject=claim.subject,
+            subject_kind=claim.subject_kind,
+            region=claim.region,
+            time=claim.time,
+            natural_key=claim.natural_key,
+            data=claim.data,
+            partner=claim.event.source,
+            received_at=claim.received_at,
         )
 
 

@@ -17,6 +17,7 @@ from carbonledger.contracts.bounds import DECIMAL_TEXT_PATTERN, MAX_TEXT_LENGTH
 from carbonledger.contracts.catalogue import CATALOGUE, REGION_FIELD, BehaviourType, FieldSpec, Kind
 from carbonledger.contracts.envelope import SUBJECT_KIND_ATTRIBUTE, SUBJECT_PATTERN
 from carbonledger.contracts.records import (
+    AccountEvent,
     DeadLetter,
     Decision,
     Engagement,
@@ -188,6 +189,13 @@ def asyncapi() -> dict[str, Any]:
                 "dedupe → incentive systems: engagement events (engage.*), never in the books; "
                 "keyed by subject, at least once, idempotent by engagement_id",
             ),
+            "accounts": _internal(
+                topics.ACCOUNTS,
+                AccountEvent,
+                "dedupe → ledger writer and incentive systems: consent granted or withdrawn, "
+                "family links (consent.*, family.*), never in the books; keyed by subject, at "
+                "least once, idempotent by account_event_id",
+            ),
         },
         "operations": {
             "publishBehaviour": {
@@ -204,6 +212,12 @@ def asyncapi() -> dict[str, Any]:
                 "action": "receive",
                 "channel": {"$ref": "#/channels/engagement"},
                 "summary": "An incentive system rewards sign-ins, quizzes and volunteering "
+                "(docs/subscribers.md)",
+            },
+            "subscribeAccounts": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/accounts"},
+                "summary": "An incentive system follows consent and family links "
                 "(docs/subscribers.md)",
             },
             "readDeadLetters": {

@@ -45,6 +45,7 @@ CLAIMS = "reduction.claims"
 DECISIONS = "dedupe.decisions"
 POSTINGS = "ledger.postings"
 ENGAGEMENT = "engagement.events"
+ACCOUNTS = "account.events"
 
 # The stream stages' faust app ids: their consumer groups and internal-topic prefixes.
 INGEST_APP_ID = services.INGEST.app_id
@@ -138,6 +139,15 @@ def pipeline_topics(partitions: int = PIPELINE_PARTITIONS) -> list[TopicSpec]:
             "Engagement v1",
             "dedupe",
             "incentive systems",
+        ),
+        TopicSpec(
+            ACCOUNTS,
+            partitions,
+            30 * DAY_MS,
+            "subject",
+            "AccountEvent v1",
+            "dedupe",
+            "ledger writer (consent history, family links), incentive systems",
         ),
         # Dedupe's state log (runtime/changelog.py, services/dedupe/adapters/state.py):
         # compacted, kept forever; its name and format are those of the faust table it

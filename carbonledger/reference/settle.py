@@ -23,6 +23,7 @@ from uuid import UUID
 from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.partners import PartnerRegistry
 from carbonledger.contracts.records import (
+    AccountEvent,
     Book,
     Decision,
     Engagement,
@@ -33,7 +34,12 @@ from carbonledger.contracts.records import (
 from carbonledger.services.dedupe.adapters.memory import MemoryState
 from carbonledger.services.dedupe.domain.person import DEFAULT_WINDOW
 from carbonledger.services.dedupe.domain.resolve import Status, Why
-from carbonledger.services.dedupe.service import Dedupe, behaviour_clock, is_engagement
+from carbonledger.services.dedupe.service import (
+    Dedupe,
+    behaviour_clock,
+    is_account,
+    is_engagement,
+)
 from carbonledger.services.ingest.service import PartnerRecord, admit_records
 from carbonledger.services.ledger.domain.postings import postings_for
 from carbonledger.services.quantify.service import quantify_behaviour
@@ -46,6 +52,7 @@ class Settlement:
     government: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     units: set[str] = field(default_factory=set)  # personal accounts that are units'
     engagements: Counter[str] = field(default_factory=Counter)  # records, by type
+    account_events: Counter[str] = field(default_factory=Counter)  # consent, family: by type
     outcomes: Counter[str] = field(default_factory=Counter)
     rejections: Counter[str] = field(default_factory=Counter)
     postings: int = 0
@@ -79,6 +86,7 @@ class Settlement:
             "credited": self.outcomes[Status.CREDITED],
             "postings": self.postings,
             "engagements": dict(sorted(self.engagements.items())),
+            "account_events": dict(sorted(self.account_events.items())),
         }
 
 
@@ -115,6 +123,7 @@ def settle(
     dedupe.advance(0, max(behaviour_clock(c) for c in claims))
     posted: set[UUID] = set()  # as the ledger does: a re-emitted decision posts nothing
     engaged: dict[UUID, str] = {}  # as a subscriber does: idempotent by engagement id
+    accounted: dict[UUID, str] = {}  # as the ledger does: idempotent by account event id
     for claim in claims:
         observed = dedupe.observe(0, claim)
         for decision in observed.decisions:
@@ -122,11 +131,13 @@ def settle(
                 posted.add(decision.decision_id)
                 _post(result, decision)
         engaged.update((e.engagement_id, e.type) for e in observed.engagements)
+        accounted.update((a.account_event_id, a.type) for a in observed.accounts)
     result.engagements.update(engaged.values())
+    result.account_events.update(accounted.values())
     for state in people.people():
         for key, position in state.positions.items():
-            if is_engagement(state.claims[key]):
-                continue  # counted apart, in `engagements`
+            if is_engagement(state.claims[key]) or is_account(state.claims[key]):
+                continue  # counted apart, in `engagements` and `account_events`
             result.outcomes[position.status.value] += 1
             result.outcomes["cap_applied"] += position.capped
     return result
@@ -152,6 +163,9 @@ class Outcomes:
 
     def engagement(self, record: Engagement) -> None:
         pass  # counted once per id by `settle`: a replay re-emits the same record
+
+    def account(self, record: AccountEvent) -> None:
+        pass  # counted once per id by `settle`, as engagement records are
 
     def stored(self, state_bytes: int) -> None:
         pass

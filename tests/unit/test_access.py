@@ -53,9 +53,9 @@ def test_only_ingest_reads_partner_topics_and_only_the_gateway_writes_all_of_the
         (
             "dedupe",
             {topics.CLAIMS},
-            {topics.DECISIONS, topics.ENGAGEMENT, topics.REJECTED, topics.CLAIMS},
+            {topics.DECISIONS, topics.ENGAGEMENT, topics.ACCOUNTS, topics.REJECTED, topics.CLAIMS},
         ),
-        ("ledger-writer", {topics.DECISIONS}, {topics.REJECTED}),
+        ("ledger-writer", {topics.DECISIONS, topics.ACCOUNTS}, {topics.REJECTED}),
     ],
 )
 def test_each_stage_reads_its_input_and_writes_its_outputs(

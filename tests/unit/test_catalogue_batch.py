@@ -8,9 +8,12 @@ from typing import Any
 
 from carbonledger.contracts.catalogue import CATALOGUE
 from carbonledger.contracts.records import DeadLetter, Origin, ValidatedBehaviour
+from carbonledger.demo.sample import subject_of
 from carbonledger.services.ingest.domain.admission import admit
 from tests.factories import NOW, event, registry
 
+# A family link is reported by one of its two sides: the factory's subject is the head.
+HEAD, MEMBER = subject_of("+8613900000002"), subject_of("+8613900000009")
 VALID: dict[str, tuple[str, dict[str, Any]]] = {
     "travel.metro": ("440304", {"distance_km": "10.0"}),
     "travel.bus": ("440304", {"distance_km": "8.0", "electric": True}),
@@ -80,6 +83,10 @@ VALID: dict[str, tuple[str, dict[str, Any]]] = {
     "engage.sign_in": ("440304", {"date": "2026-10-10"}),
     "engage.quiz": ("440304", {"quiz_id": "q-1", "correct": True}),
     "engage.volunteer": ("440304", {"activity_id": "va-1", "hours": "2.5"}),
+    "consent.granted": ("440304", {"scope": "carbon_account", "evidence_id": "auth-1"}),
+    "consent.withdrawn": ("440304", {"scope": "carbon_account", "evidence_id": "auth-2"}),
+    "family.linked": ("440304", {"head": HEAD, "member": MEMBER}),
+    "family.unlinked": ("440304", {"head": HEAD, "member": MEMBER, "evidence_id": "f-1"}),
 }
 
 # (type, changes to the valid data (None removes a field), the documented reason)
@@ -139,6 +146,11 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("engage.quiz", {"correct": None}, "missing_field"),
     ("engage.volunteer", {"hours": 25}, "out_of_bounds"),
     ("engage.sign_in", {"date": "2026-11-02"}, "in_future"),
+    ("consent.granted", {"scope": "marketing"}, "invalid_field"),
+    ("consent.withdrawn", {"evidence_id": None}, "missing_field"),
+    ("family.linked", {"member": "not-a-subject"}, "invalid_field"),
+    ("family.linked", {"head": "f" * 64}, "invalid_field"),  # reported by neither side
+    ("family.unlinked", {"member": HEAD}, "invalid_field"),  # one subject twice
 ]
 
 

@@ -26,6 +26,7 @@ from carbonledger.contracts.records import DeadLetter, Origin, ValidatedBehaviou
 from carbonledger.contracts.schemas import behaviour_schemas
 from carbonledger.services.ingest.domain.admission import admit
 from carbonledger.services.quantify.domain.quantify import quantify
+from carbonledger.demo.sample import subject_of
 from tests.factories import NOW, event, registry
 from tests.unit.test_registry import SHIPPED
 
@@ -34,6 +35,8 @@ REGION = "440304"
 DAY = "2026-10-10"
 PERIOD = {"period_start": "2026-09-01", "period_end": "2026-09-30"}
 STEP = Decimal("0.01")  # past a decimal bound by one cent of its unit
+# A family link names two subjects and is reported by one of them (the factory's).
+FAMILY_SIDES = {"head": subject_of("+8613900000002"), "member": subject_of("+8613900000009")}
 ORIGIN = Origin(topic="partner.every-app.events", partition=0, offset=0)
 
 
@@ -49,6 +52,8 @@ def _inside(spec: FieldSpec) -> Any:
         return spec.choices[-1]
     if spec.kind is Kind.BOOLEAN:
         return True
+    if spec.name in FAMILY_SIDES:
+        return FAMILY_SIDES[spec.name]
     return f"{spec.name}-1"
 
 
@@ -96,7 +101,7 @@ ONE_OF = [t for t, b in sorted(CATALOGUE.items()) if b.one_of]
 
 def test_the_cases_reach_every_row() -> None:
     assert {t for t, _ in REQUIRED} == set(CATALOGUE)  # every type requires something
-    assert len(CATALOGUE) == 45 and len(BOUNDED) >= 30 and len(CHOICES) >= 12
+    assert len(CATALOGUE) == 49 and len(BOUNDED) >= 30 and len(CHOICES) >= 12
 
 
 @pytest.mark.parametrize("full", [False, True], ids=["required", "every field"])
@@ -236,8 +241,11 @@ def test_quantify_takes_every_type_and_credits_none_it_has_no_methodology_for(
     claim = quantify(behaviour, SHIPPED)
     assert (claim.type, claim.subject_kind) == (behaviour_type, "unit")
     covered = any(behaviour_type in m.behaviours for m in SHIPPED if m.active)
-    if CATALOGUE[behaviour_type].engagement or not covered:
+    spec = CATALOGUE[behaviour_type]
+    if spec.engagement or spec.account or not covered:
         assert (claim.credited, claim.reduction_mg) == (False, 0)
+    if spec.account:
+        assert claim.reason == "account" and claim.methodology is None
 
 
 # --- categories, classes, keys ------------------------------------------------
@@ -396,6 +404,8 @@ SPECIFIED_OPTIONAL = {
     "goods.second_hand": {"kg"},
     "tourism.green_visit": {"ticket_id"},
     "sink.tree": {"species"},
+    "family.linked": {"evidence_id"},
+    "family.unlinked": {"evidence_id"},
 }
 
 

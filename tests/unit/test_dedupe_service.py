@@ -17,6 +17,7 @@ from carbonledger.contracts.groups import dedupe_group
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.records import (
+    AccountEvent,
     Decision,
     DecisionKind,
     Engagement,
@@ -48,6 +49,7 @@ class Tallied:
         self.claims: Counter[str] = Counter()
         self.decisions: list[Decision] = []
         self.engagements: list[Engagement] = []
+        self.accounts: list[AccountEvent] = []
         self.sizes: list[int] = []
         self.pruned_claims = self.expired_people = 0
         self.marks: dict[int, datetime] = {}
@@ -60,6 +62,9 @@ class Tallied:
 
     def engagement(self, record: Engagement) -> None:
         self.engagements.append(record)
+
+    def account(self, record: AccountEvent) -> None:
+        self.accounts.append(record)
 
     def stored(self, state_bytes: int) -> None:
         self.sizes.append(state_bytes)

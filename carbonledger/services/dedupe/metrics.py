@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from carbonledger.contracts import metrics
-from carbonledger.contracts.records import Decision, DecisionKind, Engagement
+from carbonledger.contracts.records import AccountEvent, Decision, DecisionKind, Engagement
 
 CLAIMS_SEEN = metrics.counter(
     "dedupe",
@@ -34,6 +34,13 @@ ENGAGEMENTS = metrics.counter(
     "dedupe",
     "engagements_total",
     "Engagement records emitted on engagement.events (a replay's included), by type",
+    ("behaviour_type",),
+)
+ACCOUNT_EVENTS = metrics.counter(
+    "dedupe",
+    "account_events_total",
+    "Account event records (consent, family links) emitted on account.events (a replay's"
+    " included), by type",
     ("behaviour_type",),
 )
 STATE_BYTES = metrics.histogram(
@@ -75,6 +82,9 @@ class DedupeMetrics:
 
     def engagement(self, record: Engagement) -> None:
         ENGAGEMENTS.labels(record.type).inc()
+
+    def account(self, record: AccountEvent) -> None:
+        ACCOUNT_EVENTS.labels(record.type).inc()
 
     def stored(self, state_bytes: int) -> None:
         STATE_BYTES.observe(state_bytes)

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from carbonledger.contracts.catalogue import is_engagement_type
+from carbonledger.contracts.catalogue import is_account_type, is_engagement_type
 from carbonledger.contracts.groups import dedupe_group
-from carbonledger.contracts.records import Decision, Engagement, ReductionClaim
+from carbonledger.contracts.records import AccountEvent, Decision, Engagement, ReductionClaim
 from carbonledger.services.dedupe.domain.expiry import days_to_sweep, expires_on
 from carbonledger.services.dedupe.domain.person import Observation, PersonState, observe, prune
 
@@ -70,6 +70,8 @@ class Tally(Protocol):
 
     def engagement(self, record: Engagement) -> None: ...
 
+    def account(self, record: AccountEvent) -> None: ...
+
     def stored(self, state_bytes: int) -> None: ...
 
     def pruned(self, claims: int) -> None: ...
@@ -95,14 +97,20 @@ def is_engagement(claim: ReductionClaim) -> bool:
     return is_engagement_type(claim.type)
 
 
+def is_account(claim: ReductionClaim) -> bool:
+    return is_account_type(claim.type)
+
+
 @dataclass(frozen=True)
 class Observed:
     """What a claim's arrival makes: its decisions for the ledger, or, for an
-    engagement event, its engagement record (none when it came too late)."""
+    engagement event, its engagement record (none when it came too late); for an
+    account event (consent, family link), its account event record."""
 
     seen: Observation
     decisions: list[Decision]
     engagements: list[Engagement]
+    accounts: list[AccountEvent]
 
     @property
     def new(self) -> bool:
@@ -114,16 +122,23 @@ class Observed:
 
 
 def split(seen: Observation) -> Observed:
-    """The decisions about engagement events become their engagement records: one per
-    event (a replay re-emits the same record, as it re-emits decisions)."""
+    """The decisions about engagement events become their engagement records, those
+    about account events their account event records: one per event (a replay
+    re-emits the same record, as it re-emits decisions). An account event is never
+    late: a consent or a link holds from its time, however late it is reported."""
     decisions: list[Decision] = []
     engagements: list[Engagement] = []
+    accounts: list[AccountEvent] = []
     for decision in seen.decisions:
-        if not is_engagement(decision.claim):
+        claim = decision.claim
+        if is_account(claim):
+            if all(a.event_id != claim.event_id for a in accounts):
+                accounts.append(AccountEvent.of(claim))
+        elif not is_engagement(claim):
             decisions.append(decision)
-        elif not seen.late and all(e.event_id != decision.claim.event_id for e in engagements):
-            engagements.append(Engagement.of(decision.claim))
-    return Observed(seen, decisions, engagements)
+        elif not seen.late and all(e.event_id != claim.event_id for e in engagements):
+            engagements.append(Engagement.of(claim))
+    return Observed(seen, decisions, engagements, accounts)
 
 
 class Dedupe:
@@ -154,6 +169,8 @@ class Dedupe:
             self.tally.decision(decision)
         for record in observed.engagements:
             self.tally.engagement(record)
+        for account in observed.accounts:
+            self.tally.account(account)
         return observed
 
     def advance(self, partition: int, behaviour_end: datetime) -> datetime:

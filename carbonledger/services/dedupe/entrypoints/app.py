@@ -1,4 +1,5 @@
-"""Dedupe worker: reduction.claims -> dedupe.decisions (and engagement.events), with
+"""Dedupe worker: reduction.claims -> dedupe.decisions (and engagement.events,
+account.events), with
 state per dedupe group (a person, or a global natural key).
 
 Run: python -m carbonledger.services.dedupe.entrypoints.app (a faust worker; any
@@ -55,6 +56,8 @@ def decisions_of(dedupe: Dedupe) -> Callable[[Any, ReductionClaim], Iterator[Out
             yield Output(topics.DECISIONS, decision.claim.subject.encode(), decision.to_bytes())
         for engagement in observed.engagements:
             yield Output(topics.ENGAGEMENT, engagement.subject.encode(), engagement.to_bytes())
+        for account in observed.accounts:
+            yield Output(topics.ACCOUNTS, account.subject.encode(), account.to_bytes())
 
     return decide
 

@@ -12,7 +12,14 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from carbonledger.contracts import ids
-from carbonledger.contracts.catalogue import CATALOGUE, Reason, Rejection, validate_data
+from carbonledger.contracts.catalogue import (
+    CATALOGUE,
+    BehaviourData,
+    Reason,
+    Rejection,
+    is_account_type,
+    validate_data,
+)
 from carbonledger.contracts.envelope import SUBJECT_PATTERN, PartnerEvent
 from carbonledger.contracts.exact import NotExactError
 from carbonledger.contracts.partners import Partner, PartnerRegistry
@@ -62,7 +69,9 @@ def _authorise(event: PartnerEvent, partner_id: str | None, registry: PartnerReg
         raise Rejection(Reason.PARTNER_DISABLED, f"partner {partner_id!r} is disabled")
     if event.type not in CATALOGUE:
         raise Rejection(Reason.UNKNOWN_TYPE, f"{event.type!r} is not in the behaviour catalogue")
-    if event.type not in partner.behaviours:
+    # Account events (consent, family links) are not behaviours: every partner may
+    # report its users' consent and links, whatever it may report besides.
+    if event.type not in partner.behaviours and not is_account_type(event.type):
         raise Rejection(
             Reason.TYPE_NOT_ALLOWED, f"partner {partner_id!r} may not report {event.type}"
         )
@@ -85,6 +94,8 @@ def validate_event(
     partner = _authorise(event, partner_id, registry)
     spec = CATALOGUE[event.type]
     data = validate_data(spec, event.data, event.time, now)
+    if spec.activity_class == "family":
+        _check_family(event.subject, data)
     return ValidatedBehaviour(
         event_id=ids.event_id(event.source, event.id),
         event=EventRef(source=event.source, id=event.id),
@@ -100,10 +111,26 @@ def validate_event(
         # Stamped here, from the registry in force, so every later decision about
         # the event is a function of its records alone (replays and settle agree).
         evidence_rank=partner.rank(spec.activity_class),
+        consent_required=partner.consent_required,
         data=data.fields,
         origin=origin,
         received_at=now,
     )
+
+
+def _check_family(subject: str, data: BehaviourData) -> None:
+    """A family link names two subjects, and it is reported by one of them: each
+    side's partner reports its own user's acceptance."""
+    head, member = data.fields["head"], data.fields["member"]
+    for name, value in (("head", head), ("member", member)):
+        if not SUBJECT_PATTERN.match(value):
+            raise Rejection(Reason.INVALID_FIELD, f"{name} must be a subject (64 lowercase hex)")
+    if head == member:
+        raise Rejection(Reason.INVALID_FIELD, "a family link needs two different subjects")
+    if subject not in (head, member):
+        raise Rejection(
+            Reason.INVALID_FIELD, "a family link is reported by its head or its member (subject)"
+        )
 
 
 def dead_letter(

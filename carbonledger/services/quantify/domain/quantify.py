@@ -7,10 +7,11 @@ from typing import Any
 
 from carbonledger.contracts import ids
 from carbonledger.contracts.calendar import local_date
-from carbonledger.contracts.catalogue import is_engagement_type
+from carbonledger.contracts.catalogue import is_account_type, is_engagement_type
 from carbonledger.contracts.exact import grams_to_mg_floor
 from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.records import (
+    ACCOUNT_REASON,
     ENGAGEMENT_REASON,
     CapUse,
     MethodologyRef,
@@ -33,6 +34,7 @@ CARRIED_FIELDS: set[str] = {
     "ended_at",
     "natural_key",
     "evidence_rank",
+    "consent_required",
 }
 
 
@@ -55,6 +57,8 @@ def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]
     """The claim for one behaviour: credited with its amount, or not credited and why."""
     if is_engagement_type(behaviour.type):
         return engagement_claim(behaviour)
+    if is_account_type(behaviour.type):
+        return account_claim(behaviour)
     day = local_date(behaviour.ended_at)
     chosen = select(methodologies, behaviour.type, behaviour.region, day, behaviour.event.source)
     common = _carried(behaviour)
@@ -116,5 +120,20 @@ def engagement_claim(behaviour: ValidatedBehaviour) -> ReductionClaim:
         reduction_mg=0,
         reason=ENGAGEMENT_REASON,
         reason_detail="an engagement event earns points, never a reduction",
+        **_carried(behaviour),
+    )
+
+
+def account_claim(behaviour: ValidatedBehaviour) -> ReductionClaim:
+    """An account event's claim (consent, family link): never credited. Dedupe keeps
+    consent in the subject's state, where it decides what that subject's behaviours
+    from the partner are credited, and passes every account event on to
+    account.events."""
+    return ReductionClaim(
+        claim_id=ids.claim_id(behaviour.event_id, None, None),
+        credited=False,
+        reduction_mg=0,
+        reason=ACCOUNT_REASON,
+        reason_detail="an account event (consent or family link), never a reduction",
         **_carried(behaviour),
     )
