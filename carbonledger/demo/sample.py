@@ -198,14 +198,18 @@ def generate(
     rng = random.Random(seed)
     subjects = [subject_of(f"+86138{i:08d}") for i in range(people)]
     events = week_of_traffic(seed, subjects, trips) + scheme_week(rng, subjects, FIRST_DAY)
+    consenting, last = _consenting_customers(rng, subjects, FIRST_DAY)
+    events += consenting
     lines = [dumps(e) for e in events]
     valid = len(lines)
     ticketed = next(e for e in events if e["source"] == "shenzhen-metro")
     lines += [dumps(e) for e in _broken_variants(ticketed)]
     lines += [rng.choice(lines[:valid]) for _ in range(replays)]
     rng.shuffle(lines)
-    # Malformed lines that are not JSON are kept apart so they still route to a partner.
-    return lines + MALFORMED
+    # Consent records that arrive after the behaviours they decide: a late grant and a
+    # late withdrawal. Malformed lines that are not JSON are kept apart so they still
+    # route to a partner.
+    return lines + [dumps(e) for e in last] + MALFORMED
 
 
 HANGZHOU, SHANGHAI, TAIYUAN = "330106", "310104", "140105"
@@ -286,6 +290,62 @@ def _green_life(subjects: list[str], first_day: datetime) -> list[dict[str, obje
         _dated("recycle-station", 2, "goods.clothes_donation", subjects[213], at, **clothes)
     )
     return events
+
+
+CONSENTING = "citic-bank"  # consent_required in deploy/partners.yaml
+_CONSENT_DATA = {"region": SHENZHEN_DISTRICTS[0], "scope": "carbon_account"}
+
+
+def _consent(n: int, granted: bool, subject: str, at: datetime) -> dict[str, object]:
+    kind = "consent.granted" if granted else "consent.withdrawn"
+    data = {**_CONSENT_DATA, "evidence_id": f"citic-auth-{n:04d}"}
+    return _envelope(CONSENTING, 9000 + n, kind, subject, at, data)
+
+
+def _family(
+    n: int, linked: bool, reporter: str, head: str, member: str, at: datetime
+) -> dict[str, object]:
+    kind = "family.linked" if linked else "family.unlinked"
+    data = {"region": SHENZHEN_DISTRICTS[0], "head": head, "member": member}
+    return _envelope(CONSENTING, 9500 + n, kind, reporter, at, data)
+
+
+def _consenting_customers(
+    rng: random.Random, subjects: list[str], first_day: datetime
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """中信碳账户's bus rides in Shenzhen, credited only with each customer's consent
+    (in force at the ride's end), and two customers' family link. Customers: 0 granted
+    before riding; 1 granted at the start of the week, but the grant arrives after
+    the rides (a late grant: credited when it comes); 2 withdrew mid-week, the
+    withdrawal arriving last (a late withdrawal: the later rides are reversed);
+    3 never consented (the same rides reported by green-bank, which needs no consent,
+    are credited from there); 4 granted on the third day (not retroactive).
+
+    Returns (records in any order, records to send last)."""
+    customers = subjects[300:305]
+    start = first_day.replace(hour=0)
+    events: list[dict[str, object]] = []
+    for i, customer in enumerate(customers):
+        for day in range(7):
+            for ride in range(2):
+                begun = first_day + timedelta(days=day, hours=2 + 9 * ride, minutes=7 * i)
+                trip = (begun, rng.randint(10, 40), Decimal(rng.randint(20, 120)) / 10, "440304")
+                n = 8000 + i * 100 + day * 2 + ride
+                events.append(trip_event(rng, CONSENTING, n, customer, trip, "travel.bus"))
+                if i == 3:  # also reported by a bank that needs no consent: credited there
+                    events.append(trip_event(rng, "green-bank", n, customer, trip, "travel.bus"))
+    events += [
+        _consent(0, True, customers[0], start),
+        _consent(2, True, customers[2], start),
+        _consent(4, True, customers[4], start + timedelta(days=2)),
+        _family(0, True, customers[0], customers[0], customers[1], start + timedelta(days=1)),
+        _family(1, True, customers[1], customers[0], customers[1], start + timedelta(days=1)),
+    ]
+    last = [
+        _consent(1, True, customers[1], start),
+        _consent(3, False, customers[2], start + timedelta(days=3, hours=12)),
+    ]
+    return events, last
 
 
 def scheme_week(

@@ -36,7 +36,9 @@ def test_sample_settles_to_equal_books_with_every_record_accounted_for() -> None
     outcomes = ("credited", "duplicates", "not_credited", "capped_to_zero", "rejected", "replays")
     engagements = sum(result["engagements"].values())
     assert engagements == 6  # five sign-ins and a quiz: points only, never in a book
-    assert sum(result[k] for k in outcomes) + engagements == len(lines)
+    accounts = result["account_events"]  # 中信's customers' consent, two sides of a link
+    assert accounts == {"consent.granted": 4, "consent.withdrawn": 1, "family.linked": 2}
+    assert sum(result[k] for k in outcomes) + engagements + sum(accounts.values()) == len(lines)
     # A company's fleet charging with 浦发 is a unit, reported apart from people.
     assert len(result["unit_accounts"]) == 1 and result["personal_by_kind"]["unit"] > 0
 
