@@ -45,7 +45,9 @@ class FakeBooks:
     seen: set[Any] = field(default_factory=set)
     applied: list[tuple[list[Decision], str, list[Offset]]] = field(default_factory=list)
 
-    def apply(self, decisions: list[Decision], group_id: str, offsets: list[Offset]) -> Applied:
+    def apply(
+        self, decisions: list[Decision], group_id: str, offsets: list[Offset], accounts: Any = ()
+    ) -> Applied:
         self.applied.append((decisions, group_id, offsets))
         fresh = [d for d in decisions if d.decision_id not in self.seen]
         self.seen |= {d.decision_id for d in fresh}

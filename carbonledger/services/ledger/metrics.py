@@ -17,6 +17,13 @@ APPLIED = metrics.counter(
 POSTINGS = metrics.counter(
     "ledger", "postings_total", "Postings made (three per credit or reversal)"
 )
+ACCOUNT_EVENTS = metrics.counter(
+    "ledger",
+    "account_events_total",
+    "Account events recorded (consent history, family reports; redeliveries not counted),"
+    " by type",
+    ("behaviour_type",),
+)
 WRITE_SECONDS = metrics.histogram("ledger", "write_seconds", "Time to apply one batch")
 CREDITED = metrics.counter(
     "ledger",
