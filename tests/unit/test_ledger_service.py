@@ -118,6 +118,7 @@ class FakeOutbox:
     rows: list[OutboxPosting]
     leader: bool = True
     totals: dict[str, int] = field(default_factory=lambda: {"person": 1500, "partner": 1500})
+    personal: dict[str, int] = field(default_factory=lambda: {"person": 1000, "unit": 500})
     counted: int = 0
 
     def lead(self) -> bool:
@@ -134,8 +135,8 @@ class FakeOutbox:
         self.counted += 1
         return len(self.rows)
 
-    def book_totals(self) -> dict[str, int]:
-        return self.totals
+    def book_totals(self) -> tuple[dict[str, int], dict[str, int]]:
+        return self.totals, self.personal
 
 
 def rows(n: int) -> list[OutboxPosting]:
@@ -192,6 +193,8 @@ def test_backlog_and_book_totals_are_reported_at_first_then_when_due() -> None:
     relay.step()
     assert (outbox.counted, sample("publisher:outbox_postings")) == (1, 3)
     assert sample("ledger:book_balance_grams", book="person") == 1.5
+    assert sample("ledger:personal_balance_grams", kind="unit") == 0.5
+    assert sample("ledger:personal_balance_grams", kind="person") == 1.0
     outbox.totals = {"person": 2500, "partner": 2500}
     clock.now += BACKLOG_SECONDS + 1
     relay.step()

@@ -60,6 +60,12 @@ BOOK_BALANCE = metrics.gauge(
     "Total balance of each book, read in one snapshot by the active publisher",
     ("book",),
 )
+PERSONAL_BALANCE = metrics.gauge(
+    "ledger",
+    "personal_balance_grams",
+    "The personal book's total by whose accounts: kind person or unit (they sum to the book)",
+    ("kind",),
+)
 
 API_REQUESTS = metrics.counter(
     "api", "requests_total", "Ledger API requests, by route template", ("route", "method", "status")

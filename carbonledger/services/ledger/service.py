@@ -38,6 +38,7 @@ from carbonledger.services.ledger.metrics import (
     CREDITED,
     EVENT_TO_POSTING,
     INGEST_TO_POSTING,
+    PERSONAL_BALANCE,
     POSTINGS,
     PUBLISHED,
     REVERSED,
@@ -89,7 +90,7 @@ class OutboxRows(Protocol):
 
     def backlog(self) -> int: ...
 
-    def book_totals(self) -> dict[str, int]: ...
+    def book_totals(self) -> tuple[dict[str, int], dict[str, int]]: ...
 
 
 # --- recording decisions ----------------------------------------------------------------------
@@ -229,9 +230,14 @@ class OutboxRelay:
         return sent >= self.batch_max
 
     def report_books(self) -> None:
-        """The three books must hold the same total."""
-        for book, total_mg in self.outbox.book_totals().items():
+        """The three books must hold the same total; the personal one is people's and
+        units' accounts, reported apart (a gauge of its own, so the books' gauge
+        holds only the three that must be equal)."""
+        books, personal = self.outbox.book_totals()
+        for book, total_mg in books.items():
             BOOK_BALANCE.labels(book).set(metrics.grams(total_mg))
+        for kind, total_mg in personal.items():
+            PERSONAL_BALANCE.labels(kind).set(metrics.grams(total_mg))
 
     def _due(self, last: float | None, every: float) -> bool:
         return last is None or self.clock() - last > every
