@@ -146,10 +146,17 @@ def test_a_subjects_consent_history_and_what_is_in_force_now(
         [  # recorded out of order: the history is by the time consent was given
             consent(person, CONSENT_WITHDRAWN, 5, "green-bank", "auth-2"),
             consent(person, CONSENT_GRANTED, 1, "green-bank", "auth-1"),
-            consent(person, CONSENT_GRANTED, 3, "navi-maps", "nm-9"),
         ],
         20,
     )
+    # A record without received_at, alone in its batch (a column of nulls only).
+    write(
+        conn,
+        [consent(person, CONSENT_GRANTED, 3, "navi-maps", "nm-9").model_copy(
+            update={"received_at": None}
+        )],
+        21,
+    )  # fmt: skip
     body = api.get(f"/v1/consents/{person}").json()
     assert [(r["type"], r["partner"], r["evidence_id"]) for r in body["history"]] == [
         ("granted", "green-bank", "auth-1"),

@@ -20,8 +20,7 @@ POSTINGS = metrics.counter(
 ACCOUNT_EVENTS = metrics.counter(
     "ledger",
     "account_events_total",
-    "Account events recorded (consent history, family reports; redeliveries not counted),"
-    " by type",
+    "Account events recorded (consent history, family reports; redeliveries not counted), by type",
     ("behaviour_type",),
 )
 WRITE_SECONDS = metrics.histogram("ledger", "write_seconds", "Time to apply one batch")
