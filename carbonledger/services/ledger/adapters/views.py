@@ -93,20 +93,19 @@ def balances(conn: psycopg.Connection, book: str) -> dict[str, int]:
 
 
 def personal_by_kind(conn: psycopg.Connection) -> dict[str, tuple[int, int]]:
-    """The personal book split by whose accounts they are: kind -> (accounts, total)."""
+    """The personal book split by whose accounts they are: kind -> (accounts, total),
+    from the balance rows (each says its kind; `carbonledger verify` checks it
+    against the account's postings)."""
     rows = conn.execute(
-        "SELECT subject_kind, count(DISTINCT account), coalesce(sum(amount_mg), 0)"
-        " FROM postings WHERE book = 'personal' GROUP BY subject_kind"
+        "SELECT subject_kind, count(*), coalesce(sum(balance_mg), 0) FROM balances"
+        " WHERE book = 'personal' GROUP BY subject_kind"
     ).fetchall()
     return {str(kind): (int(n), int(total)) for kind, n, total in rows}
 
 
 def unit_accounts(conn: psycopg.Connection) -> set[str]:
     """The personal-book accounts that are units' (organisations'), not people's."""
-    rows = conn.execute(
-        "SELECT DISTINCT account FROM postings WHERE book = 'personal' AND subject_kind = 'unit'"
-    ).fetchall()
-    return {str(row[0]) for row in rows}
+    return unit_balances(conn)
 
 
 def unit_balances(conn: psycopg.Connection) -> set[str]:
@@ -196,11 +195,10 @@ def recent_postings(
 
 
 def subject_kind(conn: psycopg.Connection, subject: str) -> str | None:
-    """Whether a personal account is a person's or a unit's (its newest posting says)."""
+    """Whether a personal account is a person's or a unit's (its balance row says),
+    or None if it has no postings."""
     row = conn.execute(
-        "SELECT subject_kind FROM postings WHERE book = 'personal' AND account = %s"
-        " ORDER BY seq DESC LIMIT 1",
-        (subject,),
+        "SELECT subject_kind FROM balances WHERE book = 'personal' AND account = %s", (subject,)
     ).fetchone()
     return str(row[0]) if row else None
 
