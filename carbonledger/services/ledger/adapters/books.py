@@ -1,7 +1,8 @@
 """The ledger's PostgreSQL write side: applying decisions exactly once.
 
-A batch of decisions is applied in one transaction together with the consumer
-offsets that follow it. Decisions and postings are keyed by deterministic ids
+A batch of decisions is applied in one transaction together with the batch's
+account events (consent history, family reports) and the consumer offsets that
+follow it. Decisions, postings and account events are keyed by deterministic ids
 (`ON CONFLICT DO NOTHING`), and balances move only by the postings that were
 actually inserted, so a redelivered or retried batch changes nothing.
 
@@ -126,6 +127,7 @@ WHERE kind = 'reverse' AND reverses = ANY(%s) AND decision_id <> ALL(%s)
 
 # Account events: the consent history and family reports, append-only and keyed by
 # the account event's id, so a redelivered or replayed event is not recorded again.
+# Columns are the entry's dataclass fields by name; the casts follow their order.
 _CONSENT_COLUMNS = tuple(f.name for f in fields(ConsentEntry))
 _FAMILY_COLUMNS = tuple(f.name for f in fields(FamilyReport))
 _INSERT_CONSENTS = f"""
