@@ -300,6 +300,8 @@ def test_units_have_their_own_route_and_line_in_the_totals_with_the_books_equal(
     assert totals["units"]["mg"] - before["units"]["mg"] == unit["balance"]["mg"]
     assert totals["people"]["mg"] + totals["units"]["mg"] == totals["personal"]["mg"]
     assert totals["people"]["mg"] - before["people"]["mg"] == person_batch[0].amount_mg
+    assert views.personal_by_kind(conn)["unit"][1] == totals["units"]["mg"]
+    assert unit_subject in views.unit_accounts(conn) and person not in views.unit_accounts(conn)
     report = audit.verify(conn)
     assert report.ok, report.as_json()
 
