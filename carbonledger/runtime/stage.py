@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import groupby
 from typing import Any, TypeVar
 
 import faust
@@ -196,6 +197,17 @@ class Stage:
                     yield self.dead_letter_output(self.refused(record, exc))
                     continue
                 yield from outputs
+
+        return handle_batch
+
+    def by_topic(self, handlers: Mapping[str, Handler]) -> Handler:
+        """A batch handler for a stage that reads several topics, each with its own
+        model: each run of records of one topic goes to that topic's handler (an
+        `each`), in the order the batch holds them."""
+
+        def handle_batch(records: list[Any]) -> Iterator[Output]:
+            for topic, run in groupby(records, key=lambda r: r.topic):
+                yield from handlers[topic](list(run))
 
         return handle_batch
 

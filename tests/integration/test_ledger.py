@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
 import psycopg
 import pytest
 
+from carbonledger.contracts import topics
+from carbonledger.contracts.catalogue import CONSENT_GRANTED
 from carbonledger.contracts.records import Decision
+from carbonledger.contracts.settings import Settings
 from carbonledger.demo.sample import subject_of
 from carbonledger.ops import stack
+from carbonledger.ops.progress import LEDGER_GROUP
+from carbonledger.runtime.producers import producer
 from carbonledger.services.dedupe.domain.person import PersonState, observe
 from carbonledger.services.ledger.adapters import views
 from carbonledger.services.ledger.adapters.books import Books
 from carbonledger.services.ledger.domain.batches import Offset
 from carbonledger.services.quantify.domain.quantify import quantify
 from tests.factories import admitted, metro, raw
+from tests.unit.test_accounts import account_event
 from tests.unit.test_quantify import SHIPPED
 
 pytestmark = pytest.mark.integration
@@ -95,6 +102,32 @@ def test_api_serves_personal_ledger_and_equal_totals(
     totals = httpx.get(f"{base}/v1/ledgers/totals").json()
     assert totals["balanced"] is True
     assert httpx.get(f"{base}/v1/openapi.json").json()["info"]["title"] == "Carbon inclusion ledger"
+
+
+def test_the_writer_records_account_events_from_the_broker_with_the_decisions(
+    settings: Settings, db: psycopg.Connection
+) -> None:
+    (decision,) = decisions("writer-accounts", 1)
+    granted = account_event(
+        CONSENT_GRANTED, decision.claim.subject, decision.claim.time, source="green-bank",
+        scope="carbon_account", evidence_id=f"auth-{uuid.uuid4()}",
+    )  # fmt: skip
+    send = producer(settings)
+    send.send(topics.DECISIONS, key=decision.claim.subject.encode(), value=decision.to_bytes())
+    send.send(topics.ACCOUNTS, key=granted.subject.encode(), value=granted.to_bytes())
+    send.send(topics.ACCOUNTS, key=granted.subject.encode(), value=b"not an account event")
+    send.flush(timeout=60)
+    send.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (
+        views.consent_history(db, granted.subject)
+        and views.balance(db, "personal", granted.subject)
+    ):
+        time.sleep(0.5)
+    (entry,) = views.consent_history(db, granted.subject)
+    assert (entry["type"], entry["partner"]) == ("granted", "green-bank")
+    assert views.balance(db, "personal", granted.subject) is not None
+    assert views.offsets(db, LEDGER_GROUP, topics.ACCOUNTS)  # stored with the postings
 
 
 def test_every_credited_amount_traces_to_event_methodology_and_factor_sources(

@@ -200,3 +200,36 @@ def wait_for_lock_waiters(conn: psycopg.Connection, count: int, timeout: float =
             return
         time.sleep(0.1)
     raise AssertionError(f"fewer than {count} migrators waited for the lock")
+
+
+def test_0006_marks_the_unit_accounts_written_before_it(scratch: Callable[[], str]) -> None:
+    conninfo = scratch()
+    migrate_as_the_old_runner(conninfo, up_to=5)
+    unit, person = "a" * 64, "b" * 64
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for n, (account, kind) in enumerate([(unit, "unit"), (person, "person")]):
+            decision = uuid.uuid4()
+            conn.execute(
+                "INSERT INTO decisions (decision_id, kind, claim_id, event_source, event_id,"
+                " subject, behaviour_type, region, amount_mg, claim)"
+                " VALUES (%s, 'credit', %s, 'p', %s, %s, 'travel.metro', '440305', 5, '{}')",
+                (decision, decision, f"e{n}", account),
+            )
+            conn.execute(
+                "INSERT INTO postings (posting_id, decision_id, claim_id, book, account,"
+                " amount_mg, behaviour_type, region, partner, behaviour_time, chain_index,"
+                " balance_mg, prev_hash, hash, subject_kind) VALUES (%s, %s, %s, 'personal', %s,"
+                " 5, 'travel.metro', '440305', 'p', now(), 1, 5, repeat('0', 64),"
+                " repeat('1', 64), %s)",
+                (uuid.uuid4(), decision, decision, account, kind),
+            )
+            conn.execute(
+                "INSERT INTO balances (book, account, balance_mg, postings)"
+                " VALUES ('personal', %s, 5, 1)",
+                (account,),
+            )
+    assert migrate(conninfo) == NAMES[5:]
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute("SELECT account, subject_kind FROM balances").fetchall()
+    kinds: dict[str, str] = {str(a): str(k) for a, k in rows}
+    assert kinds == {unit: "unit", person: "person"}

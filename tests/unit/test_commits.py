@@ -221,7 +221,9 @@ class Books:
     applied: list[tuple[int, str, list[Offset]]] = field(default_factory=list)
     regions: Any = field(default_factory=dict)
 
-    def apply(self, decisions: list[Any], group_id: str, offsets: list[Offset]) -> Applied:
+    def apply(
+        self, decisions: list[Any], group_id: str, offsets: list[Offset], accounts: Any = ()
+    ) -> Applied:
         self.applied.append((len(decisions), group_id, offsets))
         return Applied(0, [])
 
@@ -264,7 +266,9 @@ def test_the_writer_isolates_a_decision_its_books_cannot_store() -> None:
 
     @dataclass
     class PoisonedBooks(Books):
-        def apply(self, decisions: list[Any], group_id: str, offsets: list[Offset]) -> Applied:
+        def apply(
+            self, decisions: list[Any], group_id: str, offsets: list[Offset], accounts: Any = ()
+        ) -> Applied:
             if "0:8" in decisions:
                 raise ValueError("PostgreSQL text fields cannot contain NUL characters")
             applied.append((list(decisions), offsets))

@@ -45,7 +45,9 @@ class FakeBooks:
     seen: set[Any] = field(default_factory=set)
     applied: list[tuple[list[Decision], str, list[Offset]]] = field(default_factory=list)
 
-    def apply(self, decisions: list[Decision], group_id: str, offsets: list[Offset]) -> Applied:
+    def apply(
+        self, decisions: list[Decision], group_id: str, offsets: list[Offset], accounts: Any = ()
+    ) -> Applied:
         self.applied.append((decisions, group_id, offsets))
         fresh = [d for d in decisions if d.decision_id not in self.seen]
         self.seen |= {d.decision_id for d in fresh}
@@ -116,6 +118,7 @@ class FakeOutbox:
     rows: list[OutboxPosting]
     leader: bool = True
     totals: dict[str, int] = field(default_factory=lambda: {"person": 1500, "partner": 1500})
+    personal: dict[str, int] = field(default_factory=lambda: {"person": 1000, "unit": 500})
     counted: int = 0
 
     def lead(self) -> bool:
@@ -132,8 +135,8 @@ class FakeOutbox:
         self.counted += 1
         return len(self.rows)
 
-    def book_totals(self) -> dict[str, int]:
-        return self.totals
+    def book_totals(self) -> tuple[dict[str, int], dict[str, int]]:
+        return self.totals, self.personal
 
 
 def rows(n: int) -> list[OutboxPosting]:
@@ -190,6 +193,8 @@ def test_backlog_and_book_totals_are_reported_at_first_then_when_due() -> None:
     relay.step()
     assert (outbox.counted, sample("publisher:outbox_postings")) == (1, 3)
     assert sample("ledger:book_balance_grams", book="person") == 1.5
+    assert sample("ledger:personal_balance_grams", kind="unit") == 0.5
+    assert sample("ledger:personal_balance_grams", kind="person") == 1.0
     outbox.totals = {"person": 2500, "partner": 2500}
     clock.now += BACKLOG_SECONDS + 1
     relay.step()

@@ -17,6 +17,12 @@ APPLIED = metrics.counter(
 POSTINGS = metrics.counter(
     "ledger", "postings_total", "Postings made (three per credit or reversal)"
 )
+ACCOUNT_EVENTS = metrics.counter(
+    "ledger",
+    "account_events_total",
+    "Account events recorded (consent history, family reports; redeliveries not counted), by type",
+    ("behaviour_type",),
+)
 WRITE_SECONDS = metrics.histogram("ledger", "write_seconds", "Time to apply one batch")
 CREDITED = metrics.counter(
     "ledger",
@@ -52,6 +58,12 @@ BOOK_BALANCE = metrics.gauge(
     "book_balance_grams",
     "Total balance of each book, read in one snapshot by the active publisher",
     ("book",),
+)
+PERSONAL_BALANCE = metrics.gauge(
+    "ledger",
+    "personal_balance_grams",
+    "The personal book's total by whose accounts: kind person or unit (they sum to the book)",
+    ("kind",),
 )
 
 API_REQUESTS = metrics.counter(

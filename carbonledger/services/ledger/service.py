@@ -1,9 +1,9 @@
 """The ledger's use cases: recording a batch of decisions in the books, and relaying
 the outbox to the broker.
 
-`Postings` is the writer's sink: the decisions of the batch in hand, applied with
-the batch's offsets in one transaction, then the metrics of what was recorded for
-the first time. `OutboxRelay` is the publisher's leader loop, one step at a time:
+`Postings` is the writer's sink: the decisions and account events of the batch in
+hand, applied with the batch's offsets in one transaction, then the metrics of what
+was recorded for the first time. `OutboxRelay` is the publisher's leader loop, one step at a time:
 the oldest outbox rows are sent and deleted only once the broker acknowledged every
 one (in the transaction that locked them), with the backlog and the book totals
 reported now and then. Both know the database and the broker only through ports
@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 from carbonledger.contracts import metrics, topics
-from carbonledger.contracts.records import Decision, DecisionKind, ReductionClaim
+from carbonledger.contracts.catalogue import is_consent_type
+from carbonledger.contracts.records import AccountEvent, Decision, DecisionKind, ReductionClaim
 from carbonledger.contracts.regions import RegionTable
 from carbonledger.services.ledger.domain.batches import Applied, Offset
+from carbonledger.services.ledger.domain.consent import ConsentEntry, consent_entry
+from carbonledger.services.ledger.domain.family import FamilyReport, family_report
 from carbonledger.services.ledger.domain.outbox import Publish
 from carbonledger.services.ledger.metrics import (
+    ACCOUNT_EVENTS,
     ACTIVE,
     APPLIED,
     BACKLOG,
@@ -34,6 +38,7 @@ from carbonledger.services.ledger.metrics import (
     CREDITED,
     EVENT_TO_POSTING,
     INGEST_TO_POSTING,
+    PERSONAL_BALANCE,
     POSTINGS,
     PUBLISHED,
     REVERSED,
@@ -65,7 +70,13 @@ class Ledger(Protocol):
     @property
     def regions(self) -> RegionTable: ...
 
-    def apply(self, decisions: list[Decision], group_id: str, offsets: list[Offset]) -> Applied: ...
+    def apply(
+        self,
+        decisions: list[Decision],
+        group_id: str,
+        offsets: list[Offset],
+        accounts: Sequence[ConsentEntry | FamilyReport],
+    ) -> Applied: ...
 
     def offsets(self, group_id: str, topic: str) -> dict[int, int]: ...
 
@@ -79,14 +90,16 @@ class OutboxRows(Protocol):
 
     def backlog(self) -> int: ...
 
-    def book_totals(self) -> dict[str, int]: ...
+    def book_totals(self) -> tuple[dict[str, int], dict[str, int]]: ...
 
 
 # --- recording decisions ----------------------------------------------------------------------
 
 
 def observe(applied: Applied, regions: RegionTable, now: datetime) -> None:
-    """Metrics of the decisions a batch recorded for the first time."""
+    """Metrics of the decisions and account events a batch recorded for the first time."""
+    for type_, count in applied.accounts.items():
+        ACCOUNT_EVENTS.labels(type_).inc(count)
     for d in applied.fresh:
         APPLIED.labels(d.kind.value).inc()
         if d.kind not in _MOVING:
@@ -108,16 +121,25 @@ def _latency(claim: ReductionClaim, now: datetime) -> None:
 
 
 class Postings:
-    """The books as the writer's sink: the decisions of the batch in hand, recorded
-    with the batch's offsets in one transaction (an `OffsetStore`)."""
+    """The books as the writer's sink: the decisions and account events of the batch
+    in hand, recorded with the batch's offsets in one transaction (an `OffsetStore`)."""
 
     def __init__(self, books: Ledger, group: str, db: DbThread) -> None:
         self.books, self.group, self.db = books, group, db
         self.decisions: list[Decision] = []
+        self.accounts: list[ConsentEntry | FamilyReport] = []
 
     def take(self, record: Any, decision: Decision) -> Iterator[Output]:
         """The batch handler's part: keep the decision for `write` (it sends nothing)."""
         self.decisions.append(decision)
+        return iter(())
+
+    def take_account(self, record: Any, event: AccountEvent) -> Iterator[Output]:
+        """Keep an account event's history entry or family report for `write`. One the
+        ledger cannot record (no evidence, a link of a subject to itself, ...) raises
+        `Rejection` before anything is kept: the stage dead-letters it."""
+        entry = consent_entry(event) if is_consent_type(event.type) else family_report(event)
+        self.accounts.append(entry)
         return iter(())
 
     async def stored(self, topic: str) -> dict[int, int]:
@@ -126,17 +148,24 @@ class Postings:
     def discard(self) -> None:
         """A failed attempt's decisions: gone (its transaction, if it began, was rolled
         back), so the records worked again in parts are not taken twice."""
-        self.decisions = []
+        self.decisions, self.accounts = [], []
 
     async def write(self, offsets: Offsets) -> None:
         decisions, self.decisions = self.decisions, []
+        accounts, self.accounts = self.accounts, []
         stored = [Offset(tp.topic, tp.partition, o) for tp, o in offsets.items()]
-        await self.db.call(self.record, decisions, stored)
+        await self.db.call(self.record, decisions, stored, accounts)
 
-    def record(self, decisions: list[Decision], offsets: list[Offset]) -> None:
-        """Apply the decisions and the offsets they bring the books to, then count."""
+    def record(
+        self,
+        decisions: list[Decision],
+        offsets: list[Offset],
+        accounts: Sequence[ConsentEntry | FamilyReport] = (),
+    ) -> None:
+        """Apply the decisions and account events and the offsets they bring the books
+        to, then count."""
         started = time.perf_counter()
-        applied = self.books.apply(decisions, self.group, offsets)
+        applied = self.books.apply(decisions, self.group, offsets, accounts)
         WRITE_SECONDS.observe(time.perf_counter() - started)
         POSTINGS.inc(applied.postings)
         BATCHES.observe(len(decisions))
@@ -201,9 +230,14 @@ class OutboxRelay:
         return sent >= self.batch_max
 
     def report_books(self) -> None:
-        """The three books must hold the same total."""
-        for book, total_mg in self.outbox.book_totals().items():
+        """The three books must hold the same total; the personal one is people's and
+        units' accounts, reported apart (a gauge of its own, so the books' gauge
+        holds only the three that must be equal)."""
+        books, personal = self.outbox.book_totals()
+        for book, total_mg in books.items():
             BOOK_BALANCE.labels(book).set(metrics.grams(total_mg))
+        for kind, total_mg in personal.items():
+            PERSONAL_BALANCE.labels(kind).set(metrics.grams(total_mg))
 
     def _due(self, last: float | None, every: float) -> bool:
         return last is None or self.clock() - last > every

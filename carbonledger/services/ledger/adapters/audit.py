@@ -65,6 +65,7 @@ def verify(
     report = Report()
     with snapshot(conn):
         heads = views.heads(conn)
+        units = views.unit_balances(conn)
         seen = set()
         for (book, name), entries in groupby(views.chain_entries(conn, account), _account_of):
             seen.add((book, name))
@@ -75,6 +76,8 @@ def verify(
             last = chain[-1]
             if heads.get((book, name)) != (len(chain), int(last["balance_mg"]), last["hash"]):
                 report.problems.append(f"{book}:{name}: balance row does not match its chain")
+            if book == "personal" and _kind_differs(chain, "unit" if name in units else "person"):
+                report.problems.append(f"{book}:{name}: postings of another kind than its account")
             if progress:
                 progress(report.accounts, 1 if account else len(heads))
         if account is None:
@@ -94,6 +97,12 @@ def snapshot(conn: psycopg.Connection) -> Iterator[None]:
     with conn.transaction():  # also what a named (server-side) cursor needs
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         yield
+
+
+def _kind_differs(chain: list[dict[str, Any]], kind: str) -> bool:
+    """Whether a personal account holds postings of a subject kind other than its
+    balance row's (a person's account is never a unit's, nor the other way)."""
+    return any(entry["subject_kind"] != kind for entry in chain)
 
 
 def _account_of(entry: Mapping[str, Any]) -> tuple[str, str]:
@@ -123,6 +132,10 @@ def _check_invariants(
         for d in views.misdirected_amounts(conn, MAX_DECISION_MG)
     ]
     report.problems += [f"reversal {r}" for r in views.stray_reversals(conn)]
+    report.problems += [
+        f"{row}: names what is not a subject id, or a family of one subject"
+        for row in views.invalid_account_rows(conn)
+    ]
     report.problems += [
         f"decision {d}: posted, but its kind moves no book" for d in views.unposted_kinds(conn)
     ]

@@ -1,7 +1,8 @@
 """The ledger's PostgreSQL write side: applying decisions exactly once.
 
-A batch of decisions is applied in one transaction together with the consumer
-offsets that follow it. Decisions and postings are keyed by deterministic ids
+A batch of decisions is applied in one transaction together with the batch's
+account events (consent history, family reports) and the consumer offsets that
+follow it. Decisions, postings and account events are keyed by deterministic ids
 (`ON CONFLICT DO NOTHING`), and balances move only by the postings that were
 actually inserted, so a redelivered or retried batch changes nothing.
 
@@ -11,18 +12,29 @@ domain planner's (`domain/planner.py`). Reads are in `views.py`.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import astuple, fields
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from carbonledger.contracts.catalogue import Reason, Rejection
-from carbonledger.contracts.records import Decision, DecisionKind
+from carbonledger.contracts.records import Book, Decision, DecisionKind
 from carbonledger.contracts.regions import RegionTable, load_regions
 from carbonledger.services.ledger.adapters import views
 from carbonledger.services.ledger.domain.batches import Applied, Offset
 from carbonledger.services.ledger.domain.chain import ENTRY_FIELDS, ChainedPosting, Head
+from carbonledger.services.ledger.domain.consent import ConsentEntry
+from carbonledger.services.ledger.domain.family import (
+    FamilyReport,
+    Membership,
+    changes_nothing,
+    memberships,
+    operator_reports,
+)
 from carbonledger.services.ledger.domain.planner import (
     Account,
     Plan,
@@ -69,9 +81,12 @@ RETURNING decision_id
 # Accounts are created (empty) and locked in one order by every writer, so two
 # writers sharing accounts queue rather than deadlock, and each chain grows in
 # one transaction at a time.
+# A personal account's balance row says whose it is (a person's or a unit's), so the
+# totals split the personal book from the balances alone.
 _OPEN_ACCOUNTS = """
-INSERT INTO balances (book, account, balance_mg, postings)
-SELECT book, account, 0, 0 FROM unnest(%s::text[], %s::text[]) AS a(book, account)
+INSERT INTO balances (book, account, balance_mg, postings, subject_kind)
+SELECT book, account, 0, 0, kind
+FROM unnest(%s::text[], %s::text[], %s::text[]) AS a(book, account, kind)
 ORDER BY book, account
 ON CONFLICT (book, account) DO NOTHING
 """
@@ -108,6 +123,26 @@ WHERE kind = 'credit' AND decision_id = ANY(%s) AND decision_id <> ALL(%s)
 _REVERSED_BEFORE = """
 SELECT DISTINCT reverses FROM decisions
 WHERE kind = 'reverse' AND reverses = ANY(%s) AND decision_id <> ALL(%s)
+"""
+
+# Account events: the consent history and family reports, append-only and keyed by
+# the account event's id, so a redelivered or replayed event is not recorded again.
+# Columns are the entry's dataclass fields by name; the casts follow their order.
+_CONSENT_COLUMNS = tuple(f.name for f in fields(ConsentEntry))
+_FAMILY_COLUMNS = tuple(f.name for f in fields(FamilyReport))
+_INSERT_CONSENTS = f"""
+INSERT INTO consent_events ({", ".join(_CONSENT_COLUMNS)})
+SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+    %s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])
+ON CONFLICT (account_event_id) DO NOTHING
+RETURNING type
+"""
+_INSERT_FAMILY = f"""
+INSERT INTO family_events ({", ".join(_FAMILY_COLUMNS)})
+SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+    %s::timestamptz[], %s::text[], %s::text[], %s::text[])
+ON CONFLICT (account_event_id) DO NOTHING
+RETURNING type
 """
 
 _SAVE_OFFSET = """
@@ -153,6 +188,14 @@ def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     return [[row[i] for row in rows] for i in range(width)]
 
 
+AccountEntries = Sequence[ConsentEntry | FamilyReport]
+
+
+def _kinds(decisions: Iterable[Decision]) -> dict[str, str]:
+    """Whose personal accounts these decisions post to: subject -> person or unit."""
+    return {d.claim.subject: d.claim.subject_kind.value for d in decisions}
+
+
 class Books:
     """Applies decisions to the three books over one connection (and reads the two
     figures the writer and the publisher need: their offsets and the book totals)."""
@@ -162,21 +205,65 @@ class Books:
         self.regions = regions or load_regions()
 
     def apply(
-        self, decisions: Sequence[Decision], group_id: str, offsets: Iterable[Offset]
+        self,
+        decisions: Sequence[Decision],
+        group_id: str,
+        offsets: Iterable[Offset],
+        accounts: AccountEntries = (),
     ) -> Applied:
-        """Apply decisions and record the offsets after them, atomically. Decisions
-        already applied make no postings and are not among the fresh ones."""
+        """Apply decisions, record the account events (consent history, family
+        reports) and the offsets after them, atomically. Decisions already applied
+        make no postings and are not among the fresh ones; account events already
+        recorded are not recorded again."""
         with self.conn.transaction(), self.conn.cursor() as cur:
             fresh = self._record(cur, decisions) if decisions else []
             self._check_reversals(cur, fresh)
             moving = accounts_moved(fresh)
-            planned = plan(fresh, self._lock_heads(cur, moving) if moving else {}, self.regions)
+            heads = self._lock_heads(cur, moving, _kinds(fresh)) if moving else {}
+            planned = plan(fresh, heads, self.regions)
             if planned.postings:
                 self._copy(cur, planned)
+            recorded = self._record_accounts(cur, accounts)
             cur.executemany(
                 _SAVE_OFFSET, [(group_id, o.topic, o.partition, o.next_offset) for o in offsets]
             )
-        return Applied(len(planned.postings), fresh)
+        return Applied(len(planned.postings), fresh, recorded)
+
+    def _record_accounts(self, cur: psycopg.Cursor[Any], accounts: AccountEntries) -> Counter[str]:
+        """Insert the batch's account events; how many were new, by type."""
+        recorded: Counter[str] = Counter()
+        consents = [astuple(a) for a in accounts if isinstance(a, ConsentEntry)]
+        reports = [astuple(a) for a in accounts if isinstance(a, FamilyReport)]
+        for insert, rows, width, kind in (
+            (_INSERT_CONSENTS, consents, len(_CONSENT_COLUMNS), "consent"),
+            (_INSERT_FAMILY, reports, len(_FAMILY_COLUMNS), "family"),
+        ):
+            if rows:
+                cur.execute(insert, _columns(rows, width))
+                recorded.update(f"{kind}.{t}" for (t,) in cur.fetchall())
+        return recorded
+
+    def record_family(self, reports: Sequence[FamilyReport]) -> int:
+        """Record family reports of their own (the operator's command); returns how
+        many were new (the same reports again record nothing)."""
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            return sum(self._record_accounts(cur, reports).values())
+
+    def operator_family(
+        self, kind: str, head: str, member: str, at: datetime | None, evidence_id: str | None
+    ) -> tuple[int, Membership | None]:
+        """The operator's link or unlink of a pair, both sides' acceptance at once
+        (partner `operator`): at `at`, or now unless that would change nothing.
+        Returns the reports recorded and the pair's membership after."""
+        recorded = 0
+        if at is not None or not changes_nothing(kind, self.membership(head, member)):
+            moment = at or datetime.now(UTC)
+            recorded = self.record_family(operator_reports(kind, head, member, moment, evidence_id))
+        return recorded, self.membership(head, member)
+
+    def membership(self, head: str, member: str) -> Membership | None:
+        rows = views.family_reports_of_member(self.conn, member)
+        return memberships(FamilyReport(**r) for r in rows).get((head, member))
 
     def _record(self, cur: psycopg.Cursor[Any], decisions: Sequence[Decision]) -> list[Decision]:
         """Record the decisions; returns those not recorded before, once each, in order."""
@@ -209,9 +296,14 @@ class Books:
             decision, why = refused
             raise Rejection(Reason.INVALID_RECORD, f"decision {decision.decision_id} {why}")
 
-    def _lock_heads(self, cur: psycopg.Cursor[Any], accounts: list[Account]) -> dict[Account, Head]:
+    def _lock_heads(
+        self, cur: psycopg.Cursor[Any], accounts: list[Account], kinds: dict[str, str]
+    ) -> dict[Account, Head]:
         books_, names = _columns(accounts, 2)
-        cur.execute(_OPEN_ACCOUNTS, (books_, names))
+        opened = [
+            kinds.get(a, "person") if b == Book.PERSONAL.value else "person" for b, a in accounts
+        ]
+        cur.execute(_OPEN_ACCOUNTS, (books_, names, opened))
         cur.execute(_LOCK_HEADS, (books_, names))
         return {
             (str(b), str(a)): Head(int(n), int(balance), str(head))

@@ -45,6 +45,7 @@ class Outbox:
         row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()
         return bool(row and row[0])
 
-    def book_totals(self) -> dict[str, int]:
-        """Each book's total, read in one statement (one snapshot)."""
-        return views.totals(self.conn)
+    def book_totals(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Each book's total, and the personal book's by whose accounts (person,
+        unit), read in one statement (one snapshot)."""
+        return views.totals_by_kind(self.conn)

@@ -62,6 +62,22 @@ def totals(conn: psycopg.Connection) -> dict[str, int]:
     return {book: found.get(book, 0) for book in BOOKS}
 
 
+def totals_by_kind(conn: psycopg.Connection) -> tuple[dict[str, int], dict[str, int]]:
+    """Each book's total, and the personal book's split into people's and units'
+    accounts (`person`, `unit`), from the balances in one statement (one snapshot)."""
+    rows = conn.execute(
+        "SELECT book, subject_kind, coalesce(sum(balance_mg), 0) FROM balances"
+        " GROUP BY book, subject_kind"
+    ).fetchall()
+    books = dict.fromkeys(BOOKS, 0)
+    kinds = {"person": 0, "unit": 0}
+    for book, kind, total in rows:
+        books[str(book)] = books.get(str(book), 0) + int(total)
+        if book == "personal":
+            kinds[str(kind)] = kinds.get(str(kind), 0) + int(total)
+    return books, kinds
+
+
 def balance(conn: psycopg.Connection, book: str, account: str) -> tuple[int, int] | None:
     """An account's balance and number of postings, or None if it has none."""
     row = conn.execute(
@@ -77,18 +93,25 @@ def balances(conn: psycopg.Connection, book: str) -> dict[str, int]:
 
 
 def personal_by_kind(conn: psycopg.Connection) -> dict[str, tuple[int, int]]:
-    """The personal book split by whose accounts they are: kind -> (accounts, total)."""
+    """The personal book split by whose accounts they are: kind -> (accounts, total),
+    from the balance rows (each says its kind; `carbonledger verify` checks it
+    against the account's postings)."""
     rows = conn.execute(
-        "SELECT subject_kind, count(DISTINCT account), coalesce(sum(amount_mg), 0)"
-        " FROM postings WHERE book = 'personal' GROUP BY subject_kind"
+        "SELECT subject_kind, count(*), coalesce(sum(balance_mg), 0) FROM balances"
+        " WHERE book = 'personal' GROUP BY subject_kind"
     ).fetchall()
     return {str(kind): (int(n), int(total)) for kind, n, total in rows}
 
 
 def unit_accounts(conn: psycopg.Connection) -> set[str]:
     """The personal-book accounts that are units' (organisations'), not people's."""
+    return unit_balances(conn)
+
+
+def unit_balances(conn: psycopg.Connection) -> set[str]:
+    """The personal accounts whose balance row says they are units'."""
     rows = conn.execute(
-        "SELECT DISTINCT account FROM postings WHERE book = 'personal' AND subject_kind = 'unit'"
+        "SELECT account FROM balances WHERE book = 'personal' AND subject_kind = 'unit'"
     ).fetchall()
     return {str(row[0]) for row in rows}
 
@@ -172,11 +195,10 @@ def recent_postings(
 
 
 def subject_kind(conn: psycopg.Connection, subject: str) -> str | None:
-    """Whether a personal account is a person's or a unit's (its newest posting says)."""
+    """Whether a personal account is a person's or a unit's (its balance row says),
+    or None if it has no postings."""
     row = conn.execute(
-        "SELECT subject_kind FROM postings WHERE book = 'personal' AND account = %s"
-        " ORDER BY seq DESC LIMIT 1",
-        (subject,),
+        "SELECT subject_kind FROM balances WHERE book = 'personal' AND account = %s", (subject,)
     ).fetchone()
     return str(row[0]) if row else None
 
@@ -352,6 +374,77 @@ def employer_rows(conn: psycopg.Connection, employer: str) -> tuple[int, list[Ma
         (employer,),
     )
     return members, _dicts(rows)
+
+
+# --- consent and family accounts ----------------------------------------------------------
+
+_CONSENT_READ = (
+    "SELECT type, partner, scope, evidence_id, given_at, recorded_at, region, event_source,"
+    " event_id, subject_kind FROM consent_events"
+)
+
+
+def consent_history(conn: psycopg.Connection, subject: str) -> list[Mapping[str, Any]]:
+    """A subject's consent history: every entry, by the time the user gave or withdrew
+    consent, then in the order recorded."""
+    rows = conn.execute(_CONSENT_READ + " WHERE subject = %s ORDER BY given_at, seq", (subject,))
+    return _dicts(rows)
+
+
+_FAMILY_READ = (
+    "SELECT account_event_id, reported_by, head, member, partner, type, time, evidence_id,"
+    " event_source, event_id FROM family_events"
+)
+
+
+def family_reports_of_head(conn: psycopg.Connection, head: str) -> list[Mapping[str, Any]]:
+    """Every report about the members this head has ever been reported with, whatever
+    their head (a member's other families decide whether a link takes effect)."""
+    rows = conn.execute(
+        _FAMILY_READ + " WHERE member IN (SELECT member FROM family_events WHERE head = %s)",
+        (head,),
+    )
+    return _dicts(rows)
+
+
+def family_reports_of_member(conn: psycopg.Connection, member: str) -> list[Mapping[str, Any]]:
+    rows = conn.execute(_FAMILY_READ + " WHERE member = %s", (member,))
+    return _dicts(rows)
+
+
+def personal_within(
+    conn: psycopg.Connection, spans: list[tuple[str, Any, Any]]
+) -> list[tuple[int, int]]:
+    """For each (account, start, end or None), the net amount and count of the
+    account's personal postings whose behaviour time is in [start, end)."""
+    if not spans:
+        return []
+    rows = conn.execute(
+        "SELECT s.n, coalesce(sum(p.amount_mg), 0), count(p.posting_id)"
+        " FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY"
+        "  AS s(account, start_at, end_at, n)"
+        " LEFT JOIN postings p ON p.book = 'personal' AND p.account = s.account"
+        "  AND p.behaviour_time >= s.start_at AND (s.end_at IS NULL OR p.behaviour_time < s.end_at)"
+        " GROUP BY s.n ORDER BY s.n",
+        ([a for a, _, _ in spans], [s for _, s, _ in spans], [e for _, _, e in spans]),
+    ).fetchall()
+    return [(int(net), int(count)) for _, net, count in rows]
+
+
+def invalid_account_rows(conn: psycopg.Connection, limit: int = 20) -> list[str]:
+    """Consent and family rows naming what is not a subject id, or a family report by
+    neither side or of a subject with itself (the tables' checks refuse them; this
+    finds rows written around them)."""
+    rows = conn.execute(
+        "SELECT 'consent event ' || account_event_id FROM consent_events"
+        " WHERE subject !~ '^[0-9a-f]{64}$'"
+        " UNION ALL SELECT 'family event ' || account_event_id FROM family_events"
+        " WHERE head !~ '^[0-9a-f]{64}$' OR member !~ '^[0-9a-f]{64}$' OR head = member"
+        " OR reported_by NOT IN (head, member)"
+        " LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return [str(r) for (r,) in rows]
 
 
 # --- decisions and claims ---------------------------------------------------------------------

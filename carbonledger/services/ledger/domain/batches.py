@@ -3,7 +3,8 @@ the same transaction as its postings, and what applying it did."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from carbonledger.contracts.records import Decision
 
@@ -17,7 +18,9 @@ class Offset:
 
 @dataclass(frozen=True)
 class Applied:
-    """What one batch did: postings made, and the decisions not recorded before."""
+    """What one batch did: postings made, the decisions not recorded before, and the
+    account events recorded for the first time, by type (`consent.granted`, ...)."""
 
     postings: int
     fresh: list[Decision]
+    accounts: Counter[str] = field(default_factory=Counter)

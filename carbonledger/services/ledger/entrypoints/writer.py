@@ -1,11 +1,13 @@
-"""Ledger writer: dedupe.decisions -> postings in PostgreSQL, exactly once in effect.
+"""Ledger writer: dedupe.decisions -> postings, and account.events -> the consent
+history and family reports, in PostgreSQL, exactly once in effect.
 
 A stage of the runtime kit (runtime/batching.py), committing with `StoredOffsets`:
-offsets live in PostgreSQL and are written in the transaction that writes the
-postings they cover; on partition assignment the consumer seeks to them. Kafka's
-own committed offsets are updated afterwards for lag monitoring only. An
-undecodable decision is a dead letter, acknowledged before the batch's offsets
-are stored; so is one the books refuse (invalid_record) or cannot store (a
+offsets live in PostgreSQL, per topic, and are written in the transaction that
+writes the postings and account events they cover; on partition assignment the
+consumer seeks to them. Kafka's own committed offsets are updated afterwards for
+lag monitoring only. Each record is decoded as its topic's model; an undecodable
+decision or account event is a dead letter, acknowledged before the batch's
+offsets are stored; so is one the books refuse (invalid_record) or cannot store (a
 processing error, isolated from its batch by the stage kit). The sink itself is
 service.py's `Postings`; this module wires it.
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 import psycopg
 
 from carbonledger.contracts import topics
-from carbonledger.contracts.records import Decision
+from carbonledger.contracts.records import AccountEvent, Decision
 from carbonledger.runtime.commits import StoredOffsets
 from carbonledger.runtime.process import OffLoop, run_worker
 from carbonledger.runtime.stage import Stage, make_app
@@ -36,8 +38,13 @@ def main() -> None:
     stage = Stage("ledger", app, settings)
     postings = Postings(Books(conn), settings.ledger_group, db)
     stage.batches(
-        (topics.DECISIONS,),
-        stage.each(Decision, postings.take),
+        (topics.DECISIONS, topics.ACCOUNTS),
+        stage.by_topic(
+            {
+                topics.DECISIONS: stage.each(Decision, postings.take),
+                topics.ACCOUNTS: stage.each(AccountEvent, postings.take_account),
+            }
+        ),
         commit=StoredOffsets(postings),
         max_records=settings.ledger_batch_max,
         poll_ms=settings.ledger_poll_ms,

@@ -22,7 +22,9 @@ from carbonledger.services.ledger.entrypoints.api.guards import (
 )
 from carbonledger.services.ledger.entrypoints.api.routers import (
     claims,
+    consents,
     employers,
+    families,
     health,
     ledgers,
     methodologies,
@@ -105,6 +107,6 @@ def create_app() -> FastAPI:
     )
     app.add_middleware(CountRequests)
     app.add_exception_handler(BooksUnavailable, books_unavailable)
-    for area in (health, ledgers, employers, claims, methodologies):
+    for area in (health, ledgers, employers, families, consents, claims, methodologies):
         app.include_router(area.router)
     return app

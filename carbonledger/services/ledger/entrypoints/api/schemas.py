@@ -58,6 +58,13 @@ class PersonalLedger(BaseModel):
     next_before: int | None = Field(description="pass as `before` for the next page")
 
 
+class UnitLedger(PersonalLedger):
+    """A unit's (an organisation's) account: its part of the personal book, which the
+    totals report on a line of its own (`BookTotals.units`)."""
+
+    subject_kind: str = Field("unit", description="always unit")
+
+
 class EnterpriseLedger(BaseModel):
     partner: str
     balance: Amount
@@ -103,10 +110,12 @@ class GovernmentLedger(BaseModel):
 
 
 class BookTotals(BaseModel):
-    personal: Amount
+    personal: Amount = Field(description="people's and units' accounts: people + units")
+    people: Amount = Field(description="the personal book's accounts of people")
+    units: Amount = Field(description="the personal book's accounts of units (organisations)")
     enterprise: Amount
     government: Amount
-    balanced: bool
+    balanced: bool = Field(description="the three books hold the same total")
 
 
 class ClaimPosting(BaseModel):
@@ -145,13 +154,73 @@ class ClaimExplanation(BaseModel):
     id: str
     status: str = Field(
         description="credited, duplicate, reversed, not_credited (reason says why: "
-        "no_applicable_methodology, cap_reached, late, ...)"
+        "no_applicable_methodology, cap_reached, late, no_consent, ...)"
     )
     credited: Amount = Field(description="net amount this event holds in each book")
     duplicate_of: EventKey | None = Field(description="the winning claim, for a duplicate")
     duplicates: list[EventKey] = Field(description="other partners' claims of this activity")
     reason: str | None
     decisions: list[DecisionView]
+
+
+class ConsentRecord(BaseModel):
+    """One entry of a subject's consent history, as the partner reported it."""
+
+    type: str = Field(description="granted or withdrawn")
+    partner: str
+    scope: str
+    evidence_id: str = Field(description="the partner's record of the authorisation")
+    given_at: datetime = Field(description="when the user gave or withdrew consent")
+    recorded_at: datetime
+    region: str
+    event: EventKey
+
+
+class ConsentStanding(BaseModel):
+    state: str = Field(description="granted or withdrawn")
+    since: datetime
+    evidence_id: str
+
+
+class ConsentHistory(BaseModel):
+    """A subject's consent history (append-only) and, per partner, the consent in force
+    now. The outcome depends only on the times given, never on arrival order."""
+
+    subject: str
+    history: list[ConsentRecord] = Field(description="by given_at, then in recorded order")
+    in_force: dict[str, ConsentStanding] = Field(description="partner → its consent now")
+
+
+class LinkInterval(BaseModel):
+    linked_from: datetime
+    linked_to: datetime | None = Field(description="null: in force now")
+
+
+class RefusedLink(BaseModel):
+    at: datetime = Field(description="when both sides had reported it")
+    reason: str
+
+
+class FamilyMember(BaseModel):
+    member: str
+    in_force: bool
+    intervals: list[LinkInterval]
+    net: Amount = Field(description="personal postings with behaviour inside the intervals")
+    postings: int
+    refused: list[RefusedLink] = Field(description="links that would overlap another family")
+    awaiting: str | None = Field(
+        description="head or member: whose report of a pending link is still missing"
+    )
+
+
+class FamilyLedger(BaseModel):
+    """Family account (1+N): a view of the personal book, never added to any book's
+    total. The head's own postings all count; a member's count while linked."""
+
+    head: str
+    head_own: Amount = Field(description="the head's personal balance (all its postings)")
+    members: list[FamilyMember]
+    total: Amount = Field(description="head_own plus every member's net while linked")
 
 
 class MethodologySummary(BaseModel):

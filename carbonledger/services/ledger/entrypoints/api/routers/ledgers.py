@@ -20,6 +20,7 @@ from carbonledger.services.ledger.entrypoints.api.schemas import (
     PersonalLedger,
     PostingView,
     RegionTotal,
+    UnitLedger,
     month,
     sum_by,
 )
@@ -42,6 +43,22 @@ def personal_ledger(
         )
         kind = views.subject_kind(conn, subject) or "person"
     return PersonalLedger(subject=subject, subject_kind=kind, **shown)
+
+
+@router.get("/unit/{subject}", response_model=UnitLedger)
+def unit_ledger(
+    subject: str, books: BooksDep, limit: Limit = 50, before: Before = None
+) -> UnitLedger:
+    """A unit's (an organisation's) account: balance, totals by behaviour type and
+    month, recent postings. 404 for a subject whose account is a person's (their
+    route is /v1/ledgers/personal) or that has no postings."""
+    if not SUBJECT_PATTERN.match(subject):
+        raise HTTPException(422, "subject must be 64 lowercase hex characters")
+    with books.reading() as conn:
+        if views.subject_kind(conn, subject) != "unit":
+            raise HTTPException(404, "no unit account for this subject")
+        _, shown = _account(conn, "personal", subject, limit, before, "no postings for this unit")
+    return UnitLedger(subject=subject, **shown)
 
 
 def _account(
@@ -139,11 +156,14 @@ def government_ledger(region: str, books: BooksDep, regions: Regions) -> Governm
 
 @router.get("/totals", response_model=BookTotals)
 def totals(books: BooksDep) -> BookTotals:
-    """The three books' totals; they must always be equal."""
+    """The three books' totals (they must always be equal), with the personal book
+    split into people's and units' accounts (people + units = personal)."""
     with books.reading() as conn:
-        t = views.totals(conn)
+        t, kinds = views.totals_by_kind(conn)
     return BookTotals(
         personal=Amount.of(t["personal"]),
+        people=Amount.of(kinds["person"]),
+        units=Amount.of(kinds["unit"]),
         enterprise=Amount.of(t["enterprise"]),
         government=Amount.of(t["government"]),
         balanced=t["personal"] == t["enterprise"] == t["government"],
