@@ -24,9 +24,9 @@ from carbonledger.contracts.catalogue import (
 )
 from carbonledger.contracts.records import DeadLetter, Origin, ValidatedBehaviour
 from carbonledger.contracts.schemas import behaviour_schemas
+from carbonledger.demo.sample import subject_of
 from carbonledger.services.ingest.domain.admission import admit
 from carbonledger.services.quantify.domain.quantify import quantify
-from carbonledger.demo.sample import subject_of
 from tests.factories import NOW, event, registry
 from tests.unit.test_registry import SHIPPED
 
