@@ -455,8 +455,8 @@ def stream_state() -> tuple[Dedupe, ChangelogTable]:
 
 def test_a_state_of_consent_records_only_is_not_expired_and_its_history_is_pruned() -> None:
     dedupe, table = stream_state()
-    for c in claims_of([grant(GOV, 0), withdraw(GOV, 10), grant(GOV, 20), ride(GOV, 1, 30)]):
-        dedupe.observe(0, c)
+    history = claims_of([grant(GOV, 0), withdraw(GOV, 10), grant(GOV, 20), ride(GOV, 1, 30)])
+    first = [dedupe.observe(0, c).accounts for c in history]
     month = 60 * 24 * 30
     for day in range(1, 31):  # someone else's rides move the watermark a month on
         (other,) = claims_of([ride(MAPS, 100 + day, 60 * 24 * day + 600, subject=BOB)])
@@ -466,6 +466,9 @@ def test_a_state_of_consent_records_only_is_not_expired_and_its_history_is_prune
     assert sorted(kept.claims) == [f"{GOV}/auth-granted-20-0"]
     listed = [k for k in held if k.startswith(b"~expiry/0/") and ALICE.encode() in held[k]]
     assert listed == []  # the state can shrink no further: not listed again
+    # A resend of a record forgotten as superseded decides nothing and is the same record.
+    resent = dedupe.observe(0, history[1])
+    assert resent.decisions == [] and resent.accounts == first[1]
     (later,) = claims_of([ride(GOV, 2, month)])
     (credit,) = dedupe.observe(0, later).decisions
     assert credit.kind is DecisionKind.CREDIT
