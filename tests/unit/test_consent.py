@@ -36,6 +36,7 @@ from carbonledger.reference.settle import settle
 from carbonledger.runtime.changelog import ChangelogTable
 from carbonledger.services.dedupe.adapters.memory import MemoryState
 from carbonledger.services.dedupe.adapters.state import ChangelogState, decode_person, encode_person
+from carbonledger.services.dedupe.domain.activities import event_key
 from carbonledger.services.dedupe.domain.expiry import expires_on
 from carbonledger.services.dedupe.domain.person import PersonState, observe, prune
 from carbonledger.services.dedupe.domain.resolve import Outcome, Status, Why, resolve
@@ -44,8 +45,9 @@ from carbonledger.services.dedupe.service import Dedupe, StateStore
 from carbonledger.services.ingest.service import PartnerRecord, admit_records
 from carbonledger.services.ledger.domain.postings import postings_for
 from carbonledger.services.quantify.service import quantify_behaviour
-from tests.factories import claim
+from tests.factories import admitted, claim, event, raw
 from tests.unit.test_dedupe_service import Tallied
+from tests.unit.test_household import week_then
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DAY = datetime(2026, 10, 12, 0, 0, tzinfo=CST)
@@ -277,6 +279,26 @@ def test_a_global_key_claim_from_a_consent_partner_is_not_credited() -> None:
     assert found.detail is not None and "cannot be checked" in found.detail
     without = resolve([batch.model_copy(update={"consent_required": False})])[f"{GOV}/b-1"]
     assert without.status is Status.CREDITED
+
+
+def household_consent(day: int, hour: int = 12) -> ReductionClaim:
+    """The household's consent to its power company (the factories' every-app)."""
+    body = event("consent.granted", "440304", ended=datetime(2026, 10, day, hour, tzinfo=CST),
+                 scope="carbon_account", evidence_id=f"power-auth-{day}")  # fmt: skip
+    return quantify_behaviour(admitted(raw(body), "every-app"), METHODOLOGIES)
+
+
+def test_readings_without_consent_are_no_household_history() -> None:
+    """The household rule needs seven days of readings; a reading taken before the
+    consent is not credited and is not used as anyone's history either."""
+    week = [c.model_copy(update={"consent_required": True}) for c in week_then("8")]
+    day_8 = event_key(week[-1])
+    assert all(o.reason == Why.NO_CONSENT for o in resolve(week).values())
+    consented = resolve([*week, household_consent(1, 0)])[day_8]
+    assert consented.status is Status.CREDITED and consented.amount_mg == 773_800
+    partly = resolve([*week, household_consent(4)])
+    assert partly[day_8].reason == "needs_household_history"
+    assert partly[event_key(week[0])].reason == Why.NO_CONSENT
 
 
 # --- order independence, through the stream's use case and settle ------------------
