@@ -8,7 +8,9 @@ made in this order, reversals included (the stream's order may need fewer or mor
 Claims meet in dedupe groups as in the stream (a global natural key's claims in one
 group, whoever reported them). Units' accounts are in the personal book like
 people's and reported apart (`units`); engagement events are counted apart and
-never touch a book.
+never touch a book. Consent records decide, as in the stream, which behaviours of a
+partner that needs consent are credited: `consent_records` says how many there were,
+`no_consent` how many claims were not credited for lack of one.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from carbonledger.contracts.catalogue import CONSENT_GRANTED, CONSENT_WITHDRAWN
 from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.partners import PartnerRegistry
 from carbonledger.contracts.records import (
@@ -32,7 +35,8 @@ from carbonledger.contracts.records import (
     ValidatedBehaviour,
 )
 from carbonledger.services.dedupe.adapters.memory import MemoryState
-from carbonledger.services.dedupe.domain.person import DEFAULT_WINDOW
+from carbonledger.services.dedupe.domain.consent import refusals
+from carbonledger.services.dedupe.domain.person import DEFAULT_WINDOW, PersonState
 from carbonledger.services.dedupe.domain.resolve import Status, Why
 from carbonledger.services.dedupe.service import (
     Dedupe,
@@ -64,6 +68,11 @@ class Settlement:
             "government": self.government,
         }[name]
 
+    @property
+    def consent_records(self) -> int:
+        """Consent records taken in (grants and withdrawals, each once)."""
+        return self.account_events[CONSENT_GRANTED] + self.account_events[CONSENT_WITHDRAWN]
+
     def personal_by_kind(self) -> dict[str, int]:
         """The personal book's total split into people's and units' accounts."""
         units = sum(v for a, v in self.personal.items() if a in self.units)
@@ -84,6 +93,8 @@ class Settlement:
             "capped_to_zero": self.outcomes[Status.CAPPED],
             "replays": self.outcomes["replay"],
             "credited": self.outcomes[Status.CREDITED],
+            "no_consent": self.outcomes[Why.NO_CONSENT],
+            "consent_records": self.consent_records,
             "postings": self.postings,
             "engagements": dict(sorted(self.engagements.items())),
             "account_events": dict(sorted(self.account_events.items())),
@@ -135,12 +146,19 @@ def settle(
     result.engagements.update(engaged.values())
     result.account_events.update(accounted.values())
     for state in people.people():
-        for key, position in state.positions.items():
-            if is_engagement(state.claims[key]) or is_account(state.claims[key]):
-                continue  # counted apart, in `engagements` and `account_events`
-            result.outcomes[position.status.value] += 1
-            result.outcomes["cap_applied"] += position.capped
+        _count_outcomes(result, state)
     return result
+
+
+def _count_outcomes(result: Settlement, state: PersonState) -> None:
+    """Each claim's standing, and of the not credited those for lack of consent."""
+    refused = refusals(state.claims.values())
+    for key, position in state.positions.items():
+        if is_engagement(state.claims[key]) or is_account(state.claims[key]):
+            continue  # counted apart, in `engagements` and `account_events`
+        result.outcomes[position.status.value] += 1
+        result.outcomes["cap_applied"] += position.capped
+        result.outcomes[Why.NO_CONSENT] += key in refused
 
 
 class Outcomes:

@@ -7,11 +7,13 @@ from datetime import datetime
 
 from carbonledger.contracts import metrics
 from carbonledger.contracts.records import AccountEvent, Decision, DecisionKind, Engagement
+from carbonledger.services.dedupe.domain.resolve import Why
 
 CLAIMS_SEEN = metrics.counter(
     "dedupe",
     "claims_total",
-    "Claims consumed, by outcome (new, replay, late, rerouted: sent on under its group's key)",
+    "Claims consumed, by outcome (new, replay, late, rerouted: sent on under its group's key,"
+    " account: a family link passed on without state)",
     ("outcome",),
 )
 DECISIONS = metrics.counter(
@@ -27,8 +29,15 @@ REVERSALS = metrics.counter(
     "dedupe",
     "reversals_total",
     "Credits reversed, by class, reason (displaced, capped, cap_reached, recomputed,"
-    " corrected) and partner pair (the reversed claim's partner, the winner's or none)",
+    " corrected, no_consent) and partner pair (the reversed claim's partner, the winner's or none)",
     ("activity_class", "reason", "partner", "winner_partner"),
+)
+NO_CONSENT = metrics.counter(
+    "dedupe",
+    "no_consent_total",
+    "Claims recorded not credited for lack of the subject's consent to their partner (reason"
+    " no_consent; a replay's included), by partner",
+    ("partner",),
 )
 ENGAGEMENTS = metrics.counter(
     "dedupe",
@@ -74,6 +83,8 @@ class DedupeMetrics:
             DUPLICATES.labels(
                 claim.activity_class, claim.event.source, decision.winner.source
             ).inc()
+        elif decision.kind is DecisionKind.NOT_CREDITED and decision.reason == Why.NO_CONSENT:
+            NO_CONSENT.labels(claim.event.source).inc()
         elif decision.kind is DecisionKind.REVERSE:
             winner = decision.winner.source if decision.winner is not None else "none"
             REVERSALS.labels(

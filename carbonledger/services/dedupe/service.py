@@ -14,6 +14,9 @@ No Kafka here; what it counts goes to a `Tally`.
 Engagement events (`engage.*`) are observed like any claim (a replay of one is
 recognised by its `(source, id)`), but what comes of them is an `Engagement`
 record for incentive systems instead of decisions: they never reach the books.
+Consent records are kept in their subject's state, where they decide which of the
+subject's behaviours are credited (domain/consent.py); family links decide nothing
+here, so they are passed on as account events without touching any state.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from carbonledger.contracts.catalogue import is_account_type, is_engagement_type
+from carbonledger.contracts.calendar import CST
+from carbonledger.contracts.catalogue import is_account_type, is_consent_type, is_engagement_type
 from carbonledger.contracts.groups import dedupe_group
 from carbonledger.contracts.records import AccountEvent, Decision, Engagement, ReductionClaim
 from carbonledger.services.dedupe.domain.expiry import days_to_sweep, expires_on
@@ -63,7 +67,8 @@ class Tally(Protocol):
     """What dedupe counts as it goes (the stream's are its Prometheus metrics)."""
 
     def claim(self, outcome: str) -> None:
-        """One claim taken: "new", "replay" or "late"."""
+        """One claim taken: "new", "replay", "late", or "account" (a family link,
+        passed on without state)."""
         ...
 
     def decision(self, decision: Decision) -> None: ...
@@ -99,6 +104,11 @@ def is_engagement(claim: ReductionClaim) -> bool:
 
 def is_account(claim: ReductionClaim) -> bool:
     return is_account_type(claim.type)
+
+
+def is_family(claim: ReductionClaim) -> bool:
+    """A family link: an account event that decides nothing in dedupe."""
+    return is_account(claim) and not is_consent_type(claim.type)
 
 
 @dataclass(frozen=True)
@@ -153,13 +163,15 @@ class Dedupe:
         state = self.store.partition(partition)
         watermark = self._advance(state, partition, behaviour_clock(claim))
         self.tally.expired(self._sweep(state, watermark))
+        if is_family(claim):
+            return self._pass_on(claim)
         group = dedupe_group(claim)
         person = state.person(group) or PersonState(group)
         expiring = expires_on(person, self.window)
         seen = observe(person, claim, watermark=watermark, window=self.window)
         if seen.new and not seen.late:
             size = state.keep_person(person)
-            self._list(state, person, expiring)
+            self._list(state, person, expiring, watermark)
             if size is not None:
                 self.tally.stored(size)
         self.tally.pruned(seen.pruned)
@@ -172,6 +184,14 @@ class Dedupe:
         for account in observed.accounts:
             self.tally.account(account)
         return observed
+
+    def _pass_on(self, claim: ReductionClaim) -> Observed:
+        """A family link's account event, whether first sent or a replay (the same
+        record by its id: the ledger keeps it once), keeping nothing in the state."""
+        self.tally.claim("account")
+        record = AccountEvent.of(claim)
+        self.tally.account(record)
+        return Observed(Observation(True, False, []), [], [], [record])
 
     def advance(self, partition: int, behaviour_end: datetime) -> datetime:
         """Move a partition's watermark to a behaviour end, if newer; the watermark."""
@@ -193,11 +213,17 @@ class Dedupe:
         self.tally.watermark(partition, mark)
         return mark
 
-    def _list(self, state: PartitionState, person: PersonState, before: date | None) -> None:
-        """List the person under the day their state may expire, if that day moved."""
+    def _list(
+        self, state: PartitionState, person: PersonState, before: date | None, watermark: datetime
+    ) -> None:
+        """List the person under the day their state may expire, if that day moved.
+
+        A consent record older than the window can put that day in the past, among
+        days already swept: it is then listed under the next day to be swept."""
         day = expires_on(person, self.window)
         if day is not None and day != before:
-            state.list_for_expiry(day, person.subject)
+            first_unswept = watermark.astimezone(CST).date() + timedelta(days=1)
+            state.list_for_expiry(max(day, first_unswept), person.subject)
 
     def _sweep(self, state: PartitionState, watermark: datetime) -> int:
         """Prune everyone listed under days the watermark has passed; people removed

@@ -14,17 +14,19 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from carbonledger.contracts.calendar import CST
-from carbonledger.services.dedupe.domain.person import PersonState, retained_until
+from carbonledger.services.dedupe.domain.person import PersonState, needed_until
 
 # How far back the first sweep of a partition looks: further than any listing can be.
 FIRST_SWEEP_LOOKBACK = timedelta(days=400)
 
 
 def expires_on(state: PersonState, window: timedelta) -> date | None:
-    """The local day from which every claim the person has is past the window."""
-    if not state.claims:
+    """The local day from which everything the person's state can forget is past the
+    window: then it is pruned to what it keeps for ever (the latest consent record per
+    partner), or removed when that is nothing. None: nothing to forget."""
+    last = needed_until(state)
+    if last is None:
         return None
-    last = max(retained_until(c) for c in state.claims.values())
     return (last + window).astimezone(CST).date() + timedelta(days=1)
 
 

@@ -29,6 +29,7 @@ from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.catalogue import CATALOGUE
 from carbonledger.contracts.records import Decision, DecisionKind, ReductionClaim
 from carbonledger.services.dedupe.domain.activities import event_key
+from carbonledger.services.dedupe.domain.consent import is_consent, superseded_at, undeciding
 from carbonledger.services.dedupe.domain.resolve import (
     Outcome,
     Status,
@@ -232,20 +233,54 @@ def retained_until(claim: ReductionClaim) -> datetime:
 
 
 def prune(state: PersonState, cutoff: datetime) -> int:
-    """Forget claims no accepted claim can reach any more (window of event time)."""
-    expired = {k for k, c in state.claims.items() if retained_until(c) < cutoff}
+    """Forget claims no accepted claim can reach any more (window of event time), and
+    consent records that can no longer decide a claim kept or to come (consent.py)."""
+    behaviours = {k: c for k, c in state.claims.items() if not is_consent(c)}
+    expired = {k for k, c in behaviours.items() if retained_until(c) < cutoff}
     still_needed = {
-        k for t, made in state.caused.items() if t.split("\x1f")[0] not in expired for k, _ in made
+        k
+        for t, made in state.caused.items()
+        if t.split("\x1f")[0] not in expired and _pins(state, t)
+        for k, _ in made
     }
     expired -= still_needed
+    # A claim kept past the cutoff (for its cap period) is decided again on every
+    # arrival: the consent that decided it must stay with it.
+    since = min([cutoff, *(c.ended_at for k, c in behaviours.items() if k not in expired)])
+    expired |= undeciding(state.claims.values(), since)
     for key in expired:
         del state.claims[key]
         state.positions.pop(key, None)
     for trigger in [t for t in state.caused if t.split("\x1f")[0] in expired]:
         del state.caused[trigger]
+    for trigger, made in state.caused.items():
+        if any(k in expired for k, _ in made):
+            state.caused[trigger] = [(k, n) for k, n in made if k not in expired]
     for old in [i for i, c in state.superseded.items() if event_key(c) in expired]:
         del state.superseded[old]
     return len(expired)
+
+
+def _pins(state: PersonState, trigger: str) -> bool:
+    """Whether the claims an arrival moved are kept as long as its own claim, so that
+    its replay re-emits every decision it made. A consent record is kept long after
+    the window (the latest per partner for ever): the claims it moved go with the
+    window, and its replay re-emits what is left of its decisions, long since in the
+    books (each batch's decisions are out before a later batch's state is kept)."""
+    claim = state.claims.get(trigger.split("\x1f")[0])
+    return claim is None or not is_consent(claim)
+
+
+def needed_until(state: PersonState) -> datetime | None:
+    """The last instant something in the state can still be forgotten at, once the
+    cutoff has passed it: its claims' retention, and for a partner with several
+    consent records the latest's time (the earlier ones then decide nothing). None:
+    nothing to forget, ever (no claims, or one consent record per partner)."""
+    behaviours = [c for c in state.claims.values() if not is_consent(c)]
+    return max(
+        [*(retained_until(c) for c in behaviours), *superseded_at(state.claims.values())],
+        default=None,
+    )
 
 
 def late_decision(claim: ReductionClaim, cutoff: datetime) -> Decision:
@@ -283,7 +318,9 @@ def observe(
     if key in state.claims:
         return Observation(False, False, [_decision(state, *m) for m in state.caused.get(key, [])])
     cutoff = watermark - window
-    if claim.ended_at < cutoff:
+    # A consent record is never late: it holds from its time, and may still decide
+    # claims inside the window however long ago it was given.
+    if claim.ended_at < cutoff and not is_consent(claim):
         return Observation(True, True, [late_decision(claim, cutoff)])
     pruned = prune(state, cutoff)
     state.claims[key] = claim

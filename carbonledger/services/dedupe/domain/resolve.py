@@ -1,8 +1,10 @@
 """What each claim of one dedupe group (a person, or a global natural key) should be
 credited, given all of them.
 
-`resolve` is the whole rule book as one pure function of a set of claims: clusters
-and winners (activities.py), then the methodology's per-person caps over the
+`resolve` is the whole rule book as one pure function of a set of claims: consent
+first (consent.py: a claim whose partner needs the subject's consent, which was not
+in force at its end, is not credited and takes no further part), clusters and
+winners (activities.py), then the methodology's per-person caps over the
 unique activities in a fixed order (behaviour end, then `(source, id)`), so a
 day's first rides are the ones credited whatever order they arrived in. The
 stream and the batch both call it; they differ only in when.
@@ -19,6 +21,7 @@ from enum import StrEnum
 from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.records import CapUse, ReductionClaim
 from carbonledger.services.dedupe.domain.activities import clusters, event_key, why_lost, winner
+from carbonledger.services.dedupe.domain.consent import refusals
 from carbonledger.services.dedupe.domain.household import completed
 
 
@@ -40,6 +43,7 @@ class Why(StrEnum):
     LATE = "late"
     RECOMPUTED = "recomputed"
     CORRECTED = "corrected"
+    NO_CONSENT = "no_consent"
 
 
 @dataclass(frozen=True)
@@ -114,9 +118,15 @@ def _capped(claim: ReductionClaim, amount: int, binding: CapUse | None) -> Outco
 
 def resolve(claims: Iterable[ReductionClaim]) -> dict[str, Outcome]:
     """The outcome of every claim of one dedupe group, keyed by event key."""
-    outcomes: dict[str, Outcome] = {}
     credited: list[ReductionClaim] = []
     claims = list(claims)
+    refused = refusals(claims)
+    outcomes = {
+        key: Outcome(Status.NOT_CREDITED, reason=Why.NO_CONSENT, detail=why)
+        for key, why in refused.items()
+    }
+    # Without consent a claim's data is not used at all, not even as household history.
+    claims = [c for c in claims if event_key(c) not in refused]
     decided = completed(claims)
     for claim in (decided.get(event_key(c), c) for c in claims):
         if claim.credited:

@@ -1,0 +1,118 @@
+"""Consent (DOMAIN §12): whether a subject's consent to a partner was in force when a
+behaviour ended.
+
+A partner with `consent_required` (a government scheme's) may have its users'
+behaviours credited only with their authorisation. The consent records are the
+dedupe group's claims of types `consent.granted` and `consent.withdrawn`: one
+subject's, each about the partner that reported it (`event.source`). A behaviour
+needs the latest record of its subject and partner at or before its end to be a
+grant (granted ≤ end < withdrawn). Records are ordered by time, then a withdrawal
+after a grant of the same instant, then event key, so the answer depends on the set
+of records only, never on the order they arrived in.
+
+The same order says which records can still decide anything: for a behaviour
+ending at or after some instant, only the records from that instant on and the
+latest one before it. Dedupe keeps exactly those (person.py `prune`), so a grant
+from a year ago still counts and a subject's history does not grow for ever.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from carbonledger.contracts.catalogue import CONSENT_WITHDRAWN, is_consent_type
+from carbonledger.contracts.groups import dedupe_group, is_global_group
+from carbonledger.contracts.records import ReductionClaim
+from carbonledger.services.dedupe.domain.activities import event_key
+from carbonledger.services.dedupe.domain.household import NEEDS_HISTORY
+
+Party = tuple[str, str]  # a subject, and the partner its consent is given to
+
+
+def is_consent(claim: ReductionClaim) -> bool:
+    return is_consent_type(claim.type)
+
+
+def needs_consent(claim: ReductionClaim) -> bool:
+    """Whether the claim is a behaviour that could be credited, from a partner that
+    credits only with consent. Claims not credited for their own reason keep it."""
+    return claim.consent_required and (claim.credited or claim.reason == NEEDS_HISTORY)
+
+
+def consent_order(record: ReductionClaim) -> tuple[datetime, int, str]:
+    """Time, then a withdrawal after a grant of the same instant, then event key."""
+    return (record.time, 1 if record.type == CONSENT_WITHDRAWN else 0, event_key(record))
+
+
+class Consents:
+    """A dedupe group's consent records, per subject and partner, in consent order."""
+
+    def __init__(self, claims: Iterable[ReductionClaim]) -> None:
+        self.records: dict[Party, list[ReductionClaim]] = defaultdict(list)
+        for claim in claims:
+            if is_consent(claim):
+                self.records[(claim.subject, claim.event.source)].append(claim)
+        for records in self.records.values():
+            records.sort(key=consent_order)
+
+    def deciding(self, claim: ReductionClaim) -> ReductionClaim | None:
+        """The latest record of the claim's subject and partner at or before its end."""
+        records = self.records.get((claim.subject, claim.event.source), [])
+        at = bisect_right([r.time for r in records], claim.ended_at)
+        return records[at - 1] if at else None
+
+    def missing(self, claim: ReductionClaim) -> str | None:
+        """Why the subject's consent was not in force at the claim's end, or None if it was."""
+        partner, end = claim.event.source, claim.ended_at.isoformat()
+        if is_global_group(dedupe_group(claim)):
+            # The subject's consent records are in the subject's state, not the key's.
+            return (
+                f"{partner} credits only with the subject's consent, which cannot be checked "
+                f"for a behaviour credited once across people (global key {claim.natural_key})"
+            )
+        record = self.deciding(claim)
+        if record is None:
+            return (
+                f"{partner} credits only with the subject's consent: no consent record at "
+                f"or before the behaviour's end {end}"
+            )
+        if record.type == CONSENT_WITHDRAWN:
+            return (
+                f"{partner} credits only with the subject's consent: withdrawn at "
+                f"{record.time.isoformat()} ({event_key(record)}), at or before the "
+                f"behaviour's end {end}"
+            )
+        return None
+
+
+def refusals(claims: Iterable[ReductionClaim]) -> dict[str, str]:
+    """Event key → why, for each claim that needs consent and did not have it."""
+    claims = list(claims)
+    consents = Consents(claims)
+    refused = {}
+    for claim in claims:
+        why = consents.missing(claim) if needs_consent(claim) else None
+        if why is not None:
+            refused[event_key(claim)] = why
+    return refused
+
+
+def undeciding(claims: Iterable[ReductionClaim], since: datetime) -> set[str]:
+    """Event keys of the consent records that decide no behaviour ending at or after
+    `since`: per subject and partner, all before it but the latest."""
+    gone: set[str] = set()
+    for records in Consents(claims).records.values():
+        before = [r for r in records if r.time < since]
+        gone.update(event_key(r) for r in before[:-1])
+    return gone
+
+
+def superseded_at(claims: Iterable[ReductionClaim]) -> Iterator[datetime]:
+    """For each subject and partner with more than one record, the time of the latest:
+    once the window has passed it, only that one is still needed."""
+    for records in Consents(claims).records.values():
+        if len(records) > 1:
+            yield records[-1].time
