@@ -8,16 +8,19 @@ from pathlib import Path
 
 import psycopg
 
+from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.exact import mg_to_display
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.settings import Settings
 from carbonledger.contracts.topics import DECISIONS
+from carbonledger.demo.sample import FAMILY_HEAD
 from carbonledger.ops import stack
 from carbonledger.ops.progress import LEDGER_GROUP, LagProbe
 from carbonledger.ops.publish import publish, route
 from carbonledger.reference.reconcile import expected_from, ledger_matches
 from carbonledger.reference.settle import Settlement
 from carbonledger.services.ledger.adapters import views
+from carbonledger.services.ledger.domain.family import FamilyView, Membership
 
 
 def wait_settled(settings: Settings, expected: Settlement, timeout: float = 180) -> list[str]:
@@ -45,6 +48,7 @@ def summary(settings: Settings, expected: Settlement, sent: int, seconds: float)
         enterprise = views.balances(conn, "enterprise")
         people = len(views.balances(conn, "personal"))
         kinds = views.personal_by_kind(conn)
+        family = views.family_view(conn, FAMILY_HEAD)
     e = expected.as_json()
     units, unit_mg = kinds.get("unit", (0, 0))
     lines = [
@@ -54,7 +58,10 @@ def summary(settings: Settings, expected: Settlement, sent: int, seconds: float)
         f"  credited events            {e['credited']}  (a cap reduced {e['capped']})",
         f"  duplicates of another      {e['duplicates']}  (same activity, another partner)",
         f"  replays without effect     {e['replays']}",
-        f"  not credited (no method.)  {e['not_credited']}",
+        f"  not credited               {e['not_credited']}  (no methodology, or no consent:"
+        f" {e['no_consent']})",
+        f"  consent records            {e['consent_records']}  (grants and withdrawals,"
+        " in the consent history)",
         f"  engagement events          {sum(expected.engagements.values())}  (never in a book)",
         f"  dead-lettered              {e['rejected']}  {dict(expected.rejections)}",
         f"  postings in PostgreSQL     {postings}",
@@ -73,7 +80,31 @@ def summary(settings: Settings, expected: Settlement, sent: int, seconds: float)
     lines += [f"  {a:<28} {mg_to_display(v):>12}" for a, v in sorted(enterprise.items())]
     lines += ["", "  government book (region)       kg CO2"]
     lines += [f"  {a:<28} {mg_to_display(v):>12}" for a, v in sorted(government.items())]
-    return "\n".join(lines)
+    return "\n".join(lines + _family_lines(family))
+
+
+def _since(membership: Membership) -> str:
+    """When the member's first link took effect, in China Standard Time."""
+    first = membership.intervals[0].start if membership.intervals else None
+    return first.astimezone(CST).isoformat() if first is not None else "—"
+
+
+def _family_lines(family: FamilyView | None) -> list[str]:
+    """The sample's family account (a view: never added to any book's total)."""
+    if family is None:
+        return ["", "  family account: none reported"]
+    lines = [
+        "",
+        f"  family account of {family.head[:12]}… (1+{len(family.members)}, a view)"
+        f"  {mg_to_display(family.total_mg)} kg CO2",
+        f"    head's own                 {mg_to_display(family.head_own_mg):>12}",
+    ]
+    lines += [
+        f"    member {m.membership.member[:12]}…  {mg_to_display(m.net_mg):>12}"
+        f"  since {_since(m.membership)}"
+        for m in family.members
+    ]
+    return lines
 
 
 def run(settings: Settings, sample: Path, keep_running: bool, keep_data: bool = False) -> int:

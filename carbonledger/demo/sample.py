@@ -191,12 +191,23 @@ def week_of_traffic(
     return _trips(rng, subjects, trips, FIRST_DAY) + _steps(rng, subjects[:walkers], FIRST_DAY)
 
 
+CUSTOMERS = slice(300, 305)  # which of the sample's people are 中信's customers
+
+
+def sample_subjects(people: int = 400) -> list[str]:
+    return [subject_of(f"+86138{i:08d}") for i in range(people)]
+
+
+# The head of the sample's family: 中信's first customer, who linked the second.
+FAMILY_HEAD = sample_subjects()[CUSTOMERS][0]
+
+
 def generate(
     seed: int = 2026, people: int = 400, trips: int = 2200, replays: int = 150
 ) -> list[str]:
     """The bundled sample: a week of traffic plus replays and malformed records, shuffled."""
     rng = random.Random(seed)
-    subjects = [subject_of(f"+86138{i:08d}") for i in range(people)]
+    subjects = sample_subjects(people)
     events = week_of_traffic(seed, subjects, trips) + scheme_week(rng, subjects, FIRST_DAY)
     consenting, last = _consenting_customers(rng, subjects, FIRST_DAY)
     events += consenting
@@ -298,7 +309,7 @@ _CONSENT_DATA = {"region": SHENZHEN_DISTRICTS[0], "scope": "carbon_account"}
 
 def _consent(n: int, granted: bool, subject: str, at: datetime) -> dict[str, object]:
     kind = "consent.granted" if granted else "consent.withdrawn"
-    data = {**_CONSENT_DATA, "evidence_id": f"citic-auth-{n:04d}"}
+    data: dict[str, object] = {**_CONSENT_DATA, "evidence_id": f"citic-auth-{n:04d}"}
     return _envelope(CONSENTING, 9000 + n, kind, subject, at, data)
 
 
@@ -306,7 +317,7 @@ def _family(
     n: int, linked: bool, reporter: str, head: str, member: str, at: datetime
 ) -> dict[str, object]:
     kind = "family.linked" if linked else "family.unlinked"
-    data = {"region": SHENZHEN_DISTRICTS[0], "head": head, "member": member}
+    data: dict[str, object] = {"region": SHENZHEN_DISTRICTS[0], "head": head, "member": member}
     return _envelope(CONSENTING, 9500 + n, kind, reporter, at, data)
 
 
@@ -322,7 +333,7 @@ def _consenting_customers(
     are credited from there); 4 granted on the third day (not retroactive).
 
     Returns (records in any order, records to send last)."""
-    customers = subjects[300:305]
+    customers = subjects[CUSTOMERS]
     start = first_day.replace(hour=0)
     events: list[dict[str, object]] = []
     for i, customer in enumerate(customers):

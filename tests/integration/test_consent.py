@@ -166,6 +166,6 @@ def history_is_complete(settings: Settings, records: list[Record]) -> None:
             break
         time.sleep(0.5)
     assert sorted(h["event"]["id"] for h in history) == sorted(sent)
-    assert [h["type"] for h in history] == ["consent.granted", "consent.withdrawn"] * 1 + [
-        "consent.granted"
-    ]
+    # HISTORIES[4]: granted, withdrawn a day and a half later, granted again on day 4.
+    assert [h["type"] for h in history] == ["granted", "withdrawn", "granted"]
+    assert httpx.get(url).json()["in_force"][BANK]["state"] == "granted"

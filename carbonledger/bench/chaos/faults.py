@@ -28,7 +28,7 @@ from carbonledger.bench.chaos.attack import new_tag
 from carbonledger.bench.patience import Books
 from carbonledger.bench.run import Records, check_books, paced_batches, send_all, wait_caught_up
 from carbonledger.bench.traffic import CityProfile, CityTraffic
-from carbonledger.contracts.catalogue import is_engagement_type
+from carbonledger.contracts.catalogue import is_account_type, is_engagement_type
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.records import ValidatedBehaviour
 from carbonledger.contracts.settings import Settings
@@ -120,13 +120,15 @@ def wait_ready(settings: Settings, timeout: float = 180) -> None:
 
 def admitted_events(settings: Settings, records: Records, now: datetime) -> set[tuple[str, str]]:
     """The distinct events ingest admits from these records (as settle admits them) that
-    must reach a decision: engagement events never do (they go to engagement.events)."""
+    must reach a decision: engagement and account events never do (they go to
+    engagement.events and account.events)."""
     registry = load_registry(settings.partners_file)
     arrivals = (PartnerRecord(p, None, raw, "chaos", 0, n) for n, (p, raw) in enumerate(records))
     return {
         (o.event.source, o.event.id)
         for o in admit_records(arrivals, registry, now=now)
-        if isinstance(o, ValidatedBehaviour) and not is_engagement_type(o.type)
+        if isinstance(o, ValidatedBehaviour)
+        and not (is_engagement_type(o.type) or is_account_type(o.type))
     }
 
 

@@ -15,6 +15,12 @@ import psycopg
 
 from carbonledger.contracts.calendar import CST_ZONE_NAME
 from carbonledger.services.ledger.domain.chain import ENTRY_FIELDS
+from carbonledger.services.ledger.domain.family import (
+    FamilyReport,
+    FamilyView,
+    MemberTotal,
+    memberships,
+)
 
 BOOKS = ("personal", "enterprise", "government")
 _SELECT_ENTRIES = f"SELECT {', '.join(ENTRY_FIELDS)} FROM postings"
@@ -405,6 +411,23 @@ def family_reports_of_head(conn: psycopg.Connection, head: str) -> list[Mapping[
         (head,),
     )
     return _dicts(rows)
+
+
+def family_view(conn: psycopg.Connection, head: str) -> FamilyView | None:
+    """The family account of a head (None if no family was ever reported for it)."""
+    reports = [FamilyReport(**r) for r in family_reports_of_head(conn, head)]
+    if not reports:
+        return None
+    found = [m for (h, _), m in sorted(memberships(reports).items()) if h == head]
+    sums = iter(
+        personal_within(conn, [(m.member, i.start, i.end) for m in found for i in m.intervals])
+    )
+    parts = []
+    for m in found:
+        own = [next(sums) for _ in m.intervals]
+        parts.append(MemberTotal(m, sum(n for n, _ in own), sum(c for _, c in own)))
+    balance_row = balance(conn, "personal", head)
+    return FamilyView(head, balance_row[0] if balance_row else 0, parts)
 
 
 def family_reports_of_member(conn: psycopg.Connection, member: str) -> list[Mapping[str, Any]]:

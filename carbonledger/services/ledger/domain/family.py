@@ -211,3 +211,27 @@ def changes_nothing(kind: str, pair: Membership | None) -> bool:
     if kind == LINKED:
         return pair is not None and pair.in_force
     return pair is None or (not pair.in_force and pair.awaiting is None)
+
+
+@dataclass(frozen=True)
+class MemberTotal:
+    """A member's part of a family view: the membership and what they reduced while
+    linked (net mg and postings of their personal account inside its intervals)."""
+
+    membership: Membership
+    net_mg: int
+    postings: int
+
+
+@dataclass(frozen=True)
+class FamilyView:
+    """A family account: the head's own balance and its members' parts. A view of
+    the personal book, never added to any book's total."""
+
+    head: str
+    head_own_mg: int
+    members: list[MemberTotal]
+
+    @property
+    def total_mg(self) -> int:
+        return self.head_own_mg + sum(m.net_mg for m in self.members)
