@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from carbonledger.contracts.catalogue import CONSENT_WITHDRAWN, is_consent_type
+from carbonledger.contracts.consent import ConsentOrder, consent_order
 from carbonledger.contracts.groups import dedupe_group, is_global_group
 from carbonledger.contracts.records import ReductionClaim
 from carbonledger.services.dedupe.domain.activities import event_key
@@ -42,9 +43,9 @@ def needs_consent(claim: ReductionClaim) -> bool:
     return claim.consent_required and (claim.credited or claim.reason == NEEDS_HISTORY)
 
 
-def consent_order(record: ReductionClaim) -> tuple[datetime, int, str]:
+def record_order(record: ReductionClaim) -> ConsentOrder:
     """Time, then a withdrawal after a grant of the same instant, then event key."""
-    return (record.time, 1 if record.type == CONSENT_WITHDRAWN else 0, event_key(record))
+    return consent_order(record.time, record.type == CONSENT_WITHDRAWN, event_key(record))
 
 
 class Consents:
@@ -56,7 +57,7 @@ class Consents:
             if is_consent(claim):
                 self.records[(claim.subject, claim.event.source)].append(claim)
         for records in self.records.values():
-            records.sort(key=consent_order)
+            records.sort(key=record_order)
 
     def deciding(self, claim: ReductionClaim) -> ReductionClaim | None:
         """The latest record of the claim's subject and partner at or before its end."""

@@ -21,6 +21,7 @@ from carbonledger.contracts.catalogue import (
     Reason,
     Rejection,
 )
+from carbonledger.contracts.consent import ConsentOrder, consent_order
 from carbonledger.contracts.records import AccountEvent
 
 GRANTED, WITHDRAWN = "granted", "withdrawn"
@@ -92,9 +93,8 @@ class Standing:
     evidence_id: str
 
 
-def _order(step: ConsentStep) -> tuple[datetime, int, str]:
-    # At one instant the grant comes first, so the withdrawal decides.
-    return step.given_at, step.type == WITHDRAWN, step.evidence_id
+def _order(step: ConsentStep) -> ConsentOrder:
+    return consent_order(step.given_at, step.type == WITHDRAWN, step.evidence_id)
 
 
 def in_force(history: Iterable[ConsentStep], now: datetime) -> dict[str, Standing]:
