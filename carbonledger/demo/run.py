@@ -12,7 +12,6 @@ from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.exact import mg_to_display
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.settings import Settings
-from carbonledger.contracts.topics import DECISIONS
 from carbonledger.demo.sample import FAMILY_HEAD
 from carbonledger.ops import stack
 from carbonledger.ops.progress import LEDGER_GROUP, LagProbe
@@ -32,7 +31,7 @@ def wait_settled(settings: Settings, expected: Settlement, timeout: float = 180)
         LagProbe(settings) as probe,
     ):
         while time.monotonic() < deadline:
-            lag = probe.pipeline(views.offsets(conn, LEDGER_GROUP, DECISIONS))
+            lag = probe.pipeline(views.writer_offsets(conn, LEDGER_GROUP))
             problems = ledger_matches(conn, expected)
             if not any(lag.values()) and not problems:
                 return []

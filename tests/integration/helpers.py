@@ -17,7 +17,6 @@ from kafka import KafkaConsumer
 from carbonledger.contracts import topics as t
 from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.settings import Settings
-from carbonledger.contracts.topics import DECISIONS
 from carbonledger.demo.sample import dumps, subject_of, week_of_traffic
 from carbonledger.ops.progress import LEDGER_GROUP, LagProbe
 from carbonledger.reference.reconcile import expected_from
@@ -85,7 +84,7 @@ def wait_for_balances(
     with LagProbe(settings) as probe:
         while time.monotonic() < deadline:
             got = personal_balances(conn, set(want))
-            lag = probe.pipeline(views.offsets(conn, LEDGER_GROUP, DECISIONS))
+            lag = probe.pipeline(views.writer_offsets(conn, LEDGER_GROUP))
             if got == want and not any(lag.values()):
                 return got
             time.sleep(0.5)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
@@ -25,7 +26,13 @@ from carbonledger.contracts.records import AccountEvent, Decision, DecisionKind,
 from carbonledger.contracts.regions import RegionTable
 from carbonledger.services.ledger.domain.batches import Applied, Offset
 from carbonledger.services.ledger.domain.consent import ConsentEntry, consent_entry
-from carbonledger.services.ledger.domain.family import FamilyReport, family_report
+from carbonledger.services.ledger.domain.family import (
+    FamilyReport,
+    Membership,
+    changes_nothing,
+    family_report,
+    operator_reports,
+)
 from carbonledger.services.ledger.domain.outbox import Publish
 from carbonledger.services.ledger.metrics import (
     ACCOUNT_EVENTS,
@@ -170,6 +177,40 @@ class Postings:
         POSTINGS.inc(applied.postings)
         BATCHES.observe(len(decisions))
         observe(applied, self.books.regions, datetime.now(UTC))
+
+
+# --- the operator's family links -------------------------------------------------------------
+
+
+class FamilyBook(Protocol):
+    """The family reports as the operator's command needs them (adapters/books.py)."""
+
+    def transaction(self) -> AbstractContextManager[Any]: ...
+
+    def membership(self, head: str, member: str) -> Membership | None: ...
+
+    def record_family(self, reports: Sequence[FamilyReport]) -> int: ...
+
+
+def operator_family(
+    books: FamilyBook,
+    kind: str,
+    change: tuple[str, str],
+    at: datetime | None,
+    evidence_id: str | None,
+) -> tuple[int, Membership | None]:
+    """The operator's link or unlink of a (head, member) pair, both sides' acceptance
+    at once (partner `operator`), at `at`, or now unless that would change nothing
+    (so the same command given twice records once). Read and written in one
+    transaction; returns the reports recorded and the pair's membership after."""
+    head, member = change
+    with books.transaction():
+        pair = books.membership(head, member)
+        if at is None and changes_nothing(kind, pair):
+            return 0, pair
+        reports = operator_reports(kind, head, member, at or datetime.now(UTC), evidence_id)
+        recorded = books.record_family(reports)
+        return recorded, books.membership(head, member)
 
 
 # --- relaying the outbox ----------------------------------------------------------------------

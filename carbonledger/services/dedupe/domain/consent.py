@@ -23,8 +23,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
+from carbonledger.contracts.accounts import ConsentOrder, consent_order
 from carbonledger.contracts.catalogue import CONSENT_WITHDRAWN, is_consent_type
-from carbonledger.contracts.consent import ConsentOrder, consent_order
 from carbonledger.contracts.groups import dedupe_group, is_global_group
 from carbonledger.contracts.records import ReductionClaim
 from carbonledger.services.dedupe.domain.activities import event_key

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import astuple, fields
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -31,9 +31,7 @@ from carbonledger.services.ledger.domain.consent import ConsentEntry
 from carbonledger.services.ledger.domain.family import (
     FamilyReport,
     Membership,
-    changes_nothing,
     memberships,
-    operator_reports,
 )
 from carbonledger.services.ledger.domain.planner import (
     Account,
@@ -249,17 +247,9 @@ class Books:
         with self.conn.transaction(), self.conn.cursor() as cur:
             return sum(self._record_accounts(cur, reports).values())
 
-    def operator_family(
-        self, kind: str, head: str, member: str, at: datetime | None, evidence_id: str | None
-    ) -> tuple[int, Membership | None]:
-        """The operator's link or unlink of a pair, both sides' acceptance at once
-        (partner `operator`): at `at`, or now unless that would change nothing.
-        Returns the reports recorded and the pair's membership after."""
-        recorded = 0
-        if at is not None or not changes_nothing(kind, self.membership(head, member)):
-            moment = at or datetime.now(UTC)
-            recorded = self.record_family(operator_reports(kind, head, member, moment, evidence_id))
-        return recorded, self.membership(head, member)
+    def transaction(self) -> AbstractContextManager[Any]:
+        """One transaction (a savepoint inside another) for what the caller does next."""
+        return self.conn.transaction()
 
     def membership(self, head: str, member: str) -> Membership | None:
         rows = views.family_reports_of_member(self.conn, member)

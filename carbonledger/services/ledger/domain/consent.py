@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from carbonledger.contracts.accounts import ConsentOrder, consent_order
 from carbonledger.contracts.catalogue import (
     CONSENT_GRANTED,
     CONSENT_WITHDRAWN,
     Reason,
     Rejection,
 )
-from carbonledger.contracts.consent import ConsentOrder, consent_order
 from carbonledger.contracts.records import AccountEvent
 
 GRANTED, WITHDRAWN = "granted", "withdrawn"
