@@ -13,10 +13,12 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
+from pydantic import ValidationError
 
 from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.groups import dedupe_group
@@ -59,7 +61,7 @@ METHODOLOGIES = load_methodologies(Settings().methodology_dir)
 
 def registry() -> PartnerRegistry:
     """Two partners that credit only with consent, and one that needs none."""
-    partner = {"kind": "test", "behaviours": ["travel.metro", "recycle.item"]}
+    partner = {"kind": "test", "behaviours": ["travel.metro"]}
     return parse_registry(
         {
             "partners": [
@@ -267,9 +269,19 @@ def test_caps_count_only_the_credited_claims() -> None:
     assert before_both[f"{GOV}/c-2"].status is Status.CAPPED
 
 
+def test_a_consent_partner_may_not_report_global_key_types() -> None:
+    """The registry refuses what dedupe could never credit, at start-up."""
+    entry = {"id": GOV, "name": GOV, "kind": "test", "consent_required": True}
+    with pytest.raises(ValidationError, match=r"recycle\.item.*consent cannot be checked"):
+        parse_registry({"partners": [{**entry, "behaviours": ["travel.metro", "recycle.item"]}]})
+    without = {**entry, "consent_required": False, "behaviours": ["recycle.item"]}
+    assert parse_registry({"partners": [without]}).ids == [GOV]
+
+
 def test_a_global_key_claim_from_a_consent_partner_is_not_credited() -> None:
     """A recycling batch is de-duplicated across people, away from its reporter's
-    consent records: conservatively not credited, saying why."""
+    consent records: conservatively not credited, saying why (a registry edited
+    since start-up, or a claim redriven from before the flag was set)."""
     batch = claim(GOV, "b-1", 60, 0, subject=ALICE, day=12, activity_class="recycle",
                   behaviour_type="recycle.item", natural_key="batch-1")  # fmt: skip
     batch = batch.model_copy(update={"consent_required": True})
