@@ -27,8 +27,9 @@ def consent_order(at: datetime, withdrawn: bool, tiebreak: str) -> ConsentOrder:
 
 def family_pair_fault(head: str, member: str, reported_by: str) -> str | None:
     """What is wrong with a family link's two subjects and its reporter, or None."""
-    if not (SUBJECT_PATTERN.match(head) and SUBJECT_PATTERN.match(member)):
-        return "head and member must be subject ids (64 lowercase hex)"
+    for name, value in (("head", head), ("member", member)):
+        if not SUBJECT_PATTERN.match(value):
+            return f"{name} must be a subject id (64 lowercase hex), not {value[:80]!r}"
     if head == member:
         return "a family link needs two different subjects"
     if reported_by not in (head, member):
