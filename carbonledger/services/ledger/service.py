@@ -36,6 +36,8 @@ from carbonledger.services.ledger.metrics import (
     INGEST_TO_POSTING,
     POSTINGS,
     PUBLISHED,
+    REGISTRY_SHORTFALL,
+    REGISTRY_SHORTFALL_SERIES,
     REVERSED,
     WRITE_SECONDS,
 )
@@ -80,6 +82,8 @@ class OutboxRows(Protocol):
     def backlog(self) -> int: ...
 
     def book_totals(self) -> dict[str, int]: ...
+
+    def registry_shortfalls(self) -> list[int]: ...
 
 
 # --- recording decisions ----------------------------------------------------------------------
@@ -204,6 +208,9 @@ class OutboxRelay:
         """The three books must hold the same total."""
         for book, total_mg in self.outbox.book_totals().items():
             BOOK_BALANCE.labels(book).set(metrics.grams(total_mg))
+        owed = self.outbox.registry_shortfalls()  # the registry's issued units, checked
+        REGISTRY_SHORTFALL.set(metrics.grams(sum(owed)))
+        REGISTRY_SHORTFALL_SERIES.set(len(owed))
 
     def _due(self, last: float | None, every: float) -> bool:
         return last is None or self.clock() - last > every
