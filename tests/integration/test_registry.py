@@ -21,6 +21,7 @@ import httpx
 import psycopg
 import pytest
 
+from carbonledger.contracts import topics
 from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.records import (
     MAX_AMOUNT_MG,
@@ -35,7 +36,7 @@ from carbonledger.services.ledger.adapters import audit, registry
 from carbonledger.services.ledger.adapters.books import Books
 from carbonledger.services.ledger.registry_service import manifest_sha256
 from tests.factories import claim, reversal
-from tests.integration.helpers import cli
+from tests.integration.helpers import cli, scan
 
 pytestmark = pytest.mark.integration
 
@@ -191,6 +192,25 @@ def test_issue_sell_retire_and_read_back_a_vintage(
     assert [r["units"] for r in mine] == [10]
     assert httpx.get(f"{base}/accounts/{buyer}").json()["units"] == 7990
     assert httpx.get(f"{base}/proceeds/{a}").json()["total_fen"] == shares[a]
+
+    # Published through the outbox: the issuance, and the sale's allocations summing exactly.
+    seen: dict[str, Any] = {}
+    paid: dict[str, int] = {}
+
+    def all_seen() -> bool:
+        return out["tx"] in seen and sum(paid.values()) == sale["amount_fen"]
+
+    for record in scan(settings, [topics.REGISTRY], until=all_seen, timeout=60):
+        event = json.loads(record.value)
+        if event["schema"] == "carbonledger.registry_transaction/1":
+            seen[event["tx_id"]] = event
+        elif event["tx_id"] == sale["tx"]:
+            paid[event["account"]] = event["amount_fen"]
+        if all_seen():
+            break
+    assert seen[out["tx"]]["serials"] == [f"{prefix}-000000001-000008026"]
+    assert seen[sale["tx"]]["details"]["venue"] == "广州碳排放权交易所"
+    assert paid == shares
 
 
 def test_a_late_reversal_is_deducted_from_the_next_issuance_and_reported_until_then(

@@ -227,6 +227,9 @@ class Registry:
     """The registry over one autocommit connection: its operations and its reads."""
 
     def __init__(self, conn: psycopg.Connection, regions: RegionTable | None = None) -> None:
+        # The lock is the session's and each write its own transaction: autocommit only.
+        if not conn.autocommit:
+            raise ValueError("the registry needs an autocommit connection")
         self.conn = conn
         self.regions = regions or load_regions()
 
