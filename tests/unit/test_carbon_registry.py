@@ -205,14 +205,23 @@ def test_random_issue_transfer_retire_sequences_keep_every_unit_in_one_place(
     retired: dict[int, str] = {}  # serial -> its account when retired
     issued = 0
     held: dict[str, int] = dict.fromkeys(accounts, 0)
+    contributors: dict[uuid.UUID, dict[str, int]] = {}  # each issuance's snapshot (mg)
     for n, (kind, source, target, units) in enumerate(ops):
         try:
             if kind == "issue":
-                h.issue("CIER", units, uuid.UUID(int=n + 1), accounts[source])
+                issuance = uuid.UUID(int=n + 1)
+                h.issue("CIER", units, issuance, accounts[source])
+                contributors[issuance] = {f"p{i}": (n + 1) * (i + 3) ** 3 for i in range(n % 5 + 1)}
                 issued += units
                 held[accounts[source]] += units
             elif kind == "transfer":
-                h.transfer(accounts[source], accounts[target], units)
+                sold = h.transfer(accounts[source], accounts[target], units)
+                price = 3464 + n
+                paid = sum(
+                    sum(largest_remainder(price * m.range.size, contributors[m.issuance]).values())
+                    for m in sold
+                )
+                assert paid == price * units  # a sale's proceeds allocated exactly
                 held[accounts[source]] -= units
                 held[accounts[target]] += units
             else:
