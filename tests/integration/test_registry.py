@@ -80,9 +80,16 @@ def post(db: psycopg.Connection, decisions: list[Decision]) -> None:
     Books(db).apply(decisions, f"test-registry-{uuid.uuid4()}", [])
 
 
-def package(db: psycopg.Connection, settings: Settings, tmp: Path, first: date, last: date) -> Path:
-    out = tmp / f"export-{first}-{uuid.uuid4().hex[:6]}"
-    audit.export(db, load_regions(), settings.methodology_dir, REGION, first, last, out)
+def package(
+    db: psycopg.Connection,
+    settings: Settings,
+    tmp: Path,
+    first: date,
+    last: date,
+    region: str = REGION,
+) -> Path:
+    out = tmp / f"export-{region}-{first}-{uuid.uuid4().hex[:6]}"
+    audit.export(db, load_regions(), settings.methodology_dir, region, first, last, out)
     return out
 
 
@@ -93,10 +100,10 @@ def run(*args: str) -> tuple[int, Any, str]:
 
 
 def issue(
-    folder: Path, methodology: str, unit_type: str, first: date, last: date
+    folder: Path, methodology: str, unit_type: str, first: date, last: date, region: str = REGION
 ) -> tuple[int, Any, str]:
     return run(
-        "issue", "--region", REGION, "--methodology", methodology, "--from", str(first),
+        "issue", "--region", region, "--methodology", methodology, "--from", str(first),
         "--to", str(last), "--package", str(folder), "--verifier", "中环联合认证中心 王工",
         "--manifest-hash", manifest_sha256(folder), "--unit-type", unit_type,
     )  # fmt: skip
@@ -135,6 +142,9 @@ def test_issue_sell_retire_and_read_back_a_vintage(
     late = package(db, settings, tmp_path, date(2026, 10, 31), NOV30)
     code, _, err = issue(late, methodology, unit_type, date(2026, 10, 31), NOV30)
     assert code == 2 and "overlaps" in err
+    city = package(db, settings, tmp_path, OCT1, OCT31, region="440300")  # holds 440305
+    code, _, err = issue(city, methodology, unit_type, OCT1, OCT31, region="440300")
+    assert code == 2 and "overlaps" in err and "440305" in err
 
     buyer = f"tianping-{methodology}"
     assert run("account", "create", "--id", buyer, "--name", "天平保险")[0] == 0
@@ -198,7 +208,9 @@ def test_issue_sell_retire_and_read_back_a_vintage(
     paid: dict[str, int] = {}
 
     def all_seen() -> bool:
-        return out["tx"] in seen and sum(paid.values()) == sale["amount_fen"]
+        # Transactions and allocations are on different partitions: any order.
+        whole = sum(paid.values()) == sale["amount_fen"]
+        return out["tx"] in seen and sale["tx"] in seen and whole
 
     for record in scan(settings, [topics.REGISTRY], until=all_seen, timeout=60):
         event = json.loads(record.value)
