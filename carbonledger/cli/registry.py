@@ -161,7 +161,7 @@ def show(
     serial: Annotated[str, typer.Argument(help="a serial block or one unit's serial")],
 ) -> None:
     """A serial's lineage: its issuance, every transaction that moved it, where it is now."""
-    from carbonledger.services.ledger.adapters import registry
+    from carbonledger.services.ledger.adapters import registry_views
     from carbonledger.services.ledger.domain.registry.serials import Serial
 
     try:
@@ -169,7 +169,7 @@ def show(
     except ValueError as why:
         fail(str(why), REFUSED)
     with _connected() as conn:
-        found = registry.lineage(conn, parsed)
+        found = registry_views.lineage(conn, parsed)
     if found is None:
         fail(f"no unit of {serial} was ever issued", 1)
     print_json(found)
@@ -178,10 +178,10 @@ def show(
 @registry_app.command()
 def balance(account: Annotated[str, typer.Argument(help="a registry account id")]) -> None:
     """An account's units held and retired, as serial blocks."""
-    from carbonledger.services.ledger.adapters import registry
+    from carbonledger.services.ledger.adapters import registry_views
 
     with _connected() as conn:
-        found = registry.balance(conn, account)
+        found = registry_views.balance(conn, account)
     if found is None:
         fail(f"no registry account {account}", 1)
     print_json(found)

@@ -32,7 +32,7 @@ from carbonledger.contracts.records import (
 from carbonledger.contracts.regions import load_regions
 from carbonledger.contracts.settings import Settings
 from carbonledger.ops import stack
-from carbonledger.services.ledger.adapters import audit, registry
+from carbonledger.services.ledger.adapters import audit, registry_views
 from carbonledger.services.ledger.adapters.books import Books
 from carbonledger.services.ledger.registry_service import manifest_sha256
 from tests.factories import claim, reversal
@@ -155,7 +155,7 @@ def test_issue_sell_retire_and_read_back_a_vintage(
     assert code == 0, err
     assert sale["serials"] == [f"{prefix}-000000001-000008000"]
     assert sale["allocated_fen"] == sale["amount_fen"] == 8000 * 3464
-    shares = {s: registry.proceeds_of(db, s)["total_fen"] for s in (a, b, c)}
+    shares = {s: registry_views.proceeds_of(db, s)["total_fen"] for s in (a, b, c)}
     assert sum(shares.values()) == 8000 * 3464
     whole = 8026 * T + T // 2
     for subject, mg in ((a, 4000 * T), (b, 3000 * T), (c, 1026 * T + T // 2)):
@@ -239,7 +239,7 @@ def test_a_late_reversal_is_deducted_from_the_next_issuance_and_reported_until_t
     post(
         db, [reversal(next(d for d in october if d.claim.subject == b))]
     )  # 2 t of the issued October vintage taken back
-    owed = [s for s in registry.series_shortfalls(db) if s["methodology"] == methodology]
+    owed = [s for s in registry_views.series_shortfalls(db) if s["methodology"] == methodology]
     assert owed == [{"region": REGION, "methodology": methodology, "shortfall_mg": 2 * T - 300}]
 
     post(db, credits(methodology, date(2026, 11, 5), {a: 3 * T}))
@@ -252,7 +252,7 @@ def test_a_late_reversal_is_deducted_from_the_next_issuance_and_reported_until_t
         -2 * T, 300, 1, 300,
     )  # fmt: skip
     assert out["serial_first"].endswith("-000000008-000000008")  # after October's 7 units
-    assert not [s for s in registry.series_shortfalls(db) if s["methodology"] == methodology]
+    assert not [s for s in registry_views.series_shortfalls(db) if s["methodology"] == methodology]
 
 
 def test_two_processes_retiring_the_same_units_at_once_one_succeeds(

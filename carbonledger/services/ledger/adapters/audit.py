@@ -19,7 +19,7 @@ import psycopg
 
 from carbonledger.contracts.records import MAX_AMOUNT_MG
 from carbonledger.contracts.regions import RegionTable, load_regions
-from carbonledger.services.ledger.adapters import registry, views
+from carbonledger.services.ledger.adapters import registry, registry_views, views
 from carbonledger.services.ledger.domain.aggregates import periods, rollup_accounts
 from carbonledger.services.ledger.domain.chain import (
     CANONICAL_FIELDS,
@@ -151,7 +151,7 @@ def _check_invariants(
 def _check_registry(conn: psycopg.Connection, report: Report) -> None:
     """The registry's chain recomputed, its history replayed to the holdings it must
     lead to, and what the chain says checked against the tables beside it."""
-    stored = list(registry.stored_transactions(conn))
+    stored = list(registry_views.stored_transactions(conn))
     chain = [tx for tx, _ in stored]
     report.registry_transactions = len(chain)
     report.problems += [
@@ -161,11 +161,13 @@ def _check_registry(conn: psycopg.Connection, report: Report) -> None:
         if units != tx.content.units
     ]
     report.problems += registry_chain.verify_chain(chain)
-    if registry.head(conn) != ((chain[-1].chain_index, chain[-1].hash) if chain else (0, GENESIS)):
+    if registry_views.head(conn) != (
+        (chain[-1].chain_index, chain[-1].hash) if chain else (0, GENESIS)
+    ):
         report.problems.append("registry head does not match the registry's chain")
     holdings, refused = registry_chain.replay(chain)
     report.problems += refused
-    blocks = registry.all_blocks(conn)
+    blocks = registry_views.all_blocks(conn)
     if sorted(holdings.blocks) != sorted(blocks):
         extra = sorted(set(blocks) - set(holdings.blocks))[:3]
         report.problems.append(f"registry holdings differ from their transactions: {extra}")
@@ -179,7 +181,7 @@ def _issuances_as_chained(
     """Each issuance row says what its issue transaction says."""
     issued = {tx.content.tx_id: tx.content for tx in chain if tx.content.kind == "issue"}
     problems = []
-    for row in registry.issuance_rows(conn):
+    for row in registry_views.issuance_rows(conn):
         c = issued.get(row["tx_id"])
         numbers = (row["serial_first"], row["serial_last"])
         moved = (c.moved[0].range.first, c.moved[0].range.last) if c and c.moved else (None, None)
@@ -205,7 +207,7 @@ def _proceeds_as_chained(
         if tx.content.kind == "open" and tx.content.details.get("kind") == "holding"
     }
     stored: dict[Any, dict[tuple[Any, str], int]] = {}
-    for row in registry.proceeds_rows(conn):
+    for row in registry_views.proceeds_rows(conn):
         stored.setdefault(row["tx_id"], {})[(row["issuance_id"], row["account"])] = int(
             row["amount_fen"]
         )
@@ -216,7 +218,9 @@ def _proceeds_as_chained(
         expected: dict[tuple[Any, str], int] = {}
         if price and c.account in holding:
             for issuance, units in registry.units_by_issuance(c.moved).items():
-                shares = registry.allocate(registry.contributions(conn, issuance), price * units)
+                shares = registry.allocate(
+                    registry_views.contributions(conn, issuance), price * units
+                )
                 expected |= {(issuance, a): fen for a, (_, fen) in shares.items() if fen}
         if stored.pop(c.tx_id, {}) != expected:
             problems.append(f"sale {c.tx_id}: proceeds postings differ from its shares")

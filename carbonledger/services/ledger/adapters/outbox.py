@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import psycopg
 
-from carbonledger.services.ledger.adapters import registry, views
+from carbonledger.services.ledger.adapters import registry_views, views
 from carbonledger.services.ledger.domain.outbox import OutboxPosting, Publish
 
 LEADER_LOCK = 0x0CA4B1  # advisory lock key: the one active publisher
@@ -52,4 +52,4 @@ class Outbox:
 
     def registry_shortfalls(self) -> list[int]:
         """Each registry series' uncovered shortfall (mg), those that owe anything."""
-        return [int(s["shortfall_mg"]) for s in registry.series_shortfalls(self.conn)]
+        return [int(s["shortfall_mg"]) for s in registry_views.series_shortfalls(self.conn)]

@@ -9,7 +9,8 @@ the same units, from two processes, run one after the other, and the second find
 the units retired.
 
 The rules are the domain's (domain/registry/); this module locks, reads, calls them
-and writes what they say. The reads the API and the CLI make are at the end.
+and writes what they say. The reads the API, the CLI and the audit make are in
+registry_views.py.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ from carbonledger.services.ledger.domain.registry.issuance import (
     Units,
     Vintage,
     adjustment,
-    outstanding_shortfall,
     period_refused,
     units_of,
 )
@@ -71,8 +71,8 @@ from carbonledger.services.ledger.domain.registry.transactions import (
 REGISTRY_LOCK = 0x0CA4B2  # advisory lock key: one registry writer at a time
 ACCOUNT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 HOLDING_PREFIX = "holding-"
-_IN_CST = f"AT TIME ZONE '{CST_ZONE_NAME}'"
-_TX_COLUMNS = (
+IN_CST = f"AT TIME ZONE '{CST_ZONE_NAME}'"
+TX_COLUMNS = (
     "chain_index, tx_id, kind, account, counterparty, units, moved, details, occurred_at,"
     " prev_hash, hash"
 )
@@ -161,7 +161,7 @@ class _Writing:
         tx = Transaction.after(self.index, self.head, content)
         c = content
         self.cur.execute(
-            f"INSERT INTO registry_transactions ({_TX_COLUMNS})"
+            f"INSERT INTO registry_transactions ({TX_COLUMNS})"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 tx.chain_index, c.tx_id, c.kind.value, c.account, c.counterparty, c.units,
@@ -200,7 +200,7 @@ class _Writing:
             " FROM registry_blocks WHERE account = %s ORDER BY unit_type, first_seq FOR UPDATE",
             (account,),
         ).fetchall()
-        return [_block(row) for row in rows]
+        return [block_of(row) for row in rows]
 
     def rewrite(self, removed: Iterable[Block], added: Iterable[Block]) -> None:
         """The holdings after a move: the blocks it cut removed, the pieces added."""
@@ -218,7 +218,7 @@ class _Writing:
             )
 
 
-def _block(row: Sequence[Any]) -> Block:
+def block_of(row: Sequence[Any]) -> Block:
     unit_type, first, last, issuance, account, retired_by = row
     return Block(str(unit_type), Range(int(first), int(last)), issuance, str(account), retired_by)
 
@@ -392,7 +392,7 @@ class Registry:
             "SELECT v.n, coalesce(sum(p.amount_mg), 0) FROM"
             " unnest(%s::int[], %s::date[], %s::date[]) AS v(n, day0, day1)"
             " LEFT JOIN postings p ON p.book = 'government' AND p.account = ANY(%s)"
-            f" AND p.methodology_id = %s AND (p.behaviour_time {_IN_CST})::date"
+            f" AND p.methodology_id = %s AND (p.behaviour_time {IN_CST})::date"
             " BETWEEN v.day0 AND v.day1 GROUP BY v.n ORDER BY v.n",
             (
                 list(range(len(periods))),
@@ -411,7 +411,7 @@ class Registry:
         rows = w.cur.execute(
             "SELECT account, max(subject_kind), sum(amount_mg) FROM postings"
             " WHERE book = 'personal' AND region = ANY(%s) AND methodology_id = %s"
-            f" AND (behaviour_time {_IN_CST})::date BETWEEN %s AND %s"
+            f" AND (behaviour_time {IN_CST})::date BETWEEN %s AND %s"
             " GROUP BY account HAVING sum(amount_mg) <> 0 ORDER BY account",
             (regions, methodology, period.first, period.last),
         ).fetchall()
@@ -638,7 +638,7 @@ class Registry:
             " AND first_seq <= %s AND last_seq >= %s",
             (serial.unit_type, numbers.last, numbers.first),
         ).fetchall()
-        found = first_retired([_block(r) for r in rows], serial.unit_type, numbers)
+        found = first_retired([block_of(r) for r in rows], serial.unit_type, numbers)
         if found is not None and found.retired_by is not None:
             row = w.cur.execute(
                 "SELECT details, occurred_at FROM registry_transactions WHERE tx_id = %s",
@@ -669,243 +669,3 @@ def allocate(
         return {}
     shares = largest_remainder(amount_fen, {a: mg for a, (_, mg) in snapshot.items()})
     return {a: (snapshot[a][0], fen) for a, fen in shares.items()}
-
-
-# --- reads ---------------------------------------------------------------------------------
-
-
-def _infos(conn: psycopg.Connection) -> dict[uuid.UUID, IssuanceInfo]:
-    rows = conn.execute(
-        "SELECT issuance_id, unit_type, region, methodology_id, vintage FROM registry_issuances"
-    ).fetchall()
-    return {i: IssuanceInfo(str(u), str(r), str(m), int(v)) for i, u, r, m, v in rows}
-
-
-def transactions(conn: psycopg.Connection) -> Iterator[Transaction]:
-    """The whole chain, in order (call inside a transaction for one snapshot)."""
-    yield from (tx for tx, _ in stored_transactions(conn))
-
-
-def stored_transactions(conn: psycopg.Connection) -> Iterator[tuple[Transaction, int]]:
-    """The whole chain, in order, each with the unit count its row stores (which the
-    hash covers as the count of the runs moved: a row whose column differs is altered)."""
-    with conn.cursor() as cur:
-        cur.execute(f"SELECT {_TX_COLUMNS} FROM registry_transactions ORDER BY chain_index")
-        for row in _dicts(cur):
-            yield transaction_of(row), int(row["units"])
-
-
-def all_blocks(conn: psycopg.Connection) -> list[Block]:
-    rows = conn.execute(
-        "SELECT unit_type, first_seq, last_seq, issuance_id, account, retired_by"
-        " FROM registry_blocks ORDER BY unit_type, first_seq"
-    ).fetchall()
-    return [_block(r) for r in rows]
-
-
-def head(conn: psycopg.Connection) -> tuple[int, str]:
-    row = conn.execute("SELECT chain_index, hash FROM registry_head").fetchone()
-    return (int(row[0]), str(row[1])) if row else (0, "0" * 64)
-
-
-def issuance_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
-    """Every issuance, oldest first, with its serial block."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT i.*, t.chain_index FROM registry_issuances i JOIN registry_transactions t"
-            " USING (tx_id) ORDER BY t.chain_index"
-        )
-        rows = _dicts(cur)
-    for row in rows:
-        info = IssuanceInfo(row["unit_type"], row["region"], row["methodology_id"], row["vintage"])
-        first, last = row["serial_first"], row["serial_last"]
-        row["serials"] = info.serial(Range(first, last)) if first else None
-        row["shortfall_mg"] = max(0, -int(row["carried_mg"]))
-    return rows
-
-
-def issuance_detail(conn: psycopg.Connection, issuance: uuid.UUID) -> dict[str, Any] | None:
-    found = [r for r in issuance_rows(conn) if r["issuance_id"] == issuance]
-    if not found:
-        return None
-    row = found[0]
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT vintage_id, current_mg, adjusted_mg FROM registry_adjustments"
-            " WHERE issuance_id = %s ORDER BY vintage_id",
-            (issuance,),
-        )
-        row["adjustments"] = _dicts(cur)
-    totals = conn.execute(
-        "SELECT count(*), coalesce(sum(net_mg), 0) FROM registry_contributions"
-        " WHERE issuance_id = %s",
-        (issuance,),
-    ).fetchone()
-    row["contributors"], row["contributed_mg"] = (
-        (int(totals[0]), int(totals[1])) if totals else (0, 0)
-    )
-    return row
-
-
-def _tx_view(tx: Transaction, infos: Mapping[uuid.UUID, IssuanceInfo]) -> dict[str, Any]:
-    c = tx.content
-    return {
-        "tx_id": c.tx_id, "chain_index": tx.chain_index, "kind": c.kind.value,
-        "account": c.account, "counterparty": c.counterparty, "units": c.units,
-        "serials": [infos[m.issuance].serial(m.range) for m in c.moved if m.issuance in infos],
-        "details": dict(c.details), "occurred_at": c.occurred_at, "hash": tx.hash,
-    }  # fmt: skip
-
-
-def lineage(conn: psycopg.Connection, serial: Serial) -> dict[str, Any] | None:
-    """A serial's history: the issuance behind it, every transaction that moved any
-    of its units (oldest first), and where its units are now. None if never issued."""
-    infos = _infos(conn)
-    wanted = serial.range
-    history = [
-        _tx_view(tx, infos)
-        for tx in transactions(conn)
-        if any(
-            m.unit_type == serial.unit_type and m.range.overlaps(wanted) for m in tx.content.moved
-        )
-    ]
-    if not history:
-        return None
-    now = [
-        {
-            "serials": infos[b.issuance].serial(_clip(b.range, wanted)),
-            "account": b.account,
-            "status": "retired" if b.retired_by else "held",
-            "retired_by": b.retired_by,
-        }
-        for b in all_blocks(conn)
-        if b.unit_type == serial.unit_type and b.range.overlaps(wanted)
-    ]
-    issuances = {
-        uuid.UUID(str(h["details"]["issuance_id"])) for h in history if h["kind"] == "issue"
-    }
-    return {
-        "serial": str(serial),
-        "issuances": [r for r in issuance_rows(conn) if r["issuance_id"] in issuances],
-        "history": history,
-        "now": now,
-    }
-
-
-def _clip(numbers: Range, within: Range) -> Range:
-    return Range(max(numbers.first, within.first), min(numbers.last, within.last))
-
-
-def retirements(conn: psycopg.Connection, account: str | None = None) -> list[dict[str, Any]]:
-    """Every retirement (or one account's), oldest first: who, for whom, why, which serials."""
-    infos = _infos(conn)
-    with conn.cursor() as cur:
-        where = " AND account = %s" if account else ""
-        cur.execute(
-            f"SELECT {_TX_COLUMNS} FROM registry_transactions WHERE kind = 'retire'{where}"
-            " ORDER BY chain_index",
-            (account,) if account else (),
-        )
-        return [_tx_view(transaction_of(r), infos) for r in _dicts(cur)]
-
-
-def balance(conn: psycopg.Connection, account: str) -> dict[str, Any] | None:
-    """An account: its units held and retired, as serial blocks, and (for a holding
-    account) what its sales brought in. None if there is no such account."""
-    row = conn.execute(
-        "SELECT name, kind, region, opened_at FROM registry_accounts WHERE account_id = %s",
-        (account,),
-    ).fetchone()
-    if row is None:
-        return None
-    infos = _infos(conn)
-    blocks = [b for b in all_blocks(conn) if b.account == account]
-    held = [b for b in blocks if b.retired_by is None]
-    retired = [b for b in blocks if b.retired_by is not None]
-    return {
-        "account": account,
-        "name": row[0],
-        "kind": row[1],
-        "region": row[2],
-        "opened_at": row[3],
-        "units": sum(b.units for b in held),
-        "retired_units": sum(b.units for b in retired),
-        "held": [infos[b.issuance].serial(b.range) for b in held],
-        "retired": [
-            {"serials": infos[b.issuance].serial(b.range), "retirement": b.retired_by}
-            for b in retired
-        ],
-    }
-
-
-def proceeds_of(conn: psycopg.Connection, account: str) -> dict[str, Any]:
-    """A contributor's postings in the proceeds book (fen), oldest first."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT allocation_id, tx_id, issuance_id, subject_kind, amount_fen, currency,"
-            " recorded_at FROM registry_proceeds WHERE account = %s ORDER BY recorded_at,"
-            " allocation_id",
-            (account,),
-        )
-        rows = _dicts(cur)
-    return {
-        "account": account,
-        "currency": "CNY",
-        "total_fen": sum(int(r["amount_fen"]) for r in rows),
-        "allocations": rows,
-    }
-
-
-def series_shortfalls(
-    conn: psycopg.Connection, regions: RegionTable | None = None
-) -> list[dict[str, Any]]:
-    """Each (region, methodology) series' uncovered shortfall now: what its last
-    carried remainder and its vintages' current nets leave owing, before the next
-    issuance deducts it. Only series that owe something are listed."""
-    table = regions or load_regions()
-    series: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in issuance_rows(conn):
-        series.setdefault((row["region"], row["methodology_id"]), []).append(row)
-    found = []
-    government = views.accounts(conn, "government")
-    for (region, methodology), rows in sorted(series.items()):
-        accounts = [a for a in government if region in rollup_accounts("government", a, table)]
-        owed = outstanding_shortfall(
-            int(rows[-1]["carried_mg"]),
-            (adjustment(_vintage(conn, r), _net(conn, accounts, methodology, r)) for r in rows),
-        )
-        if owed:
-            found.append({"region": region, "methodology": methodology, "shortfall_mg": owed})
-    return found
-
-
-def _vintage(conn: psycopg.Connection, row: Mapping[str, Any]) -> Vintage:
-    moved = conn.execute(
-        "SELECT coalesce(sum(adjusted_mg), 0) FROM registry_adjustments WHERE vintage_id = %s",
-        (row["issuance_id"],),
-    ).fetchone()
-    net = int(row["net_mg"])
-    return Vintage(row["issuance_id"], net, net + (int(moved[0]) if moved else 0))
-
-
-def _net(
-    conn: psycopg.Connection, accounts: list[str], methodology: str, row: Mapping[str, Any]
-) -> int:
-    found = conn.execute(
-        "SELECT coalesce(sum(amount_mg), 0) FROM postings WHERE book = 'government'"
-        f" AND account = ANY(%s) AND methodology_id = %s AND (behaviour_time {_IN_CST})::date"
-        " BETWEEN %s AND %s",
-        (accounts, methodology, row["period_from"], row["period_to"]),
-    ).fetchone()
-    return int(found[0]) if found else 0
-
-
-def proceeds_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
-    with conn.cursor() as cur:
-        cur.execute("SELECT * FROM registry_proceeds ORDER BY tx_id, issuance_id, account")
-        return _dicts(cur)
-
-
-def contributions(conn: psycopg.Connection, issuance: uuid.UUID) -> dict[str, tuple[str, int]]:
-    with conn.cursor() as cur:
-        return Registry._snapshot(cur, issuance)

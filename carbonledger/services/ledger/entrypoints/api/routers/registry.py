@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from carbonledger.services.ledger.adapters import registry
+from carbonledger.services.ledger.adapters import registry_views
 from carbonledger.services.ledger.domain.registry.serials import Serial
 from carbonledger.services.ledger.entrypoints.api.deps import BooksDep, Regions
 
@@ -22,14 +22,14 @@ def issuances(books: BooksDep) -> list[dict[str, Any]]:
     the verifier's sign-off and the arithmetic (net, carried in and out, adjustments;
     `shortfall_mg` is what the issuance left uncovered)."""
     with books.reading() as conn:
-        return registry.issuance_rows(conn)
+        return registry_views.issuance_rows(conn)
 
 
 @router.get("/issuances/{issuance_id}")
 def issuance(issuance_id: uuid.UUID, books: BooksDep) -> dict[str, Any]:
     """One issuance, with its adjustments of earlier vintages and its contributors' total."""
     with books.reading() as conn:
-        found = registry.issuance_detail(conn, issuance_id)
+        found = registry_views.issuance_detail(conn, issuance_id)
     if found is None:
         raise HTTPException(404, "no such issuance")
     return found
@@ -44,7 +44,7 @@ def serial_lineage(serial: str, books: BooksDep) -> dict[str, Any]:
     except ValueError as why:
         raise HTTPException(422, str(why)) from None
     with books.reading() as conn:
-        found = registry.lineage(conn, parsed)
+        found = registry_views.lineage(conn, parsed)
     if found is None:
         raise HTTPException(404, "no unit of this serial was ever issued")
     return found
@@ -54,14 +54,14 @@ def serial_lineage(serial: str, books: BooksDep) -> dict[str, Any]:
 def retirements(books: BooksDep, account: str | None = None) -> list[dict[str, Any]]:
     """Every retirement (or one account's): beneficiary, purpose, emissions period, serials."""
     with books.reading() as conn:
-        return registry.retirements(conn, account)
+        return registry_views.retirements(conn, account)
 
 
 @router.get("/accounts/{account}")
 def account_balance(account: str, books: BooksDep) -> dict[str, Any]:
     """A registry account: units held and retired, as serial blocks."""
     with books.reading() as conn:
-        found = registry.balance(conn, account)
+        found = registry_views.balance(conn, account)
     if found is None:
         raise HTTPException(404, "no such registry account")
     return found
@@ -71,7 +71,7 @@ def account_balance(account: str, books: BooksDep) -> dict[str, Any]:
 def proceeds(account: str, books: BooksDep) -> dict[str, Any]:
     """A contributor's postings in the proceeds book (fen, CNY): their shares of sales."""
     with books.reading() as conn:
-        return registry.proceeds_of(conn, account)
+        return registry_views.proceeds_of(conn, account)
 
 
 @router.get("/shortfalls")
@@ -79,4 +79,4 @@ def shortfalls(books: BooksDep, regions: Regions) -> list[dict[str, Any]]:
     """Series (region, methodology) whose issued vintages' nets fell below what was
     issued and the shortfall is not yet covered by a later issuance."""
     with books.reading() as conn:
-        return registry.series_shortfalls(conn, regions)
+        return registry_views.series_shortfalls(conn, regions)
