@@ -25,6 +25,7 @@ from carbonledger.cli import (
     monitoring,
     reference,
     regenerate,
+    registry,
     stack,
 )
 
@@ -70,6 +71,7 @@ for group in (
     load,
     chaos,
     regenerate,
+    registry,
 ):
     group.register(app)
 

@@ -187,20 +187,22 @@ def service_principals(ledger_group: str) -> tuple[Principal, ...]:
             ),
         ),
         Principal(
-            service_principal_name(services.LEDGER_PUBLISHER.name), (_writes(topics.POSTINGS),)
+            service_principal_name(services.LEDGER_PUBLISHER.name),
+            (_writes(topics.POSTINGS), _writes(topics.REGISTRY)),
         ),
     )
 
 
 def subscriber_principal(name: str) -> Principal:
-    """An incentive system reading ledger.postings, engagement.events and account.events
-    in its own groups (`<name>`, `<name>-*`)."""
+    """An incentive system reading ledger.postings, engagement.events, account.events and
+    registry.events in its own groups (`<name>`, `<name>-*`)."""
     return Principal(
         f"{SUBSCRIBER_PREFIX}{name}",
         (
             _reads(topics.POSTINGS),
             _reads(topics.ENGAGEMENT),
             _reads(topics.ACCOUNTS),
+            _reads(topics.REGISTRY),
             Grant(Resource.GROUP, name, (Operation.READ, Operation.DESCRIBE), prefixed=True),
         ),
     )

@@ -29,6 +29,13 @@ OPERATIONS = [
     ("get", "/v1/methodologies", "methodologies-methodologies"),
     ("get", "/v1/methodologies/{methodology_id}/{version}", "methodologies-methodology"),
     ("get", "/v1/ledgers/totals", "ledgers-totals"),
+    ("get", "/v1/registry/issuances", "registry-issuances"),
+    ("get", "/v1/registry/issuances/{issuance_id}", "registry-issuance"),
+    ("get", "/v1/registry/serials/{serial}", "registry-serial_lineage"),
+    ("get", "/v1/registry/retirements", "registry-retirements"),
+    ("get", "/v1/registry/accounts/{account}", "registry-account_balance"),
+    ("get", "/v1/registry/proceeds/{account}", "registry-proceeds"),
+    ("get", "/v1/registry/shortfalls", "registry-shortfalls"),
 ]
 
 

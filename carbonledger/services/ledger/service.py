@@ -48,6 +48,8 @@ from carbonledger.services.ledger.metrics import (
     PERSONAL_BALANCE,
     POSTINGS,
     PUBLISHED,
+    REGISTRY_SHORTFALL,
+    REGISTRY_SHORTFALL_SERIES,
     REVERSED,
     WRITE_SECONDS,
 )
@@ -98,6 +100,8 @@ class OutboxRows(Protocol):
     def backlog(self) -> int: ...
 
     def book_totals(self) -> tuple[dict[str, int], dict[str, int]]: ...
+
+    def registry_shortfalls(self) -> list[int]: ...
 
 
 # --- recording decisions ----------------------------------------------------------------------
@@ -279,6 +283,9 @@ class OutboxRelay:
             BOOK_BALANCE.labels(book).set(metrics.grams(total_mg))
         for kind, total_mg in personal.items():
             PERSONAL_BALANCE.labels(kind).set(metrics.grams(total_mg))
+        owed = self.outbox.registry_shortfalls()  # the registry's issued units, checked
+        REGISTRY_SHORTFALL.set(metrics.grams(sum(owed)))
+        REGISTRY_SHORTFALL_SERIES.set(len(owed))
 
     def _due(self, last: float | None, every: float) -> bool:
         return last is None or self.clock() - last > every

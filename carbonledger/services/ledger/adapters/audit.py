@@ -19,7 +19,7 @@ import psycopg
 
 from carbonledger.contracts.records import MAX_AMOUNT_MG
 from carbonledger.contracts.regions import RegionTable, load_regions
-from carbonledger.services.ledger.adapters import views
+from carbonledger.services.ledger.adapters import registry, registry_views, views
 from carbonledger.services.ledger.domain.aggregates import periods, rollup_accounts
 from carbonledger.services.ledger.domain.chain import (
     CANONICAL_FIELDS,
@@ -28,6 +28,7 @@ from carbonledger.services.ledger.domain.chain import (
     Head,
     verify_chain,
 )
+from carbonledger.services.ledger.domain.registry import transactions as registry_chain
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Report:
     breaks: list[Break] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)
+    registry_transactions: int = 0
 
     @property
     def ok(self) -> bool:
@@ -86,6 +88,7 @@ def verify(
             ]
             _check_books(conn, report)
             _check_invariants(conn, report, heads, regions or load_regions())
+            _check_registry(conn, report)
     return report
 
 
@@ -156,6 +159,86 @@ def _check_invariants(
         for book, total in report.totals.items()
         if not -INT64 <= total < INT64
     ]
+
+
+def _check_registry(conn: psycopg.Connection, report: Report) -> None:
+    """The registry's chain recomputed, its history replayed to the holdings it must
+    lead to, and what the chain says checked against the tables beside it."""
+    stored = list(registry_views.stored_transactions(conn))
+    chain = [tx for tx, _ in stored]
+    report.registry_transactions = len(chain)
+    report.problems += [
+        f"registry transaction {tx.chain_index} ({tx.content.tx_id}): stores {units} units,"
+        f" its serials hold {tx.content.units}"
+        for tx, units in stored
+        if units != tx.content.units
+    ]
+    report.problems += registry_chain.verify_chain(chain)
+    if registry_views.head(conn) != (
+        (chain[-1].chain_index, chain[-1].hash) if chain else (0, GENESIS)
+    ):
+        report.problems.append("registry head does not match the registry's chain")
+    holdings, refused = registry_chain.replay(chain)
+    report.problems += refused
+    blocks = registry_views.all_blocks(conn)
+    if sorted(holdings.blocks) != sorted(blocks):
+        extra = sorted(set(blocks) - set(holdings.blocks))[:3]
+        report.problems.append(f"registry holdings differ from their transactions: {extra}")
+    report.problems += _issuances_as_chained(conn, chain)
+    report.problems += _proceeds_as_chained(conn, chain)
+
+
+def _issuances_as_chained(
+    conn: psycopg.Connection, chain: list[registry_chain.Transaction]
+) -> list[str]:
+    """Each issuance row says what its issue transaction says."""
+    issued = {tx.content.tx_id: tx.content for tx in chain if tx.content.kind == "issue"}
+    problems = []
+    for row in registry_views.issuance_rows(conn):
+        c = issued.get(row["tx_id"])
+        numbers = (row["serial_first"], row["serial_last"])
+        moved = (c.moved[0].range.first, c.moved[0].range.last) if c and c.moved else (None, None)
+        figures = ("net_mg", "carried_in_mg", "adjusted_mg", "carried_mg")
+        if (
+            c is None
+            or moved != numbers
+            or any(int(row[f]) != int(c.details[f]) for f in figures)
+            or row["methodology_id"] != c.details["methodology"]
+            or row["manifest_sha256"] != c.details["manifest_sha256"]
+        ):
+            problems.append(f"issuance {row['issuance_id']}: differs from its transaction")
+    return problems
+
+
+def _proceeds_as_chained(
+    conn: psycopg.Connection, chain: list[registry_chain.Transaction]
+) -> list[str]:
+    """Each sale's proceeds postings are the largest-remainder shares of price × units."""
+    holding = {
+        tx.content.account
+        for tx in chain
+        if tx.content.kind == "open" and tx.content.details.get("kind") == "holding"
+    }
+    stored: dict[Any, dict[tuple[Any, str], int]] = {}
+    for row in registry_views.proceeds_rows(conn):
+        stored.setdefault(row["tx_id"], {})[(row["issuance_id"], row["account"])] = int(
+            row["amount_fen"]
+        )
+    problems = []
+    for tx in chain:
+        c = tx.content
+        price = int(c.details.get("price_fen", 0)) if c.kind == "transfer" else 0
+        expected: dict[tuple[Any, str], int] = {}
+        if price and c.account in holding:
+            for issuance, units in registry.units_by_issuance(c.moved).items():
+                shares = registry.allocate(
+                    registry_views.contributions(conn, issuance), price * units
+                )
+                expected |= {(issuance, a): fen for a, (_, fen) in shares.items() if fen}
+        if stored.pop(c.tx_id, {}) != expected:
+            problems.append(f"sale {c.tx_id}: proceeds postings differ from its shares")
+    problems += [f"proceeds of {tx}: no sale in the registry's chain" for tx in stored]
+    return problems
 
 
 # --- the verification package -------------------------------------------------

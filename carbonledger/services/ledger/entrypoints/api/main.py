@@ -28,6 +28,7 @@ from carbonledger.services.ledger.entrypoints.api.routers import (
     health,
     ledgers,
     methodologies,
+    registry,
 )
 from carbonledger.services.ledger.metrics import API_REQUEST_SECONDS, API_REQUESTS
 
@@ -107,6 +108,6 @@ def create_app() -> FastAPI:
     )
     app.add_middleware(CountRequests)
     app.add_exception_handler(BooksUnavailable, books_unavailable)
-    for area in (health, ledgers, employers, families, consents, claims, methodologies):
+    for area in (health, ledgers, employers, families, consents, claims, methodologies, registry):
         app.include_router(area.router)
     return app

@@ -1,0 +1,318 @@
+"""The carbon asset registry over real PostgreSQL: issuance from verified government
+book nets, serial blocks split by transfers and retirements, double retirement
+refused (also from two processes at once), proceeds summing exactly, a late reversal
+deducted from the next issuance, the public reads, and `verify` naming an altered
+registry row.
+
+Each test issues under a methodology id and a unit type of its own, so the books and
+serials other tests wrote never meet its figures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from carbonledger.contracts import topics
+from carbonledger.contracts.calendar import CST
+from carbonledger.contracts.records import (
+    MAX_AMOUNT_MG,
+    Decision,
+    DecisionKind,
+    MethodologyRef,
+)
+from carbonledger.contracts.regions import load_regions
+from carbonledger.contracts.settings import Settings
+from carbonledger.ops import stack
+from carbonledger.services.ledger.adapters import audit, registry_views
+from carbonledger.services.ledger.adapters.books import Books
+from carbonledger.services.ledger.registry_service import manifest_sha256
+from tests.factories import claim, reversal
+from tests.integration.helpers import cli, scan
+
+pytestmark = pytest.mark.integration
+
+T = 10**9  # mg in a tonne: one unit
+REGION = "440305"
+
+
+def _tag() -> tuple[str, str]:
+    """A methodology id and a unit type no other test uses."""
+    token = uuid.uuid4().hex[:6].upper()
+    return f"reg-{token.lower()}", f"T{token}"
+
+
+def credits(methodology: str, day: date, amounts: dict[str, int]) -> list[Decision]:
+    """Credits of `amounts` (mg) per subject, behaviour ending on `day` (CST), in
+    decisions of at most 1000 t (the bound of one record)."""
+    made: list[Decision] = []
+    start = datetime(day.year, day.month, day.day, 8, 0, tzinfo=CST)
+    for subject, mg in sorted(amounts.items()):
+        while mg > 0:
+            part = min(mg, MAX_AMOUNT_MG)
+            mg -= part
+            c = claim("every-app", f"{methodology}-{len(made)}", 0, mg=part, subject=subject)
+            c = c.model_copy(
+                update={
+                    "methodology": MethodologyRef(id=methodology, version="1"),
+                    "started_at": start,
+                    "ended_at": start + timedelta(minutes=30),
+                    "time": start + timedelta(minutes=30),
+                }
+            )
+            made.append(
+                Decision(
+                    decision_id=uuid.uuid4(), kind=DecisionKind.CREDIT, amount_mg=part, claim=c
+                )
+            )
+    return made
+
+
+def post(db: psycopg.Connection, decisions: list[Decision]) -> None:
+    Books(db).apply(decisions, f"test-registry-{uuid.uuid4()}", [])
+
+
+def package(
+    db: psycopg.Connection,
+    settings: Settings,
+    tmp: Path,
+    first: date,
+    last: date,
+    region: str = REGION,
+) -> Path:
+    out = tmp / f"export-{region}-{first}-{uuid.uuid4().hex[:6]}"
+    audit.export(db, load_regions(), settings.methodology_dir, region, first, last, out)
+    return out
+
+
+def run(*args: str) -> tuple[int, Any, str]:
+    done = cli("registry", *args)
+    body = json.loads(done.stdout) if done.returncode == 0 else None
+    return done.returncode, body, done.stderr
+
+
+def issue(
+    folder: Path, methodology: str, unit_type: str, first: date, last: date, region: str = REGION
+) -> tuple[int, Any, str]:
+    return run(
+        "issue", "--region", region, "--methodology", methodology, "--from", str(first),
+        "--to", str(last), "--package", str(folder), "--verifier", "中环联合认证中心 王工",
+        "--manifest-hash", manifest_sha256(folder), "--unit-type", unit_type,
+    )  # fmt: skip
+
+
+def people(n: int, tag: str) -> list[str]:
+    return [uuid.uuid5(uuid.NAMESPACE_DNS, f"{tag}-{i}").hex * 2 for i in range(n)]
+
+
+OCT1, OCT31 = date(2026, 10, 1), date(2026, 10, 31)
+NOV1, NOV30 = date(2026, 11, 1), date(2026, 11, 30)
+
+
+def test_issue_sell_retire_and_read_back_a_vintage(
+    db: psycopg.Connection, settings: Settings, tmp_path: Path, running_stack: stack.Processes
+) -> None:
+    methodology, unit_type = _tag()
+    a, b, c = people(3, methodology)
+    # 8026.5 t in October from three people, 3 t in early November.
+    post(
+        db,
+        credits(methodology, date(2026, 10, 10), {a: 4000 * T, b: 3000 * T, c: 1026 * T + T // 2}),
+    )
+    post(db, credits(methodology, date(2026, 11, 2), {a: 3 * T}))
+    october = package(db, settings, tmp_path, OCT1, OCT31)
+
+    code, out, err = issue(october, methodology, unit_type, OCT1, OCT31)
+    assert code == 0, err
+    assert (out["units"], out["carried_mg"], out["net_mg"]) == (8026, T // 2, 8026 * T + T // 2)
+    prefix = f"CN-{unit_type}-{REGION}-{methodology}-2026"
+    assert out["serial_first"] == f"{prefix}-000000001-000000001"
+    assert out["serial_last"] == f"{prefix}-000008026-000008026"
+
+    code, _, err = issue(october, methodology, unit_type, OCT1, OCT31)
+    assert code == 2 and "already issued" in err
+    late = package(db, settings, tmp_path, date(2026, 10, 31), NOV30)
+    code, _, err = issue(late, methodology, unit_type, date(2026, 10, 31), NOV30)
+    assert code == 2 and "overlaps" in err
+    city = package(db, settings, tmp_path, OCT1, OCT31, region="440300")  # holds 440305
+    code, _, err = issue(city, methodology, unit_type, OCT1, OCT31, region="440300")
+    assert code == 2 and "overlaps" in err and "440305" in err
+
+    buyer = f"tianping-{methodology}"
+    assert run("account", "create", "--id", buyer, "--name", "天平保险")[0] == 0
+    code, sale, err = run(
+        "transfer", "--from", f"holding-{REGION}", "--to", buyer, "--units", "8000",
+        "--price-fen", "3464", "--venue", "广州碳排放权交易所",
+    )  # fmt: skip
+    assert code == 0, err
+    assert sale["serials"] == [f"{prefix}-000000001-000008000"]
+    assert sale["allocated_fen"] == sale["amount_fen"] == 8000 * 3464
+    shares = {s: registry_views.proceeds_of(db, s)["total_fen"] for s in (a, b, c)}
+    assert sum(shares.values()) == 8000 * 3464
+    whole = 8026 * T + T // 2
+    for subject, mg in ((a, 4000 * T), (b, 3000 * T), (c, 1026 * T + T // 2)):
+        assert abs(shares[subject] - 8000 * 3464 * mg / whole) < 1  # pro rata, to the fen
+
+    code, retired, err = run(
+        "retire", "--account", buyer, "--units", "10", "--beneficiary", "第十五届全运会",
+        "--purpose", "赛事碳中和", "--period-from", "2026-10-01", "--period-to", "2026-10-31",
+        "--serial", f"{prefix}-000000101-000000200",
+    )  # fmt: skip
+    assert code == 0, err
+    assert retired["serials"] == [f"{prefix}-000000101-000000110"]
+    code, _, err = run(
+        "retire", "--account", buyer, "--units", "1", "--beneficiary", "someone else",
+        "--purpose", "double use", "--serial", f"{prefix}-000000105-000000105",
+    )  # fmt: skip
+    assert code == 2 and "already retired by" in err and "第十五届全运会" in err
+
+    code, held, _ = run("balance", buyer)
+    assert (held["units"], held["retired_units"]) == (7990, 10)
+    assert held["held"] == [f"{prefix}-000000001-000000100", f"{prefix}-000000111-000008000"]
+    # The retired units never move: a transfer of everything takes the 7990 others.
+    code, _, err = run(
+        "transfer", "--from", buyer, "--to", f"holding-{REGION}", "--units", "7991",
+        "--price-fen", "0", "--venue", "return",
+    )  # fmt: skip
+    assert code == 2 and "holds 7990 units" in err
+
+    code, story, _ = run("show", f"{prefix}-000000105-000000105")
+    assert [h["kind"] for h in story["history"]] == ["issue", "transfer", "retire"]
+    assert story["now"] == [  # where the asked units are now
+        {"serials": f"{prefix}-000000105-000000105", "account": buyer, "status": "retired",
+         "retired_by": retired["tx"]},
+    ]  # fmt: skip
+
+    base = f"http://127.0.0.1:{running_stack.port('ledger-api')}/v1/registry"
+    issued = [
+        i for i in httpx.get(f"{base}/issuances").json() if i["methodology_id"] == methodology
+    ]
+    assert [(i["units"], i["serials"]) for i in issued] == [(8026, f"{prefix}-000000001-000008026")]
+    lineage = httpx.get(f"{base}/serials/{prefix}-000000105-000000105").json()
+    assert lineage["history"][-1]["details"]["beneficiary"] == "第十五届全运会"
+    mine = httpx.get(f"{base}/retirements", params={"account": buyer}).json()
+    assert [r["units"] for r in mine] == [10]
+    assert httpx.get(f"{base}/accounts/{buyer}").json()["units"] == 7990
+    assert httpx.get(f"{base}/proceeds/{a}").json()["total_fen"] == shares[a]
+
+    # Published through the outbox: the issuance, and the sale's allocations summing exactly.
+    seen: dict[str, Any] = {}
+    paid: dict[str, int] = {}
+
+    def all_seen() -> bool:
+        # Transactions and allocations are on different partitions: any order.
+        whole = sum(paid.values()) == sale["amount_fen"]
+        return out["tx"] in seen and sale["tx"] in seen and whole
+
+    for record in scan(settings, [topics.REGISTRY], until=all_seen, timeout=60):
+        event = json.loads(record.value)
+        if event["schema"] == "carbonledger.registry_transaction/1":
+            seen[event["tx_id"]] = event
+        elif event["tx_id"] == sale["tx"]:
+            paid[event["account"]] = event["amount_fen"]
+        if all_seen():
+            break
+    assert seen[out["tx"]]["serials"] == [f"{prefix}-000000001-000008026"]
+    assert seen[sale["tx"]]["details"]["venue"] == "广州碳排放权交易所"
+    assert paid == shares
+
+
+def test_a_late_reversal_is_deducted_from_the_next_issuance_and_reported_until_then(
+    db: psycopg.Connection, settings: Settings, tmp_path: Path
+) -> None:
+    methodology, unit_type = _tag()
+    a, b = people(2, methodology)
+    october = credits(methodology, date(2026, 10, 20), {a: 5 * T + 300, b: 2 * T})
+    post(db, october)
+    assert (
+        issue(package(db, settings, tmp_path, OCT1, OCT31), methodology, unit_type, OCT1, OCT31)[0]
+        == 0
+    )
+    post(
+        db, [reversal(next(d for d in october if d.claim.subject == b))]
+    )  # 2 t of the issued October vintage taken back
+    owed = [s for s in registry_views.series_shortfalls(db) if s["methodology"] == methodology]
+    assert owed == [{"region": REGION, "methodology": methodology, "shortfall_mg": 2 * T - 300}]
+
+    post(db, credits(methodology, date(2026, 11, 5), {a: 3 * T}))
+    code, out, err = issue(
+        package(db, settings, tmp_path, NOV1, NOV30), methodology, unit_type, NOV1, NOV30
+    )
+    assert code == 0, err
+    # 3 t of November + 300 mg carried - 2 t deducted = 1 t and 300 mg.
+    assert (out["adjusted_mg"], out["carried_in_mg"], out["units"], out["carried_mg"]) == (
+        -2 * T, 300, 1, 300,
+    )  # fmt: skip
+    assert out["serial_first"].endswith("-000000008-000000008")  # after October's 7 units
+    assert not [s for s in registry_views.series_shortfalls(db) if s["methodology"] == methodology]
+
+
+def test_two_processes_retiring_the_same_units_at_once_one_succeeds(
+    db: psycopg.Connection, settings: Settings, tmp_path: Path
+) -> None:
+    methodology, unit_type = _tag()
+    post(db, credits(methodology, date(2026, 10, 3), {people(1, methodology)[0]: 5 * T}))
+    code, out, _ = issue(
+        package(db, settings, tmp_path, OCT1, OCT31), methodology, unit_type, OCT1, OCT31
+    )
+    assert code == 0
+    retire = [
+        sys.executable, "-m", "carbonledger.cli.main", "registry", "retire",
+        "--account", f"holding-{REGION}", "--units", "5", "--beneficiary", "B",
+        "--purpose", "P", "--serial", out["serials"],
+    ]  # fmt: skip
+    both = [
+        subprocess.Popen(retire, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [(p.wait(60), p.stderr.read() if p.stderr else "") for p in both]
+    assert sorted(code for code, _ in results) == [0, 2], results
+    assert "already retired by" in next(err for code, err in results if code == 2)
+
+
+def test_verify_names_an_altered_registry_row(
+    db: psycopg.Connection, settings: Settings, tmp_path: Path
+) -> None:
+    methodology, unit_type = _tag()
+    post(db, credits(methodology, date(2026, 10, 4), {people(1, methodology)[0]: 3 * T}))
+    code, out, _ = issue(
+        package(db, settings, tmp_path, OCT1, OCT31), methodology, unit_type, OCT1, OCT31
+    )
+    assert code == 0
+    done = cli("verify")
+    assert json.loads(done.stdout)["ok"], done.stdout
+    tx = uuid.UUID(out["tx"])
+
+    def tamper(units: int, moved: str) -> None:
+        with db.transaction():  # as the superuser would, past the append-only trigger
+            db.execute("ALTER TABLE registry_transactions DISABLE TRIGGER USER")
+            db.execute(
+                "UPDATE registry_transactions SET units = %s, moved = %s WHERE tx_id = %s",
+                (units, moved, tx),
+            )
+            db.execute("ALTER TABLE registry_transactions ENABLE TRIGGER USER")
+
+    row = db.execute("SELECT moved FROM registry_transactions WHERE tx_id = %s", (tx,)).fetchone()
+    assert row is not None
+    moved = str(row[0])
+    tamper(300, moved)  # the unit count alone
+    try:
+        report = json.loads(cli("verify").stdout)
+        assert any(f"({tx}): stores 300 units" in p for p in report["problems"]), report
+        tamper(300, moved.rsplit("-", 1)[0] + "-300")  # the serials too: 297 from nowhere
+        done = cli("verify")
+        report = json.loads(done.stdout)
+        assert done.returncode == 1 and not report["ok"]
+        assert any(f"({tx}): hash does not match" in p for p in report["problems"]), report
+        assert any("registry holdings differ" in p for p in report["problems"]), report
+    finally:
+        tamper(3, moved)
+    assert cli("verify").returncode == 0
