@@ -11,8 +11,9 @@ import re
 import zlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -36,6 +37,7 @@ from carbonledger.reference.settle import settle
 from carbonledger.runtime.changelog import ChangelogTable
 from carbonledger.services.dedupe.adapters.memory import MemoryState
 from carbonledger.services.dedupe.adapters.state import ChangelogState, decode_person, encode_person
+from carbonledger.services.dedupe.domain import consent as consent_rule
 from carbonledger.services.dedupe.domain.activities import event_key
 from carbonledger.services.dedupe.domain.expiry import expires_on
 from carbonledger.services.dedupe.domain.person import PersonState, observe, prune
@@ -236,6 +238,24 @@ def test_partners_without_consent_required_are_untouched_by_consent_records() ->
     _, bare = stream(claims_of(rides))
     _, mixed = stream(claims_of(records + rides))
     assert [d for d in mixed if d.claim.event.source == MAPS] == bare
+
+
+def test_a_group_with_no_claim_that_needs_consent_does_no_consent_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Claims of partners without consent_required pay nothing for the rule: no
+    consent records gathered, none looked up, not even when the group holds some."""
+    rides = claims_of([ride(MAPS, 1, 60), ride(MAPS, 2, 180), withdraw(MAPS, 0), grant(GOV, 0)])
+    expected = resolve(rides)
+
+    def no_work(claims: object) -> NoReturn:
+        raise AssertionError("consent work for a group that needs none")
+
+    monkeypatch.setattr(consent_rule, "Consents", no_work)
+    assert resolve(rides[:2]) == {k: expected[k] for k in (f"{MAPS}/ride-1", f"{MAPS}/ride-2")}
+    assert resolve(rides) == expected
+    with pytest.raises(AssertionError, match="consent work"):
+        resolve([*rides, *claims_of([ride(GOV, 3, 300)])])
 
 
 def test_a_claim_without_consent_does_not_displace_another_partners_credit() -> None:
