@@ -26,6 +26,7 @@ from carbonledger.cli import (
     reference,
     regenerate,
     stack,
+    tokens,
 )
 
 app = typer.Typer(
@@ -70,6 +71,7 @@ for group in (
     load,
     chaos,
     regenerate,
+    tokens,
 ):
     group.register(app)
 

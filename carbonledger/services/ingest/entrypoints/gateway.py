@@ -18,7 +18,7 @@ it (the contract docs import it for its OpenAPI).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -80,6 +80,36 @@ async def post_events(
 ) -> BatchResult:
     """One CloudEvents event (a JSON object) or a batch (a JSON array, at most
     `CARBON_GATEWAY_MAX_EVENTS`); each is answered accepted or rejected with its reason."""
+    return await _answered(
+        request, service, (x_carbon_partner, x_carbon_timestamp, x_carbon_signature), service.accept
+    )
+
+
+async def dry_run_events(
+    request: Request,
+    service: Annotated[Gateway, Depends(gateway)],
+    x_carbon_partner: Annotated[str, Header(description="your partner id")],
+    x_carbon_timestamp: Annotated[str, Header(description="Unix seconds when signed")],
+    x_carbon_signature: Annotated[
+        str, Header(description="hex HMAC-SHA256 of '<timestamp>.<body>' with your secret")
+    ],
+) -> BatchResult:
+    """What `POST /v1/events` would answer for this body, event by event (accepted, or
+    rejected with ingest's reason and message), without publishing anything: for a
+    partner to check its events before sending them. Signed the same way."""
+    return await _answered(
+        request, service, (x_carbon_partner, x_carbon_timestamp, x_carbon_signature), service.check
+    )
+
+
+async def _answered(
+    request: Request,
+    service: Gateway,
+    headers: tuple[str, str, str],
+    answer_for: Callable[[str, bytes], Awaitable[BatchResult]],
+) -> BatchResult:
+    """The signed body answered by `answer_for` (accept, or check without publishing)."""
+    x_carbon_partner, x_carbon_timestamp, x_carbon_signature = headers
     started = time.perf_counter()
     try:
         # Headers first: an oversized or unproven request is refused before its body
@@ -88,7 +118,7 @@ async def post_events(
             request, service, x_carbon_partner, x_carbon_timestamp, x_carbon_signature
         )
         service.authenticate(x_carbon_partner, x_carbon_timestamp, x_carbon_signature, body)
-        answer = await service.accept(x_carbon_partner, body)
+        answer = await answer_for(x_carbon_partner, body)
     except Unauthorised as no:
         GATEWAY_REQUESTS.labels("-", "401").inc()  # an unproven partner id is not a label value
         raise HTTPException(401, str(no)) from None
@@ -127,6 +157,7 @@ def create_app() -> FastAPI:
         docs_url="/v1/docs",
     )
     app.post("/v1/events", response_model=BatchResult, tags=["events"])(post_events)
+    app.post("/v1/events/dry-run", response_model=BatchResult, tags=["events"])(dry_run_events)
     app.include_router(health_router(gateway_ready, documented=False))
     return app
 
