@@ -95,6 +95,12 @@ CASES: list[tuple[str, list[tuple[Role, dict[str, str]]], list[tuple[Role, dict[
     ("/v1/ledgers/government/999999", [AUDITOR], [CITY]),
     ("/v1/ledgers/totals", [NATION, AUDITOR, OPERATOR], [PROVINCE, PERSON, PARTNER, REGISTRY]),
     (
+        "/v1/statistics/440305?period=month&at=2026-05-03",
+        [DISTRICT, CITY, PROVINCE, AUDITOR],
+        [SIBLING, ELSEWHERE, PERSON, PARTNER, REGISTRY],
+    ),
+    ("/v1/statistics/440300/csv?from=2026-01-01&to=2026-03-31", [CITY], [DISTRICT, PARTNER]),
+    (
         "/v1/claims/navi-maps/trip-1",
         [PARTNER, AUDITOR, OPERATOR],
         [OTHER_PARTNER, NATION, REGISTRY],

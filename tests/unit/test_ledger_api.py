@@ -30,6 +30,8 @@ OPERATIONS = [
     ("get", "/v1/methodologies", "methodologies-methodologies"),
     ("get", "/v1/methodologies/{methodology_id}/{version}", "methodologies-methodology"),
     ("get", "/v1/ledgers/totals", "ledgers-totals"),
+    ("get", "/v1/statistics/{region}", "statistics-statistics_of_region"),
+    ("get", "/v1/statistics/{region}/csv", "statistics-statistics_csv"),
 ]
 
 

@@ -113,6 +113,23 @@ ON CONFLICT (book, account, period, period_start, behaviour_type, region) DO UPD
 SET amount_mg = period_totals.amount_mg + EXCLUDED.amount_mg,
     postings = period_totals.postings + EXCLUDED.postings
 """
+# Government statistics (domain/statistics.py), moved by the postings just made.
+_ADD_FIGURES = """
+INSERT INTO region_statistics
+    (region, day, category, behaviour_type, partner, subject_kind, amount_mg, actions)
+SELECT * FROM unnest(
+    %s::text[], %s::date[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[],
+    %s::bigint[])
+ON CONFLICT (region, day, category, behaviour_type, partner, subject_kind) DO UPDATE
+SET amount_mg = region_statistics.amount_mg + EXCLUDED.amount_mg,
+    actions = region_statistics.actions + EXCLUDED.actions
+"""
+_ADD_PARTICIPANTS = """
+INSERT INTO region_participants (region, period, period_start, subject, subject_kind, actions)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::date[], %s::text[], %s::text[], %s::bigint[])
+ON CONFLICT (region, period, period_start, subject) DO UPDATE
+SET actions = region_participants.actions + EXCLUDED.actions
+"""
 
 # What the books held before this batch of the credits its reversals name (the
 # batch's own decisions are already staged in the table, so they are left out).
@@ -321,9 +338,19 @@ class Books:
         deltas = sorted(planned.period_deltas.items())
         rows = [(*key, amount, count) for key, (amount, count) in deltas]
         cur.execute(_ADD_PERIOD_TOTALS, _columns(rows, 8))
+        self._add_statistics(cur, planned)
         with cur.copy("COPY outbox (posting_id, key, payload) FROM STDIN") as cp:
             for row in planned.outbox:
                 cp.write_row((row.posting_id, row.key, row.payload))
+
+    def _add_statistics(self, cur: psycopg.Cursor[Any], planned: Plan) -> None:
+        """The statistics rows, in key order (writers sharing rows lock them in one order)."""
+        figures = [(*key, a, n) for key, (a, n) in sorted(planned.figures.items())]
+        if figures:
+            cur.execute(_ADD_FIGURES, _columns(figures, 8))
+        people = [(*key, n) for key, n in sorted(planned.participants.items())]
+        if people:
+            cur.execute(_ADD_PARTICIPANTS, _columns(people, 6))
 
     def offsets(self, group_id: str, topic: str) -> dict[int, int]:
         return views.offsets(self.conn, group_id, topic)
