@@ -1,10 +1,12 @@
 """Government statistics against the real database: a district's, city's and
 province's figures for a month, quarter and year equal sums computed independently
 from the postings, and participants count distinct people exactly (a reversed
-credit leaves the count)."""
+credit leaves the count). And partners' rejections, recorded by the writer's sink
+and read by their own partner only."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Iterator
@@ -12,17 +14,22 @@ from datetime import date, datetime, timedelta
 
 import psycopg
 import pytest
+from aiokafka import TopicPartition
 from fastapi.testclient import TestClient
 
+from carbonledger.contracts import topics
 from carbonledger.contracts.calendar import CST
-from carbonledger.contracts.records import Decision, DecisionKind
+from carbonledger.contracts.records import DeadLetter, Decision, DecisionKind, Origin
+from carbonledger.contracts.roles import Role
 from carbonledger.contracts.settings import Settings
 from carbonledger.demo.sample import subject_of
 from carbonledger.ops import stack
+from carbonledger.runtime.process import OffLoop
 from carbonledger.services.ledger.adapters.books import Books
 from carbonledger.services.ledger.adapters.migrations import migrate
 from carbonledger.services.ledger.domain.batches import Offset
 from carbonledger.services.ledger.entrypoints.api import create_app
+from carbonledger.services.ledger.service import Postings
 from tests.factories import claim, reversal
 from tests.integration.helpers import bearer
 
@@ -140,3 +147,49 @@ def test_figures_equal_sums_from_the_postings_at_every_level_and_period(
             assert f"total,440000,广东省,{province['amount']['mg']}" in csv.content.decode(
                 "utf-8-sig"
             )
+
+
+def letter(partner: str | None, offset: int, payload: bytes) -> DeadLetter:
+    return DeadLetter.of(
+        stage="ingest",
+        reason="invalid_envelope",
+        message="specversion must be 1.0",
+        partner=partner,
+        origin=Origin(topic=f"partner.{partner or 'x'}.events", partition=0, offset=offset),
+        key=None,
+        payload=payload,
+        received_at=datetime(2026, 5, 1, tzinfo=CST),
+    )
+
+
+def test_a_partner_reads_its_own_rejections_and_no_one_elses(
+    settings: Settings, scratch: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = settings.model_copy(update={"pg_database": scratch}).pg_conninfo
+    letters = [letter("navi-maps", n, b'{"id": "bad-%d"}' % n) for n in range(3)]
+    letters += [letter("shenzhen-metro", 9, b"\xff\xfe"), letter(None, 10, b"poison")]
+    with psycopg.connect(info, autocommit=True) as conn:
+        sink = Postings(Books(conn), "rejections", OffLoop(lambda: None))
+        for again in range(2):  # redelivered: the same rows
+            for one in letters:
+                list(sink.take_rejection(None, one))
+            asyncio.run(sink.write({TopicPartition(topics.REJECTED, 0): 11 + again}))
+        assert conn.execute("SELECT count(*) FROM partner_rejections").fetchone() == (4,)
+    monkeypatch.setenv("CARBON_PG_DATABASE", scratch)
+    with TestClient(create_app()) as api:
+        own = bearer(Role.PARTNER, partner="navi-maps")
+        first = api.get("/v1/partners/navi-maps/rejections?limit=2", headers=own).json()
+        rest = api.get(
+            f"/v1/partners/navi-maps/rejections?before={first['next_before']}", headers=own
+        ).json()
+        theirs = api.get("/v1/partners/shenzhen-metro/rejections", headers=own)
+        binary = api.get(
+            "/v1/partners/shenzhen-metro/rejections",
+            headers=bearer(Role.PARTNER, partner="shenzhen-metro"),
+        ).json()["rejections"]
+    shown = [r["original_text"] for r in first["rejections"] + rest["rejections"]]
+    assert shown == ['{"id": "bad-2"}', '{"id": "bad-1"}', '{"id": "bad-0"}']
+    assert first["rejections"][0]["reason"] == "invalid_envelope"
+    assert first["rejections"][0]["offset"] == 2 and rest["next_before"] is None
+    assert theirs.status_code == 403
+    assert binary[0]["original_text"] is None and binary[0]["original_b64"] == "//4="

@@ -106,6 +106,11 @@ CASES: list[tuple[str, list[tuple[Role, dict[str, str]]], list[tuple[Role, dict[
         [OTHER_PARTNER, NATION, REGISTRY],
     ),
     ("/v1/claims?source=navi-maps&id=trip-1", [PARTNER], [OTHER_PARTNER, CITY]),
+    (
+        "/v1/partners/navi-maps/rejections",
+        [PARTNER, AUDITOR, OPERATOR],
+        [OTHER_PARTNER, PERSON, NATION, REGISTRY],
+    ),
 ]
 
 

@@ -32,6 +32,7 @@ OPERATIONS = [
     ("get", "/v1/ledgers/totals", "ledgers-totals"),
     ("get", "/v1/statistics/{region}", "statistics-statistics_of_region"),
     ("get", "/v1/statistics/{region}/csv", "statistics-statistics_csv"),
+    ("get", "/v1/partners/{partner}/rejections", "partners-partner_rejections"),
 ]
 
 

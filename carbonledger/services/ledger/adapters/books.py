@@ -42,6 +42,7 @@ from carbonledger.services.ledger.domain.planner import (
     plan,
     reversal_refused,
 )
+from carbonledger.services.ledger.domain.rejections import RejectionEntry
 
 _DECISION_COLUMNS = (
     "decision_id",
@@ -154,6 +155,14 @@ SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[],
 ON CONFLICT (account_event_id) DO NOTHING
 RETURNING type
 """
+_REJECTION_COLUMNS = tuple(f.name for f in fields(RejectionEntry))
+_INSERT_REJECTIONS = f"""
+INSERT INTO partner_rejections ({", ".join(_REJECTION_COLUMNS)})
+SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+    %s::integer[], %s::bigint[], %s::bytea[], %s::timestamptz[])
+ON CONFLICT (dead_letter_id) DO NOTHING
+RETURNING reason
+"""
 _INSERT_FAMILY = f"""
 INSERT INTO family_events ({", ".join(_FAMILY_COLUMNS)})
 SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
@@ -205,7 +214,8 @@ def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     return [[row[i] for row in rows] for i in range(width)]
 
 
-AccountEntries = Sequence[ConsentEntry | FamilyReport]
+# What a batch records beside its decisions: account events, and partners' rejections.
+AccountEntries = Sequence[ConsentEntry | FamilyReport | RejectionEntry]
 
 
 def _kinds(decisions: Iterable[Decision]) -> dict[str, str]:
@@ -251,13 +261,17 @@ class Books:
         recorded: Counter[str] = Counter()
         consents = [astuple(a) for a in accounts if isinstance(a, ConsentEntry)]
         reports = [astuple(a) for a in accounts if isinstance(a, FamilyReport)]
+        letters = [astuple(a) for a in accounts if isinstance(a, RejectionEntry)]
         for insert, rows, width, kind in (
             (_INSERT_CONSENTS, consents, len(_CONSENT_COLUMNS), "consent"),
             (_INSERT_FAMILY, reports, len(_FAMILY_COLUMNS), "family"),
+            (_INSERT_REJECTIONS, letters, len(_REJECTION_COLUMNS), "rejection"),
         ):
             if rows:
                 cur.execute(insert, _columns(rows, width))
-                recorded.update(f"{kind}.{t}" for (t,) in cur.fetchall())
+                new = [f"{kind}.{t}" for (t,) in cur.fetchall()]
+                if kind != "rejection":  # a dead letter is no account event
+                    recorded.update(new)
         return recorded
 
     def record_family(self, reports: Sequence[FamilyReport]) -> int:

@@ -1,5 +1,5 @@
-"""Reading the government statistics (domain/statistics.py): a region's figures for
-a span of days, from the tables the writer keeps, never from postings.
+"""Reading the tables issue 22 added: the government statistics (domain/statistics.py),
+a region's figures for a span of days, never from postings; and partners' rejections.
 
 Tonnes and actions sum the day rows of the span (bounded by days x behaviour types
 x partners). Participants count the subjects with net credited actions: one
@@ -76,3 +76,20 @@ def participants(
     else:
         rows = conn.execute(_SPAN_PARTICIPANTS, (list(regions), first, last)).fetchall()
     return {(str(r), str(k)): int(n) for r, k, n in rows}
+
+
+_REJECTIONS = """
+SELECT seq, dead_letter_id, stage, reason, message, topic, partition, record_offset,
+       original, received_at
+FROM partner_rejections
+WHERE partner = %s AND (%s::bigint IS NULL OR seq < %s)
+ORDER BY seq DESC LIMIT %s
+"""
+
+
+def rejections(
+    conn: psycopg.Connection, partner: str, limit: int, before: int | None
+) -> list[Mapping[str, Any]]:
+    """A page of the partner's rejections, newest first (partner_rejections)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return list(cur.execute(_REJECTIONS, (partner, before, before, limit)).fetchall())

@@ -29,3 +29,25 @@ CREATE TABLE region_participants (
     actions       bigint NOT NULL,
     PRIMARY KEY (region, period, period_start, subject)
 );
+
+-- Partners' own rejections: each dead letter naming a partner (ingest's refusals
+-- of its records above all), for that partner to read through the API. Keyed by
+-- the letter's id (a function of where the refused record was): a redelivered
+-- letter is the same row. Append-only, as the topic it copies.
+CREATE TABLE partner_rejections (
+    dead_letter_id  uuid PRIMARY KEY,
+    seq             bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+    partner         text NOT NULL,
+    stage           text NOT NULL,
+    reason          text NOT NULL,
+    message         text NOT NULL,
+    topic           text NOT NULL,
+    partition       integer NOT NULL,
+    record_offset   bigint NOT NULL,
+    original        bytea NOT NULL,
+    received_at     timestamptz NOT NULL,
+    recorded_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX partner_rejections_by_partner ON partner_rejections (partner, seq);
+CREATE TRIGGER partner_rejections_append_only BEFORE UPDATE OR DELETE ON partner_rejections
+    FOR EACH ROW EXECUTE FUNCTION refuse_change();

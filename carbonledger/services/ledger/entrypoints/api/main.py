@@ -37,6 +37,7 @@ from carbonledger.services.ledger.entrypoints.api.routers import (
     health,
     ledgers,
     methodologies,
+    partners,
     statistics,
 )
 from carbonledger.services.ledger.metrics import API_REQUEST_SECONDS, API_REQUESTS
@@ -122,7 +123,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(BooksUnavailable, books_unavailable)
     for area in (health, methodologies):
         app.include_router(area.router, responses=PUBLIC_RESPONSES)
-    for area in (ledgers, employers, families, consents, claims, statistics):
+    for area in (ledgers, employers, families, consents, claims, statistics, partners):
         app.include_router(area.router, responses=PROTECTED_RESPONSES)
     serve_docs(app)
     with_problem_schema(app)
