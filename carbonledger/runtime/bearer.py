@@ -92,15 +92,35 @@ async def principal(
 Caller = Annotated[Principal, Depends(principal)]
 
 
+async def optional_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """The caller if a valid token came, else None: for pages that answer an anonymous
+    visitor with the login page (each then checks the scope itself)."""
+    token = _token(request, credentials)
+    if token is None:
+        return None
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        return verifier.principal(token)
+    except InvalidToken:
+        return None
+
+
+MaybeCaller = Annotated[Principal | None, Depends(optional_principal)]
+
+
 def undeclared_routes(app: FastAPI, docs_paths: Iterable[str] = ()) -> list[str]:
-    """Routes that declare neither `public` nor a principal: none may be left."""
+    """Routes that declare neither `public` nor a principal (required, or optional for
+    a page that checks its scope itself): none may be left."""
     exempt = set(docs_paths)
     missing = []
     for route in app.routes:
         if not isinstance(route, APIRoute) or route.path in exempt:
             continue
         calls = {_call(d) for d in _dependencies(route.dependant)}
-        if public not in calls and principal not in calls:
+        if not calls & {public, principal, optional_principal}:
             missing.append(f"{','.join(sorted(route.methods or ()))} {route.path}")
     return missing
 

@@ -274,3 +274,53 @@ def test_a_configured_issuer_accepts_its_key_and_not_the_development_one(
         verifier.principal(dev)
     with pytest.raises(PermissionError):
         mint_development_token(settings, Grant(Role.AUDITOR))
+
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+def test_the_portal_sends_an_anonymous_visitor_to_log_in(client: TestClient) -> None:
+    for path in ("/portal", "/portal/region/440300", f"/portal/person/{ME}"):
+        answer = client.get(path, follow_redirects=False)
+        assert (answer.status_code, answer.headers["location"]) == (303, "/portal/login"), path
+    login = client.get("/portal/login")
+    assert login.status_code == 200 and 'id="development-login"' in login.text
+    assert "https://" not in login.text  # nothing loaded from elsewhere
+
+
+def test_the_development_login_sets_the_token_cookie_and_lands_on_the_roles_page(
+    client: TestClient,
+) -> None:
+    made = client.post(
+        "/portal/session/development", content="role=government&region=440300", headers=FORM,
+        follow_redirects=False,
+    )  # fmt: skip
+    assert made.status_code == 303 and made.headers["location"] == "/portal"
+    cookie = made.headers["set-cookie"]
+    assert "carbon_token=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    home = client.get("/portal", follow_redirects=False)
+    assert home.headers["location"] == "/portal/region/440300"
+    outside = client.get("/portal/region/110000")  # checked before the books are read
+    assert outside.status_code == 403 and "text/html" in outside.headers["content-type"]
+    assert client.get("/v1/ledgers/government/110000").status_code == 403  # the cookie counts
+    client.get("/portal/logout")
+    assert client.get("/portal", follow_redirects=False).headers["location"] == "/portal/login"
+
+
+def test_a_pasted_token_logs_in_and_a_bad_one_is_sent_back_with_why(client: TestClient) -> None:
+    token = bearer(Role.PARTNER, partner="navi-maps")["Authorization"][7:]
+    good = client.post(
+        "/portal/session", content=f"token={token}", headers=FORM, follow_redirects=False
+    )
+    assert "carbon_token=" in good.headers["set-cookie"]
+    assert client.get("/portal", follow_redirects=False).headers["location"] == (
+        "/portal/partner/navi-maps"
+    )
+    bad = client.post(
+        "/portal/session", content="token=x.y.z", headers=FORM, follow_redirects=False
+    )
+    assert bad.headers["location"].startswith("/portal/login?problem=")
+    refused = client.post(
+        "/portal/session/development", content="role=person", headers=FORM, follow_redirects=False
+    )
+    assert "names+its+subject" in refused.headers["location"]

@@ -29,6 +29,7 @@ from carbonledger.services.ledger.entrypoints.api.guards import (
     books_unavailable,
     refuse_control_characters,
 )
+from carbonledger.services.ledger.entrypoints.api.portal.pages import serve_portal
 from carbonledger.services.ledger.entrypoints.api.routers import (
     claims,
     consents,
@@ -126,6 +127,7 @@ def create_app() -> FastAPI:
     for area in (ledgers, employers, families, consents, claims, statistics, partners):
         app.include_router(area.router, responses=PROTECTED_RESPONSES)
     serve_docs(app)
+    serve_portal(app)
     with_problem_schema(app)
     _refuse_undeclared(app)
     return app
