@@ -116,7 +116,17 @@ def home(caller: MaybeCaller) -> Response:
 
 
 @router.get("/login")
-def login(request: Request, caller: MaybeCaller, problem: str | None = None) -> HTMLResponse:
+def login(
+    request: Request,
+    caller: MaybeCaller,
+    problem: str | None = None,
+    role: Role | None = None,
+    subject: str | None = None,
+    partner: str | None = None,
+    region: str | None = None,
+) -> HTMLResponse:
+    """The login page; locally, the development login filled from the query (a ready
+    login link, as `make demo` prints)."""
     verifier: TokenVerifier = request.app.state.token_verifier
     return page(
         "login.html",
@@ -125,6 +135,12 @@ def login(request: Request, caller: MaybeCaller, problem: str | None = None) -> 
         development=verifier.settings.trusts_development_key,
         roles=[r.value for r in Role],
         problem=problem,
+        chosen={
+            "role": role.value if role else None,
+            "subject": subject,
+            "partner": partner,
+            "region": region,
+        },
     )
 
 
