@@ -25,6 +25,8 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 
 from carbonledger.contracts.partners import load_registry
+from carbonledger.runtime.bearer import answer_with_problems
+from carbonledger.runtime.docs_pages import serve_docs
 from carbonledger.runtime.producers import Outgoing, producer, send_and_wait
 from carbonledger.runtime.web import health_router
 from carbonledger.services.ingest.config import IngestSettings
@@ -154,8 +156,12 @@ def create_app() -> FastAPI:
         version="1",
         lifespan=lifespan,
         openapi_url="/v1/openapi.json",
-        docs_url="/v1/docs",
+        docs_url=None,
+        redoc_url=None,
     )
+    # Errors as RFC 9457 problems; Swagger UI and ReDoc from the package, not a CDN.
+    answer_with_problems(app)
+    serve_docs(app)
     app.post("/v1/events", response_model=BatchResult, tags=["events"])(post_events)
     app.post("/v1/events/dry-run", response_model=BatchResult, tags=["events"])(dry_run_events)
     app.include_router(health_router(gateway_ready, documented=False))
