@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.regions import NATIONAL
 from carbonledger.contracts.roles import Principal, Reading, Role, allows
 from carbonledger.runtime.bearer import TOKEN_COOKIE, MaybeCaller, http_problem
@@ -42,6 +43,8 @@ TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=True,
 )
+# Times as the people of the scheme read them: China Standard Time.
+TEMPLATES.filters["cst"] = lambda moment: moment.astimezone(CST).strftime("%Y-%m-%d %H:%M")
 PERIOD_NAMES = {"month": "月 Month", "quarter": "季度 Quarter", "year": "年 Year"}
 
 
