@@ -14,6 +14,7 @@ setup: $(STAMP)
 	bash deploy/local/kafka.sh fetch
 	bash deploy/local/postgres.sh install
 	bash deploy/local/prometheus.sh install
+	bash deploy/local/browser.sh install
 
 ## Installs everything, runs the whole pipeline on the bundled sample, prints the ledger summary.
 demo: setup

@@ -27,6 +27,7 @@ from carbonledger.cli import (
     regenerate,
     registry,
     stack,
+    tokens,
 )
 
 app = typer.Typer(
@@ -72,6 +73,7 @@ for group in (
     chaos,
     regenerate,
     registry,
+    tokens,
 ):
     group.register(app)
 

@@ -182,6 +182,8 @@ def service_principals(ledger_group: str) -> tuple[Principal, ...]:
             (
                 _reads(topics.DECISIONS),
                 _reads(topics.ACCOUNTS),
+                # Partners' dead letters, recorded for each to read its own.
+                _reads(topics.REJECTED),
                 _writes(topics.REJECTED),
                 _group(ledger_group),
             ),

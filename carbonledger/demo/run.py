@@ -106,6 +106,24 @@ def _family_lines(family: FamilyView | None) -> list[str]:
     return lines
 
 
+def portal_lines(settings: Settings, still_up: bool) -> str:
+    """Where to see the books in a browser, and a ready development login (docs/portal.md)."""
+    base = f"http://127.0.0.1:{stack.Processes(settings).port('ledger-api')}"
+    login = f"{base}/portal/login?role=government&region=000000"
+    lines = [
+        "",
+        f"Portal (门户): {base}/portal",
+        f"  development login, a national official: {login}",
+        "  or a bearer token: carbonledger token --role government --region 000000",
+        f"  the API's documentation: {base}/v1/docs",
+    ]
+    if not still_up:
+        lines.append(
+            "  (the stack is down again: run `carbonledger demo --keep-running` to browse)"
+        )
+    return "\n".join(lines)
+
+
 def run(settings: Settings, sample: Path, keep_running: bool, keep_data: bool = False) -> int:
     """The sample through a fresh stack (the books must equal `settle` on the sample alone:
     earlier data, or a dedupe watermark from other traffic, would change them)."""
@@ -135,6 +153,7 @@ def run(settings: Settings, sample: Path, keep_running: bool, keep_data: bool = 
             "\nOK: every book equals what `carbonledger settle` computes from the sample;"
             " the three book totals are equal."
         )
+        print(portal_lines(settings, still_up=keep_running or already_up))
         return 0
     finally:
         if not (keep_running or already_up):

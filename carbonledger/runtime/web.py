@@ -18,6 +18,7 @@ from typing import Annotated, Any, get_type_hints
 from fastapi import APIRouter, Depends, Response
 
 from carbonledger.contracts.metrics import exposition
+from carbonledger.runtime.bearer import public
 
 # The /readyz body of a FastAPI app, called as a dependency (it may take the request or
 # a connection); its "ready" says whether to send the process work.
@@ -48,7 +49,8 @@ def health_router(
     `readiness` is called as a FastAPI dependency, so it may ask for the request or a
     connection; its return annotation is the /readyz response model. `documented` puts
     /healthz and /readyz in the app's OpenAPI (/metrics never is)."""
-    router = APIRouter(tags=list(tags or []))
+    # Public (DOMAIN §14): probes and Prometheus carry no token.
+    router = APIRouter(tags=list(tags or []), dependencies=[Depends(public)])
     ready_model = get_type_hints(readiness)["return"]
 
     @router.get("/healthz", include_in_schema=documented)

@@ -30,13 +30,14 @@ from carbonledger.contracts.records import (
     MethodologyRef,
 )
 from carbonledger.contracts.regions import load_regions
+from carbonledger.contracts.roles import Role
 from carbonledger.contracts.settings import Settings
 from carbonledger.ops import stack
 from carbonledger.services.ledger.adapters import audit, registry_views
 from carbonledger.services.ledger.adapters.books import Books
 from carbonledger.services.ledger.registry_service import manifest_sha256
 from tests.factories import claim, reversal
-from tests.integration.helpers import cli, scan
+from tests.integration.helpers import bearer, cli, scan
 
 pytestmark = pytest.mark.integration
 
@@ -201,7 +202,10 @@ def test_issue_sell_retire_and_read_back_a_vintage(
     mine = httpx.get(f"{base}/retirements", params={"account": buyer}).json()
     assert [r["units"] for r in mine] == [10]
     assert httpx.get(f"{base}/accounts/{buyer}").json()["units"] == 7990
-    assert httpx.get(f"{base}/proceeds/{a}").json()["total_fen"] == shares[a]
+    # A contributor's proceeds are their own: with their token, never without one.
+    own = httpx.get(f"{base}/proceeds/{a}", headers=bearer(Role.PERSON, subject=a))
+    assert own.json()["total_fen"] == shares[a]
+    assert httpx.get(f"{base}/proceeds/{a}").status_code == 401
 
     # Published through the outbox: the issuance, and the sale's allocations summing exactly.
     seen: dict[str, Any] = {}

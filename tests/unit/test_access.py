@@ -55,7 +55,8 @@ def test_only_ingest_reads_partner_topics_and_only_the_gateway_writes_all_of_the
             {topics.CLAIMS},
             {topics.DECISIONS, topics.ENGAGEMENT, topics.ACCOUNTS, topics.REJECTED, topics.CLAIMS},
         ),
-        ("ledger-writer", {topics.DECISIONS, topics.ACCOUNTS}, {topics.REJECTED}),
+        # It reads partners' dead letters too, for each partner to read its own.
+        ("ledger-writer", {topics.DECISIONS, topics.ACCOUNTS, topics.REJECTED}, {topics.REJECTED}),
         ("ledger-publisher", set(), {topics.POSTINGS, topics.REGISTRY}),
     ],
 )

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 from carbonledger.contracts import metrics, topics
 from carbonledger.contracts.catalogue import is_consent_type
-from carbonledger.contracts.records import AccountEvent, Decision, DecisionKind, ReductionClaim
+from carbonledger.contracts.records import (
+    AccountEvent,
+    DeadLetter,
+    Decision,
+    DecisionKind,
+    ReductionClaim,
+)
 from carbonledger.contracts.regions import RegionTable
 from carbonledger.services.ledger.domain.batches import Applied, Offset
 from carbonledger.services.ledger.domain.consent import ConsentEntry, consent_entry
@@ -34,6 +40,7 @@ from carbonledger.services.ledger.domain.family import (
     operator_reports,
 )
 from carbonledger.services.ledger.domain.outbox import Publish
+from carbonledger.services.ledger.domain.rejections import RejectionEntry, rejection_entry
 from carbonledger.services.ledger.metrics import (
     ACCOUNT_EVENTS,
     ACTIVE,
@@ -84,7 +91,7 @@ class Ledger(Protocol):
         decisions: list[Decision],
         group_id: str,
         offsets: list[Offset],
-        accounts: Sequence[ConsentEntry | FamilyReport],
+        accounts: Sequence[ConsentEntry | FamilyReport | RejectionEntry],
     ) -> Applied: ...
 
     def offsets(self, group_id: str, topic: str) -> dict[int, int]: ...
@@ -138,7 +145,7 @@ class Postings:
     def __init__(self, books: Ledger, group: str, db: DbThread) -> None:
         self.books, self.group, self.db = books, group, db
         self.decisions: list[Decision] = []
-        self.accounts: list[ConsentEntry | FamilyReport] = []
+        self.accounts: list[ConsentEntry | FamilyReport | RejectionEntry] = []
 
     def take(self, record: Any, decision: Decision) -> Iterator[Output]:
         """The batch handler's part: keep the decision for `write` (it sends nothing)."""
@@ -151,6 +158,14 @@ class Postings:
         `Rejection` before anything is kept: the stage dead-letters it."""
         entry = consent_entry(event) if is_consent_type(event.type) else family_report(event)
         self.accounts.append(entry)
+        return iter(())
+
+    def take_rejection(self, record: Any, letter: DeadLetter) -> Iterator[Output]:
+        """Keep a partner's dead letter for `write` (for the partner to read its own
+        rejections); a letter naming no partner is the operator's, and passes."""
+        entry = rejection_entry(letter)
+        if entry is not None:
+            self.accounts.append(entry)
         return iter(())
 
     async def stored(self, topic: str) -> dict[int, int]:
@@ -171,7 +186,7 @@ class Postings:
         self,
         decisions: list[Decision],
         offsets: list[Offset],
-        accounts: Sequence[ConsentEntry | FamilyReport] = (),
+        accounts: Sequence[ConsentEntry | FamilyReport | RejectionEntry] = (),
     ) -> None:
         """Apply the decisions and account events and the offsets they bring the books
         to, then count."""

@@ -18,13 +18,15 @@ it (the contract docs import it for its OpenAPI).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 
 from carbonledger.contracts.partners import load_registry
+from carbonledger.runtime.bearer import answer_with_problems
+from carbonledger.runtime.docs_pages import serve_docs
 from carbonledger.runtime.producers import Outgoing, producer, send_and_wait
 from carbonledger.runtime.web import health_router
 from carbonledger.services.ingest.config import IngestSettings
@@ -80,6 +82,36 @@ async def post_events(
 ) -> BatchResult:
     """One CloudEvents event (a JSON object) or a batch (a JSON array, at most
     `CARBON_GATEWAY_MAX_EVENTS`); each is answered accepted or rejected with its reason."""
+    return await _answered(
+        request, service, (x_carbon_partner, x_carbon_timestamp, x_carbon_signature), service.accept
+    )
+
+
+async def dry_run_events(
+    request: Request,
+    service: Annotated[Gateway, Depends(gateway)],
+    x_carbon_partner: Annotated[str, Header(description="your partner id")],
+    x_carbon_timestamp: Annotated[str, Header(description="Unix seconds when signed")],
+    x_carbon_signature: Annotated[
+        str, Header(description="hex HMAC-SHA256 of '<timestamp>.<body>' with your secret")
+    ],
+) -> BatchResult:
+    """What `POST /v1/events` would answer for this body, event by event (accepted, or
+    rejected with ingest's reason and message), without publishing anything: for a
+    partner to check its events before sending them. Signed the same way."""
+    return await _answered(
+        request, service, (x_carbon_partner, x_carbon_timestamp, x_carbon_signature), service.check
+    )
+
+
+async def _answered(
+    request: Request,
+    service: Gateway,
+    headers: tuple[str, str, str],
+    answer_for: Callable[[str, bytes], Awaitable[BatchResult]],
+) -> BatchResult:
+    """The signed body answered by `answer_for` (accept, or check without publishing)."""
+    x_carbon_partner, x_carbon_timestamp, x_carbon_signature = headers
     started = time.perf_counter()
     try:
         # Headers first: an oversized or unproven request is refused before its body
@@ -88,7 +120,7 @@ async def post_events(
             request, service, x_carbon_partner, x_carbon_timestamp, x_carbon_signature
         )
         service.authenticate(x_carbon_partner, x_carbon_timestamp, x_carbon_signature, body)
-        answer = await service.accept(x_carbon_partner, body)
+        answer = await answer_for(x_carbon_partner, body)
     except Unauthorised as no:
         GATEWAY_REQUESTS.labels("-", "401").inc()  # an unproven partner id is not a label value
         raise HTTPException(401, str(no)) from None
@@ -124,9 +156,14 @@ def create_app() -> FastAPI:
         version="1",
         lifespan=lifespan,
         openapi_url="/v1/openapi.json",
-        docs_url="/v1/docs",
+        docs_url=None,
+        redoc_url=None,
     )
+    # Errors as RFC 9457 problems; Swagger UI and ReDoc from the package, not a CDN.
+    answer_with_problems(app)
+    serve_docs(app)
     app.post("/v1/events", response_model=BatchResult, tags=["events"])(post_events)
+    app.post("/v1/events/dry-run", response_model=BatchResult, tags=["events"])(dry_run_events)
     app.include_router(health_router(gateway_ready, documented=False))
     return app
 

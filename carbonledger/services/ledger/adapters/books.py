@@ -40,6 +40,7 @@ from carbonledger.services.ledger.domain.planner import (
     plan,
     reversal_refused,
 )
+from carbonledger.services.ledger.domain.rejections import RejectionEntry
 
 _DECISION_COLUMNS = (
     "decision_id",
@@ -111,6 +112,23 @@ ON CONFLICT (book, account, period, period_start, behaviour_type, region) DO UPD
 SET amount_mg = period_totals.amount_mg + EXCLUDED.amount_mg,
     postings = period_totals.postings + EXCLUDED.postings
 """
+# Government statistics (domain/statistics.py), moved by the postings just made.
+_ADD_FIGURES = """
+INSERT INTO region_statistics
+    (region, day, category, behaviour_type, partner, subject_kind, amount_mg, actions)
+SELECT * FROM unnest(
+    %s::text[], %s::date[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[],
+    %s::bigint[])
+ON CONFLICT (region, day, category, behaviour_type, partner, subject_kind) DO UPDATE
+SET amount_mg = region_statistics.amount_mg + EXCLUDED.amount_mg,
+    actions = region_statistics.actions + EXCLUDED.actions
+"""
+_ADD_PARTICIPANTS = """
+INSERT INTO region_participants (region, period, period_start, subject, subject_kind, actions)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::date[], %s::text[], %s::text[], %s::bigint[])
+ON CONFLICT (region, period, period_start, subject) DO UPDATE
+SET actions = region_participants.actions + EXCLUDED.actions
+"""
 
 # What the books held before this batch of the credits its reversals name (the
 # batch's own decisions are already staged in the table, so they are left out).
@@ -134,6 +152,14 @@ SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[],
     %s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])
 ON CONFLICT (account_event_id) DO NOTHING
 RETURNING type
+"""
+_REJECTION_COLUMNS = tuple(f.name for f in fields(RejectionEntry))
+_INSERT_REJECTIONS = f"""
+INSERT INTO partner_rejections ({", ".join(_REJECTION_COLUMNS)})
+SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+    %s::integer[], %s::bigint[], %s::bytea[], %s::timestamptz[])
+ON CONFLICT (dead_letter_id) DO NOTHING
+RETURNING reason
 """
 _INSERT_FAMILY = f"""
 INSERT INTO family_events ({", ".join(_FAMILY_COLUMNS)})
@@ -186,7 +212,8 @@ def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     return [[row[i] for row in rows] for i in range(width)]
 
 
-AccountEntries = Sequence[ConsentEntry | FamilyReport]
+# What a batch records beside its decisions: account events, and partners' rejections.
+AccountEntries = Sequence[ConsentEntry | FamilyReport | RejectionEntry]
 
 
 def _kinds(decisions: Iterable[Decision]) -> dict[str, str]:
@@ -232,13 +259,17 @@ class Books:
         recorded: Counter[str] = Counter()
         consents = [astuple(a) for a in accounts if isinstance(a, ConsentEntry)]
         reports = [astuple(a) for a in accounts if isinstance(a, FamilyReport)]
+        letters = [astuple(a) for a in accounts if isinstance(a, RejectionEntry)]
         for insert, rows, width, kind in (
             (_INSERT_CONSENTS, consents, len(_CONSENT_COLUMNS), "consent"),
             (_INSERT_FAMILY, reports, len(_FAMILY_COLUMNS), "family"),
+            (_INSERT_REJECTIONS, letters, len(_REJECTION_COLUMNS), "rejection"),
         ):
             if rows:
                 cur.execute(insert, _columns(rows, width))
-                recorded.update(f"{kind}.{t}" for (t,) in cur.fetchall())
+                new = [f"{kind}.{t}" for (t,) in cur.fetchall()]
+                if kind != "rejection":  # a dead letter is no account event
+                    recorded.update(new)
         return recorded
 
     def record_family(self, reports: Sequence[FamilyReport]) -> int:
@@ -311,9 +342,19 @@ class Books:
         deltas = sorted(planned.period_deltas.items())
         rows = [(*key, amount, count) for key, (amount, count) in deltas]
         cur.execute(_ADD_PERIOD_TOTALS, _columns(rows, 8))
+        self._add_statistics(cur, planned)
         with cur.copy("COPY outbox (posting_id, key, payload) FROM STDIN") as cp:
             for row in planned.outbox:
                 cp.write_row((row.posting_id, row.key, row.payload))
+
+    def _add_statistics(self, cur: psycopg.Cursor[Any], planned: Plan) -> None:
+        """The statistics rows, in key order (writers sharing rows lock them in one order)."""
+        figures = [(*key, a, n) for key, (a, n) in sorted(planned.figures.items())]
+        if figures:
+            cur.execute(_ADD_FIGURES, _columns(figures, 8))
+        people = [(*key, n) for key, n in sorted(planned.participants.items())]
+        if people:
+            cur.execute(_ADD_PARTICIPANTS, _columns(people, 6))
 
     def offsets(self, group_id: str, topic: str) -> dict[int, int]:
         return views.offsets(self.conn, group_id, topic)
