@@ -70,14 +70,15 @@ def issue(
         Path, typer.Option("--package", help="the `carbonledger export` folder of the period")
     ],
     verifier: Annotated[str, typer.Option("--verifier", help="who verified the package")],
-    manifest_hash: Annotated[
-        str,
-        typer.Option(
-            "--manifest-hash", help="SHA-256 of the package's manifest.json, as the verifier signed"
-        ),
-    ],
     unit_type: Annotated[
         str | None, typer.Option("--unit-type", help="the scheme's unit type (default: setting)")
+    ] = None,
+    manifest_hash: Annotated[
+        str | None,
+        typer.Option(
+            "--manifest-hash",
+            help="SHA-256 of manifest.json as the verifier signed it (default: the package's)",
+        ),
     ] = None,
 ) -> None:
     """Issue a verified period's units as one serial block (exit 2 if refused)."""

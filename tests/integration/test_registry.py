@@ -100,12 +100,19 @@ def run(*args: str) -> tuple[int, Any, str]:
 
 
 def issue(
-    folder: Path, methodology: str, unit_type: str, first: date, last: date, region: str = REGION
+    folder: Path,
+    methodology: str,
+    unit_type: str,
+    first: date,
+    last: date,
+    region: str = REGION,
+    signed: str | None = None,
 ) -> tuple[int, Any, str]:
+    """`registry issue` with the issue's flags (and `--manifest-hash` when `signed`)."""
     return run(
         "issue", "--region", region, "--methodology", methodology, "--from", str(first),
         "--to", str(last), "--package", str(folder), "--verifier", "中环联合认证中心 王工",
-        "--manifest-hash", manifest_sha256(folder), "--unit-type", unit_type,
+        "--unit-type", unit_type, *(("--manifest-hash", signed) if signed else ()),
     )  # fmt: skip
 
 
@@ -130,8 +137,12 @@ def test_issue_sell_retire_and_read_back_a_vintage(
     post(db, credits(methodology, date(2026, 11, 2), {a: 3 * T}))
     october = package(db, settings, tmp_path, OCT1, OCT31)
 
-    code, out, err = issue(october, methodology, unit_type, OCT1, OCT31)
+    code, _, err = issue(october, methodology, unit_type, OCT1, OCT31, signed="0" * 64)
+    assert code == 2 and "not the 0000" in err  # the verifier signed another package
+    code, out, err = issue(october, methodology, unit_type, OCT1, OCT31)  # no --manifest-hash
     assert code == 0, err
+    recorded = registry_views.issuance_detail(db, uuid.UUID(out["issuance"]))
+    assert recorded is not None and recorded["manifest_sha256"] == manifest_sha256(october)
     assert (out["units"], out["carried_mg"], out["net_mg"]) == (8026, T // 2, 8026 * T + T // 2)
     prefix = f"CN-{unit_type}-{REGION}-{methodology}-2026"
     assert out["serial_first"] == f"{prefix}-000000001-000000001"
@@ -232,10 +243,9 @@ def test_a_late_reversal_is_deducted_from_the_next_issuance_and_reported_until_t
     a, b = people(2, methodology)
     october = credits(methodology, date(2026, 10, 20), {a: 5 * T + 300, b: 2 * T})
     post(db, october)
-    assert (
-        issue(package(db, settings, tmp_path, OCT1, OCT31), methodology, unit_type, OCT1, OCT31)[0]
-        == 0
-    )
+    october_package = package(db, settings, tmp_path, OCT1, OCT31)
+    signed = manifest_sha256(october_package)
+    assert issue(october_package, methodology, unit_type, OCT1, OCT31, signed=signed)[0] == 0
     post(
         db, [reversal(next(d for d in october if d.claim.subject == b))]
     )  # 2 t of the issued October vintage taken back

@@ -69,6 +69,13 @@ def test_the_registry_commands_keep_the_names_and_flags_operators_script() -> No
         assert options - {"--help"} <= flags | {p.name for p in commands[name].params}, name
 
 
+def test_registry_issue_runs_with_exactly_the_flags_the_issue_lists() -> None:
+    # --manifest-hash is optional: absent, the package's own hash is the one signed.
+    commands = {" ".join(path): command for path, command in ALL_COMMANDS}
+    required = {o for p in commands["registry issue"].params if p.required for o in p.opts}
+    assert required == {"--region", "--methodology", "--from", "--to", "--package", "--verifier"}
+
+
 def test_a_refused_registry_operation_exits_2_with_its_reason() -> None:
     done = runner.invoke(app, ["registry", "show", "CN-CIER-not-a-serial"])
     assert done.exit_code == 2

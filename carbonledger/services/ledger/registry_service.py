@@ -3,7 +3,8 @@ and the verifier's sign-off bound to it, before the registry issues.
 
 The package must be `carbonledger export`'s of exactly the issuance's region and
 period, pass `verify-export` (files, chains, claims, totals), and be the package the
-verifier signed: the SHA-256 of its manifest.json is the hash they name. The
+verifier signed: the SHA-256 of its manifest.json is the hash they name (when the
+operator names none, the package's own hash is recorded as the one signed). The
 methodology's net in the package is what the issuance must find in the books (if the
 books moved since the export, export and verify again).
 
@@ -36,16 +37,24 @@ def manifest_sha256(package: Path) -> str:
 
 
 def checked_package(
-    package: Path, region: str, methodology: str, period: Period, verifier: str, signed_hash: str
+    package: Path,
+    region: str,
+    methodology: str,
+    period: Period,
+    verifier: str,
+    signed_hash: str | None,
 ) -> Verification:
-    """The verification an issuance records; Refused naming what does not hold."""
+    """The verification an issuance records; Refused naming what does not hold. With
+    no `signed_hash` the package's manifest hash is the one recorded as signed."""
     if not verifier.strip():
         raise Refused("an issuance needs the verifier's name")
-    if not SHA256.match(signed_hash):
+    if signed_hash is not None and not SHA256.match(signed_hash):
         raise Refused("the manifest hash is 64 lowercase hex characters (SHA-256)")
     if not (package / "manifest.json").is_file():
         raise Refused(f"{package} is not an export package (no manifest.json)")
-    if manifest_sha256(package) != signed_hash:
+    if signed_hash is None:
+        signed_hash = manifest_sha256(package)
+    elif manifest_sha256(package) != signed_hash:
         raise Refused(
             f"the package's manifest hash is {manifest_sha256(package)}, not the {signed_hash}"
             f" {verifier} signed"
@@ -80,7 +89,7 @@ def issue(
     period: Period,
     package: Path,
     verifier: str,
-    signed_hash: str,
+    signed_hash: str | None,
     unit_type: str,
 ) -> dict[str, Any]:
     """Check the package and the sign-off, then issue (Refused if either fails)."""
