@@ -13,6 +13,8 @@ import json
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -325,4 +327,76 @@ def test_verify_names_an_altered_registry_row(
         assert any("registry holdings differ" in p for p in report["problems"]), report
     finally:
         tamper(3, moved)
+    assert cli("verify").returncode == 0
+
+
+@contextmanager
+def altered(
+    db: psycopg.Connection, table: str, column: str, value: object, key: str, at: object
+) -> Iterator[None]:
+    """The rows of `table` whose `key` is `at` with `column` set to `value`, as a
+    superuser would (past the append-only trigger), put back afterwards."""
+    row = db.execute(f"SELECT {column} FROM {table} WHERE {key} = %s", (at,)).fetchone()
+    assert row is not None, (table, key, at)
+
+    def write(v: object) -> None:
+        with db.transaction():
+            db.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            db.execute(f"UPDATE {table} SET {column} = %s WHERE {key} = %s", (v, at))
+            db.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+    write(value)
+    try:
+        yield
+    finally:
+        write(row[0])
+
+
+def test_verify_names_a_tampered_issuance_contribution_adjustment_or_account(
+    db: psycopg.Connection, settings: Settings, tmp_path: Path
+) -> None:
+    methodology, unit_type = _tag()
+    person = people(1, methodology)[0]
+    post(db, credits(methodology, date(2026, 10, 4), {person: 3 * T}))
+    post(db, credits(methodology, date(2026, 11, 4), {person: 2 * T}))
+    october = issue(
+        package(db, settings, tmp_path, OCT1, OCT31), methodology, unit_type, OCT1, OCT31
+    )
+    november = issue(
+        package(db, settings, tmp_path, NOV1, NOV30), methodology, unit_type, NOV1, NOV30
+    )
+    assert october[0] == november[0] == 0, (october, november)
+    buyer = f"buyer-{methodology}"
+    assert run("account", "create", "--id", buyer, "--name", "天平保险")[0] == 0
+    assert cli("verify").returncode == 0
+    first, second = uuid.UUID(october[1]["issuance"]), uuid.UUID(november[1]["issuance"])
+    cases = [  # table, column, tampered value, key column, key; what verify must say
+        ("registry_issuances", "region", "440306", "issuance_id", first,
+         f"issuance {first}: region differs"),
+        ("registry_issuances", "verifier", "someone else", "issuance_id", first,
+         f"issuance {first}: verifier differs"),
+        ("registry_issuances", "period_to", NOV30, "issuance_id", first,
+         f"issuance {first}: period_to differs"),
+        ("registry_issuances", "manifest_sha256", "f" * 64, "issuance_id", second,
+         f"issuance {second}: manifest_sha256 differs"),
+        ("registry_issuances", "net_mg", 3 * T + 1, "issuance_id", first,
+         f"issuance {first}: net_mg differs"),
+        ("registry_contributions", "net_mg", 3 * T + 1, "issuance_id", first,
+         f"issuance {first}: contributions differ"),
+        ("registry_contributions", "subject_kind", "unit", "issuance_id", second,
+         f"issuance {second}: contributions differ"),
+        ("registry_adjustments", "adjusted_mg", -1, "issuance_id", second,
+         f"issuance {second}: adjustments differ"),
+        ("registry_adjustments", "current_mg", 0, "issuance_id", second,
+         f"issuance {second}: adjustments differ"),
+        ("registry_accounts", "name", "someone else", "account_id", buyer,
+         f"registry account {buyer}: differs"),
+    ]  # fmt: skip
+    for table, column, value, key, at, said in cases:
+        with altered(db, table, column, value, key, at):
+            done = cli("verify")
+            report = json.loads(done.stdout)
+            assert done.returncode == 1 and any(said in p for p in report["problems"]), (
+                table, column, report["problems"],
+            )  # fmt: skip
     assert cli("verify").returncode == 0

@@ -51,6 +51,7 @@ from carbonledger.services.ledger.domain.registry.issuance import (
     Vintage,
     adjustment,
     period_refused,
+    rows_digest,
     units_of,
 )
 from carbonledger.services.ledger.domain.registry.proceeds import largest_remainder
@@ -450,6 +451,9 @@ class Registry:
                 raise Refused(f"{unit_type} has no serial numbers left for {arithmetic.units}")
             moved = (Moved(unit_type, Range(first, first + arithmetic.units - 1), issuance),)
         now = datetime.now(UTC)
+        # Only positive contributors are snapshot: they are who share the proceeds.
+        shares = [(a, kind, mg) for a, (kind, mg) in contributors.items() if mg > 0]
+        adjusted = [(v.issuance, c, a) for (v, a), c in zip(moves, currents, strict=True)]
         details = {
             "issuance_id": str(issuance), "region": region, "methodology": methodology,
             "period_from": str(period.first), "period_to": str(period.last),
@@ -457,7 +461,10 @@ class Registry:
             "carried_in_mg": arithmetic.carried_in_mg, "adjusted_mg": arithmetic.adjusted_mg,
             "carried_mg": arithmetic.carried_mg, "verifier": verification.verifier,
             "verified_at": verification.verified_at.isoformat(),
-            "manifest_sha256": verification.manifest_sha256, "contributors": len(contributors),
+            "manifest_sha256": verification.manifest_sha256, "contributors": len(shares),
+            "contributed_mg": sum(mg for _, _, mg in shares),
+            "contributions_sha256": rows_digest(shares),
+            "adjustments_sha256": rows_digest(adjusted),
         }  # fmt: skip
         tx = w.append(Content(uuid.uuid4(), Kind.ISSUE, holding, now, moved=moved, details=details))
         numbers = moved[0].range if moved else None
@@ -478,14 +485,13 @@ class Registry:
         w.cur.executemany(
             "INSERT INTO registry_adjustments (issuance_id, vintage_id, current_mg, adjusted_mg)"
             " VALUES (%s, %s, %s, %s)",
-            [(issuance, v.issuance, c, a) for (v, a), c in zip(moves, currents, strict=True)],
+            [(issuance, *row) for row in adjusted],
         )
         with w.cur.copy(
             "COPY registry_contributions (issuance_id, account, subject_kind, net_mg) FROM STDIN"
         ) as cp:
-            for account, (kind, mg) in contributors.items():
-                if mg > 0:
-                    cp.write_row((issuance, account, kind, mg))
+            for row in shares:
+                cp.write_row((issuance, *row))
         w.rewrite([], [Block(m.unit_type, m.range, m.issuance, holding) for m in moved])
         return {
             "issuance": str(issuance),
@@ -499,7 +505,7 @@ class Registry:
             "adjusted_mg": arithmetic.adjusted_mg,
             "shortfall_mg": arithmetic.shortfall_mg,
             "account": holding,
-            "contributors": len(contributors),
+            "contributors": len(shares),
             "tx": str(tx.content.tx_id),
         }
 

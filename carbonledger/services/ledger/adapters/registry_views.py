@@ -257,6 +257,34 @@ def _net(
     return int(found[0]) if found else 0
 
 
+def account_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT * FROM registry_accounts ORDER BY account_id")
+        return _dicts(cur)
+
+
+def contribution_rows(conn: psycopg.Connection) -> dict[uuid.UUID, list[tuple[str, str, int]]]:
+    """Every issuance's snapshot as (account, subject kind, mg) rows."""
+    found: dict[uuid.UUID, list[tuple[str, str, int]]] = {}
+    rows = conn.execute(
+        "SELECT issuance_id, account, subject_kind, net_mg FROM registry_contributions"
+    ).fetchall()
+    for issuance, account, kind, mg in rows:
+        found.setdefault(issuance, []).append((str(account), str(kind), int(mg)))
+    return found
+
+
+def adjustment_rows(conn: psycopg.Connection) -> dict[uuid.UUID, list[tuple[uuid.UUID, int, int]]]:
+    """Every issuance's adjustments as (vintage, current mg, adjusted mg) rows."""
+    found: dict[uuid.UUID, list[tuple[uuid.UUID, int, int]]] = {}
+    rows = conn.execute(
+        "SELECT issuance_id, vintage_id, current_mg, adjusted_mg FROM registry_adjustments"
+    ).fetchall()
+    for issuance, vintage, current, adjusted in rows:
+        found.setdefault(issuance, []).append((vintage, int(current), int(adjusted)))
+    return found
+
+
 def proceeds_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
     with conn.cursor() as cur:
         cur.execute("SELECT * FROM registry_proceeds ORDER BY tx_id, issuance_id, account")
