@@ -204,7 +204,25 @@ def test_issue_sell_retire_and_read_back_a_vintage(
          "retired_by": retired["tx"]},
     ]  # fmt: skip
 
+    # The numbers alone do not make a serial: another region, methodology, vintage or
+    # unit type with the same numbers was never issued.
+    others = [
+        f"CN-{unit_type}-440306-{methodology}-2026-000000105-000000105",
+        f"CN-{unit_type}-{REGION}-{methodology}x-2026-000000105-000000105",
+        f"CN-{unit_type}-{REGION}-{methodology}-2025-000000105-000000105",
+        f"CN-{unit_type}Z-{REGION}-{methodology}-2026-000000105-000000105",
+    ]
+    for other in others:
+        assert run("show", other)[0] == 1, other
+    code, _, err = run(
+        "retire", "--account", buyer, "--units", "1", "--beneficiary", "B", "--purpose", "P",
+        "--serial", others[0].replace("000000105", "000000120"),
+    )  # fmt: skip
+    assert code == 2 and "no unit of" in err
+
     base = f"http://127.0.0.1:{running_stack.port('ledger-api')}/v1/registry"
+    for other in others:
+        assert httpx.get(f"{base}/serials/{other}").status_code == 404, other
     issued = [
         i for i in httpx.get(f"{base}/issuances").json() if i["methodology_id"] == methodology
     ]

@@ -106,6 +106,29 @@ class IssuanceInfo:
     def serial(self, numbers: Range) -> str:
         return str(Serial(self.unit_type, self.region, self.methodology, self.vintage, numbers))
 
+    def names(self, serial: Serial) -> bool:
+        """Whether the serial's prefix is this issuance's (not only its numbers)."""
+        return (serial.unit_type, serial.region, serial.methodology, serial.vintage) == (
+            self.unit_type, self.region, self.methodology, self.vintage,
+        )  # fmt: skip
+
+
+def issuances_of(
+    cur: psycopg.Connection | psycopg.Cursor[Any], serial: Serial
+) -> dict[uuid.UUID, IssuanceInfo] | None:
+    """The issuances whose numbers the serial's overlap, if every one of them is what
+    the serial's prefix names (unit type, region, methodology, vintage); None when
+    none does or any differs: numbers alone do not make a unit's serial."""
+    rows = cur.execute(
+        "SELECT issuance_id, unit_type, region, methodology_id, vintage FROM registry_issuances"
+        " WHERE unit_type = %s AND serial_first <= %s AND serial_last >= %s",
+        (serial.unit_type, serial.range.last, serial.range.first),
+    ).fetchall()
+    found = {i: IssuanceInfo(str(u), str(r), str(m), int(v)) for i, u, r, m, v in rows}
+    if not found or not all(info.names(serial) for info in found.values()):
+        return None
+    return found
+
 
 def issuance_id(region: str, methodology: str, period: Period) -> uuid.UUID:
     """One issuance per (region, methodology, period): a repeat has the same id."""
@@ -637,6 +660,8 @@ class Registry:
         them is retired already (double use), saying by whom and when."""
         if not 1 <= units <= serial.range.size:
             raise Refused(f"{serial} has {serial.range.size} units, not {units}")
+        if issuances_of(w.cur, serial.part(serial.range.head(units))) is None:
+            raise Refused(f"no unit of {serial} was issued (its numbers are another serial's)")
         numbers = serial.range.head(units)
         rows = w.cur.execute(
             "SELECT unit_type, first_seq, last_seq, issuance_id, account, retired_by"

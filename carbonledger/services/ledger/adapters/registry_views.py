@@ -116,7 +116,10 @@ def _tx_view(tx: Transaction, infos: Mapping[uuid.UUID, registry.IssuanceInfo]) 
 
 def lineage(conn: psycopg.Connection, serial: Serial) -> dict[str, Any] | None:
     """A serial's history: the issuance behind it, every transaction that moved any
-    of its units (oldest first), and where its units are now. None if never issued."""
+    of its units (oldest first), and where its units are now. None if never issued
+    (also when its numbers were, but under another prefix)."""
+    if registry.issuances_of(conn, serial) is None:
+        return None
     infos = _infos(conn)
     wanted = serial.range
     history = [
