@@ -418,3 +418,20 @@ def test_verify_names_a_tampered_issuance_contribution_adjustment_or_account(
                 table, column, report["problems"],
             )  # fmt: skip
     assert cli("verify").returncode == 0
+
+
+def test_a_public_read_sees_one_registry_whatever_commits_meanwhile(
+    db: psycopg.Connection, settings: Settings
+) -> None:
+    # lineage, balance and issuance detail read in this snapshot: a write committed
+    # between their statements (an issuance, a move) cannot make them disagree.
+    count = "SELECT count(*) FROM registry_accounts"
+    with psycopg.connect(settings.pg_conninfo, autocommit=True) as reader:
+        with registry_views.snapshot(reader):
+            before = reader.execute(count).fetchone()
+            made = run("account", "create", "--id", f"snap-{uuid.uuid4().hex[:8]}", "--name", "N")
+            assert made[0] == 0, made
+            assert reader.execute(count).fetchone() == before
+        assert reader.execute(count).fetchone() != before
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction), registry_views.snapshot(reader):
+            reader.execute("UPDATE registry_head SET chain_index = chain_index")
