@@ -24,6 +24,7 @@ account_app = typer.Typer(help="Registry accounts.", no_args_is_help=True)
 registry_app.add_typer(account_app, name="account")
 
 REFUSED = 2
+REQUEST_HELP = "an id of this request: repeated, the command returns what it did the first time"
 
 
 @contextmanager
@@ -99,11 +100,12 @@ def create_account(
     account: Annotated[str, typer.Option("--id", help="account id, e.g. tianping-insurance")],
     name: Annotated[str, typer.Option("--name", help="the organisation's registered name")],
     kind: Annotated[str, typer.Option("--kind", help="buyer or holding")] = "buyer",
+    request: Annotated[str | None, typer.Option("--request-id", help=REQUEST_HELP)] = None,
 ) -> None:
     """Open a buyer account (or a region's holding account, holding-<region>)."""
-    from carbonledger.services.ledger.adapters.registry import Registry
+    from carbonledger.services.ledger import registry_service
 
-    _run(lambda conn: Registry(conn).open_account(account, name, kind))
+    _run(lambda conn: registry_service.open_account(conn, account, name, kind, request))
 
 
 @registry_app.command()
@@ -116,12 +118,17 @@ def transfer(
     on: Annotated[
         date | None, typer.Option("--date", parser=date.fromisoformat, help="sale date (today)")
     ] = None,
+    request: Annotated[str | None, typer.Option("--request-id", help=REQUEST_HELP)] = None,
 ) -> None:
     """Transfer (sell) units; a sale from a holding account shares its proceeds."""
-    from carbonledger.services.ledger.adapters.registry import Registry
+    from carbonledger.services.ledger import registry_service
 
     day = on or date.today()
-    _run(lambda conn: Registry(conn).transfer(source, target, units, price_fen, venue, day))
+    _run(
+        lambda conn: registry_service.transfer(
+            conn, source, target, units, price_fen, venue, day, request
+        )
+    )
 
 
 @registry_app.command()
@@ -142,19 +149,17 @@ def retire(
         str | None,
         typer.Option("--serial", help="retire the first UNITS of this serial block instead"),
     ] = None,
+    request: Annotated[str | None, typer.Option("--request-id", help=REQUEST_HELP)] = None,
 ) -> None:
     """Retire units for good (exit 2 if refused, e.g. a serial already retired)."""
-    from carbonledger.services.ledger.adapters.registry import Registry
-    from carbonledger.services.ledger.domain.registry.serials import Serial
+    from carbonledger.services.ledger import registry_service
 
     emissions = _period(period_from, period_to)
-    block = None
-    if serial is not None:
-        try:
-            block = Serial.parse(serial)
-        except ValueError as why:
-            fail(str(why), REFUSED)
-    _run(lambda conn: Registry(conn).retire(account, units, beneficiary, purpose, emissions, block))
+    _run(
+        lambda conn: registry_service.retire(
+            conn, account, units, beneficiary, purpose, emissions, serial, request
+        )
+    )
 
 
 @registry_app.command()

@@ -435,3 +435,36 @@ def test_a_public_read_sees_one_registry_whatever_commits_meanwhile(
         assert reader.execute(count).fetchone() != before
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction), registry_views.snapshot(reader):
             reader.execute("UPDATE registry_head SET chain_index = chain_index")
+
+
+def test_a_repeated_request_is_done_once_and_returns_what_it_did(
+    db: psycopg.Connection, settings: Settings, tmp_path: Path
+) -> None:
+    methodology, unit_type = _tag()
+    post(db, credits(methodology, date(2026, 10, 6), {people(1, methodology)[0]: 5 * T}))
+    code, _, err = issue(
+        package(db, settings, tmp_path, OCT1, OCT31), methodology, unit_type, OCT1, OCT31
+    )
+    assert code == 0, err
+    buyer = f"req-{methodology}"
+    create = ["account", "create", "--id", buyer, "--name", "N", "--request-id", f"o-{buyer}"]
+    opened, again = run(*create), run(*create)
+    assert opened[0] == again[0] == 0 and opened[1] == again[1], (opened, again)
+    sale = [
+        "transfer", "--from", f"holding-{REGION}", "--to", buyer, "--units", "3",
+        "--price-fen", "100", "--venue", "V", "--date", "2026-11-20", "--request-id", f"s-{buyer}",
+    ]  # fmt: skip
+    sold, again = run(*sale), run(*sale)
+    assert sold[0] == again[0] == 0 and sold[1] == again[1], (sold, again)
+    assert sold[1]["allocated_fen"] == sold[1]["amount_fen"] == 300
+    retire = [
+        "retire", "--account", buyer, "--units", "2", "--beneficiary", "B", "--purpose", "P",
+        "--request-id", f"r-{buyer}",
+    ]  # fmt: skip
+    retired, again = run(*retire), run(*retire)
+    assert retired[0] == again[0] == 0 and retired[1] == again[1], (retired, again)
+    held = run("balance", buyer)[1]
+    assert (held["units"], held["retired_units"]) == (1, 2)  # each done once
+    other = [("3" if arg == "2" else arg) for arg in retire]  # the same id, another retirement
+    code, _, err = run(*other)
+    assert code == 2 and "made another retire" in err, err

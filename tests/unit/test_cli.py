@@ -50,11 +50,13 @@ REGISTRY_FLAGS = {
         "--region", "--methodology", "--from", "--to", "--package", "--verifier", "--unit-type",
         "--manifest-hash",
     },
-    "registry account create": {"--id", "--name", "--kind"},
-    "registry transfer": {"--from", "--to", "--units", "--price-fen", "--venue", "--date"},
+    "registry account create": {"--id", "--name", "--kind", "--request-id"},
+    "registry transfer": {
+        "--from", "--to", "--units", "--price-fen", "--venue", "--date", "--request-id",
+    },
     "registry retire": {
         "--account", "--units", "--beneficiary", "--purpose", "--period-from", "--period-to",
-        "--serial",
+        "--serial", "--request-id",
     },
     "registry show": set(),
     "registry balance": set(),

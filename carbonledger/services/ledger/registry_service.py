@@ -1,5 +1,7 @@
-"""The registry's issuance use case: an export package checked as a verifier would,
-and the verifier's sign-off bound to it, before the registry issues.
+"""The registry's use cases: issuance (an export package checked as a verifier
+would, and the verifier's sign-off bound to it, before the registry issues),
+account opening, transfer and retirement, each a function the command line and
+tests call.
 
 The package must be `carbonledger export`'s of exactly the issuance's region and
 period, pass `verify-export` (files, chains, claims, totals), and be the package the
@@ -8,8 +10,10 @@ operator names none, the package's own hash is recorded as the one signed). The
 methodology's net in the package is what the issuance must find in the books (if the
 books moved since the export, export and verify again).
 
-It stands beside the use cases in service.py but wires two adapters (the audit's
-package check and the registry), so the command line and tests call one function.
+They stand beside the use cases in service.py; issuance wires two adapters (the
+audit's package check and the registry). A `request` id makes a command
+idempotent: its transaction id is derived from it, and a repeat returns what the
+first run did.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,7 @@ from carbonledger.services.ledger.adapters import audit
 from carbonledger.services.ledger.adapters.registry import Registry, Verification
 from carbonledger.services.ledger.domain.registry.holdings import Refused
 from carbonledger.services.ledger.domain.registry.issuance import Period
+from carbonledger.services.ledger.domain.registry.serials import Serial
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -97,3 +102,44 @@ def issue(
         raise Refused(why)
     verification = checked_package(package, region, methodology, period, verifier, signed_hash)
     return Registry(conn).issue(region, methodology, period, verification, unit_type)
+
+
+def open_account(
+    conn: psycopg.Connection, account: str, name: str, kind: str, request: str | None = None
+) -> dict[str, Any]:
+    """Open a buyer account (or a region's holding account)."""
+    return Registry(conn).open_account(account, name, kind, request)
+
+
+def transfer(
+    conn: psycopg.Connection,
+    source: str,
+    target: str,
+    units: int,
+    price_fen: int,
+    venue: str,
+    on: date,
+    request: str | None = None,
+) -> dict[str, Any]:
+    """Transfer (sell) units, lowest serials first."""
+    return Registry(conn).transfer(source, target, units, price_fen, venue, on, request)
+
+
+def retire(
+    conn: psycopg.Connection,
+    account: str,
+    units: int,
+    beneficiary: str,
+    purpose: str,
+    emissions: Period | None = None,
+    serial: str | None = None,
+    request: str | None = None,
+) -> dict[str, Any]:
+    """Retire units for good; Refused for a serial not well written or retired already."""
+    block = None
+    if serial is not None:
+        try:
+            block = Serial.parse(serial)
+        except ValueError as why:
+            raise Refused(str(why)) from None
+    return Registry(conn).retire(account, units, beneficiary, purpose, emissions, block, request)

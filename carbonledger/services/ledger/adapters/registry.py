@@ -77,6 +77,7 @@ TX_COLUMNS = (
     "chain_index, tx_id, kind, account, counterparty, units, moved, details, occurred_at,"
     " prev_hash, hash"
 )
+TX_NAMES = tuple(name.strip() for name in TX_COLUMNS.split(","))
 
 
 def holding_account(region: str) -> str:
@@ -135,6 +136,16 @@ def issuance_id(region: str, methodology: str, period: Period) -> uuid.UUID:
     return uuid.uuid5(
         ids.NAMESPACE, f"issuance\x1f{region}\x1f{methodology}\x1f{period.first}\x1f{period.last}"
     )
+
+
+def request_tx_id(request: str | None) -> uuid.UUID:
+    """The transaction id of an operator's request: the same request id, the same
+    transaction (so a repeated command is found, not done twice); none, a new one."""
+    if request is None:
+        return uuid.uuid4()
+    if not request.strip():
+        raise Refused("a request id is not blank")
+    return uuid.uuid5(ids.NAMESPACE, f"registry-request\x1f{request}")
 
 
 def _allocation_id(tx: uuid.UUID, issuance: uuid.UUID, account: str) -> uuid.UUID:
@@ -273,30 +284,37 @@ class Registry:
 
     # --- accounts ------------------------------------------------------------------------
 
-    def open_account(self, account: str, name: str, kind: str = "buyer") -> dict[str, Any]:
+    def open_account(
+        self, account: str, name: str, kind: str = "buyer", request: str | None = None
+    ) -> dict[str, Any]:
         """A buyer account (a registered organisation), or a region's holding account
-        (`holding-<region>`). Refused if the id is taken or not well formed."""
+        (`holding-<region>`). Refused if the id is taken or not well formed; a repeated
+        `request` returns the account it opened."""
+        tx_id = request_tx_id(request)
         with self._writing() as w:
-            return self._open(w, account, name, kind)
+            return self._open(w, account, name, kind, tx_id)
 
-    def _open(self, w: _Writing, account: str, name: str, kind: str) -> dict[str, Any]:
+    def _open(
+        self, w: _Writing, account: str, name: str, kind: str, tx_id: uuid.UUID | None = None
+    ) -> dict[str, Any]:
         region = self._account_region(account, kind)
         if not name.strip():
             raise Refused("an account needs a name")
+        details = {"name": name, "kind": kind, "region": region}
+        if tx_id is not None and (done := _repeat(w, tx_id, Kind.OPEN, account, None, 0, details)):
+            return _opened(done)
         if w.cur.execute(
             "SELECT 1 FROM registry_accounts WHERE account_id = %s", (account,)
         ).fetchone():
             raise Refused(f"account {account} exists")
         now = datetime.now(UTC)
-        details = {"name": name, "kind": kind, "region": region}
-        tx = w.append(Content(uuid.uuid4(), Kind.OPEN, account, now, details=details))
+        tx = w.append(Content(tx_id or uuid.uuid4(), Kind.OPEN, account, now, details=details))
         w.cur.execute(
             "INSERT INTO registry_accounts (account_id, name, kind, region, opened_at)"
             " VALUES (%s, %s, %s, %s, %s)",
             (account, name, kind, region, now),
         )
-        return {"account": account, "name": name, "kind": kind, "region": region,
-                "tx": str(tx.content.tx_id)}  # fmt: skip
+        return _opened(tx.content)
 
     def _account_region(self, account: str, kind: str) -> str | None:
         if kind not in ("buyer", "holding"):
@@ -535,45 +553,41 @@ class Registry:
     # --- transfer and retirement -----------------------------------------------------------
 
     def transfer(
-        self, source: str, target: str, units: int, price_fen: int, venue: str, on: date
+        self,
+        source: str,
+        target: str,
+        units: int,
+        price_fen: int,
+        venue: str,
+        on: date,
+        request: str | None = None,
     ) -> dict[str, Any]:
         """Move the lowest `units` serials `source` holds to `target` (a sale at
-        `price_fen` per unit); a sale from a holding account shares its proceeds."""
+        `price_fen` per unit); a sale from a holding account shares its proceeds.
+        A repeated `request` returns the transfer it made."""
         if source == target:
             raise Refused("a transfer needs two different accounts")
         if price_fen < 0:
             raise Refused("the price per unit is a whole number of fen, not negative")
         if not venue.strip():
             raise Refused("a transfer names its venue (e.g. 广州碳排放权交易所)")
+        details = {"price_fen": price_fen, "amount_fen": price_fen * units,
+                   "currency": "CNY", "venue": venue, "date": str(on)}  # fmt: skip
+        tx_id = request_tx_id(request)
         with self._writing() as w:
+            if done := _repeat(w, tx_id, Kind.TRANSFER, source, target, units, details):
+                return _transferred(w, done)
             source_kind = self._kind_of(w, source)
             self._kind_of(w, target)
             blocks = w.blocks_of(source)
             moved = choose(blocks, units)
             removed, added = carve(blocks, moved, target)
             now = datetime.now(UTC)
-            details = {"price_fen": price_fen, "amount_fen": price_fen * units,
-                       "currency": "CNY", "venue": venue, "date": str(on)}  # fmt: skip
-            tx = w.append(
-                Content(uuid.uuid4(), Kind.TRANSFER, source, now, target, tuple(moved), details)
-            )
+            tx = w.append(Content(tx_id, Kind.TRANSFER, source, now, target, tuple(moved), details))
             w.rewrite(removed, added)
-            allocated = (
+            if source_kind == "holding" and price_fen:
                 self._share_proceeds(w, tx, price_fen, on)
-                if source_kind == "holding" and price_fen
-                else []
-            )
-            return {
-                "tx": str(tx.content.tx_id),
-                "from": source,
-                "to": target,
-                "units": units,
-                "serials": [w.info(m.issuance).serial(m.range) for m in moved],
-                "price_fen": price_fen,
-                "amount_fen": price_fen * units,
-                "allocations": len(allocated),
-                "allocated_fen": sum(a.amount_fen for a in allocated),
-            }
+            return _transferred(w, tx.content)
 
     def _share_proceeds(
         self, w: _Writing, tx: Transaction, price_fen: int, on: date
@@ -626,34 +640,31 @@ class Registry:
         purpose: str,
         emissions: Period | None = None,
         serial: Serial | None = None,
+        request: str | None = None,
     ) -> dict[str, Any]:
         """Retire the lowest `units` serials the account holds (or the first `units` of
-        `serial`), for good. A serial already retired is refused, naming who retired it."""
+        `serial`), for good. A serial already retired is refused, naming who retired it;
+        a repeated `request` returns the retirement it made."""
         if not beneficiary.strip() or not purpose.strip():
             raise Refused("a retirement names its beneficiary and its purpose")
+        details: dict[str, Any] = {"beneficiary": beneficiary, "purpose": purpose}
+        if emissions is not None:
+            details |= {"period_from": str(emissions.first), "period_to": str(emissions.last)}
+        tx_id = request_tx_id(request)
         with self._writing() as w:
+            if done := _repeat(w, tx_id, Kind.RETIRE, account, None, units, details):
+                return _retired(w, done)
             self._kind_of(w, account)
             within = self._retirable(w, serial, units) if serial else None
             blocks = w.blocks_of(account)
             moved = choose(blocks, units, within)
-            tx_id = uuid.uuid4()
             removed, added = carve(blocks, moved, account, retired_by=tx_id)
-            details: dict[str, Any] = {"beneficiary": beneficiary, "purpose": purpose}
-            if emissions is not None:
-                details |= {"period_from": str(emissions.first), "period_to": str(emissions.last)}
             now = datetime.now(UTC)
             tx = w.append(
                 Content(tx_id, Kind.RETIRE, account, now, moved=tuple(moved), details=details)
             )
             w.rewrite(removed, added)
-            return {
-                "tx": str(tx.content.tx_id),
-                "account": account,
-                "units": units,
-                "serials": [w.info(m.issuance).serial(m.range) for m in moved],
-                **details,
-                "retired_at": now.isoformat(),
-            }
+            return _retired(w, tx.content)
 
     def _retirable(self, w: _Writing, serial: Serial, units: int) -> tuple[str, Range]:
         """The numbers of `serial` a retirement of `units` asks for; Refused if any of
@@ -700,3 +711,64 @@ def allocate(
         return {}
     shares = largest_remainder(amount_fen, {a: mg for a, (_, mg) in snapshot.items()})
     return {a: (snapshot[a][0], fen) for a, fen in shares.items()}
+
+
+def _repeat(
+    w: _Writing,
+    tx_id: uuid.UUID,
+    kind: Kind,
+    account: str,
+    counterparty: str | None,
+    units: int,
+    details: Mapping[str, Any],
+) -> Content | None:
+    """The transaction a request already made, or None if it is new; Refused when the
+    request id was used for a different operation (a script's mistake, not a repeat)."""
+    row = w.cur.execute(
+        f"SELECT {TX_COLUMNS} FROM registry_transactions WHERE tx_id = %s", (tx_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    done = transaction_of(dict(zip(TX_NAMES, row, strict=True))).content
+    asked = (kind, account, counterparty, units, dict(details))
+    if (done.kind, done.account, done.counterparty, done.units, dict(done.details)) != asked:
+        raise Refused(
+            f"this request id made another {done.kind.value} (transaction {tx_id}), not this one"
+        )
+    return done
+
+
+def _opened(c: Content) -> dict[str, Any]:
+    return {"account": c.account, "name": c.details["name"], "kind": c.details["kind"],
+            "region": c.details["region"], "tx": str(c.tx_id)}  # fmt: skip
+
+
+def _transferred(w: _Writing, c: Content) -> dict[str, Any]:
+    """What a transfer prints, from its transaction and its proceeds postings."""
+    paid = w.cur.execute(
+        "SELECT count(*), coalesce(sum(amount_fen), 0) FROM registry_proceeds WHERE tx_id = %s",
+        (c.tx_id,),
+    ).fetchone()
+    allocations, allocated = (int(paid[0]), int(paid[1])) if paid else (0, 0)
+    return {
+        "tx": str(c.tx_id),
+        "from": c.account,
+        "to": c.counterparty,
+        "units": c.units,
+        "serials": [w.info(m.issuance).serial(m.range) for m in c.moved],
+        "price_fen": c.details["price_fen"],
+        "amount_fen": c.details["amount_fen"],
+        "allocations": allocations,
+        "allocated_fen": allocated,
+    }
+
+
+def _retired(w: _Writing, c: Content) -> dict[str, Any]:
+    return {
+        "tx": str(c.tx_id),
+        "account": c.account,
+        "units": c.units,
+        "serials": [w.info(m.issuance).serial(m.range) for m in c.moved],
+        **c.details,
+        "retired_at": c.occurred_at.isoformat(),
+    }
