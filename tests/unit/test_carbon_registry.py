@@ -29,7 +29,11 @@ from carbonledger.services.ledger.domain.registry.issuance import (
     period_refused,
     units_of,
 )
-from carbonledger.services.ledger.domain.registry.proceeds import largest_remainder
+from carbonledger.services.ledger.domain.registry.proceeds import (
+    allocate,
+    largest_remainder,
+    units_by_issuance,
+)
 from carbonledger.services.ledger.domain.registry.serials import UNIT_MG, Range, Serial
 from carbonledger.services.ledger.domain.registry.transactions import (
     Content,
@@ -134,6 +138,16 @@ def test_largest_remainder_sums_exactly_and_breaks_ties_by_account() -> None:
     assert largest_remainder(0, {"a": 5}) == {"a": 0}
     with pytest.raises(ValueError):
         largest_remainder(5, {"a": 0})
+
+
+def test_a_sale_of_units_with_no_contributor_is_refused_not_left_unallocated() -> None:
+    snapshot = {"b": ("person", 3 * UNIT_MG), "a": ("unit", UNIT_MG)}
+    assert allocate(snapshot, 101) == {"a": ("unit", 25), "b": ("person", 76)}
+    assert allocate({}, 0) == {}  # a gift at price 0 pays no one, and owes no one
+    with pytest.raises(Refused, match="no contributor to share 100 fen"):
+        allocate({}, 100, ISSUANCE)
+    runs = [Moved("CIER", Range(1, 3), ISSUANCE), Moved("CIER", Range(7, 7), ISSUANCE)]
+    assert units_by_issuance(runs) == {ISSUANCE: 4}
 
 
 @given(

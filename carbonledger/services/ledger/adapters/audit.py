@@ -20,7 +20,7 @@ import psycopg
 
 from carbonledger.contracts.records import MAX_AMOUNT_MG
 from carbonledger.contracts.regions import RegionTable, load_regions
-from carbonledger.services.ledger.adapters import registry, registry_views, views
+from carbonledger.services.ledger.adapters import registry_views, views
 from carbonledger.services.ledger.domain.aggregates import periods, rollup_accounts
 from carbonledger.services.ledger.domain.chain import (
     CANONICAL_FIELDS,
@@ -30,7 +30,9 @@ from carbonledger.services.ledger.domain.chain import (
     verify_chain,
 )
 from carbonledger.services.ledger.domain.registry import transactions as registry_chain
+from carbonledger.services.ledger.domain.registry.holdings import Refused
 from carbonledger.services.ledger.domain.registry.issuance import rows_digest
+from carbonledger.services.ledger.domain.registry.proceeds import allocate, units_by_issuance
 
 
 @dataclass
@@ -295,11 +297,14 @@ def _proceeds_as_chained(
         price = int(c.details.get("price_fen", 0)) if c.kind == "transfer" else 0
         expected: dict[tuple[Any, str], int] = {}
         if price and c.account in holding:
-            for issuance, units in registry.units_by_issuance(c.moved).items():
-                shares = registry.allocate(
-                    registry_views.contributions(conn, issuance), price * units
-                )
-                expected |= {(issuance, a): fen for a, (_, fen) in shares.items() if fen}
+            try:
+                for issuance, units in units_by_issuance(c.moved).items():
+                    shares = allocate(registry_views.contributions(conn, issuance), price * units)
+                    expected |= {(issuance, a): fen for a, (_, fen) in shares.items() if fen}
+            except Refused as why:
+                problems.append(f"sale {c.tx_id}: {why}")
+            if sum(expected.values()) != price * c.units:
+                problems.append(f"sale {c.tx_id}: proceeds not allocated in full")
         if stored.pop(c.tx_id, {}) != expected:
             problems.append(f"sale {c.tx_id}: proceeds postings differ from its shares")
     problems += [f"proceeds of {tx}: no sale in the registry's chain" for tx in stored]

@@ -54,7 +54,7 @@ from carbonledger.services.ledger.domain.registry.issuance import (
     rows_digest,
     units_of,
 )
-from carbonledger.services.ledger.domain.registry.proceeds import largest_remainder
+from carbonledger.services.ledger.domain.registry.proceeds import allocate, units_by_issuance
 from carbonledger.services.ledger.domain.registry.serials import (
     MAX_SEQUENCE,
     UNIT_TYPE,
@@ -152,12 +152,6 @@ def _allocation_id(tx: uuid.UUID, issuance: uuid.UUID, account: str) -> uuid.UUI
     return uuid.uuid5(ids.NAMESPACE, f"allocation\x1f{tx}\x1f{issuance}\x1f{account}")
 
 
-def _dicts(cur: psycopg.Cursor[Any]) -> list[dict[str, Any]]:
-    assert cur.description is not None
-    names = [c.name for c in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
 def transaction_of(row: Mapping[str, Any]) -> Transaction:
     """A registry_transactions row as the domain's chained transaction."""
     content = Content(
@@ -251,6 +245,31 @@ class _Writing:
                 " VALUES (%s, %s, %s, %s, %s, %s)",
                 (b.unit_type, b.range.first, b.range.last, b.issuance, b.account, b.retired_by),
             )
+
+
+def government_nets(
+    cur: psycopg.Connection | psycopg.Cursor[Any],
+    accounts: list[str],
+    methodology: str,
+    periods: list[Period],
+) -> list[int]:
+    """The government book's net under the methodology (any version) for each period,
+    by the behaviour's China Standard Time date, over these accounts: one statement."""
+    rows = cur.execute(
+        "SELECT v.n, coalesce(sum(p.amount_mg), 0) FROM"
+        " unnest(%s::int[], %s::date[], %s::date[]) AS v(n, day0, day1)"
+        " LEFT JOIN postings p ON p.book = 'government' AND p.account = ANY(%s)"
+        f" AND p.methodology_id = %s AND (p.behaviour_time {IN_CST})::date"
+        " BETWEEN v.day0 AND v.day1 GROUP BY v.n ORDER BY v.n",
+        (
+            list(range(len(periods))),
+            [p.first for p in periods],
+            [p.last for p in periods],
+            accounts,
+            methodology,
+        ),
+    ).fetchall()
+    return [int(total) for _, total in rows]
 
 
 def block_of(row: Sequence[Any]) -> Block:
@@ -428,23 +447,7 @@ class Registry:
     def _nets(
         self, w: _Writing, accounts: list[str], methodology: str, periods: list[Period]
     ) -> list[int]:
-        """The government book's net under the methodology (any version) for each period,
-        by the behaviour's China Standard Time date, over these accounts: one statement."""
-        rows = w.cur.execute(
-            "SELECT v.n, coalesce(sum(p.amount_mg), 0) FROM"
-            " unnest(%s::int[], %s::date[], %s::date[]) AS v(n, day0, day1)"
-            " LEFT JOIN postings p ON p.book = 'government' AND p.account = ANY(%s)"
-            f" AND p.methodology_id = %s AND (p.behaviour_time {IN_CST})::date"
-            " BETWEEN v.day0 AND v.day1 GROUP BY v.n ORDER BY v.n",
-            (
-                list(range(len(periods))),
-                [p.first for p in periods],
-                [p.last for p in periods],
-                accounts,
-                methodology,
-            ),
-        ).fetchall()
-        return [int(total) for _, total in rows]
+        return government_nets(w.cur, accounts, methodology, periods)
 
     def _contributors(
         self, w: _Writing, regions: list[str], methodology: str, period: Period
@@ -592,10 +595,11 @@ class Registry:
     def _share_proceeds(
         self, w: _Writing, tx: Transaction, price_fen: int, on: date
     ) -> list[ProceedsAllocation]:
-        """The sale's proceeds, per issuance sold, to that vintage's contributors."""
+        """The sale's proceeds, per issuance sold, to that vintage's contributors;
+        Refused when units sold have no contributor (their fen would go to no one)."""
         allocations = []
         for issuance, units in units_by_issuance(tx.content.moved).items():
-            shares = allocate(self._snapshot(w.cur, issuance), price_fen * units)
+            shares = allocate(self._snapshot(w.cur, issuance), price_fen * units, issuance)
             for account, (kind, fen) in shares.items():
                 if not fen:
                     continue
@@ -610,6 +614,8 @@ class Registry:
                     occurred_at=tx.content.occurred_at,
                 )
                 allocations.append(allocation)
+        if sum(a.amount_fen for a in allocations) != price_fen * tx.content.units:
+            raise Refused(f"the allocations of sale {tx.content.tx_id} do not sum to its amount")
         with w.cur.copy(
             "COPY registry_proceeds (allocation_id, tx_id, issuance_id, account, subject_kind,"
             " amount_fen) FROM STDIN"
@@ -693,24 +699,6 @@ class Registry:
                 f" on {at.date() if at else '?'} (retirement {found.retired_by})"
             )
         return serial.unit_type, numbers
-
-
-def units_by_issuance(moved: Iterable[Moved]) -> dict[uuid.UUID, int]:
-    counted: dict[uuid.UUID, int] = {}
-    for m in moved:
-        counted[m.issuance] = counted.get(m.issuance, 0) + m.range.size
-    return counted
-
-
-def allocate(
-    snapshot: Mapping[str, tuple[str, int]], amount_fen: int
-) -> dict[str, tuple[str, int]]:
-    """A vintage's share of proceeds, by largest remainder over its snapshot (nothing
-    when the vintage had no contributor)."""
-    if not snapshot:
-        return {}
-    shares = largest_remainder(amount_fen, {a: mg for a, (_, mg) in snapshot.items()})
-    return {a: (snapshot[a][0], fen) for a, fen in shares.items()}
 
 
 def _repeat(

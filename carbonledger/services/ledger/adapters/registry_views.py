@@ -16,6 +16,7 @@ from carbonledger.services.ledger.adapters import registry, views
 from carbonledger.services.ledger.domain.aggregates import rollup_accounts
 from carbonledger.services.ledger.domain.registry.holdings import Block
 from carbonledger.services.ledger.domain.registry.issuance import (
+    Period,
     Vintage,
     adjustment,
     outstanding_shortfall,
@@ -262,9 +263,11 @@ def series_shortfalls(
     government = views.accounts(conn, "government")
     for (region, methodology), rows in sorted(series.items()):
         accounts = [a for a in government if region in rollup_accounts("government", a, table)]
+        periods = [Period(r["period_from"], r["period_to"]) for r in rows]
+        nets = registry.government_nets(conn, accounts, methodology, periods)
         owed = outstanding_shortfall(
             int(rows[-1]["carried_mg"]),
-            (adjustment(_vintage(conn, r), _net(conn, accounts, methodology, r)) for r in rows),
+            (adjustment(_vintage(conn, r), net) for r, net in zip(rows, nets, strict=True)),
         )
         if owed:
             found.append({"region": region, "methodology": methodology, "shortfall_mg": owed})
@@ -278,18 +281,6 @@ def _vintage(conn: psycopg.Connection, row: Mapping[str, Any]) -> Vintage:
     ).fetchone()
     net = int(row["net_mg"])
     return Vintage(row["issuance_id"], net, net + (int(moved[0]) if moved else 0))
-
-
-def _net(
-    conn: psycopg.Connection, accounts: list[str], methodology: str, row: Mapping[str, Any]
-) -> int:
-    found = conn.execute(
-        "SELECT coalesce(sum(amount_mg), 0) FROM postings WHERE book = 'government'"
-        " AND account = ANY(%s) AND methodology_id = %s"
-        f" AND (behaviour_time {registry.IN_CST})::date BETWEEN %s AND %s",
-        (accounts, methodology, row["period_from"], row["period_to"]),
-    ).fetchone()
-    return int(found[0]) if found else 0
 
 
 def account_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
