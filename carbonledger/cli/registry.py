@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -81,6 +81,15 @@ def issue(
             help="SHA-256 of manifest.json as the verifier signed it (default: the package's)",
         ),
     ] = None,
+    verified_at: Annotated[
+        datetime | None,
+        typer.Option(
+            "--verified-at",
+            parser=datetime.fromisoformat,
+            metavar="YYYY-MM-DDTHH:MM[+08:00]",
+            help="when the verifier signed off (default: now; no zone: China Standard Time)",
+        ),
+    ] = None,
 ) -> None:
     """Issue a verified period's units as one serial block (exit 2 if refused)."""
     from carbonledger.services.ledger import registry_service
@@ -90,7 +99,15 @@ def issue(
     kind = unit_type or LedgerSettings().registry_unit_type
     _run(
         lambda conn: registry_service.issue(
-            conn, region, methodology, Period(first, last), package, verifier, manifest_hash, kind
+            conn,
+            region,
+            methodology,
+            Period(first, last),
+            package,
+            verifier,
+            manifest_hash,
+            kind,
+            verified_at,
         )
     )
 
@@ -116,17 +133,17 @@ def transfer(
     price_fen: Annotated[int, typer.Option("--price-fen", help="price per unit, in fen")],
     venue: Annotated[str, typer.Option("--venue", help="e.g. 广州碳排放权交易所")],
     on: Annotated[
-        date | None, typer.Option("--date", parser=date.fromisoformat, help="sale date (today)")
+        date | None,
+        typer.Option("--date", parser=date.fromisoformat, help="sale date (today in China)"),
     ] = None,
     request: Annotated[str | None, typer.Option("--request-id", help=REQUEST_HELP)] = None,
 ) -> None:
     """Transfer (sell) units; a sale from a holding account shares its proceeds."""
     from carbonledger.services.ledger import registry_service
 
-    day = on or date.today()
     _run(
         lambda conn: registry_service.transfer(
-            conn, source, target, units, price_fen, venue, day, request
+            conn, source, target, units, price_fen, venue, on, request
         )
     )
 

@@ -465,6 +465,9 @@ def test_a_repeated_request_is_done_once_and_returns_what_it_did(
     assert retired[0] == again[0] == 0 and retired[1] == again[1], (retired, again)
     held = run("balance", buyer)[1]
     assert (held["units"], held["retired_units"]) == (1, 2)  # each done once
+    backwards = [*retire[:-2], "--period-from", "2026-10-31", "--period-to", "2026-10-01"]
+    code, _, err = run(*backwards)
+    assert code == 2 and "emissions period ends" in err, err
     other = [("3" if arg == "2" else arg) for arg in retire]  # the same id, another retirement
     code, _, err = run(*other)
     assert code == 2 and "made another retire" in err, err

@@ -43,6 +43,7 @@ from carbonledger.services.ledger.domain.registry.transactions import (
     replay,
     verify_chain,
 )
+from carbonledger.services.ledger.registry_service import sign_off_time
 
 ISSUANCE = uuid.UUID(int=1)
 AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -255,3 +256,12 @@ def test_random_issue_transfer_retire_sequences_keep_every_unit_in_one_place(
             assert seen[serial].retired_by is not None and seen[serial].account == account
         for account in accounts:
             assert sum(b.units for b in h.of(account)) == held[account]
+
+
+def test_the_verifiers_sign_off_time_is_now_by_default_china_time_without_a_zone() -> None:
+    before = datetime.now(UTC)
+    assert before <= sign_off_time(None) <= datetime.now(UTC)
+    naive = datetime(2026, 11, 1, 10, 0)
+    assert sign_off_time(naive) == datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
+    with pytest.raises(Refused, match="in the future"):
+        sign_off_time(datetime(2999, 1, 1, tzinfo=UTC))

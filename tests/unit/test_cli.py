@@ -48,7 +48,7 @@ def test_the_commands_are_the_ones_operators_and_scripts_use() -> None:
 REGISTRY_FLAGS = {
     "registry issue": {
         "--region", "--methodology", "--from", "--to", "--package", "--verifier", "--unit-type",
-        "--manifest-hash",
+        "--manifest-hash", "--verified-at",
     },
     "registry account create": {"--id", "--name", "--kind", "--request-id"},
     "registry transfer": {

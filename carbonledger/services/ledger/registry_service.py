@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 
+from carbonledger.contracts.calendar import CST
 from carbonledger.services.ledger.adapters import audit
 from carbonledger.services.ledger.adapters.registry import Registry, Verification
 from carbonledger.services.ledger.domain.registry.holdings import Refused
@@ -48,9 +49,12 @@ def checked_package(
     period: Period,
     verifier: str,
     signed_hash: str | None,
+    verified_at: datetime | None = None,
 ) -> Verification:
     """The verification an issuance records; Refused naming what does not hold. With
-    no `signed_hash` the package's manifest hash is the one recorded as signed."""
+    no `signed_hash` the package's manifest hash is the one recorded as signed; with
+    no `verified_at` the sign-off is now (a time without a zone is China's)."""
+    signed_at = sign_off_time(verified_at)
     if not verifier.strip():
         raise Refused("an issuance needs the verifier's name")
     if signed_hash is not None and not SHA256.match(signed_hash):
@@ -73,7 +77,19 @@ def checked_package(
     found = {k: summary.get(k) for k in asked}
     if found != asked:
         raise Refused(f"the package covers {found}, not {asked}")
-    return Verification(verifier, datetime.now(UTC), signed_hash, package_net(package, methodology))
+    return Verification(verifier, signed_at, signed_hash, package_net(package, methodology))
+
+
+def sign_off_time(verified_at: datetime | None) -> datetime:
+    """When the verifier signed: now by default; not in the future."""
+    now = datetime.now(UTC)
+    if verified_at is None:
+        return now
+    if verified_at.tzinfo is None:
+        verified_at = verified_at.replace(tzinfo=CST)
+    if verified_at > now:
+        raise Refused(f"the verifier's sign-off ({verified_at.isoformat()}) is in the future")
+    return verified_at
 
 
 def package_net(package: Path, methodology: str) -> int:
@@ -96,11 +112,14 @@ def issue(
     verifier: str,
     signed_hash: str | None,
     unit_type: str,
+    verified_at: datetime | None = None,
 ) -> dict[str, Any]:
     """Check the package and the sign-off, then issue (Refused if either fails)."""
     if (why := period.problem()) is not None:
         raise Refused(why)
-    verification = checked_package(package, region, methodology, period, verifier, signed_hash)
+    verification = checked_package(
+        package, region, methodology, period, verifier, signed_hash, verified_at
+    )
     return Registry(conn).issue(region, methodology, period, verification, unit_type)
 
 
@@ -118,11 +137,13 @@ def transfer(
     units: int,
     price_fen: int,
     venue: str,
-    on: date,
+    on: date | None = None,
     request: str | None = None,
 ) -> dict[str, Any]:
-    """Transfer (sell) units, lowest serials first."""
-    return Registry(conn).transfer(source, target, units, price_fen, venue, on, request)
+    """Transfer (sell) units, lowest serials first; the sale date is today in China
+    unless given."""
+    day = on or datetime.now(CST).date()
+    return Registry(conn).transfer(source, target, units, price_fen, venue, day, request)
 
 
 def retire(

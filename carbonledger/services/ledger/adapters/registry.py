@@ -653,6 +653,8 @@ class Registry:
         a repeated `request` returns the retirement it made."""
         if not beneficiary.strip() or not purpose.strip():
             raise Refused("a retirement names its beneficiary and its purpose")
+        if emissions is not None and emissions.last < emissions.first:
+            raise Refused(f"the emissions period ends ({emissions.last}) before it starts")
         details: dict[str, Any] = {"beneficiary": beneficiary, "purpose": purpose}
         if emissions is not None:
             details |= {"period_from": str(emissions.first), "period_to": str(emissions.last)}
