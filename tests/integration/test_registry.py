@@ -471,3 +471,31 @@ def test_a_repeated_request_is_done_once_and_returns_what_it_did(
     other = [("3" if arg == "2" else arg) for arg in retire]  # the same id, another retirement
     code, _, err = run(*other)
     assert code == 2 and "made another retire" in err, err
+
+
+def test_the_database_refuses_a_serial_in_two_blocks_or_two_issuances(
+    db: psycopg.Connection, settings: Settings, tmp_path: Path
+) -> None:
+    methodology, unit_type = _tag()
+    post(db, credits(methodology, date(2026, 10, 7), {people(1, methodology)[0]: 3 * T}))
+    code, out, err = issue(
+        package(db, settings, tmp_path, OCT1, OCT31), methodology, unit_type, OCT1, OCT31
+    )
+    assert code == 0, err
+    issuance = uuid.UUID(out["issuance"])
+    # Units 1..3 are in one block: a block 3..4 would put unit 3 in two places.
+    with pytest.raises(psycopg.errors.ExclusionViolation), db.transaction():
+        db.execute(
+            "INSERT INTO registry_blocks (unit_type, first_seq, last_seq, issuance_id, account)"
+            " VALUES (%s, 3, 4, %s, %s)",
+            (unit_type, issuance, f"holding-{REGION}"),
+        )
+    with pytest.raises(psycopg.errors.ExclusionViolation), db.transaction():
+        db.execute(
+            "INSERT INTO registry_issuances SELECT gen_random_uuid(), tx_id, region,"
+            " methodology_id, period_from + 400, period_to + 400, vintage + 1, unit_type, units,"
+            " serial_first + 1, serial_last + 1, net_mg, carried_in_mg, adjusted_mg, carried_mg,"
+            " verifier, verified_at, manifest_sha256, issued_at FROM registry_issuances"
+            " WHERE issuance_id = %s",
+            (issuance,),
+        )
