@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,6 +24,7 @@ account_app = typer.Typer(help="Registry accounts.", no_args_is_help=True)
 registry_app.add_typer(account_app, name="account")
 
 REFUSED = 2
+REQUEST_HELP = "an id of this request: repeated, the command returns what it did the first time"
 
 
 @contextmanager
@@ -70,14 +71,24 @@ def issue(
         Path, typer.Option("--package", help="the `carbonledger export` folder of the period")
     ],
     verifier: Annotated[str, typer.Option("--verifier", help="who verified the package")],
-    manifest_hash: Annotated[
-        str,
-        typer.Option(
-            "--manifest-hash", help="SHA-256 of the package's manifest.json, as the verifier signed"
-        ),
-    ],
     unit_type: Annotated[
         str | None, typer.Option("--unit-type", help="the scheme's unit type (default: setting)")
+    ] = None,
+    manifest_hash: Annotated[
+        str | None,
+        typer.Option(
+            "--manifest-hash",
+            help="SHA-256 of manifest.json as the verifier signed it (default: the package's)",
+        ),
+    ] = None,
+    verified_at: Annotated[
+        datetime | None,
+        typer.Option(
+            "--verified-at",
+            parser=datetime.fromisoformat,
+            metavar="YYYY-MM-DDTHH:MM[+08:00]",
+            help="when the verifier signed off (default: now; no zone: China Standard Time)",
+        ),
     ] = None,
 ) -> None:
     """Issue a verified period's units as one serial block (exit 2 if refused)."""
@@ -88,7 +99,15 @@ def issue(
     kind = unit_type or LedgerSettings().registry_unit_type
     _run(
         lambda conn: registry_service.issue(
-            conn, region, methodology, Period(first, last), package, verifier, manifest_hash, kind
+            conn,
+            region,
+            methodology,
+            Period(first, last),
+            package,
+            verifier,
+            manifest_hash,
+            kind,
+            verified_at,
         )
     )
 
@@ -98,11 +117,12 @@ def create_account(
     account: Annotated[str, typer.Option("--id", help="account id, e.g. tianping-insurance")],
     name: Annotated[str, typer.Option("--name", help="the organisation's registered name")],
     kind: Annotated[str, typer.Option("--kind", help="buyer or holding")] = "buyer",
+    request: Annotated[str | None, typer.Option("--request-id", help=REQUEST_HELP)] = None,
 ) -> None:
     """Open a buyer account (or a region's holding account, holding-<region>)."""
-    from carbonledger.services.ledger.adapters.registry import Registry
+    from carbonledger.services.ledger import registry_service
 
-    _run(lambda conn: Registry(conn).open_account(account, name, kind))
+    _run(lambda conn: registry_service.open_account(conn, account, name, kind, request))
 
 
 @registry_app.command()
@@ -113,14 +133,19 @@ def transfer(
     price_fen: Annotated[int, typer.Option("--price-fen", help="price per unit, in fen")],
     venue: Annotated[str, typer.Option("--venue", help="e.g. 广州碳排放权交易所")],
     on: Annotated[
-        date | None, typer.Option("--date", parser=date.fromisoformat, help="sale date (today)")
+        date | None,
+        typer.Option("--date", parser=date.fromisoformat, help="sale date (today in China)"),
     ] = None,
+    request: Annotated[str | None, typer.Option("--request-id", help=REQUEST_HELP)] = None,
 ) -> None:
     """Transfer (sell) units; a sale from a holding account shares its proceeds."""
-    from carbonledger.services.ledger.adapters.registry import Registry
+    from carbonledger.services.ledger import registry_service
 
-    day = on or date.today()
-    _run(lambda conn: Registry(conn).transfer(source, target, units, price_fen, venue, day))
+    _run(
+        lambda conn: registry_service.transfer(
+            conn, source, target, units, price_fen, venue, on, request
+        )
+    )
 
 
 @registry_app.command()
@@ -141,19 +166,17 @@ def retire(
         str | None,
         typer.Option("--serial", help="retire the first UNITS of this serial block instead"),
     ] = None,
+    request: Annotated[str | None, typer.Option("--request-id", help=REQUEST_HELP)] = None,
 ) -> None:
     """Retire units for good (exit 2 if refused, e.g. a serial already retired)."""
-    from carbonledger.services.ledger.adapters.registry import Registry
-    from carbonledger.services.ledger.domain.registry.serials import Serial
+    from carbonledger.services.ledger import registry_service
 
     emissions = _period(period_from, period_to)
-    block = None
-    if serial is not None:
-        try:
-            block = Serial.parse(serial)
-        except ValueError as why:
-            fail(str(why), REFUSED)
-    _run(lambda conn: Registry(conn).retire(account, units, beneficiary, purpose, emissions, block))
+    _run(
+        lambda conn: registry_service.retire(
+            conn, account, units, beneficiary, purpose, emissions, serial, request
+        )
+    )
 
 
 @registry_app.command()

@@ -13,6 +13,8 @@ import json
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -101,12 +103,19 @@ def run(*args: str) -> tuple[int, Any, str]:
 
 
 def issue(
-    folder: Path, methodology: str, unit_type: str, first: date, last: date, region: str = REGION
+    folder: Path,
+    methodology: str,
+    unit_type: str,
+    first: date,
+    last: date,
+    region: str = REGION,
+    signed: str | None = None,
 ) -> tuple[int, Any, str]:
+    """`registry issue` with the issue's flags (and `--manifest-hash` when `signed`)."""
     return run(
         "issue", "--region", region, "--methodology", methodology, "--from", str(first),
         "--to", str(last), "--package", str(folder), "--verifier", "中环联合认证中心 王工",
-        "--manifest-hash", manifest_sha256(folder), "--unit-type", unit_type,
+        "--unit-type", unit_type, *(("--manifest-hash", signed) if signed else ()),
     )  # fmt: skip
 
 
@@ -131,8 +140,12 @@ def test_issue_sell_retire_and_read_back_a_vintage(
     post(db, credits(methodology, date(2026, 11, 2), {a: 3 * T}))
     october = package(db, settings, tmp_path, OCT1, OCT31)
 
-    code, out, err = issue(october, methodology, unit_type, OCT1, OCT31)
+    code, _, err = issue(october, methodology, unit_type, OCT1, OCT31, signed="0" * 64)
+    assert code == 2 and "not the 0000" in err  # the verifier signed another package
+    code, out, err = issue(october, methodology, unit_type, OCT1, OCT31)  # no --manifest-hash
     assert code == 0, err
+    recorded = registry_views.issuance_detail(db, uuid.UUID(out["issuance"]))
+    assert recorded is not None and recorded["manifest_sha256"] == manifest_sha256(october)
     assert (out["units"], out["carried_mg"], out["net_mg"]) == (8026, T // 2, 8026 * T + T // 2)
     prefix = f"CN-{unit_type}-{REGION}-{methodology}-2026"
     assert out["serial_first"] == f"{prefix}-000000001-000000001"
@@ -192,7 +205,25 @@ def test_issue_sell_retire_and_read_back_a_vintage(
          "retired_by": retired["tx"]},
     ]  # fmt: skip
 
+    # The numbers alone do not make a serial: another region, methodology, vintage or
+    # unit type with the same numbers was never issued.
+    others = [
+        f"CN-{unit_type}-440306-{methodology}-2026-000000105-000000105",
+        f"CN-{unit_type}-{REGION}-{methodology}x-2026-000000105-000000105",
+        f"CN-{unit_type}-{REGION}-{methodology}-2025-000000105-000000105",
+        f"CN-{unit_type}Z-{REGION}-{methodology}-2026-000000105-000000105",
+    ]
+    for other in others:
+        assert run("show", other)[0] == 1, other
+    code, _, err = run(
+        "retire", "--account", buyer, "--units", "1", "--beneficiary", "B", "--purpose", "P",
+        "--serial", others[0].replace("000000105", "000000120"),
+    )  # fmt: skip
+    assert code == 2 and "no unit of" in err
+
     base = f"http://127.0.0.1:{running_stack.port('ledger-api')}/v1/registry"
+    for other in others:
+        assert httpx.get(f"{base}/serials/{other}").status_code == 404, other
     issued = [
         i for i in httpx.get(f"{base}/issuances").json() if i["methodology_id"] == methodology
     ]
@@ -236,10 +267,9 @@ def test_a_late_reversal_is_deducted_from_the_next_issuance_and_reported_until_t
     a, b = people(2, methodology)
     october = credits(methodology, date(2026, 10, 20), {a: 5 * T + 300, b: 2 * T})
     post(db, october)
-    assert (
-        issue(package(db, settings, tmp_path, OCT1, OCT31), methodology, unit_type, OCT1, OCT31)[0]
-        == 0
-    )
+    october_package = package(db, settings, tmp_path, OCT1, OCT31)
+    signed = manifest_sha256(october_package)
+    assert issue(october_package, methodology, unit_type, OCT1, OCT31, signed=signed)[0] == 0
     post(
         db, [reversal(next(d for d in october if d.claim.subject == b))]
     )  # 2 t of the issued October vintage taken back
@@ -320,3 +350,156 @@ def test_verify_names_an_altered_registry_row(
     finally:
         tamper(3, moved)
     assert cli("verify").returncode == 0
+
+
+@contextmanager
+def altered(
+    db: psycopg.Connection, table: str, column: str, value: object, key: str, at: object
+) -> Iterator[None]:
+    """The rows of `table` whose `key` is `at` with `column` set to `value`, as a
+    superuser would (past the append-only trigger), put back afterwards."""
+    row = db.execute(f"SELECT {column} FROM {table} WHERE {key} = %s", (at,)).fetchone()
+    assert row is not None, (table, key, at)
+
+    def write(v: object) -> None:
+        with db.transaction():
+            db.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            db.execute(f"UPDATE {table} SET {column} = %s WHERE {key} = %s", (v, at))
+            db.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+    write(value)
+    try:
+        yield
+    finally:
+        write(row[0])
+
+
+def test_verify_names_a_tampered_issuance_contribution_adjustment_or_account(
+    db: psycopg.Connection, settings: Settings, tmp_path: Path
+) -> None:
+    methodology, unit_type = _tag()
+    person = people(1, methodology)[0]
+    post(db, credits(methodology, date(2026, 10, 4), {person: 3 * T}))
+    post(db, credits(methodology, date(2026, 11, 4), {person: 2 * T}))
+    october = issue(
+        package(db, settings, tmp_path, OCT1, OCT31), methodology, unit_type, OCT1, OCT31
+    )
+    november = issue(
+        package(db, settings, tmp_path, NOV1, NOV30), methodology, unit_type, NOV1, NOV30
+    )
+    assert october[0] == november[0] == 0, (october, november)
+    buyer = f"buyer-{methodology}"
+    assert run("account", "create", "--id", buyer, "--name", "天平保险")[0] == 0
+    assert cli("verify").returncode == 0
+    first, second = uuid.UUID(october[1]["issuance"]), uuid.UUID(november[1]["issuance"])
+    cases = [  # table, column, tampered value, key column, key; what verify must say
+        ("registry_issuances", "region", "440306", "issuance_id", first,
+         f"issuance {first}: region differs"),
+        ("registry_issuances", "verifier", "someone else", "issuance_id", first,
+         f"issuance {first}: verifier differs"),
+        ("registry_issuances", "period_to", NOV30, "issuance_id", first,
+         f"issuance {first}: period_to differs"),
+        ("registry_issuances", "manifest_sha256", "f" * 64, "issuance_id", second,
+         f"issuance {second}: manifest_sha256 differs"),
+        ("registry_issuances", "net_mg", 3 * T + 1, "issuance_id", first,
+         f"issuance {first}: net_mg differs"),
+        ("registry_contributions", "net_mg", 3 * T + 1, "issuance_id", first,
+         f"issuance {first}: contributions differ"),
+        ("registry_contributions", "subject_kind", "unit", "issuance_id", second,
+         f"issuance {second}: contributions differ"),
+        ("registry_adjustments", "adjusted_mg", -1, "issuance_id", second,
+         f"issuance {second}: adjustments differ"),
+        ("registry_adjustments", "current_mg", 0, "issuance_id", second,
+         f"issuance {second}: adjustments differ"),
+        ("registry_accounts", "name", "someone else", "account_id", buyer,
+         f"registry account {buyer}: differs"),
+    ]  # fmt: skip
+    for table, column, value, key, at, said in cases:
+        with altered(db, table, column, value, key, at):
+            done = cli("verify")
+            report = json.loads(done.stdout)
+            assert done.returncode == 1 and any(said in p for p in report["problems"]), (
+                table, column, report["problems"],
+            )  # fmt: skip
+    assert cli("verify").returncode == 0
+
+
+def test_a_public_read_sees_one_registry_whatever_commits_meanwhile(
+    db: psycopg.Connection, settings: Settings
+) -> None:
+    # lineage, balance and issuance detail read in this snapshot: a write committed
+    # between their statements (an issuance, a move) cannot make them disagree.
+    count = "SELECT count(*) FROM registry_accounts"
+    with psycopg.connect(settings.pg_conninfo, autocommit=True) as reader:
+        with registry_views.snapshot(reader):
+            before = reader.execute(count).fetchone()
+            made = run("account", "create", "--id", f"snap-{uuid.uuid4().hex[:8]}", "--name", "N")
+            assert made[0] == 0, made
+            assert reader.execute(count).fetchone() == before
+        assert reader.execute(count).fetchone() != before
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction), registry_views.snapshot(reader):
+            reader.execute("UPDATE registry_head SET chain_index = chain_index")
+
+
+def test_a_repeated_request_is_done_once_and_returns_what_it_did(
+    db: psycopg.Connection, settings: Settings, tmp_path: Path
+) -> None:
+    methodology, unit_type = _tag()
+    post(db, credits(methodology, date(2026, 10, 6), {people(1, methodology)[0]: 5 * T}))
+    code, _, err = issue(
+        package(db, settings, tmp_path, OCT1, OCT31), methodology, unit_type, OCT1, OCT31
+    )
+    assert code == 0, err
+    buyer = f"req-{methodology}"
+    create = ["account", "create", "--id", buyer, "--name", "N", "--request-id", f"o-{buyer}"]
+    opened, again = run(*create), run(*create)
+    assert opened[0] == again[0] == 0 and opened[1] == again[1], (opened, again)
+    sale = [
+        "transfer", "--from", f"holding-{REGION}", "--to", buyer, "--units", "3",
+        "--price-fen", "100", "--venue", "V", "--date", "2026-11-20", "--request-id", f"s-{buyer}",
+    ]  # fmt: skip
+    sold, again = run(*sale), run(*sale)
+    assert sold[0] == again[0] == 0 and sold[1] == again[1], (sold, again)
+    assert sold[1]["allocated_fen"] == sold[1]["amount_fen"] == 300
+    retire = [
+        "retire", "--account", buyer, "--units", "2", "--beneficiary", "B", "--purpose", "P",
+        "--request-id", f"r-{buyer}",
+    ]  # fmt: skip
+    retired, again = run(*retire), run(*retire)
+    assert retired[0] == again[0] == 0 and retired[1] == again[1], (retired, again)
+    held = run("balance", buyer)[1]
+    assert (held["units"], held["retired_units"]) == (1, 2)  # each done once
+    backwards = [*retire[:-2], "--period-from", "2026-10-31", "--period-to", "2026-10-01"]
+    code, _, err = run(*backwards)
+    assert code == 2 and "emissions period ends" in err, err
+    other = [("3" if arg == "2" else arg) for arg in retire]  # the same id, another retirement
+    code, _, err = run(*other)
+    assert code == 2 and "made another retire" in err, err
+
+
+def test_the_database_refuses_a_serial_in_two_blocks_or_two_issuances(
+    db: psycopg.Connection, settings: Settings, tmp_path: Path
+) -> None:
+    methodology, unit_type = _tag()
+    post(db, credits(methodology, date(2026, 10, 7), {people(1, methodology)[0]: 3 * T}))
+    code, out, err = issue(
+        package(db, settings, tmp_path, OCT1, OCT31), methodology, unit_type, OCT1, OCT31
+    )
+    assert code == 0, err
+    issuance = uuid.UUID(out["issuance"])
+    # Units 1..3 are in one block: a block 3..4 would put unit 3 in two places.
+    with pytest.raises(psycopg.errors.ExclusionViolation), db.transaction():
+        db.execute(
+            "INSERT INTO registry_blocks (unit_type, first_seq, last_seq, issuance_id, account)"
+            " VALUES (%s, 3, 4, %s, %s)",
+            (unit_type, issuance, f"holding-{REGION}"),
+        )
+    with pytest.raises(psycopg.errors.ExclusionViolation), db.transaction():
+        db.execute(
+            "INSERT INTO registry_issuances SELECT gen_random_uuid(), tx_id, region,"
+            " methodology_id, period_from + 400, period_to + 400, vintage + 1, unit_type, units,"
+            " serial_first + 1, serial_last + 1, net_mg, carried_in_mg, adjusted_mg, carried_mg,"
+            " verifier, verified_at, manifest_sha256, issued_at FROM registry_issuances"
+            " WHERE issuance_id = %s",
+            (issuance,),
+        )

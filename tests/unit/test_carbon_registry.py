@@ -29,7 +29,11 @@ from carbonledger.services.ledger.domain.registry.issuance import (
     period_refused,
     units_of,
 )
-from carbonledger.services.ledger.domain.registry.proceeds import largest_remainder
+from carbonledger.services.ledger.domain.registry.proceeds import (
+    allocate,
+    largest_remainder,
+    units_by_issuance,
+)
 from carbonledger.services.ledger.domain.registry.serials import UNIT_MG, Range, Serial
 from carbonledger.services.ledger.domain.registry.transactions import (
     Content,
@@ -39,6 +43,7 @@ from carbonledger.services.ledger.domain.registry.transactions import (
     replay,
     verify_chain,
 )
+from carbonledger.services.ledger.registry_service import sign_off_time
 
 ISSUANCE = uuid.UUID(int=1)
 AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -134,6 +139,16 @@ def test_largest_remainder_sums_exactly_and_breaks_ties_by_account() -> None:
     assert largest_remainder(0, {"a": 5}) == {"a": 0}
     with pytest.raises(ValueError):
         largest_remainder(5, {"a": 0})
+
+
+def test_a_sale_of_units_with_no_contributor_is_refused_not_left_unallocated() -> None:
+    snapshot = {"b": ("person", 3 * UNIT_MG), "a": ("unit", UNIT_MG)}
+    assert allocate(snapshot, 101) == {"a": ("unit", 25), "b": ("person", 76)}
+    assert allocate({}, 0) == {}  # a gift at price 0 pays no one, and owes no one
+    with pytest.raises(Refused, match="no contributor to share 100 fen"):
+        allocate({}, 100, ISSUANCE)
+    runs = [Moved("CIER", Range(1, 3), ISSUANCE), Moved("CIER", Range(7, 7), ISSUANCE)]
+    assert units_by_issuance(runs) == {ISSUANCE: 4}
 
 
 @given(
@@ -241,3 +256,12 @@ def test_random_issue_transfer_retire_sequences_keep_every_unit_in_one_place(
             assert seen[serial].retired_by is not None and seen[serial].account == account
         for account in accounts:
             assert sum(b.units for b in h.of(account)) == held[account]
+
+
+def test_the_verifiers_sign_off_time_is_now_by_default_china_time_without_a_zone() -> None:
+    before = datetime.now(UTC)
+    assert before <= sign_off_time(None) <= datetime.now(UTC)
+    naive = datetime(2026, 11, 1, 10, 0)
+    assert sign_off_time(naive) == datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
+    with pytest.raises(Refused, match="in the future"):
+        sign_off_time(datetime(2999, 1, 1, tzinfo=UTC))

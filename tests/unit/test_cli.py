@@ -48,13 +48,15 @@ def test_the_commands_are_the_ones_operators_and_scripts_use() -> None:
 REGISTRY_FLAGS = {
     "registry issue": {
         "--region", "--methodology", "--from", "--to", "--package", "--verifier", "--unit-type",
-        "--manifest-hash",
+        "--manifest-hash", "--verified-at",
     },
-    "registry account create": {"--id", "--name", "--kind"},
-    "registry transfer": {"--from", "--to", "--units", "--price-fen", "--venue", "--date"},
+    "registry account create": {"--id", "--name", "--kind", "--request-id"},
+    "registry transfer": {
+        "--from", "--to", "--units", "--price-fen", "--venue", "--date", "--request-id",
+    },
     "registry retire": {
         "--account", "--units", "--beneficiary", "--purpose", "--period-from", "--period-to",
-        "--serial",
+        "--serial", "--request-id",
     },
     "registry show": set(),
     "registry balance": set(),
@@ -67,6 +69,13 @@ def test_the_registry_commands_keep_the_names_and_flags_operators_script() -> No
         options = {o for p in commands[name].params for o in getattr(p, "opts", ())}
         assert options - {"--help"} >= flags, name
         assert options - {"--help"} <= flags | {p.name for p in commands[name].params}, name
+
+
+def test_registry_issue_runs_with_exactly_the_flags_the_issue_lists() -> None:
+    # --manifest-hash is optional: absent, the package's own hash is the one signed.
+    commands = {" ".join(path): command for path, command in ALL_COMMANDS}
+    required = {o for p in commands["registry issue"].params if p.required for o in p.opts}
+    assert required == {"--region", "--methodology", "--from", "--to", "--package", "--verifier"}
 
 
 def test_a_refused_registry_operation_exits_2_with_its_reason() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,7 @@ import psycopg
 
 from carbonledger.contracts.records import MAX_AMOUNT_MG
 from carbonledger.contracts.regions import RegionTable, load_regions
-from carbonledger.services.ledger.adapters import registry, registry_views, views
+from carbonledger.services.ledger.adapters import registry_views, views
 from carbonledger.services.ledger.domain.aggregates import periods, rollup_accounts
 from carbonledger.services.ledger.domain.chain import (
     CANONICAL_FIELDS,
@@ -29,6 +30,9 @@ from carbonledger.services.ledger.domain.chain import (
     verify_chain,
 )
 from carbonledger.services.ledger.domain.registry import transactions as registry_chain
+from carbonledger.services.ledger.domain.registry.holdings import Refused
+from carbonledger.services.ledger.domain.registry.issuance import rows_digest
+from carbonledger.services.ledger.domain.registry.proceeds import allocate, units_by_issuance
 
 
 @dataclass
@@ -185,28 +189,91 @@ def _check_registry(conn: psycopg.Connection, report: Report) -> None:
         extra = sorted(set(blocks) - set(holdings.blocks))[:3]
         report.problems.append(f"registry holdings differ from their transactions: {extra}")
     report.problems += _issuances_as_chained(conn, chain)
+    report.problems += _accounts_as_opened(conn, chain)
     report.problems += _proceeds_as_chained(conn, chain)
+
+
+# An issuance row's columns, the key its issue transaction's details hold each
+# under, and how the details' JSON value reads back as the column's.
+ISSUANCE_AS_DETAILS: tuple[tuple[str, str, Callable[[Any], object]], ...] = (
+    ("issuance_id", "issuance_id", uuid.UUID),
+    ("region", "region", str),
+    ("methodology_id", "methodology", str),
+    ("period_from", "period_from", date.fromisoformat),
+    ("period_to", "period_to", date.fromisoformat),
+    ("vintage", "vintage", int),
+    ("unit_type", "unit_type", str),
+    ("net_mg", "net_mg", int),
+    ("carried_in_mg", "carried_in_mg", int),
+    ("adjusted_mg", "adjusted_mg", int),
+    ("carried_mg", "carried_mg", int),
+    ("verifier", "verifier", str),
+    ("verified_at", "verified_at", datetime.fromisoformat),
+    ("manifest_sha256", "manifest_sha256", str),
+)
 
 
 def _issuances_as_chained(
     conn: psycopg.Connection, chain: list[registry_chain.Transaction]
 ) -> list[str]:
-    """Each issuance row says what its issue transaction says."""
+    """Each issuance row, its contributions and its adjustments say what its issue
+    transaction's hashed details say; each issue transaction has its row."""
     issued = {tx.content.tx_id: tx.content for tx in chain if tx.content.kind == "issue"}
+    contributions = registry_views.contribution_rows(conn)
+    adjustments = registry_views.adjustment_rows(conn)
     problems = []
     for row in registry_views.issuance_rows(conn):
-        c = issued.get(row["tx_id"])
-        numbers = (row["serial_first"], row["serial_last"])
-        moved = (c.moved[0].range.first, c.moved[0].range.last) if c and c.moved else (None, None)
-        figures = ("net_mg", "carried_in_mg", "adjusted_mg", "carried_mg")
+        c = issued.pop(row["tx_id"], None)
+        where = f"issuance {row['issuance_id']}"
+        if c is None:
+            problems.append(f"{where}: no issue transaction {row['tx_id']} in the chain")
+            continue
+        problems += [f"{where}: {d} differs from its transaction" for d in _issuance_diff(row, c)]
+        shares = contributions.get(row["issuance_id"], [])
         if (
-            c is None
-            or moved != numbers
-            or any(int(row[f]) != int(c.details[f]) for f in figures)
-            or row["methodology_id"] != c.details["methodology"]
-            or row["manifest_sha256"] != c.details["manifest_sha256"]
+            sum(mg for _, _, mg in shares) != c.details.get("contributed_mg")
+            or len(shares) != c.details.get("contributors")
+            or rows_digest(shares) != c.details.get("contributions_sha256")
         ):
-            problems.append(f"issuance {row['issuance_id']}: differs from its transaction")
+            problems.append(f"{where}: contributions differ from its transaction")
+        moves = adjustments.get(row["issuance_id"], [])
+        if sum(a for _, _, a in moves) != int(row["adjusted_mg"]) or rows_digest(
+            moves
+        ) != c.details.get("adjustments_sha256"):
+            problems.append(f"{where}: adjustments differ from its transaction")
+    problems += [f"issue transaction {tx}: no issuance row" for tx in issued]
+    return problems
+
+
+def _issuance_diff(row: Mapping[str, Any], c: registry_chain.Content) -> Iterator[str]:
+    """The columns of an issuance row that are not what its transaction says."""
+    for column, key, read in ISSUANCE_AS_DETAILS:
+        if key not in c.details or row[column] != read(c.details[key]):
+            yield column
+    moved = (c.moved[0].range.first, c.moved[0].range.last) if c.moved else (None, None)
+    if (row["serial_first"], row["serial_last"]) != moved:
+        yield "serial range"
+    if int(row["units"]) != c.units:
+        yield "units"
+    if row["issued_at"] != c.occurred_at:
+        yield "issued_at"
+
+
+def _accounts_as_opened(
+    conn: psycopg.Connection, chain: list[registry_chain.Transaction]
+) -> list[str]:
+    """Each registry account is what its open transaction says, and each has one."""
+    opened = {tx.content.account: tx.content for tx in chain if tx.content.kind == "open"}
+    problems = []
+    for row in registry_views.account_rows(conn):
+        c = opened.pop(row["account_id"], None)
+        if c is None:
+            problems.append(f"registry account {row['account_id']}: no open transaction")
+            continue
+        said = (c.details.get("name"), c.details.get("kind"), c.details.get("region"))
+        if (row["name"], row["kind"], row["region"]) != said or row["opened_at"] != c.occurred_at:
+            problems.append(f"registry account {row['account_id']}: differs from its transaction")
+    problems += [f"registry account {a}: opened in the chain, no row" for a in opened]
     return problems
 
 
@@ -230,11 +297,14 @@ def _proceeds_as_chained(
         price = int(c.details.get("price_fen", 0)) if c.kind == "transfer" else 0
         expected: dict[tuple[Any, str], int] = {}
         if price and c.account in holding:
-            for issuance, units in registry.units_by_issuance(c.moved).items():
-                shares = registry.allocate(
-                    registry_views.contributions(conn, issuance), price * units
-                )
-                expected |= {(issuance, a): fen for a, (_, fen) in shares.items() if fen}
+            try:
+                for issuance, units in units_by_issuance(c.moved).items():
+                    shares = allocate(registry_views.contributions(conn, issuance), price * units)
+                    expected |= {(issuance, a): fen for a, (_, fen) in shares.items() if fen}
+            except Refused as why:
+                problems.append(f"sale {c.tx_id}: {why}")
+            if sum(expected.values()) != price * c.units:
+                problems.append(f"sale {c.tx_id}: proceeds not allocated in full")
         if stored.pop(c.tx_id, {}) != expected:
             problems.append(f"sale {c.tx_id}: proceeds postings differ from its shares")
     problems += [f"proceeds of {tx}: no sale in the registry's chain" for tx in stored]

@@ -51,9 +51,10 @@ from carbonledger.services.ledger.domain.registry.issuance import (
     Vintage,
     adjustment,
     period_refused,
+    rows_digest,
     units_of,
 )
-from carbonledger.services.ledger.domain.registry.proceeds import largest_remainder
+from carbonledger.services.ledger.domain.registry.proceeds import allocate, units_by_issuance
 from carbonledger.services.ledger.domain.registry.serials import (
     MAX_SEQUENCE,
     UNIT_TYPE,
@@ -76,6 +77,7 @@ TX_COLUMNS = (
     "chain_index, tx_id, kind, account, counterparty, units, moved, details, occurred_at,"
     " prev_hash, hash"
 )
+TX_NAMES = tuple(name.strip() for name in TX_COLUMNS.split(","))
 
 
 def holding_account(region: str) -> str:
@@ -105,6 +107,29 @@ class IssuanceInfo:
     def serial(self, numbers: Range) -> str:
         return str(Serial(self.unit_type, self.region, self.methodology, self.vintage, numbers))
 
+    def names(self, serial: Serial) -> bool:
+        """Whether the serial's prefix is this issuance's (not only its numbers)."""
+        return (serial.unit_type, serial.region, serial.methodology, serial.vintage) == (
+            self.unit_type, self.region, self.methodology, self.vintage,
+        )  # fmt: skip
+
+
+def issuances_of(
+    cur: psycopg.Connection | psycopg.Cursor[Any], serial: Serial
+) -> dict[uuid.UUID, IssuanceInfo] | None:
+    """The issuances whose numbers the serial's overlap, if every one of them is what
+    the serial's prefix names (unit type, region, methodology, vintage); None when
+    none does or any differs: numbers alone do not make a unit's serial."""
+    rows = cur.execute(
+        "SELECT issuance_id, unit_type, region, methodology_id, vintage FROM registry_issuances"
+        " WHERE unit_type = %s AND serial_first <= %s AND serial_last >= %s",
+        (serial.unit_type, serial.range.last, serial.range.first),
+    ).fetchall()
+    found = {i: IssuanceInfo(str(u), str(r), str(m), int(v)) for i, u, r, m, v in rows}
+    if not found or not all(info.names(serial) for info in found.values()):
+        return None
+    return found
+
 
 def issuance_id(region: str, methodology: str, period: Period) -> uuid.UUID:
     """One issuance per (region, methodology, period): a repeat has the same id."""
@@ -113,14 +138,18 @@ def issuance_id(region: str, methodology: str, period: Period) -> uuid.UUID:
     )
 
 
+def request_tx_id(request: str | None) -> uuid.UUID:
+    """The transaction id of an operator's request: the same request id, the same
+    transaction (so a repeated command is found, not done twice); none, a new one."""
+    if request is None:
+        return uuid.uuid4()
+    if not request.strip():
+        raise Refused("a request id is not blank")
+    return uuid.uuid5(ids.NAMESPACE, f"registry-request\x1f{request}")
+
+
 def _allocation_id(tx: uuid.UUID, issuance: uuid.UUID, account: str) -> uuid.UUID:
     return uuid.uuid5(ids.NAMESPACE, f"allocation\x1f{tx}\x1f{issuance}\x1f{account}")
-
-
-def _dicts(cur: psycopg.Cursor[Any]) -> list[dict[str, Any]]:
-    assert cur.description is not None
-    names = [c.name for c in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def transaction_of(row: Mapping[str, Any]) -> Transaction:
@@ -218,6 +247,31 @@ class _Writing:
             )
 
 
+def government_nets(
+    cur: psycopg.Connection | psycopg.Cursor[Any],
+    accounts: list[str],
+    methodology: str,
+    periods: list[Period],
+) -> list[int]:
+    """The government book's net under the methodology (any version) for each period,
+    by the behaviour's China Standard Time date, over these accounts: one statement."""
+    rows = cur.execute(
+        "SELECT v.n, coalesce(sum(p.amount_mg), 0) FROM"
+        " unnest(%s::int[], %s::date[], %s::date[]) AS v(n, day0, day1)"
+        " LEFT JOIN postings p ON p.book = 'government' AND p.account = ANY(%s)"
+        f" AND p.methodology_id = %s AND (p.behaviour_time {IN_CST})::date"
+        " BETWEEN v.day0 AND v.day1 GROUP BY v.n ORDER BY v.n",
+        (
+            list(range(len(periods))),
+            [p.first for p in periods],
+            [p.last for p in periods],
+            accounts,
+            methodology,
+        ),
+    ).fetchall()
+    return [int(total) for _, total in rows]
+
+
 def block_of(row: Sequence[Any]) -> Block:
     unit_type, first, last, issuance, account, retired_by = row
     return Block(str(unit_type), Range(int(first), int(last)), issuance, str(account), retired_by)
@@ -249,30 +303,37 @@ class Registry:
 
     # --- accounts ------------------------------------------------------------------------
 
-    def open_account(self, account: str, name: str, kind: str = "buyer") -> dict[str, Any]:
+    def open_account(
+        self, account: str, name: str, kind: str = "buyer", request: str | None = None
+    ) -> dict[str, Any]:
         """A buyer account (a registered organisation), or a region's holding account
-        (`holding-<region>`). Refused if the id is taken or not well formed."""
+        (`holding-<region>`). Refused if the id is taken or not well formed; a repeated
+        `request` returns the account it opened."""
+        tx_id = request_tx_id(request)
         with self._writing() as w:
-            return self._open(w, account, name, kind)
+            return self._open(w, account, name, kind, tx_id)
 
-    def _open(self, w: _Writing, account: str, name: str, kind: str) -> dict[str, Any]:
+    def _open(
+        self, w: _Writing, account: str, name: str, kind: str, tx_id: uuid.UUID | None = None
+    ) -> dict[str, Any]:
         region = self._account_region(account, kind)
         if not name.strip():
             raise Refused("an account needs a name")
+        details = {"name": name, "kind": kind, "region": region}
+        if tx_id is not None and (done := _repeat(w, tx_id, Kind.OPEN, account, None, 0, details)):
+            return _opened(done)
         if w.cur.execute(
             "SELECT 1 FROM registry_accounts WHERE account_id = %s", (account,)
         ).fetchone():
             raise Refused(f"account {account} exists")
         now = datetime.now(UTC)
-        details = {"name": name, "kind": kind, "region": region}
-        tx = w.append(Content(uuid.uuid4(), Kind.OPEN, account, now, details=details))
+        tx = w.append(Content(tx_id or uuid.uuid4(), Kind.OPEN, account, now, details=details))
         w.cur.execute(
             "INSERT INTO registry_accounts (account_id, name, kind, region, opened_at)"
             " VALUES (%s, %s, %s, %s, %s)",
             (account, name, kind, region, now),
         )
-        return {"account": account, "name": name, "kind": kind, "region": region,
-                "tx": str(tx.content.tx_id)}  # fmt: skip
+        return _opened(tx.content)
 
     def _account_region(self, account: str, kind: str) -> str | None:
         if kind not in ("buyer", "holding"):
@@ -386,23 +447,7 @@ class Registry:
     def _nets(
         self, w: _Writing, accounts: list[str], methodology: str, periods: list[Period]
     ) -> list[int]:
-        """The government book's net under the methodology (any version) for each period,
-        by the behaviour's China Standard Time date, over these accounts: one statement."""
-        rows = w.cur.execute(
-            "SELECT v.n, coalesce(sum(p.amount_mg), 0) FROM"
-            " unnest(%s::int[], %s::date[], %s::date[]) AS v(n, day0, day1)"
-            " LEFT JOIN postings p ON p.book = 'government' AND p.account = ANY(%s)"
-            f" AND p.methodology_id = %s AND (p.behaviour_time {IN_CST})::date"
-            " BETWEEN v.day0 AND v.day1 GROUP BY v.n ORDER BY v.n",
-            (
-                list(range(len(periods))),
-                [p.first for p in periods],
-                [p.last for p in periods],
-                accounts,
-                methodology,
-            ),
-        ).fetchall()
-        return [int(total) for _, total in rows]
+        return government_nets(w.cur, accounts, methodology, periods)
 
     def _contributors(
         self, w: _Writing, regions: list[str], methodology: str, period: Period
@@ -450,6 +495,9 @@ class Registry:
                 raise Refused(f"{unit_type} has no serial numbers left for {arithmetic.units}")
             moved = (Moved(unit_type, Range(first, first + arithmetic.units - 1), issuance),)
         now = datetime.now(UTC)
+        # Only positive contributors are snapshot: they are who share the proceeds.
+        shares = [(a, kind, mg) for a, (kind, mg) in contributors.items() if mg > 0]
+        adjusted = [(v.issuance, c, a) for (v, a), c in zip(moves, currents, strict=True)]
         details = {
             "issuance_id": str(issuance), "region": region, "methodology": methodology,
             "period_from": str(period.first), "period_to": str(period.last),
@@ -457,7 +505,10 @@ class Registry:
             "carried_in_mg": arithmetic.carried_in_mg, "adjusted_mg": arithmetic.adjusted_mg,
             "carried_mg": arithmetic.carried_mg, "verifier": verification.verifier,
             "verified_at": verification.verified_at.isoformat(),
-            "manifest_sha256": verification.manifest_sha256, "contributors": len(contributors),
+            "manifest_sha256": verification.manifest_sha256, "contributors": len(shares),
+            "contributed_mg": sum(mg for _, _, mg in shares),
+            "contributions_sha256": rows_digest(shares),
+            "adjustments_sha256": rows_digest(adjusted),
         }  # fmt: skip
         tx = w.append(Content(uuid.uuid4(), Kind.ISSUE, holding, now, moved=moved, details=details))
         numbers = moved[0].range if moved else None
@@ -478,14 +529,13 @@ class Registry:
         w.cur.executemany(
             "INSERT INTO registry_adjustments (issuance_id, vintage_id, current_mg, adjusted_mg)"
             " VALUES (%s, %s, %s, %s)",
-            [(issuance, v.issuance, c, a) for (v, a), c in zip(moves, currents, strict=True)],
+            [(issuance, *row) for row in adjusted],
         )
         with w.cur.copy(
             "COPY registry_contributions (issuance_id, account, subject_kind, net_mg) FROM STDIN"
         ) as cp:
-            for account, (kind, mg) in contributors.items():
-                if mg > 0:
-                    cp.write_row((issuance, account, kind, mg))
+            for row in shares:
+                cp.write_row((issuance, *row))
         w.rewrite([], [Block(m.unit_type, m.range, m.issuance, holding) for m in moved])
         return {
             "issuance": str(issuance),
@@ -499,60 +549,57 @@ class Registry:
             "adjusted_mg": arithmetic.adjusted_mg,
             "shortfall_mg": arithmetic.shortfall_mg,
             "account": holding,
-            "contributors": len(contributors),
+            "contributors": len(shares),
             "tx": str(tx.content.tx_id),
         }
 
     # --- transfer and retirement -----------------------------------------------------------
 
     def transfer(
-        self, source: str, target: str, units: int, price_fen: int, venue: str, on: date
+        self,
+        source: str,
+        target: str,
+        units: int,
+        price_fen: int,
+        venue: str,
+        on: date,
+        request: str | None = None,
     ) -> dict[str, Any]:
         """Move the lowest `units` serials `source` holds to `target` (a sale at
-        `price_fen` per unit); a sale from a holding account shares its proceeds."""
+        `price_fen` per unit); a sale from a holding account shares its proceeds.
+        A repeated `request` returns the transfer it made."""
         if source == target:
             raise Refused("a transfer needs two different accounts")
         if price_fen < 0:
             raise Refused("the price per unit is a whole number of fen, not negative")
         if not venue.strip():
             raise Refused("a transfer names its venue (e.g. 广州碳排放权交易所)")
+        details = {"price_fen": price_fen, "amount_fen": price_fen * units,
+                   "currency": "CNY", "venue": venue, "date": str(on)}  # fmt: skip
+        tx_id = request_tx_id(request)
         with self._writing() as w:
+            if done := _repeat(w, tx_id, Kind.TRANSFER, source, target, units, details):
+                return _transferred(w, done)
             source_kind = self._kind_of(w, source)
             self._kind_of(w, target)
             blocks = w.blocks_of(source)
             moved = choose(blocks, units)
             removed, added = carve(blocks, moved, target)
             now = datetime.now(UTC)
-            details = {"price_fen": price_fen, "amount_fen": price_fen * units,
-                       "currency": "CNY", "venue": venue, "date": str(on)}  # fmt: skip
-            tx = w.append(
-                Content(uuid.uuid4(), Kind.TRANSFER, source, now, target, tuple(moved), details)
-            )
+            tx = w.append(Content(tx_id, Kind.TRANSFER, source, now, target, tuple(moved), details))
             w.rewrite(removed, added)
-            allocated = (
+            if source_kind == "holding" and price_fen:
                 self._share_proceeds(w, tx, price_fen, on)
-                if source_kind == "holding" and price_fen
-                else []
-            )
-            return {
-                "tx": str(tx.content.tx_id),
-                "from": source,
-                "to": target,
-                "units": units,
-                "serials": [w.info(m.issuance).serial(m.range) for m in moved],
-                "price_fen": price_fen,
-                "amount_fen": price_fen * units,
-                "allocations": len(allocated),
-                "allocated_fen": sum(a.amount_fen for a in allocated),
-            }
+            return _transferred(w, tx.content)
 
     def _share_proceeds(
         self, w: _Writing, tx: Transaction, price_fen: int, on: date
     ) -> list[ProceedsAllocation]:
-        """The sale's proceeds, per issuance sold, to that vintage's contributors."""
+        """The sale's proceeds, per issuance sold, to that vintage's contributors;
+        Refused when units sold have no contributor (their fen would go to no one)."""
         allocations = []
         for issuance, units in units_by_issuance(tx.content.moved).items():
-            shares = allocate(self._snapshot(w.cur, issuance), price_fen * units)
+            shares = allocate(self._snapshot(w.cur, issuance), price_fen * units, issuance)
             for account, (kind, fen) in shares.items():
                 if not fen:
                     continue
@@ -567,6 +614,8 @@ class Registry:
                     occurred_at=tx.content.occurred_at,
                 )
                 allocations.append(allocation)
+        if sum(a.amount_fen for a in allocations) != price_fen * tx.content.units:
+            raise Refused(f"the allocations of sale {tx.content.tx_id} do not sum to its amount")
         with w.cur.copy(
             "COPY registry_proceeds (allocation_id, tx_id, issuance_id, account, subject_kind,"
             " amount_fen) FROM STDIN"
@@ -597,40 +646,41 @@ class Registry:
         purpose: str,
         emissions: Period | None = None,
         serial: Serial | None = None,
+        request: str | None = None,
     ) -> dict[str, Any]:
         """Retire the lowest `units` serials the account holds (or the first `units` of
-        `serial`), for good. A serial already retired is refused, naming who retired it."""
+        `serial`), for good. A serial already retired is refused, naming who retired it;
+        a repeated `request` returns the retirement it made."""
         if not beneficiary.strip() or not purpose.strip():
             raise Refused("a retirement names its beneficiary and its purpose")
+        if emissions is not None and emissions.last < emissions.first:
+            raise Refused(f"the emissions period ends ({emissions.last}) before it starts")
+        details: dict[str, Any] = {"beneficiary": beneficiary, "purpose": purpose}
+        if emissions is not None:
+            details |= {"period_from": str(emissions.first), "period_to": str(emissions.last)}
+        tx_id = request_tx_id(request)
         with self._writing() as w:
+            if done := _repeat(w, tx_id, Kind.RETIRE, account, None, units, details):
+                return _retired(w, done)
             self._kind_of(w, account)
             within = self._retirable(w, serial, units) if serial else None
             blocks = w.blocks_of(account)
             moved = choose(blocks, units, within)
-            tx_id = uuid.uuid4()
             removed, added = carve(blocks, moved, account, retired_by=tx_id)
-            details: dict[str, Any] = {"beneficiary": beneficiary, "purpose": purpose}
-            if emissions is not None:
-                details |= {"period_from": str(emissions.first), "period_to": str(emissions.last)}
             now = datetime.now(UTC)
             tx = w.append(
                 Content(tx_id, Kind.RETIRE, account, now, moved=tuple(moved), details=details)
             )
             w.rewrite(removed, added)
-            return {
-                "tx": str(tx.content.tx_id),
-                "account": account,
-                "units": units,
-                "serials": [w.info(m.issuance).serial(m.range) for m in moved],
-                **details,
-                "retired_at": now.isoformat(),
-            }
+            return _retired(w, tx.content)
 
     def _retirable(self, w: _Writing, serial: Serial, units: int) -> tuple[str, Range]:
         """The numbers of `serial` a retirement of `units` asks for; Refused if any of
         them is retired already (double use), saying by whom and when."""
         if not 1 <= units <= serial.range.size:
             raise Refused(f"{serial} has {serial.range.size} units, not {units}")
+        if issuances_of(w.cur, serial.part(serial.range.head(units))) is None:
+            raise Refused(f"no unit of {serial} was issued (its numbers are another serial's)")
         numbers = serial.range.head(units)
         rows = w.cur.execute(
             "SELECT unit_type, first_seq, last_seq, issuance_id, account, retired_by"
@@ -653,19 +703,62 @@ class Registry:
         return serial.unit_type, numbers
 
 
-def units_by_issuance(moved: Iterable[Moved]) -> dict[uuid.UUID, int]:
-    counted: dict[uuid.UUID, int] = {}
-    for m in moved:
-        counted[m.issuance] = counted.get(m.issuance, 0) + m.range.size
-    return counted
+def _repeat(
+    w: _Writing,
+    tx_id: uuid.UUID,
+    kind: Kind,
+    account: str,
+    counterparty: str | None,
+    units: int,
+    details: Mapping[str, Any],
+) -> Content | None:
+    """The transaction a request already made, or None if it is new; Refused when the
+    request id was used for a different operation (a script's mistake, not a repeat)."""
+    row = w.cur.execute(
+        f"SELECT {TX_COLUMNS} FROM registry_transactions WHERE tx_id = %s", (tx_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    done = transaction_of(dict(zip(TX_NAMES, row, strict=True))).content
+    asked = (kind, account, counterparty, units, dict(details))
+    if (done.kind, done.account, done.counterparty, done.units, dict(done.details)) != asked:
+        raise Refused(
+            f"this request id made another {done.kind.value} (transaction {tx_id}), not this one"
+        )
+    return done
 
 
-def allocate(
-    snapshot: Mapping[str, tuple[str, int]], amount_fen: int
-) -> dict[str, tuple[str, int]]:
-    """A vintage's share of proceeds, by largest remainder over its snapshot (nothing
-    when the vintage had no contributor)."""
-    if not snapshot:
-        return {}
-    shares = largest_remainder(amount_fen, {a: mg for a, (_, mg) in snapshot.items()})
-    return {a: (snapshot[a][0], fen) for a, fen in shares.items()}
+def _opened(c: Content) -> dict[str, Any]:
+    return {"account": c.account, "name": c.details["name"], "kind": c.details["kind"],
+            "region": c.details["region"], "tx": str(c.tx_id)}  # fmt: skip
+
+
+def _transferred(w: _Writing, c: Content) -> dict[str, Any]:
+    """What a transfer prints, from its transaction and its proceeds postings."""
+    paid = w.cur.execute(
+        "SELECT count(*), coalesce(sum(amount_fen), 0) FROM registry_proceeds WHERE tx_id = %s",
+        (c.tx_id,),
+    ).fetchone()
+    allocations, allocated = (int(paid[0]), int(paid[1])) if paid else (0, 0)
+    return {
+        "tx": str(c.tx_id),
+        "from": c.account,
+        "to": c.counterparty,
+        "units": c.units,
+        "serials": [w.info(m.issuance).serial(m.range) for m in c.moved],
+        "price_fen": c.details["price_fen"],
+        "amount_fen": c.details["amount_fen"],
+        "allocations": allocations,
+        "allocated_fen": allocated,
+    }
+
+
+def _retired(w: _Writing, c: Content) -> dict[str, Any]:
+    return {
+        "tx": str(c.tx_id),
+        "account": c.account,
+        "units": c.units,
+        "serials": [w.info(m.issuance).serial(m.range) for m in c.moved],
+        **c.details,
+        "retired_at": c.occurred_at.isoformat(),
+    }

@@ -5,7 +5,8 @@ registry.py's, as the books' are books.py's beside views.py)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -15,6 +16,7 @@ from carbonledger.services.ledger.adapters import registry, views
 from carbonledger.services.ledger.domain.aggregates import rollup_accounts
 from carbonledger.services.ledger.domain.registry.holdings import Block
 from carbonledger.services.ledger.domain.registry.issuance import (
+    Period,
     Vintage,
     adjustment,
     outstanding_shortfall,
@@ -29,9 +31,22 @@ def _dicts(cur: psycopg.Cursor[Any]) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def _infos(conn: psycopg.Connection) -> dict[uuid.UUID, registry.IssuanceInfo]:
+@contextmanager
+def snapshot(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """One REPEATABLE READ READ ONLY transaction: a read of several statements sees
+    one registry, not an issuance or a move committed between two of them."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield conn
+
+
+def _infos(
+    conn: psycopg.Connection, only: Collection[uuid.UUID] | None = None
+) -> dict[uuid.UUID, registry.IssuanceInfo]:
     rows = conn.execute(
         "SELECT issuance_id, unit_type, region, methodology_id, vintage FROM registry_issuances"
+        " WHERE %s::uuid[] IS NULL OR issuance_id = ANY(%s::uuid[])",
+        (None if only is None else list(only),) * 2,
     ).fetchall()
     return {i: registry.IssuanceInfo(str(u), str(r), str(m), int(v)) for i, u, r, m, v in rows}
 
@@ -51,11 +66,7 @@ def stored_transactions(conn: psycopg.Connection) -> Iterator[tuple[Transaction,
 
 
 def all_blocks(conn: psycopg.Connection) -> list[Block]:
-    rows = conn.execute(
-        "SELECT unit_type, first_seq, last_seq, issuance_id, account, retired_by"
-        " FROM registry_blocks ORDER BY unit_type, first_seq"
-    ).fetchall()
-    return [registry.block_of(r) for r in rows]
+    return _blocks(conn, "true", ())
 
 
 def head(conn: psycopg.Connection) -> tuple[int, str]:
@@ -63,12 +74,16 @@ def head(conn: psycopg.Connection) -> tuple[int, str]:
     return (int(row[0]), str(row[1])) if row else (0, "0" * 64)
 
 
-def issuance_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
-    """Every issuance, oldest first, with its serial block."""
+def issuance_rows(
+    conn: psycopg.Connection, only: Collection[uuid.UUID] | None = None
+) -> list[dict[str, Any]]:
+    """Every issuance (or those named), oldest first, with its serial block."""
     with conn.cursor() as cur:
         cur.execute(
             "SELECT i.*, t.chain_index FROM registry_issuances i JOIN registry_transactions t"
-            " USING (tx_id) ORDER BY t.chain_index"
+            " USING (tx_id) WHERE %s::uuid[] IS NULL OR i.issuance_id = ANY(%s::uuid[])"
+            " ORDER BY t.chain_index",
+            (None if only is None else list(only),) * 2,
         )
         rows = _dicts(cur)
     for row in rows:
@@ -82,22 +97,24 @@ def issuance_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
 
 
 def issuance_detail(conn: psycopg.Connection, issuance: uuid.UUID) -> dict[str, Any] | None:
-    found = [r for r in issuance_rows(conn) if r["issuance_id"] == issuance]
-    if not found:
-        return None
-    row = found[0]
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT vintage_id, current_mg, adjusted_mg FROM registry_adjustments"
-            " WHERE issuance_id = %s ORDER BY vintage_id",
+    """One issuance with its adjustments and contributors' total, in one snapshot."""
+    with snapshot(conn):
+        found = issuance_rows(conn, [issuance])
+        if not found:
+            return None
+        row = found[0]
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT vintage_id, current_mg, adjusted_mg FROM registry_adjustments"
+                " WHERE issuance_id = %s ORDER BY vintage_id",
+                (issuance,),
+            )
+            row["adjustments"] = _dicts(cur)
+        totals = conn.execute(
+            "SELECT count(*), coalesce(sum(net_mg), 0) FROM registry_contributions"
+            " WHERE issuance_id = %s",
             (issuance,),
-        )
-        row["adjustments"] = _dicts(cur)
-    totals = conn.execute(
-        "SELECT count(*), coalesce(sum(net_mg), 0) FROM registry_contributions"
-        " WHERE issuance_id = %s",
-        (issuance,),
-    ).fetchone()
+        ).fetchone()
     row["contributors"], row["contributed_mg"] = (
         (int(totals[0]), int(totals[1])) if totals else (0, 0)
     )
@@ -116,37 +133,54 @@ def _tx_view(tx: Transaction, infos: Mapping[uuid.UUID, registry.IssuanceInfo]) 
 
 def lineage(conn: psycopg.Connection, serial: Serial) -> dict[str, Any] | None:
     """A serial's history: the issuance behind it, every transaction that moved any
-    of its units (oldest first), and where its units are now. None if never issued."""
-    infos = _infos(conn)
-    wanted = serial.range
-    history = [
-        _tx_view(tx, infos)
-        for tx in transactions(conn)
-        if any(
-            m.unit_type == serial.unit_type and m.range.overlaps(wanted) for m in tx.content.moved
+    of its units (oldest first), and where its units are now, in one snapshot. None
+    if never issued (also when its numbers were, but under another prefix)."""
+    with snapshot(conn):
+        infos = registry.issuances_of(conn, serial)
+        if infos is None:
+            return None
+        wanted = serial.range
+        history = [
+            _tx_view(tx, infos)
+            for tx in _moving(conn, infos)
+            if any(
+                m.unit_type == serial.unit_type and m.range.overlaps(wanted)
+                for m in tx.content.moved
+            )
+        ]
+        now = [
+            {
+                "serials": infos[b.issuance].serial(_clip(b.range, wanted)),
+                "account": b.account,
+                "status": "retired" if b.retired_by else "held",
+                "retired_by": b.retired_by,
+            }
+            for b in _blocks(conn, "unit_type = %s AND first_seq <= %s AND last_seq >= %s",
+                             (serial.unit_type, wanted.last, wanted.first))
+        ]  # fmt: skip
+        issued = issuance_rows(conn, infos)
+    return {"serial": str(serial), "issuances": issued, "history": history, "now": now}
+
+
+def _moving(conn: psycopg.Connection, issuances: Collection[uuid.UUID]) -> Iterator[Transaction]:
+    """The transactions that moved units of these issuances, in chain order."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT {registry.TX_COLUMNS} FROM registry_transactions t WHERE EXISTS"
+            " (SELECT 1 FROM unnest(%s::text[]) AS i(id) WHERE strpos(t.moved, i.id) > 0)"
+            " ORDER BY chain_index",
+            ([str(i) for i in issuances],),
         )
-    ]
-    if not history:
-        return None
-    now = [
-        {
-            "serials": infos[b.issuance].serial(_clip(b.range, wanted)),
-            "account": b.account,
-            "status": "retired" if b.retired_by else "held",
-            "retired_by": b.retired_by,
-        }
-        for b in all_blocks(conn)
-        if b.unit_type == serial.unit_type and b.range.overlaps(wanted)
-    ]
-    issuances = {
-        uuid.UUID(str(h["details"]["issuance_id"])) for h in history if h["kind"] == "issue"
-    }
-    return {
-        "serial": str(serial),
-        "issuances": [r for r in issuance_rows(conn) if r["issuance_id"] in issuances],
-        "history": history,
-        "now": now,
-    }
+        yield from (registry.transaction_of(r) for r in _dicts(cur))
+
+
+def _blocks(conn: psycopg.Connection, where: str, params: tuple[Any, ...]) -> list[Block]:
+    rows = conn.execute(
+        "SELECT unit_type, first_seq, last_seq, issuance_id, account, retired_by"
+        f" FROM registry_blocks WHERE {where} ORDER BY unit_type, first_seq",
+        params,
+    ).fetchall()
+    return [registry.block_of(r) for r in rows]
 
 
 def _clip(numbers: Range, within: Range) -> Range:
@@ -155,28 +189,30 @@ def _clip(numbers: Range, within: Range) -> Range:
 
 def retirements(conn: psycopg.Connection, account: str | None = None) -> list[dict[str, Any]]:
     """Every retirement (or one account's), oldest first: who, for whom, why, which serials."""
-    infos = _infos(conn)
-    with conn.cursor() as cur:
+    with snapshot(conn), conn.cursor() as cur:
         where = " AND account = %s" if account else ""
         cur.execute(
             f"SELECT {registry.TX_COLUMNS} FROM registry_transactions WHERE kind = 'retire'{where}"
             " ORDER BY chain_index",
             (account,) if account else (),
         )
-        return [_tx_view(registry.transaction_of(r), infos) for r in _dicts(cur)]
+        done = [registry.transaction_of(r) for r in _dicts(cur)]
+        infos = _infos(conn, {m.issuance for tx in done for m in tx.content.moved})
+    return [_tx_view(tx, infos) for tx in done]
 
 
 def balance(conn: psycopg.Connection, account: str) -> dict[str, Any] | None:
-    """An account: its units held and retired, as serial blocks, and (for a holding
-    account) what its sales brought in. None if there is no such account."""
-    row = conn.execute(
-        "SELECT name, kind, region, opened_at FROM registry_accounts WHERE account_id = %s",
-        (account,),
-    ).fetchone()
-    if row is None:
-        return None
-    infos = _infos(conn)
-    blocks = [b for b in all_blocks(conn) if b.account == account]
+    """An account: its units held and retired, as serial blocks, in one snapshot.
+    None if there is no such account."""
+    with snapshot(conn):
+        row = conn.execute(
+            "SELECT name, kind, region, opened_at FROM registry_accounts WHERE account_id = %s",
+            (account,),
+        ).fetchone()
+        if row is None:
+            return None
+        blocks = _blocks(conn, "account = %s", (account,))
+        infos = _infos(conn, {b.issuance for b in blocks})
     held = [b for b in blocks if b.retired_by is None]
     retired = [b for b in blocks if b.retired_by is not None]
     return {
@@ -227,9 +263,11 @@ def series_shortfalls(
     government = views.accounts(conn, "government")
     for (region, methodology), rows in sorted(series.items()):
         accounts = [a for a in government if region in rollup_accounts("government", a, table)]
+        periods = [Period(r["period_from"], r["period_to"]) for r in rows]
+        nets = registry.government_nets(conn, accounts, methodology, periods)
         owed = outstanding_shortfall(
             int(rows[-1]["carried_mg"]),
-            (adjustment(_vintage(conn, r), _net(conn, accounts, methodology, r)) for r in rows),
+            (adjustment(_vintage(conn, r), net) for r, net in zip(rows, nets, strict=True)),
         )
         if owed:
             found.append({"region": region, "methodology": methodology, "shortfall_mg": owed})
@@ -245,16 +283,32 @@ def _vintage(conn: psycopg.Connection, row: Mapping[str, Any]) -> Vintage:
     return Vintage(row["issuance_id"], net, net + (int(moved[0]) if moved else 0))
 
 
-def _net(
-    conn: psycopg.Connection, accounts: list[str], methodology: str, row: Mapping[str, Any]
-) -> int:
-    found = conn.execute(
-        "SELECT coalesce(sum(amount_mg), 0) FROM postings WHERE book = 'government'"
-        " AND account = ANY(%s) AND methodology_id = %s"
-        f" AND (behaviour_time {registry.IN_CST})::date BETWEEN %s AND %s",
-        (accounts, methodology, row["period_from"], row["period_to"]),
-    ).fetchone()
-    return int(found[0]) if found else 0
+def account_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT * FROM registry_accounts ORDER BY account_id")
+        return _dicts(cur)
+
+
+def contribution_rows(conn: psycopg.Connection) -> dict[uuid.UUID, list[tuple[str, str, int]]]:
+    """Every issuance's snapshot as (account, subject kind, mg) rows."""
+    found: dict[uuid.UUID, list[tuple[str, str, int]]] = {}
+    rows = conn.execute(
+        "SELECT issuance_id, account, subject_kind, net_mg FROM registry_contributions"
+    ).fetchall()
+    for issuance, account, kind, mg in rows:
+        found.setdefault(issuance, []).append((str(account), str(kind), int(mg)))
+    return found
+
+
+def adjustment_rows(conn: psycopg.Connection) -> dict[uuid.UUID, list[tuple[uuid.UUID, int, int]]]:
+    """Every issuance's adjustments as (vintage, current mg, adjusted mg) rows."""
+    found: dict[uuid.UUID, list[tuple[uuid.UUID, int, int]]] = {}
+    rows = conn.execute(
+        "SELECT issuance_id, vintage_id, current_mg, adjusted_mg FROM registry_adjustments"
+    ).fetchall()
+    for issuance, vintage, current, adjusted in rows:
+        found.setdefault(issuance, []).append((vintage, int(current), int(adjusted)))
+    return found
 
 
 def proceeds_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:

@@ -1,4 +1,7 @@
 -- Issue 21: the carbon asset registry (DOMAIN.md §13, docs/registry.md).
+-- btree_gist (PostgreSQL contrib, a trusted extension) lets one EXCLUDE constraint
+-- say "same unit type, overlapping numbers": no serial in two issuances or blocks.
+CREATE EXTENSION IF NOT EXISTS btree_gist;
 -- History is append-only and hash-chained (registry_transactions); the issuances,
 -- their contributors and adjustments, and the proceeds book are append-only too.
 -- Only registry_blocks (who holds which units now) changes, and `carbonledger
@@ -68,6 +71,9 @@ CREATE TABLE registry_issuances (
         OR (units > 0 AND serial_last - serial_first + 1 = units))
 );
 CREATE UNIQUE INDEX registry_issuances_serials ON registry_issuances (unit_type, serial_first);
+ALTER TABLE registry_issuances ADD CONSTRAINT registry_issuances_no_serial_twice
+    EXCLUDE USING gist (unit_type WITH =, int8range(serial_first, serial_last, '[]') WITH &&)
+    WHERE (units > 0);
 CREATE INDEX registry_issuances_series ON registry_issuances (region, methodology_id, issued_at);
 
 -- Each later issuance's recomputation of an earlier vintage of its series.
@@ -97,7 +103,10 @@ CREATE TABLE registry_blocks (
     account       text NOT NULL REFERENCES registry_accounts (account_id),
     retired_by    uuid REFERENCES registry_transactions (tx_id),
     PRIMARY KEY (unit_type, first_seq),
-    CHECK (first_seq >= 1 AND last_seq >= first_seq)
+    CHECK (first_seq >= 1 AND last_seq >= first_seq),
+    -- A move deletes the blocks it cuts before it adds the pieces: checked per row.
+    CONSTRAINT registry_blocks_no_serial_twice
+        EXCLUDE USING gist (unit_type WITH =, int8range(first_seq, last_seq, '[]') WITH &&)
 );
 CREATE INDEX registry_blocks_by_account ON registry_blocks (account, unit_type, first_seq);
 

@@ -144,17 +144,6 @@ class Holdings:
     def of(self, account: str) -> list[Block]:
         return [b for b in self._blocks if b.account == account]
 
-    def containing(self, unit_type: str, numbers: Range) -> list[Block]:
-        """The blocks holding any of these numbers of this unit type, in serial order."""
-        start = bisect.bisect_left(self._blocks, (unit_type,), key=lambda b: (b.unit_type,))
-        found = []
-        for b in self._blocks[start:]:
-            if b.unit_type != unit_type or b.range.first > numbers.last:
-                break
-            if b.range.overlaps(numbers):
-                found.append(b)
-        return found
-
     def issue(self, unit_type: str, units: int, issuance: UUID, account: str) -> Moved:
         """The next `units` numbers of the unit type, issued to `account`."""
         first = self.next_sequence.get(unit_type, 1)

@@ -19,6 +19,7 @@ credits to an issued period are not issued: its verification did not cover them)
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -137,3 +138,11 @@ def outstanding_shortfall(carried_mg: int, adjustments: Iterable[int]) -> int:
     """A series' shortfall now, between issuances: what its last carried remainder and
     the adjustments its vintages' current nets would make leave owing (0 if none)."""
     return max(0, -(carried_mg + sum(adjustments)))
+
+
+def rows_digest(rows: Iterable[Iterable[object]]) -> str:
+    """SHA-256 (hex) of rows written `a|b|c`, sorted, one a line: what an issue
+    transaction's details record of the rows beside it (its contributions, its
+    adjustments), so `carbonledger verify` finds one altered, added or removed."""
+    lines = sorted("|".join(str(v) for v in row) for row in rows)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()

@@ -8,11 +8,18 @@ sold), then across its contributors pro rata by the largest remainder method
 one each to the largest fractional parts, ties to the lower account id. So the
 allocations are integers that sum exactly to the proceeds, and the same sale always
 allocates the same way.
+
+Units whose issuance has no contributor with a positive net (units issued from
+remainders carried in or amounts given back, with no net of their own) have no one
+to pay: a sale of them at a price is refused rather than leave its fen unallocated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from uuid import UUID
+
+from carbonledger.services.ledger.domain.registry.holdings import Moved, Refused
 
 
 def largest_remainder(total: int, weights: Mapping[str, int]) -> dict[str, int]:
@@ -30,3 +37,27 @@ def largest_remainder(total: int, weights: Mapping[str, int]) -> dict[str, int]:
     for key in order[:left]:
         shares[key] += 1
     return shares
+
+
+def units_by_issuance(moved: Iterable[Moved]) -> dict[UUID, int]:
+    """How many of the runs' units each issuance had."""
+    counted: dict[UUID, int] = {}
+    for m in moved:
+        counted[m.issuance] = counted.get(m.issuance, 0) + m.range.size
+    return counted
+
+
+def allocate(
+    snapshot: Mapping[str, tuple[str, int]], amount_fen: int, issuance: UUID | None = None
+) -> dict[str, tuple[str, int]]:
+    """A vintage's share of a sale, by largest remainder over its snapshot (account:
+    (subject kind, mg)). Refused when there is an amount and no contributor."""
+    if not amount_fen:
+        return {}
+    if not snapshot:
+        raise Refused(
+            f"issuance {issuance} has no contributor to share {amount_fen} fen of proceeds:"
+            " sell its units at price 0, or sell other units"
+        )
+    shares = largest_remainder(amount_fen, {a: mg for a, (_, mg) in snapshot.items()})
+    return {a: (snapshot[a][0], fen) for a, fen in shares.items()}
