@@ -75,7 +75,21 @@ def scratch(settings: Settings, postgres: None) -> Iterator[Callable[[], str]]:
     yield make
     with psycopg.connect(settings.pg_conninfo, autocommit=True) as admin:
         for name in made:
+            drop(admin, name)
+
+
+def drop(admin: psycopg.Connection, name: str, attempts: int = 20) -> None:
+    """Drop a scratch database. FORCE may not end an autovacuum worker that has just
+    started on it (a superuser's process: "must be a member of the role ..."); the
+    worker gives way within moments, so try again."""
+    for attempt in range(attempts):
+        try:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
 
 
 def migrate_as_the_old_runner(conninfo: str, up_to: int) -> None:
