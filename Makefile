@@ -14,6 +14,7 @@ setup: $(STAMP)
 	bash deploy/local/kafka.sh fetch
 	bash deploy/local/postgres.sh install
 	bash deploy/local/prometheus.sh install
+	bash deploy/local/contract-tools.sh install
 
 ## Installs everything, runs the whole pipeline on the bundled sample, prints the ledger summary.
 demo: setup
@@ -31,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy carbonledger tests examples
+	$(BIN)/mypy carbonledger tests examples sdk/python/src sdk/python/tests
 
 up: setup
 	$(BIN)/carbonledger up

@@ -5,8 +5,12 @@ Run: uvicorn carbonledger.services.ingest.entrypoints.gateway:app --port 6075
 Each accepted event is produced to the partner's own topic, exactly as a
 partner's producer would; ingest then takes it the same way as any other. The
 answer is 200 with one result per event, in order, once every accepted event is
-on the broker; 401 when the request is not signed by a registered partner; 413
-when the body is over `CARBON_GATEWAY_MAX_BYTES`, refused while it streams in.
+on the broker; 401 when the request is not signed by a registered partner (a
+missing header included); 413 when the body is over `CARBON_GATEWAY_MAX_BYTES`,
+refused while it streams in; 503 when the broker does not take the events (retry).
+The three signature headers are the OpenAPI's security schemes, not parameters, so
+that a generated client signs the exact bytes it sends (an httpx `Auth`, as the
+partner SDK's `GatewaySignature`).
 The use case is the ingest service's `Gateway` (gateway_service.py); this module
 only wires it to HTTP and to a producer.
 
@@ -22,13 +26,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.security import APIKeyHeader
+from kafka.errors import KafkaError
+from pydantic import BaseModel
 
 from carbonledger.contracts.partners import load_registry
+from carbonledger.contracts.schemas import cloud_event_schema, gateway_request_body
 from carbonledger.runtime.producers import Outgoing, producer, send_and_wait
 from carbonledger.runtime.web import health_router
 from carbonledger.services.ingest.config import IngestSettings
-from carbonledger.services.ingest.domain.gateway import BadBatch, Unauthorised
+from carbonledger.services.ingest.domain.gateway import BadBatch, BrokerUnavailable, Unauthorised
 from carbonledger.services.ingest.entrypoints.body_limit import (
     BodyTooLarge,
     read_capped,
@@ -45,7 +53,10 @@ class KafkaSender:
         self.producer = producer(settings)
 
     def send_all(self, topic: str, records: list[bytes]) -> None:
-        send_and_wait(self.producer, [Outgoing(topic, r) for r in records], timeout=30)
+        try:
+            send_and_wait(self.producer, [Outgoing(topic, r) for r in records], timeout=30)
+        except KafkaError as exc:
+            raise BrokerUnavailable(f"the broker did not take the events: {exc}") from exc
 
     def close(self) -> None:
         self.producer.close()
@@ -69,19 +80,90 @@ def gateway(request: Request) -> Gateway:
     return found
 
 
+# auto_error=False: a missing header is this API's 401, not FastAPI's 403/422.
+PARTNER = APIKeyHeader(
+    name="X-Carbon-Partner",
+    scheme_name="partnerId",
+    description="your partner id",
+    auto_error=False,
+)
+TIMESTAMP = APIKeyHeader(
+    name="X-Carbon-Timestamp",
+    scheme_name="timestamp",
+    description="Unix seconds when signed; refused outside the replay window",
+    auto_error=False,
+)
+SIGNATURE = APIKeyHeader(
+    name="X-Carbon-Signature",
+    scheme_name="signature",
+    description="hex HMAC-SHA256 of '<X-Carbon-Timestamp>.<raw body>' with your secret; "
+    "each signature is accepted once",
+    auto_error=False,
+)
+
+
+class Refusal(BaseModel):
+    """Why a whole request was refused."""
+
+    detail: str
+
+
+ANSWERED = {
+    "accepted": 1,
+    "rejected": 1,
+    "results": [
+        {"index": 0, "id": "shenzhen-metro-000183", "status": "accepted"},
+        {
+            "index": 1,
+            "id": "shenzhen-metro-000184",
+            "status": "rejected",
+            "reason": "out_of_bounds",
+            "message": "data.distance_km: 900 is over the maximum 200",
+        },
+    ],
+}
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Every event answered, in order; the accepted ones are on the broker",
+        "content": {"application/json": {"example": ANSWERED}},
+    },
+    400: {"model": Refusal, "description": "The body is not one JSON event or an array of them"},
+    401: {
+        "model": Refusal,
+        "description": "Not signed by a registered partner (or a header "
+        "missing, the timestamp outside the window, the signature used already)",
+    },
+    413: {"model": Refusal, "description": "The body or the batch is over the gateway's limit"},
+    503: {
+        "model": Refusal,
+        "description": "The broker did not take the events; nothing was "
+        "accepted for sure: send the batch again (same ids: no double credit)",
+    },
+}
+
+
+def _required(value: str | None, header: str) -> str:
+    if not value:
+        raise Unauthorised(f"the {header} header is missing")
+    return value
+
+
 async def post_events(
     request: Request,
     service: Annotated[Gateway, Depends(gateway)],
-    x_carbon_partner: Annotated[str, Header(description="your partner id")],
-    x_carbon_timestamp: Annotated[str, Header(description="Unix seconds when signed")],
-    x_carbon_signature: Annotated[
-        str, Header(description="hex HMAC-SHA256 of '<timestamp>.<body>' with your secret")
-    ],
+    partner: Annotated[str | None, Depends(PARTNER)],
+    timestamp: Annotated[str | None, Depends(TIMESTAMP)],
+    signature: Annotated[str | None, Depends(SIGNATURE)],
 ) -> BatchResult:
     """One CloudEvents event (a JSON object) or a batch (a JSON array, at most
     `CARBON_GATEWAY_MAX_EVENTS`); each is answered accepted or rejected with its reason."""
     started = time.perf_counter()
+    x_carbon_partner = partner or "-"
     try:
+        x_carbon_partner = _required(partner, "X-Carbon-Partner")
+        x_carbon_timestamp = _required(timestamp, "X-Carbon-Timestamp")
+        x_carbon_signature = _required(signature, "X-Carbon-Signature")
         # Headers first: an oversized or unproven request is refused before its body
         # is read, and a body is never held past the limit.
         body = await _signed_body(
@@ -98,6 +180,9 @@ async def post_events(
     except BadBatch as bad:
         GATEWAY_REQUESTS.labels(x_carbon_partner, str(bad.status)).inc()
         raise HTTPException(bad.status, str(bad)) from None
+    except BrokerUnavailable as down:
+        GATEWAY_REQUESTS.labels(x_carbon_partner, "503").inc()
+        raise HTTPException(503, str(down), headers={"Retry-After": "5"}) from None
     finally:
         GATEWAY_SECONDS.observe(time.perf_counter() - started)
     GATEWAY_REQUESTS.labels(x_carbon_partner, "200").inc()
@@ -126,9 +211,34 @@ def create_app() -> FastAPI:
         openapi_url="/v1/openapi.json",
         docs_url="/v1/docs",
     )
-    app.post("/v1/events", response_model=BatchResult, tags=["events"])(post_events)
+    app.post(
+        "/v1/events",
+        response_model=BatchResult,
+        tags=["events"],
+        responses=RESPONSES,
+        operation_id="post_events",
+        openapi_extra={
+            "requestBody": gateway_request_body(
+                IngestSettings.model_fields["gateway_max_events"].default
+            )
+        },
+    )(post_events)
     app.include_router(health_router(gateway_ready, documented=False))
+    app.openapi = lambda: _with_cloud_event(app)  # type: ignore[method-assign]
     return app
+
+
+def _with_cloud_event(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with the CloudEvent schema the request body refers to, and the
+    three signature headers as one security requirement (all of them), where FastAPI
+    lists each alone (any of them)."""
+    if app.openapi_schema is None:
+        doc = FastAPI.openapi(app)
+        doc["components"]["schemas"]["CloudEvent"] = cloud_event_schema()
+        signed: dict[str, list[str]] = {s.scheme_name: [] for s in (PARTNER, TIMESTAMP, SIGNATURE)}
+        doc["paths"]["/v1/events"]["post"]["security"] = [signed]
+        app.openapi_schema = doc
+    return app.openapi_schema
 
 
 def __getattr__(name: str) -> FastAPI:
