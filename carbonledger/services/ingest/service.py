@@ -9,11 +9,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from carbonledger.contracts.catalogue import Reason
+from carbonledger.contracts.catalogue import Reason, Rejection
 from carbonledger.contracts.partners import PartnerRegistry
 from carbonledger.contracts.records import DeadLetter, Origin, ValidatedBehaviour
 from carbonledger.runtime.dead_letters import stage_dead_letter
-from carbonledger.services.ingest.domain.admission import MAX_RECORD_BYTES, admit
+from carbonledger.services.ingest.domain.admission import MAX_RECORD_BYTES, admit, dead_letter
+from carbonledger.services.ingest.domain.binary_mode import Headers, is_binary, structured_twin
 from carbonledger.services.ingest.metrics import RECORDS, REJECTIONS
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ class PartnerRecord:
     topic: str
     partition: int
     offset: int
+    # The record's Kafka headers: CloudEvents' binary mode puts the attributes there.
+    headers: Headers = ()
 
     @property
     def origin(self) -> Origin:
@@ -58,8 +61,14 @@ def _admit(
     record: PartnerRecord, registry: PartnerRegistry, now: datetime, max_bytes: int
 ) -> ValidatedBehaviour | DeadLetter:
     try:
+        value = record.value
+        if is_binary(record.headers):
+            try:
+                value = structured_twin(record.headers, record.value)
+            except Rejection as no:
+                return _refused_binary(no, record, now)
         return admit(
-            record.value,
+            value,
             record.key,
             partner_id=record.partner_id,
             registry=registry,
@@ -70,3 +79,16 @@ def _admit(
     except Exception as exc:  # a bug must not stop the stream; the record is kept
         log.exception("admission failed for %s", record.origin)
         return stage_dead_letter("ingest", Reason.PROCESSING_ERROR, repr(exc), record)
+
+
+def _refused_binary(no: Rejection, record: PartnerRecord, now: datetime) -> DeadLetter:
+    """A binary-mode record whose headers cannot make an event: its value kept as sent."""
+    return dead_letter(
+        no,
+        record.value or b"",
+        record.key,
+        stage="ingest",
+        partner_id=record.partner_id,
+        origin=record.origin,
+        now=now,
+    )
