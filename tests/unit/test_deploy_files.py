@@ -215,3 +215,11 @@ def test_every_manifest_is_well_formed(path: Path) -> None:
     for doc in yaml.safe_load_all(path.read_text()):
         if doc and path.name != "kustomization.yaml":
             assert doc["apiVersion"] and doc["kind"] and doc["metadata"]["name"], path
+
+
+def test_the_exit_codes_compose_names_are_the_ones_the_workers_use() -> None:
+    from carbonledger.runtime.batching import EXIT_BATCH_FAILED
+
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    named = {int(n) for n in re.findall(r"exits? on purpose \(([0-9]+)", text)}
+    assert named == {EXIT_BATCH_FAILED}
