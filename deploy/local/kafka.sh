@@ -5,6 +5,13 @@
 #   kafka.sh stop    stop the broker started here (by its own pid file)
 #   kafka.sh status  exit 0 when it runs and answers
 #   kafka.sh reset   stop and delete its data (topics, offsets, users, ACLs)
+#   kafka.sh tls     create the local CA and the broker's certificate (start does it too)
+#
+# With CARBON_KAFKA_TLS_PORT set, the broker also listens there with SASL_SSL, as a
+# production broker does: its certificate (for 127.0.0.1 and localhost) is signed by
+# a CA made here, $CARBON_RUN_DIR/kafka/tls/ca.pem, which clients name in
+# CARBON_KAFKA_SSL_CAFILE (with CARBON_KAFKA_SECURITY_PROTOCOL=SASL_SSL and
+# CARBON_KAFKA_BOOTSTRAP=127.0.0.1:$CARBON_KAFKA_TLS_PORT).
 #
 # The broker authenticates every client with SASL/SCRAM-SHA-512 and authorises
 # it with ACLs (StandardAuthorizer, deny when no ACL matches). The only user it
@@ -21,6 +28,8 @@ DATA="$KAFKA_DIR/data"
 PIDFILE="$KAFKA_DIR/kafka.pid"
 SASL_MARK="$DATA/.sasl-scram"
 OUT="$KAFKA_DIR/kafka.out"
+TLS="$KAFKA_DIR/tls"
+TLS_PORT="${CARBON_KAFKA_TLS_PORT:-}"
 
 fetch() {
   if [[ -f "$LIBS/.complete-$KAFKA_VERSION" ]]; then
@@ -37,8 +46,41 @@ fetch() {
   touch "$LIBS/.complete-$KAFKA_VERSION"
 }
 
+# The local CA and the broker's certificate, made once (openssl); the key stays unencrypted
+# PKCS#8, which Kafka reads as a PEM key store without a password.
+make_tls() {
+  [[ -f "$TLS/broker.pem" && -f "$TLS/ca.pem" ]] && return 0
+  command -v openssl >/dev/null || die "openssl is needed for the TLS listener"
+  mkdir -p "$TLS"
+  (
+    umask 077
+    cd "$TLS"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=carbonledger local CA" \
+      -keyout ca.key -out ca.pem 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout broker.key \
+      -out broker.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >broker.ext
+    openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 \
+      -extfile broker.ext -out broker.crt 2>/dev/null
+    openssl pkcs8 -topk8 -nocrypt -in broker.key -out broker.pk8
+    cat broker.pk8 broker.crt >broker.pem
+  ) || die "could not create the TLS certificates under $TLS"
+  chmod 644 "$TLS/ca.pem"
+  log "TLS: local CA $TLS/ca.pem"
+}
+
 write_config() {
   mkdir -p "$CONF" "$DATA"
+  local listeners advertised protocols
+  listeners="CLIENT://$CARBON_KAFKA_HOST:$CARBON_KAFKA_PORT,CONTROLLER://$CARBON_KAFKA_HOST:$CARBON_KAFKA_CONTROLLER_PORT"
+  advertised="CLIENT://$CARBON_KAFKA_HOST:$CARBON_KAFKA_PORT"
+  protocols="CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+  if [[ -n "$TLS_PORT" ]]; then
+    make_tls
+    listeners+=",SECURE://$CARBON_KAFKA_HOST:$TLS_PORT"
+    advertised+=",SECURE://$CARBON_KAFKA_HOST:$TLS_PORT"
+    protocols+=",SECURE:SASL_SSL"
+  fi
   # The file holds the admin secret: readable by this user only.
   umask 077
   cat >"$CONF/server.properties" <<EOF
@@ -46,11 +88,11 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$CARBON_KAFKA_HOST:$CARBON_KAFKA_CONTROLLER_PORT
-listeners=CLIENT://$CARBON_KAFKA_HOST:$CARBON_KAFKA_PORT,CONTROLLER://$CARBON_KAFKA_HOST:$CARBON_KAFKA_CONTROLLER_PORT
-advertised.listeners=CLIENT://$CARBON_KAFKA_HOST:$CARBON_KAFKA_PORT
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=CLIENT
-listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
+listener.security.protocol.map=$protocols
 # Clients and the broker itself: SCRAM users kept in the cluster metadata.
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
@@ -78,6 +120,14 @@ log.segment.bytes=67108864
 log.retention.check.interval.ms=60000
 message.max.bytes=11534336
 EOF
+  if [[ -n "$TLS_PORT" ]]; then
+    cat >>"$CONF/server.properties" <<EOF
+# SASL_SSL, as in production: SCRAM over TLS, the certificate from $TLS.
+listener.name.secure.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$KAFKA_ADMIN_USER" password="$KAFKA_ADMIN_PASSWORD";
+listener.name.secure.ssl.keystore.type=PEM
+listener.name.secure.ssl.keystore.location=$TLS/broker.pem
+EOF
+  fi
   cat >"$CONF/log4j.properties" <<'EOF'
 log4j.rootLogger=INFO, stdout
 log4j.appender.stdout=org.apache.log4j.ConsoleAppender
@@ -161,6 +211,7 @@ case "${1:-}" in
   start) start ;;
   stop) stop_pid "$PIDFILE" kafka ;;
   status) status ;;
+  tls) make_tls ;;
   reset) stop_pid "$PIDFILE" kafka; rm -rf "$DATA" ;;
-  *) echo "usage: $0 fetch|start|stop|status|reset" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|start|stop|status|reset|tls" >&2; exit 2 ;;
 esac

@@ -223,3 +223,20 @@ def test_the_exit_codes_compose_names_are_the_ones_the_workers_use() -> None:
     text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
     named = {int(n) for n in re.findall(r"exits? on purpose \(([0-9]+)", text)}
     assert named == {EXIT_BATCH_FAILED}
+
+
+def test_every_kafka_workload_mounts_the_ca_the_configmap_names() -> None:
+    [config] = of_kind("ConfigMap")
+    assert config["data"]["CARBON_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    ca_dir = str(Path(config["data"]["CARBON_KAFKA_SSL_CAFILE"]).parent)
+    workloads = of_kind("Deployment") + of_kind("Job")
+    kafka_workloads = [w for w in workloads if w["metadata"]["name"] != "ledger-api"]
+    assert len(kafka_workloads) >= 7
+    for workload in kafka_workloads:
+        pod = workload["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        name = workload["metadata"]["name"]
+        assert ca_dir in mounts, f"{name} does not mount the Kafka CA"
+        assert volumes[mounts[ca_dir]]["configMap"]["name"] == "carbonledger-kafka-ca"
