@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     # Added to every service's HTTP port, so a second stack (the tests') can run beside one.
     port_offset: int = 0
 
+    # Every process's log lines (runtime/logs.py): plain text, or one JSON object a line.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     # Where every service's HTTP port listens: loopback on one machine, 0.0.0.0 in a
     # container so that Prometheus and the orchestrator's probes can reach it.
     web_host: str = "127.0.0.1"

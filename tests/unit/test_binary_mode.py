@@ -109,3 +109,14 @@ def test_the_twin_holds_the_data_bytes_verbatim() -> None:
         twin
         == b'{"specversion":"1.0","id":"x","datacontenttype":"application/json","data":{"a":10.40}}'
     )
+
+
+def test_a_refused_record_is_logged_with_the_id_it_claims_and_where(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("INFO", logger="carbonledger.services.ingest.service"):
+        admitted(raw(metro(id="logged-1", data_distance_km="900")))
+    [line] = [r for r in caplog.records if r.getMessage() == "record refused"]
+    fields = vars(line)
+    assert (fields["source_id"], fields["reason"]) == ("logged-1", "out_of_bounds")
+    assert (fields["topic"], fields["partition"], fields["offset"]) == (TOPIC, 0, 7)

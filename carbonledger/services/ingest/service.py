@@ -8,8 +8,11 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from carbonledger.contracts.bounds import MAX_ID_LENGTH, text_fault
 from carbonledger.contracts.catalogue import Reason, Rejection
+from carbonledger.contracts.envelope import envelope_attribute
 from carbonledger.contracts.partners import PartnerRegistry
 from carbonledger.contracts.records import DeadLetter, Origin, ValidatedBehaviour
 from carbonledger.runtime.dead_letters import stage_dead_letter
@@ -52,9 +55,28 @@ def admit_records(
         if isinstance(outcome, DeadLetter):
             REJECTIONS.labels(partner, outcome.reason).inc()
             RECORDS.labels(partner, "rejected").inc()
+            log.info("record refused", extra=_where(record, outcome.reason))
         else:
             RECORDS.labels(partner, "accepted").inc()
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("record admitted", extra=_where(record, None, str(outcome.event_id)))
         yield outcome
+
+
+def _where(
+    record: PartnerRecord, reason: str | None, event_id: str | None = None
+) -> dict[str, Any]:
+    """A log line's fields: which record (the id it claims, if any), where, and why."""
+    claimed = envelope_attribute(record.value or b"", "id") if event_id is None else None
+    return {
+        "partner": record.partner_id,
+        "event_id": event_id,
+        "source_id": claimed if claimed and _printable(claimed) else None,
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "reason": reason,
+    }
 
 
 def _admit(
@@ -92,3 +114,8 @@ def _refused_binary(no: Rejection, record: PartnerRecord, now: datetime) -> Dead
         origin=record.origin,
         now=now,
     )
+
+
+def _printable(claimed: str) -> bool:
+    # Only an id that is in bounds and printable is echoed into a log line.
+    return len(claimed) <= MAX_ID_LENGTH and text_fault(claimed) is None

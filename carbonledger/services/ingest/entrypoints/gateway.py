@@ -33,8 +33,9 @@ from pydantic import BaseModel
 
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.schemas import cloud_event_schema, gateway_request_body
+from carbonledger.runtime import logs
 from carbonledger.runtime.producers import Outgoing, producer, send_and_wait
-from carbonledger.runtime.web import health_router
+from carbonledger.runtime.web import health_router, with_access_log
 from carbonledger.services.ingest.config import IngestSettings
 from carbonledger.services.ingest.domain.gateway import BadBatch, BrokerUnavailable, Unauthorised
 from carbonledger.services.ingest.entrypoints.body_limit import (
@@ -65,6 +66,7 @@ class KafkaSender:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = IngestSettings()
+    logs.configure(settings)
     sender = KafkaSender(settings)
     service = Gateway(settings, load_registry(settings.partners_file), sender)
     app.state.gateway = service
@@ -224,6 +226,7 @@ def create_app() -> FastAPI:
         },
     )(post_events)
     app.include_router(health_router(gateway_ready, documented=False))
+    with_access_log(app)
     app.openapi = lambda: _with_cloud_event(app)  # type: ignore[method-assign]
     return app
 

@@ -14,6 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from carbonledger import __version__
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.regions import load_regions
+from carbonledger.runtime import logs
+from carbonledger.runtime.web import with_access_log
 from carbonledger.services.ledger.config import LedgerSettings
 from carbonledger.services.ledger.entrypoints.api.deps import Books, BooksUnavailable, Registries
 from carbonledger.services.ledger.entrypoints.api.guards import (
@@ -39,6 +41,7 @@ def _operation_id(route: APIRoute) -> str:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = LedgerSettings()
+    logs.configure(settings)
     # Opened without waiting: the API starts (and answers 503) while PostgreSQL is away.
     # `check` hands out only a live connection: after PostgreSQL restarts, the first
     # requests find the idle ones broken, and the pool replaces them instead of failing.
@@ -106,6 +109,7 @@ def create_app() -> FastAPI:
         dependencies=[Depends(refuse_control_characters)],
     )
     app.add_middleware(CountRequests)
+    with_access_log(app)
     app.add_exception_handler(BooksUnavailable, books_unavailable)
     for area in (health, ledgers, employers, families, consents, claims, methodologies):
         app.include_router(area.router)
