@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     # Added to every service's HTTP port, so a second stack (the tests') can run beside one.
     port_offset: int = 0
 
+    # Where the alerts' runbooks are published (docs/runbooks/ of this repository): the
+    # absolute base of every runbook_url, the external label `runbook_base` of Prometheus.
+    runbook_base_url: str = "https://carbonledger.example/docs/runbooks"
+
     # Every process's log lines (runtime/logs.py): plain text, or one JSON object a line.
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
