@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 	bash deploy/local/kafka.sh fetch
+	bash deploy/local/kafka.sh fetch-tools
 	bash deploy/local/postgres.sh install
 	bash deploy/local/prometheus.sh install
 	bash deploy/local/contract-tools.sh install

@@ -6,6 +6,9 @@
 #   kafka.sh status  exit 0 when it runs and answers
 #   kafka.sh reset   stop and delete its data (topics, offsets, users, ACLs)
 #   kafka.sh tls     create the local CA and the broker's certificate (start does it too)
+#   kafka.sh fetch-tools       copy Kafka's admin tools (kafka-tools) jars under .run/tools
+#   kafka.sh tool CLASS ARGS   run one of them (`carbonledger kafka-tool` does, with the
+#                              servers and a client properties file)
 #
 # With CARBON_KAFKA_TLS_PORT set, the broker also listens there with SASL_SSL, as a
 # production broker does: its certificate (for 127.0.0.1 and localhost) is signed by
@@ -30,6 +33,30 @@ SASL_MARK="$DATA/.sasl-scram"
 OUT="$KAFKA_DIR/kafka.out"
 TLS="$KAFKA_DIR/tls"
 TLS_PORT="${CARBON_KAFKA_TLS_PORT:-}"
+
+TOOLS_LIBS="${CARBON_TOOLS_DIR:-$CARBON_ROOT/.run/tools}/kafka-tools"
+
+fetch_tools() {
+  [[ -f "$TOOLS_LIBS/.complete-$KAFKA_VERSION" ]] && return 0
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch Kafka's tools"
+  log "fetching Apache Kafka $KAFKA_VERSION admin tools from Maven Central"
+  rm -rf "$TOOLS_LIBS"
+  mkdir -p "$TOOLS_LIBS"
+  mvn -q -B -f "$CARBON_ROOT/deploy/kafka/tools-pom.xml" \
+    -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$TOOLS_LIBS"
+  printf 'log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\nlog4j.appender.stderr.Target=System.err\nlog4j.appender.stderr.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stderr.layout.ConversionPattern=%%p %%c: %%m%%n\n' \
+    >"$TOOLS_LIBS/log4j.properties"
+  touch "$TOOLS_LIBS/.complete-$KAFKA_VERSION"
+}
+
+tool() {
+  fetch_tools
+  local main=$1
+  shift
+  exec java -Xmx256m -Dlog4j.configuration="file:$TOOLS_LIBS/log4j.properties" \
+    -cp "$TOOLS_LIBS/*" "$main" "$@"
+}
 
 fetch() {
   if [[ -f "$LIBS/.complete-$KAFKA_VERSION" ]]; then
@@ -212,6 +239,8 @@ case "${1:-}" in
   stop) stop_pid "$PIDFILE" kafka ;;
   status) status ;;
   tls) make_tls ;;
+  fetch-tools) fetch_tools ;;
+  tool) shift; tool "$@" ;;
   reset) stop_pid "$PIDFILE" kafka; rm -rf "$DATA" ;;
-  *) echo "usage: $0 fetch|start|stop|status|reset|tls" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|start|stop|status|reset|tls|fetch-tools|tool CLASS ARGS" >&2; exit 2 ;;
 esac
