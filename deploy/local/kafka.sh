@@ -35,6 +35,30 @@ TLS="$KAFKA_DIR/tls"
 TLS_PORT="${CARBON_KAFKA_TLS_PORT:-}"
 
 TOOLS_LIBS="${CARBON_TOOLS_DIR:-$CARBON_ROOT/.run/tools}/kafka-tools"
+JMX_EXPORTER_VERSION=1.0.1
+JMX_DIR="${CARBON_TOOLS_DIR:-$CARBON_ROOT/.run/tools}/jmx-exporter"
+JMX_JAR="$JMX_DIR/jmx_prometheus_javaagent-$JMX_EXPORTER_VERSION.jar"
+JMX_PORT="${CARBON_KAFKA_JMX_PORT:-}"
+
+# The Prometheus JMX exporter's Java agent (Maven Central), for CARBON_KAFKA_JMX_PORT.
+fetch_jmx_exporter() {
+  [[ -f "$JMX_JAR" ]] && return 0
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch the JMX exporter"
+  log "fetching the Prometheus JMX exporter $JMX_EXPORTER_VERSION from Maven Central"
+  mkdir -p "$JMX_DIR"
+  # Maven's output to stderr: jmx_agent's stdout is the flag itself.
+  mvn -q -B dependency:copy \
+    -Dartifact="io.prometheus.jmx:jmx_prometheus_javaagent:$JMX_EXPORTER_VERSION" \
+    -DoutputDirectory="$JMX_DIR" >&2
+}
+
+# The agent's flag when CARBON_KAFKA_JMX_PORT is set: the broker's JMX beans as
+# Prometheus metrics on that loopback port (rules: deploy/kafka/jmx-exporter.yml).
+jmx_agent() {
+  [[ -n "$JMX_PORT" ]] || return 0
+  fetch_jmx_exporter
+  echo "-javaagent:$JMX_JAR=$CARBON_KAFKA_HOST:$JMX_PORT:$CARBON_ROOT/deploy/kafka/jmx-exporter.yml"
+}
 
 fetch_tools() {
   [[ -f "$TOOLS_LIBS/.complete-$KAFKA_VERSION" ]] && return 0
@@ -44,7 +68,7 @@ fetch_tools() {
   mkdir -p "$TOOLS_LIBS"
   mvn -q -B -f "$CARBON_ROOT/deploy/kafka/tools-pom.xml" \
     -Dkafka.version="$KAFKA_VERSION" \
-    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$TOOLS_LIBS"
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$TOOLS_LIBS" >&2
   printf 'log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\nlog4j.appender.stderr.Target=System.err\nlog4j.appender.stderr.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stderr.layout.ConversionPattern=%%p %%c: %%m%%n\n' \
     >"$TOOLS_LIBS/log4j.properties"
   touch "$TOOLS_LIBS/.complete-$KAFKA_VERSION"
@@ -203,10 +227,12 @@ start() {
   write_config
   format_storage
   log "starting Kafka $KAFKA_VERSION on $CARBON_KAFKA_HOST:$CARBON_KAFKA_PORT"
+  local agent
+  agent=$(jmx_agent)
   : >"$OUT"
   # shellcheck disable=SC2086  # the extra options are meant to split into words
   nohup java -Xms256m -Xmx"$CARBON_KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-    $CARBON_KAFKA_JVM_OPTS \
+    $CARBON_KAFKA_JVM_OPTS $agent \
     -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$CONF/log4j.properties" \
     -cp "$LIBS/*" kafka.Kafka "$CONF/server.properties" >>"$OUT" 2>&1 &
@@ -239,7 +265,7 @@ case "${1:-}" in
   stop) stop_pid "$PIDFILE" kafka ;;
   status) status ;;
   tls) make_tls ;;
-  fetch-tools) fetch_tools ;;
+  fetch-tools) fetch_tools; fetch_jmx_exporter ;;
   tool) shift; tool "$@" ;;
   reset) stop_pid "$PIDFILE" kafka; rm -rf "$DATA" ;;
   *) echo "usage: $0 fetch|start|stop|status|reset|tls|fetch-tools|tool CLASS ARGS" >&2; exit 2 ;;

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import ssl
+import urllib.request
 from collections.abc import Iterator
 
 import psycopg
@@ -28,12 +29,15 @@ _SLOT = int(os.environ.get("CARBON_TEST_SLOT", "0"))
 _SHIFT = 100 * _SLOT + 50
 RUN_DIR = ROOT / ".run" / f"test-stack-tls-{_SLOT}"
 TLS_PORT = 29094 + _SHIFT
+JMX_PORT = 29095 + _SHIFT
 TLS_ENV = {
     "CARBON_ENVIRONMENT": "test",
     "CARBON_RUN_DIR": str(RUN_DIR),
     "CARBON_KAFKA_PORT": str(29092 + _SHIFT),
     "CARBON_KAFKA_CONTROLLER_PORT": str(29093 + _SHIFT),
     "CARBON_KAFKA_TLS_PORT": str(TLS_PORT),
+    # This broker also runs the JMX exporter's agent (deploy/kafka/jmx-exporter.yml).
+    "CARBON_KAFKA_JMX_PORT": str(JMX_PORT),
     "CARBON_KAFKA_BOOTSTRAP": f"127.0.0.1:{TLS_PORT}",
     "CARBON_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
     "CARBON_KAFKA_SSL_CAFILE": str(RUN_DIR / "kafka" / "tls" / "ca.pem"),
@@ -75,3 +79,13 @@ def test_a_client_that_does_not_trust_the_ca_is_refused(tls_settings: Settings) 
     config = tls_settings.kafka_client_config() | {"ssl_context": ssl.create_default_context()}
     with pytest.raises(KafkaError):
         KafkaProducer(**config, max_block_ms=5000).partitions_for("behaviour.validated")
+
+
+def test_the_broker_exports_its_jmx_beans_in_the_conventional_names(
+    tls_settings: Settings,
+) -> None:
+    """The broker that carried the pipeline above, through the JMX exporter's agent."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{JMX_PORT}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    assert "kafka_server_brokertopicmetrics_messagesinpersec_total" in text
+    assert 'topic="behaviour.validated"' in text
