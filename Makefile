@@ -16,6 +16,7 @@ setup: $(STAMP)
 	bash deploy/local/postgres.sh install
 	bash deploy/local/prometheus.sh install
 	bash deploy/local/contract-tools.sh install
+	bash deploy/local/browser.sh install
 
 ## Installs everything, runs the whole pipeline on the bundled sample, prints the ledger summary.
 demo: setup

@@ -45,6 +45,8 @@ class ApiLoad:
     seconds: float = 30.0
     timeout: float = 10.0  # per request: a request slower than this counts as a timeout
     paths: Sequence[str] = DEFAULT_PATHS
+    # A bearer token every request carries (the read routes need one: docs/access.md).
+    token: str | None = None
 
 
 @dataclass
@@ -110,7 +112,7 @@ async def _client(load: ApiLoad, n: int, deadline: float, report: ApiLoadReport)
         try:
             # The whole request, connecting included, within the timeout.
             async with asyncio.timeout(load.timeout):
-                connection = connection or await Http11.open(host, port)
+                connection = connection or await Http11.open(host, port, load.token)
                 status = await connection.get(path)
         except TimeoutError:
             report.timeouts += 1
@@ -135,17 +137,21 @@ class Http11:
     a general client's own overhead was the bottleneck of the measurement (and this
     floor ships without a client library)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, token: str | None = None
+    ) -> None:
         self.reader, self.writer = reader, writer
+        self.authorization = f"Authorization: Bearer {token}\r\n" if token else ""
 
     @classmethod
-    async def open(cls, host: str, port: int) -> Http11:
+    async def open(cls, host: str, port: int, token: str | None = None) -> Http11:
         reader, writer = await asyncio.open_connection(host, port)
-        return cls(reader, writer)
+        return cls(reader, writer, token)
 
     async def get(self, path: str) -> int:
         """The answer's status; its body read and dropped."""
-        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: load\r\n\r\n".encode())
+        head = f"GET {path} HTTP/1.1\r\nHost: load\r\n{self.authorization}\r\n"
+        self.writer.write(head.encode())
         await self.writer.drain()
         return await read_answer(self.reader)
 

@@ -174,7 +174,7 @@ def wait_caught_up(settings: Settings, books: Books, timeout: float) -> None:
         while quiet < 2:
             if time.monotonic() > deadline:
                 raise TimeoutError("the pipeline did not catch up within the timeout")
-            ledger = books.read(views.offsets, LEDGER_GROUP, topics.DECISIONS)
+            ledger = books.read(views.writer_offsets, LEDGER_GROUP)
             try:
                 probe = probe or LagProbe(settings)
                 lag = probe.pipeline(ledger)

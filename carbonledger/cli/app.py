@@ -25,7 +25,9 @@ from carbonledger.cli import (
     monitoring,
     reference,
     regenerate,
+    registry,
     stack,
+    tokens,
 )
 
 app = typer.Typer(
@@ -70,6 +72,8 @@ for group in (
     load,
     chaos,
     regenerate,
+    registry,
+    tokens,
 ):
     group.register(app)
 

@@ -71,16 +71,18 @@ def family_unlink(head: Head, member: Member, at: At = None, evidence: Evidence 
 
 
 def _family(kind: str, head: str, member: str, at: str | None, evidence: str | None) -> None:
-    from carbonledger.contracts.envelope import SUBJECT_PATTERN
+    from carbonledger.contracts.accounts import family_pair_fault
     from carbonledger.services.ledger.adapters.books import Books
     from carbonledger.services.ledger.adapters.migrations import connect_migrated
+    from carbonledger.services.ledger.service import operator_family
 
-    bad = [s for s in (head, member) if not SUBJECT_PATTERN.match(s)]
-    if bad or head == member:
-        fail(f"not a head and a member: {', '.join(bad) or 'the same subject twice'}", 2)
+    fault = family_pair_fault(head, member, head)
+    if fault is not None:
+        fail(f"not a head and a member: {fault}", 2)
     moment = _moment(at)
     with connect_migrated(load_settings().pg_conninfo) as conn:
-        recorded, pair = Books(conn).operator_family(kind, head, member, moment, evidence)
+        change = (head, member)
+        recorded, pair = operator_family(Books(conn), kind, change, moment, evidence)
     shown: dict[str, Any] = {"type": f"family.{kind}", "head": head, "member": member}
     shown |= {"at": moment, "recorded": recorded, "in_force": bool(pair and pair.in_force)}
     if pair is not None:

@@ -41,11 +41,24 @@ def api(
                 views.accounts(conn, "enterprise")[:accounts],
             )
     load = api_load.ApiLoad(
-        f"http://127.0.0.1:{port}", clients=clients, seconds=seconds, timeout=timeout, paths=paths
+        f"http://127.0.0.1:{port}",
+        clients=clients,
+        seconds=seconds,
+        timeout=timeout,
+        paths=paths,
+        token=auditor_token(),
     )
     report = api_load.drive_api(load)
     print_json(report.summary())
     finish(1 if report.timeouts or report.server_errors or report.errors else 0)
+
+
+def auditor_token() -> str:
+    """The local stack's development token reading everything (the load reads as an auditor)."""
+    from carbonledger.contracts.roles import Role
+    from carbonledger.runtime.tokens import Grant, TokenSettings, mint_development_token
+
+    return mint_development_token(TokenSettings(), Grant(Role.AUDITOR))
 
 
 @load_app.command()

@@ -182,25 +182,29 @@ def service_principals(ledger_group: str) -> tuple[Principal, ...]:
             (
                 _reads(topics.DECISIONS),
                 _reads(topics.ACCOUNTS),
+                # Partners' dead letters, recorded for each to read its own.
+                _reads(topics.REJECTED),
                 _writes(topics.REJECTED),
                 _group(ledger_group),
             ),
         ),
         Principal(
-            service_principal_name(services.LEDGER_PUBLISHER.name), (_writes(topics.POSTINGS),)
+            service_principal_name(services.LEDGER_PUBLISHER.name),
+            (_writes(topics.POSTINGS), _writes(topics.REGISTRY)),
         ),
     )
 
 
 def subscriber_principal(name: str) -> Principal:
-    """An incentive system reading ledger.postings, engagement.events and account.events
-    in its own groups (`<name>`, `<name>-*`)."""
+    """An incentive system reading ledger.postings, engagement.events, account.events and
+    registry.events in its own groups (`<name>`, `<name>-*`)."""
     return Principal(
         f"{SUBSCRIBER_PREFIX}{name}",
         (
             _reads(topics.POSTINGS),
             _reads(topics.ENGAGEMENT),
             _reads(topics.ACCOUNTS),
+            _reads(topics.REGISTRY),
             Grant(Resource.GROUP, name, (Operation.READ, Operation.DESCRIBE), prefixed=True),
         ),
     )

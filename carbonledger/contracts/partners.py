@@ -98,6 +98,21 @@ class Partner(BaseModel):
             raise ValueError(f"unknown behaviour types: {', '.join(unknown)}")
         return value
 
+    @model_validator(mode="after")
+    def _consent_checkable(self) -> Partner:
+        # A global key's claims meet in the key's dedupe state, not the subject's where
+        # consent is kept: dedupe could never credit them, so the registry says so now.
+        if self.consent_required:
+            global_types = sorted(t for t in self.behaviours if CATALOGUE[t].global_key)
+            if global_types:
+                raise ValueError(
+                    f"partner {self.id} requires consent and reports {', '.join(global_types)}"
+                    ", whose claims are credited once across people: consent cannot be checked"
+                    " for them yet (docs/dedupe.md, Consent); report them through a partner"
+                    " without consent_required, or remove them"
+                )
+        return self
+
     def signing_secret(self, environ: Mapping[str, str], production: bool) -> bytes | None:
         """The HTTP signing secret; outside production a documented dev secret stands in.
         Production has none for a weak one (access.weak_secret): the partner's

@@ -26,6 +26,7 @@ from carbonledger.contracts.records import (
     SubjectKind,
     ValidatedBehaviour,
 )
+from carbonledger.contracts.registry import ProceedsAllocation, RegistryTransaction
 
 _DECIMAL_TEXT = f"^{DECIMAL_TEXT_PATTERN}$"  # what ingest accepts, to the character
 
@@ -370,6 +371,21 @@ def asyncapi(examples: dict[str, list[dict[str, Any]]] | None = None) -> dict[st
                 "family links (consent.*, family.*), never in the books; keyed by subject, at "
                 "least once, idempotent by account_event_id",
             ),
+            "registry": {
+                "address": topics.REGISTRY,
+                "description": "ledger publisher → incentive systems and registry mirrors: every "
+                "registry transaction (keyed `registry`, in chain order) and every allocation of "
+                "a sale's proceeds (keyed by the contributor's account); at least once, "
+                "idempotent by tx_id and allocation_id; docs/registry.md",
+                "messages": {
+                    "transaction": {
+                        "payload": RegistryTransaction.model_json_schema(mode="serialization")
+                    },
+                    "allocation": {
+                        "payload": ProceedsAllocation.model_json_schema(mode="serialization")
+                    },
+                },
+            },
         },
         "operations": {
             "publishBehaviour": {
@@ -399,6 +415,12 @@ def asyncapi(examples: dict[str, list[dict[str, Any]]] | None = None) -> dict[st
                 "channel": {"$ref": "#/channels/accounts"},
                 "summary": "An incentive system follows consent and family links "
                 "(docs/subscribers.md)",
+            },
+            "subscribeRegistry": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/registry"},
+                "summary": "An incentive system pays out a sale's proceeds; a mirror follows "
+                "issuances, sales and retirements (docs/subscribers.md)",
             },
             "readDeadLetters": {
                 "action": "receive",

@@ -46,6 +46,7 @@ DECISIONS = "dedupe.decisions"
 POSTINGS = "ledger.postings"
 ENGAGEMENT = "engagement.events"
 ACCOUNTS = "account.events"
+REGISTRY = "registry.events"
 
 # The stream stages' faust app ids: their consumer groups and internal-topic prefixes.
 INGEST_APP_ID = services.INGEST.app_id
@@ -148,6 +149,15 @@ def pipeline_topics(partitions: int = PIPELINE_PARTITIONS) -> list[TopicSpec]:
             "AccountEvent v1",
             "dedupe",
             "ledger writer (consent history, family links), incentive systems",
+        ),
+        TopicSpec(
+            REGISTRY,
+            partitions,
+            -1,  # the registry's public history: kept, like the books it mirrors
+            "registry (transactions, in chain order) or the contributor's account",
+            "RegistryTransaction v1, ProceedsAllocation v1",
+            "ledger publisher",
+            "incentive systems (proceeds), registry mirrors",
         ),
         # Dedupe's state log (runtime/changelog.py, services/dedupe/adapters/state.py):
         # compacted, kept forever; its name and format are those of the faust table it

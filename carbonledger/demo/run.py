@@ -12,7 +12,6 @@ from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.exact import mg_to_display
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.settings import Settings
-from carbonledger.contracts.topics import DECISIONS
 from carbonledger.demo.sample import FAMILY_HEAD
 from carbonledger.ops import stack
 from carbonledger.ops.progress import LEDGER_GROUP, LagProbe
@@ -32,7 +31,7 @@ def wait_settled(settings: Settings, expected: Settlement, timeout: float = 180)
         LagProbe(settings) as probe,
     ):
         while time.monotonic() < deadline:
-            lag = probe.pipeline(views.offsets(conn, LEDGER_GROUP, DECISIONS))
+            lag = probe.pipeline(views.writer_offsets(conn, LEDGER_GROUP))
             problems = ledger_matches(conn, expected)
             if not any(lag.values()) and not problems:
                 return []
@@ -107,6 +106,24 @@ def _family_lines(family: FamilyView | None) -> list[str]:
     return lines
 
 
+def portal_lines(settings: Settings, still_up: bool) -> str:
+    """Where to see the books in a browser, and a ready development login (docs/portal.md)."""
+    base = f"http://127.0.0.1:{stack.Processes(settings).port('ledger-api')}"
+    login = f"{base}/portal/login?role=government&region=000000"
+    lines = [
+        "",
+        f"Portal (门户): {base}/portal",
+        f"  development login, a national official: {login}",
+        "  or a bearer token: carbonledger token --role government --region 000000",
+        f"  the API's documentation: {base}/v1/docs",
+    ]
+    if not still_up:
+        lines.append(
+            "  (the stack is down again: run `carbonledger demo --keep-running` to browse)"
+        )
+    return "\n".join(lines)
+
+
 def run(settings: Settings, sample: Path, keep_running: bool, keep_data: bool = False) -> int:
     """The sample through a fresh stack (the books must equal `settle` on the sample alone:
     earlier data, or a dedupe watermark from other traffic, would change them)."""
@@ -136,6 +153,7 @@ def run(settings: Settings, sample: Path, keep_running: bool, keep_data: bool = 
             "\nOK: every book equals what `carbonledger settle` computes from the sample;"
             " the three book totals are equal."
         )
+        print(portal_lines(settings, still_up=keep_running or already_up))
         return 0
     finally:
         if not (keep_running or already_up):

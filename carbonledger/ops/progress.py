@@ -11,6 +11,7 @@ from carbonledger.contracts.settings import Settings
 from carbonledger.ops.admin import admin_client, committed_offsets
 
 LEDGER_GROUP = services.LEDGER_WRITER.app_id
+LEDGER_TOPICS = (topics.DECISIONS, topics.ACCOUNTS)  # what the ledger writer reads
 STAGE_GROUPS = {
     topics.INGEST_APP_ID: None,  # every partner topic
     topics.QUANTIFY_APP_ID: topics.VALIDATED,
@@ -49,13 +50,18 @@ class LagProbe:
             max(0, end - committed.get(tp, 0)) for tp, end in self.end_offsets(names).items()
         )
 
-    def pipeline(self, ledger_offsets: dict[int, int]) -> dict[str, int]:
-        """Lag of every stage; the ledger writer's offsets come from its own table."""
+    def pipeline(self, ledger_offsets: dict[str, dict[int, int]]) -> dict[str, int]:
+        """Lag of every stage; the ledger writer's offsets (of each topic it reads:
+        decisions and account events) come from its own table."""
         partner_topics = sorted(t for t in self.admin.list_topics() if topics.partner_of_topic(t))
         lag = {
             group: self.lag([topic] if topic else partner_topics, self.committed(group))
             for group, topic in STAGE_GROUPS.items()
         }
-        ledger = {TopicPartition(topics.DECISIONS, p): o for p, o in ledger_offsets.items()}
-        lag[LEDGER_GROUP] = self.lag([topics.DECISIONS], ledger)
+        ledger = {
+            TopicPartition(topic, p): o
+            for topic in LEDGER_TOPICS
+            for p, o in ledger_offsets.get(topic, {}).items()
+        }
+        lag[LEDGER_GROUP] = self.lag(list(LEDGER_TOPICS), ledger)
         return lag

@@ -38,4 +38,7 @@ def ledger_matches(conn: psycopg.Connection, expected: Settlement) -> list[str]:
     units = {a for a in views.unit_accounts(conn) if personal.get(a)}
     if units != {a for a in expected.units if expected.personal.get(a)}:
         problems.append(f"personal: {len(units)} unit accounts, {len(expected.units)} expected")
+    recorded = views.account_event_counts(conn)
+    if recorded != dict(expected.account_events):
+        problems.append(f"account events: {recorded} recorded, {dict(expected.account_events)}")
     return problems

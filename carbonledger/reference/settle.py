@@ -43,6 +43,7 @@ from carbonledger.services.dedupe.service import (
     behaviour_clock,
     is_account,
     is_engagement,
+    moves_watermark,
 )
 from carbonledger.services.ingest.service import PartnerRecord, admit_records
 from carbonledger.services.ledger.domain.postings import postings_for
@@ -131,7 +132,9 @@ def settle(
         return result
     people = MemoryState()
     dedupe = Dedupe(people, window, Outcomes(result))
-    dedupe.advance(0, max(behaviour_clock(c) for c in claims))
+    behaviours = [behaviour_clock(c) for c in claims if moves_watermark(c)]
+    if behaviours:
+        dedupe.advance(0, max(behaviours))
     posted: set[UUID] = set()  # as the ledger does: a re-emitted decision posts nothing
     engaged: dict[UUID, str] = {}  # as a subscriber does: idempotent by engagement id
     accounted: dict[UUID, str] = {}  # as the ledger does: idempotent by account event id

@@ -24,6 +24,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carbonledger.contracts.metrics import exposition
+from carbonledger.runtime.bearer import public
 
 # The /readyz body of a FastAPI app, called as a dependency (it may take the request or
 # a connection); its "ready" says whether to send the process work.
@@ -54,7 +55,8 @@ def health_router(
     `readiness` is called as a FastAPI dependency, so it may ask for the request or a
     connection; its return annotation is the /readyz response model. `documented` puts
     /healthz and /readyz in the app's OpenAPI (/metrics never is)."""
-    router = APIRouter(tags=list(tags or []))
+    # Public (DOMAIN §14): probes and Prometheus carry no token.
+    router = APIRouter(tags=list(tags or []), dependencies=[Depends(public)])
     ready_model = get_type_hints(readiness)["return"]
 
     @router.get("/healthz", include_in_schema=documented)

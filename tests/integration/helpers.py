@@ -11,16 +11,18 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import psycopg
 from kafka import KafkaConsumer
 
 from carbonledger.contracts import topics as t
 from carbonledger.contracts.calendar import CST
+from carbonledger.contracts.roles import Role
 from carbonledger.contracts.settings import Settings
-from carbonledger.contracts.topics import DECISIONS
 from carbonledger.demo.sample import dumps, subject_of, week_of_traffic
 from carbonledger.ops.progress import LEDGER_GROUP, LagProbe
 from carbonledger.reference.reconcile import expected_from
+from carbonledger.runtime.tokens import Grant, TokenSettings, mint_development_token
 from carbonledger.services.ledger.adapters import views
 
 PARTNERS = ("shenzhen-metro", "navi-maps", "green-bank")
@@ -85,7 +87,7 @@ def wait_for_balances(
     with LagProbe(settings) as probe:
         while time.monotonic() < deadline:
             got = personal_balances(conn, set(want))
-            lag = probe.pipeline(views.offsets(conn, LEDGER_GROUP, DECISIONS))
+            lag = probe.pipeline(views.writer_offsets(conn, LEDGER_GROUP))
             if got == want and not any(lag.values()):
                 return got
             time.sleep(0.5)
@@ -177,3 +179,21 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
+
+
+def bearer(
+    role: Role = Role.AUDITOR,
+    subject: str | None = None,
+    partner: str | None = None,
+    region: str | None = None,
+) -> dict[str, str]:
+    """An Authorization header with a development token of the test stack's key
+    (the auditor's by default: these tests check the books, not who may read them)."""
+    grant = Grant(role, subject=subject, partner=partner, region=region)
+    token = mint_development_token(TokenSettings(), grant)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def read_api(url: str, **options: Any) -> httpx.Response:
+    """GET from the ledger API as an auditor."""
+    return httpx.get(url, headers=bearer(), **options)

@@ -40,6 +40,7 @@ from carbonledger.services.ledger.adapters.books import Books
 from carbonledger.services.ledger.adapters.migrations import migrate
 from carbonledger.services.ledger.entrypoints.api import create_app
 from carbonledger.services.ledger.service import Postings
+from tests.integration.helpers import bearer
 from tests.integration.test_ledger import decisions
 from tests.unit.test_accounts import account_event
 
@@ -76,7 +77,7 @@ def conn(settings: Settings, scratch: str) -> Iterator[psycopg.Connection]:
 @pytest.fixture()
 def api(scratch: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     monkeypatch.setenv("CARBON_PG_DATABASE", scratch)
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), headers=bearer()) as client:
         yield client
 
 

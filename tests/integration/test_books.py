@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 
@@ -22,7 +21,7 @@ from carbonledger.runtime.producers import producer
 from carbonledger.services.ledger.adapters import audit
 from carbonledger.services.ledger.adapters.books import Books
 from tests.factories import reversal
-from tests.integration.helpers import books_balanced, cli, personal_balances, scan
+from tests.integration.helpers import books_balanced, cli, personal_balances, read_api, scan
 from tests.integration.test_ledger import decisions
 
 pytestmark = pytest.mark.integration
@@ -35,7 +34,7 @@ def in_region(batch: list[Decision], region: str) -> list[Decision]:
 
 
 def government(base: str, region: str) -> dict[str, Any]:
-    response = httpx.get(f"{base}/v1/ledgers/government/{region}")
+    response = read_api(f"{base}/v1/ledgers/government/{region}")
     return response.json() if response.status_code == 200 else {"total": {"mg": 0}}
 
 
@@ -72,10 +71,10 @@ def test_a_district_rolls_up_to_its_city_province_and_nation_and_nowhere_else(
     province = government(base, "420000")
     assert province["level"] == "province" and province["name"] == "湖北省"
     assert {c["code"]: c["total"]["mg"] for c in province["children"]}["420100"] == after["420100"]
-    enterprise = httpx.get(f"{base}/v1/ledgers/enterprise/shenzhen-metro").json()
+    enterprise = read_api(f"{base}/v1/ledgers/enterprise/shenzhen-metro").json()
     assert enterprise["by_region"]["420111"]["mg"] >= added
     assert enterprise["by_province"]["420000"]["mg"] >= added
-    assert httpx.get(f"{base}/v1/ledgers/government/999999").status_code == 404
+    assert read_api(f"{base}/v1/ledgers/government/999999").status_code == 404
 
 
 def verify_cli(*args: str) -> tuple[int, dict[str, Any]]:
@@ -237,7 +236,7 @@ def test_an_employer_account_sums_linked_employees_postings_since_linking(
     books.apply(before_link, f"test-{uuid.uuid4()}", [])
     people = sorted({d.claim.subject for d in before_link})
     employer = f"acme-{uuid.uuid4().hex[:8]}"
-    assert httpx.get(f"{base}/v1/ledgers/employer/{employer}").status_code == 404
+    assert read_api(f"{base}/v1/ledgers/employer/{employer}").status_code == 404
     assert cli("employer", "link", employer, *people).stdout.startswith("linked 3")
     enterprise_total = books.totals()["enterprise"]
     after_link = [
@@ -250,7 +249,7 @@ def test_an_employer_account_sums_linked_employees_postings_since_linking(
         for d in before_link[:2]
     ]
     books.apply(after_link, f"test-{uuid.uuid4()}", [])
-    body = httpx.get(f"{base}/v1/ledgers/employer/{employer}").json()
+    body = read_api(f"{base}/v1/ledgers/employer/{employer}").json()
     assert body["members"] == 3
     assert body["total"]["mg"] == sum(d.amount_mg for d in after_link)
     assert body["by_month"]["2026-10"]["mg"] == body["total"]["mg"]

@@ -20,7 +20,6 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-import httpx
 import psycopg
 import pytest
 
@@ -30,7 +29,7 @@ from carbonledger.demo.sample import subject_of
 from carbonledger.ops import stack
 from carbonledger.ops.publish import publish
 from carbonledger.reference.reconcile import expected_from
-from tests.integration.helpers import books_balanced, wait_for_balances
+from tests.integration.helpers import books_balanced, read_api, wait_for_balances
 from tests.integration.test_global_keys import books_of_events
 
 pytestmark = pytest.mark.integration
@@ -144,7 +143,7 @@ def explains_no_consent(settings: Settings, db: psycopg.Connection) -> None:
     ).fetchone()
     assert row is not None
     base = f"http://127.0.0.1:{8000 + settings.port_offset}/v1/claims"
-    answer = httpx.get(f"{base}/{BANK}/{row[0]}").json()
+    answer = read_api(f"{base}/{BANK}/{row[0]}").json()
     assert answer["status"] == "not_credited" and answer["reason"] == "no_consent", answer
     assert answer["credited"]["mg"] == 0
 
@@ -161,11 +160,11 @@ def history_is_complete(settings: Settings, records: list[Record]) -> None:
     url = f"http://127.0.0.1:{8000 + settings.port_offset}/v1/consents/{rider}"
     deadline = time.monotonic() + 60
     while True:
-        history = httpx.get(url).json()["history"]
+        history = read_api(url).json()["history"]
         if len(history) >= len(sent) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     assert sorted(h["event"]["id"] for h in history) == sorted(sent)
     # HISTORIES[4]: granted, withdrawn a day and a half later, granted again on day 4.
     assert [h["type"] for h in history] == ["granted", "withdrawn", "granted"]
-    assert httpx.get(url).json()["in_force"][BANK]["state"] == "granted"
+    assert read_api(url).json()["in_force"][BANK]["state"] == "granted"

@@ -11,7 +11,6 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
@@ -24,6 +23,7 @@ from tests.integration.helpers import (
     city,
     expected,
     latest_kinds,
+    read_api,
     trace,
     trips,
     wait_for_balances,
@@ -102,7 +102,7 @@ def test_claim_explanation_names_the_winner_and_the_reversal(
     base = f"http://127.0.0.1:{8000 + settings.port_offset}/v1/claims"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        loser = httpx.get(f"{base}/navi-maps/explain-maps-1").json()
+        loser = read_api(f"{base}/navi-maps/explain-maps-1").json()
         if loser.get("status") == "duplicate":
             break
         time.sleep(0.5)
@@ -112,7 +112,7 @@ def test_claim_explanation_names_the_winner_and_the_reversal(
     assert [d["kind"] for d in loser["decisions"]] == ["credit", "reverse", "duplicate"]
     assert loser["decisions"][1]["reason"] == "displaced"
     assert "evidence rank" in loser["decisions"][2]["reason_detail"]
-    winner = httpx.get(f"{base}/shenzhen-metro/explain-metro-1").json()
+    winner = read_api(f"{base}/shenzhen-metro/explain-metro-1").json()
     assert winner["status"] == "credited" and winner["credited"]["mg"] == 560_400
     assert winner["duplicates"] == [{"source": "navi-maps", "id": "explain-maps-1"}]
 

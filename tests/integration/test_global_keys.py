@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 import yaml
@@ -38,7 +37,13 @@ from carbonledger.ops import stack
 from carbonledger.ops.publish import publish
 from carbonledger.reference.reconcile import expected_from
 from carbonledger.services.ledger.adapters import views
-from tests.integration.helpers import books_balanced, latest_kinds, scan, wait_for_balances
+from tests.integration.helpers import (
+    books_balanced,
+    latest_kinds,
+    read_api,
+    scan,
+    wait_for_balances,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -180,9 +185,9 @@ def test_one_batch_of_two_people_is_credited_once_despite_a_killed_dedupe(
     assert units == {a for a in settled.units if a in want} and len(units) == 1
     (unit,) = units
     base = f"http://127.0.0.1:{8000 + configured.port_offset}/v1/ledgers/personal"
-    assert httpx.get(f"{base}/{unit}").json()["subject_kind"] == "unit"
+    assert read_api(f"{base}/{unit}").json()["subject_kind"] == "unit"
     person = next(a for a in want if a != unit)
-    assert httpx.get(f"{base}/{person}").json()["subject_kind"] == "person"
+    assert read_api(f"{base}/{person}").json()["subject_kind"] == "person"
 
 
 def explained_across_people(settings: Settings, db: psycopg.Connection) -> None:
@@ -196,11 +201,11 @@ def explained_across_people(settings: Settings, db: psycopg.Connection) -> None:
     assert row is not None  # some batch was won by another person's report
     source, event_id, loser, winner = row
     base = f"http://127.0.0.1:{8000 + settings.port_offset}/v1/claims"
-    answer = httpx.get(f"{base}/{source}/{event_id}").json()
+    answer = read_api(f"{base}/{source}/{event_id}").json()
     assert answer["status"] == "duplicate" and answer["credited"]["mg"] == 0
     won = answer["duplicate_of"]
     assert won is not None and loser != winner
-    assert {"source": source, "id": event_id} in httpx.get(
+    assert {"source": source, "id": event_id} in read_api(
         f"{base}/{won['source']}/{won['id']}"
     ).json()["duplicates"]
 

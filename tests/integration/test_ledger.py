@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import httpx
 import psycopg
 import pytest
 
@@ -23,6 +22,7 @@ from carbonledger.services.ledger.adapters.books import Books
 from carbonledger.services.ledger.domain.batches import Offset
 from carbonledger.services.quantify.domain.quantify import quantify
 from tests.factories import admitted, metro, raw
+from tests.integration.helpers import read_api
 from tests.unit.test_accounts import account_event
 from tests.unit.test_quantify import SHIPPED
 
@@ -87,7 +87,7 @@ def test_api_serves_personal_ledger_and_equal_totals(
     Books(db).apply(decisions("api", 3), f"test-{uuid.uuid4()}", [])
     base = f"http://127.0.0.1:{running_stack.port('ledger-api')}"
     subject = subject_of("+86-api-0")
-    body = httpx.get(f"{base}/v1/ledgers/personal/{subject}?limit=1").json()
+    body = read_api(f"{base}/v1/ledgers/personal/{subject}?limit=1").json()
     assert body["balance"] == {"mg": 467_000, "kg": "0.467000", "t": "0.000467000"}
     assert body["by_month"]["2026-10"]["mg"] == 467_000
     assert body["by_behaviour_type"]["travel.metro"]["mg"] == 467_000
@@ -97,11 +97,11 @@ def test_api_serves_personal_ledger_and_equal_totals(
         "1",
     )
     assert posting["event_id"] == "api-0"
-    assert httpx.get(f"{base}/v1/ledgers/personal/{'0' * 64}").status_code == 404
-    assert httpx.get(f"{base}/v1/ledgers/personal/not-a-subject").status_code == 422
-    totals = httpx.get(f"{base}/v1/ledgers/totals").json()
+    assert read_api(f"{base}/v1/ledgers/personal/{'0' * 64}").status_code == 404
+    assert read_api(f"{base}/v1/ledgers/personal/not-a-subject").status_code == 422
+    totals = read_api(f"{base}/v1/ledgers/totals").json()
     assert totals["balanced"] is True
-    assert httpx.get(f"{base}/v1/openapi.json").json()["info"]["title"] == "Carbon inclusion ledger"
+    assert read_api(f"{base}/v1/openapi.json").json()["info"]["title"] == "Carbon inclusion ledger"
 
 
 def test_the_writer_records_account_events_from_the_broker_with_the_decisions(
@@ -135,11 +135,9 @@ def test_every_credited_amount_traces_to_event_methodology_and_factor_sources(
 ) -> None:
     Books(db).apply(decisions("trace", 1), f"test-{uuid.uuid4()}", [])
     base = f"http://127.0.0.1:{running_stack.port('ledger-api')}"
-    ledger = httpx.get(f"{base}/v1/ledgers/personal/{subject_of('+86-trace-0')}").json()
+    ledger = read_api(f"{base}/v1/ledgers/personal/{subject_of('+86-trace-0')}").json()
     (posting,) = ledger["recent_postings"]
-    explained = httpx.get(
-        f"{base}/v1/claims/{posting['event_source']}/{posting['event_id']}"
-    ).json()
+    explained = read_api(f"{base}/v1/claims/{posting['event_source']}/{posting['event_id']}").json()
     assert explained["status"] == "credited"
     assert explained["credited"] == posting["amount"]
     (decision,) = explained["decisions"]
@@ -151,4 +149,4 @@ def test_every_credited_amount_traces_to_event_methodology_and_factor_sources(
     (factor,) = claim["factors"]
     assert (factor["value"], factor["unit"]) == ("46.7", "gCO2/person-km")
     assert "深圳商报" in factor["source"]
-    assert httpx.get(f"{base}/v1/claims/shenzhen-metro/never-sent").status_code == 404
+    assert read_api(f"{base}/v1/claims/shenzhen-metro/never-sent").status_code == 404

@@ -59,7 +59,9 @@ def test_only_ingest_reads_partner_topics_and_only_the_gateway_writes_all_of_the
             {topics.CLAIMS},
             {topics.DECISIONS, topics.ENGAGEMENT, topics.ACCOUNTS, topics.REJECTED, topics.CLAIMS},
         ),
-        ("ledger-writer", {topics.DECISIONS, topics.ACCOUNTS}, {topics.REJECTED}),
+        # It reads partners' dead letters too, for each partner to read its own.
+        ("ledger-writer", {topics.DECISIONS, topics.ACCOUNTS, topics.REJECTED}, {topics.REJECTED}),
+        ("ledger-publisher", set(), {topics.POSTINGS, topics.REGISTRY}),
     ],
 )
 def test_each_stage_reads_its_input_and_writes_its_outputs(
@@ -210,3 +212,19 @@ def test_replicated_topics_require_two_in_sync_copies() -> None:
     assert durability(Settings(topic_replication_factor=3)) == {"min.insync.replicas": "2"}
     with pytest.raises(ValueError):
         Settings(topic_replication_factor=0)
+
+
+def test_only_the_publisher_writes_registry_events_and_subscribers_read_them() -> None:
+    principals = by_name()
+    writers = {
+        n
+        for n, p in principals.items()
+        if (topics.REGISTRY, False) in topic_rights(p, Operation.WRITE)
+    }
+    readers = {
+        n
+        for n, p in principals.items()
+        if (topics.REGISTRY, False) in topic_rights(p, Operation.READ)
+    }
+    assert writers == {"svc-ledger-publisher"}
+    assert readers == {"incentive-points"}

@@ -44,6 +44,46 @@ def test_the_commands_are_the_ones_operators_and_scripts_use() -> None:
     }  # fmt: skip
 
 
+# The registry's commands and flags as issue 21 names them: operators script them.
+REGISTRY_FLAGS = {
+    "registry issue": {
+        "--region", "--methodology", "--from", "--to", "--package", "--verifier", "--unit-type",
+        "--manifest-hash", "--verified-at",
+    },
+    "registry account create": {"--id", "--name", "--kind", "--request-id"},
+    "registry transfer": {
+        "--from", "--to", "--units", "--price-fen", "--venue", "--date", "--request-id",
+    },
+    "registry retire": {
+        "--account", "--units", "--beneficiary", "--purpose", "--period-from", "--period-to",
+        "--serial", "--request-id",
+    },
+    "registry show": set(),
+    "registry balance": set(),
+}  # fmt: skip
+
+
+def test_the_registry_commands_keep_the_names_and_flags_operators_script() -> None:
+    commands = {" ".join(path): command for path, command in ALL_COMMANDS}
+    for name, flags in REGISTRY_FLAGS.items():
+        options = {o for p in commands[name].params for o in getattr(p, "opts", ())}
+        assert options - {"--help"} >= flags, name
+        assert options - {"--help"} <= flags | {p.name for p in commands[name].params}, name
+
+
+def test_registry_issue_runs_with_exactly_the_flags_the_issue_lists() -> None:
+    # --manifest-hash is optional: absent, the package's own hash is the one signed.
+    commands = {" ".join(path): command for path, command in ALL_COMMANDS}
+    required = {o for p in commands["registry issue"].params if p.required for o in p.opts}
+    assert required == {"--region", "--methodology", "--from", "--to", "--package", "--verifier"}
+
+
+def test_a_refused_registry_operation_exits_2_with_its_reason() -> None:
+    done = runner.invoke(app, ["registry", "show", "CN-CIER-not-a-serial"])
+    assert done.exit_code == 2
+    assert "is not a serial" in done.output
+
+
 @pytest.mark.parametrize(
     ("path", "command"), ALL_COMMANDS, ids=[" ".join(p) or "carbonledger" for p, _ in ALL_COMMANDS]
 )

@@ -11,12 +11,14 @@ import re
 import zlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
+from pydantic import ValidationError
 
 from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.groups import dedupe_group
@@ -36,6 +38,7 @@ from carbonledger.reference.settle import settle
 from carbonledger.runtime.changelog import ChangelogTable
 from carbonledger.services.dedupe.adapters.memory import MemoryState
 from carbonledger.services.dedupe.adapters.state import ChangelogState, decode_person, encode_person
+from carbonledger.services.dedupe.domain import consent as consent_rule
 from carbonledger.services.dedupe.domain.activities import event_key
 from carbonledger.services.dedupe.domain.expiry import expires_on
 from carbonledger.services.dedupe.domain.person import PersonState, observe, prune
@@ -59,7 +62,7 @@ METHODOLOGIES = load_methodologies(Settings().methodology_dir)
 
 def registry() -> PartnerRegistry:
     """Two partners that credit only with consent, and one that needs none."""
-    partner = {"kind": "test", "behaviours": ["travel.metro", "recycle.item"]}
+    partner = {"kind": "test", "behaviours": ["travel.metro"]}
     return parse_registry(
         {
             "partners": [
@@ -122,10 +125,10 @@ def withdraw(partner: str, minute: int, **more: Any) -> Record:
     return consent(partner, "withdrawn", minute, **more)
 
 
-def claims_of(records: list[Record]) -> list[ReductionClaim]:
+def claims_of(records: list[Record], now: datetime = NOW) -> list[ReductionClaim]:
     arrivals = [PartnerRecord(p, None, raw, "batch", 0, n) for n, (p, raw) in enumerate(records)]
     found = []
-    for outcome in admit_records(arrivals, REGISTRY_, now=NOW):
+    for outcome in admit_records(arrivals, REGISTRY_, now=now):
         assert isinstance(outcome, ValidatedBehaviour), outcome
         found.append(quantify_behaviour(outcome, METHODOLOGIES))
     return found
@@ -238,6 +241,24 @@ def test_partners_without_consent_required_are_untouched_by_consent_records() ->
     assert [d for d in mixed if d.claim.event.source == MAPS] == bare
 
 
+def test_a_group_with_no_claim_that_needs_consent_does_no_consent_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Claims of partners without consent_required pay nothing for the rule: no
+    consent records gathered, none looked up, not even when the group holds some."""
+    rides = claims_of([ride(MAPS, 1, 60), ride(MAPS, 2, 180), withdraw(MAPS, 0), grant(GOV, 0)])
+    expected = resolve(rides)
+
+    def no_work(claims: object) -> NoReturn:
+        raise AssertionError("consent work for a group that needs none")
+
+    monkeypatch.setattr(consent_rule, "Consents", no_work)
+    assert resolve(rides[:2]) == {k: expected[k] for k in (f"{MAPS}/ride-1", f"{MAPS}/ride-2")}
+    assert resolve(rides) == expected
+    with pytest.raises(AssertionError, match="consent work"):
+        resolve([*rides, *claims_of([ride(GOV, 3, 300)])])
+
+
 def test_a_claim_without_consent_does_not_displace_another_partners_credit() -> None:
     """The metro operator's report (rank 30) would win the trip; without consent it
     takes no part in dedupe, so the map app's report of it stays credited."""
@@ -267,9 +288,19 @@ def test_caps_count_only_the_credited_claims() -> None:
     assert before_both[f"{GOV}/c-2"].status is Status.CAPPED
 
 
+def test_a_consent_partner_may_not_report_global_key_types() -> None:
+    """The registry refuses what dedupe could never credit, at start-up."""
+    entry = {"id": GOV, "name": GOV, "kind": "test", "consent_required": True}
+    with pytest.raises(ValidationError, match=r"recycle\.item.*consent cannot be checked"):
+        parse_registry({"partners": [{**entry, "behaviours": ["travel.metro", "recycle.item"]}]})
+    without = {**entry, "consent_required": False, "behaviours": ["recycle.item"]}
+    assert parse_registry({"partners": [without]}).ids == [GOV]
+
+
 def test_a_global_key_claim_from_a_consent_partner_is_not_credited() -> None:
     """A recycling batch is de-duplicated across people, away from its reporter's
-    consent records: conservatively not credited, saying why."""
+    consent records: conservatively not credited, saying why (a registry edited
+    since start-up, or a claim redriven from before the flag was set)."""
     batch = claim(GOV, "b-1", 60, 0, subject=ALICE, day=12, activity_class="recycle",
                   behaviour_type="recycle.item", natural_key="batch-1")  # fmt: skip
     batch = batch.model_copy(update={"consent_required": True})
@@ -299,6 +330,84 @@ def test_readings_without_consent_are_no_household_history() -> None:
     partly = resolve([*week, household_consent(4)])
     assert partly[day_8].reason == "needs_household_history"
     assert partly[event_key(week[0])].reason == Why.NO_CONSENT
+
+
+# A consent history as the oracle reads it, per subject and partner: (minute, withdrawn).
+ConsentHistory = list[tuple[int, bool]]
+ConsentRecords = list[tuple[str, str, int, bool]]  # (subject, partner, minute, withdrawn)
+
+
+def in_force(history: ConsentHistory, end: int) -> bool:
+    """The oracle, by brute force over the history: the latest record at or before the
+    end (a withdrawal after a grant of the same instant) is a grant."""
+    latest = max((r for r in history if r[0] <= end), default=None)
+    return latest is not None and not latest[1]
+
+
+def history_of(records: ConsentRecords, subject: str, partner: str) -> ConsentHistory:
+    return [
+        (minute, withdrawn) for s, p, minute, withdrawn in records if (s, p) == (subject, partner)
+    ]
+
+
+def consent_records(records: ConsentRecords) -> list[Record]:
+    """(subject, partner, minute, withdrawn) as consent records, each its own evidence."""
+    return [
+        consent(p, "withdrawn" if withdrawn else "granted", minute, subject=s, n=n)
+        for n, (s, p, minute, withdrawn) in enumerate(records)
+    ]
+
+
+PARTNERS = (GOV, OTHER_GOV, MAPS)
+
+
+@st.composite
+def short_histories(
+    draw: st.DrawFn,
+) -> tuple[ConsentRecords, list[tuple[str, int]]]:
+    """Grants and withdrawals of Alice and Bob to 1–3 partners on a half-hour grid (so
+    records fall on behaviours' ends and on each other), and Alice's rides with those
+    partners, one per slot (no two the same trip)."""
+    partners = draw(st.lists(st.sampled_from(PARTNERS), min_size=1, max_size=3, unique=True))
+    records = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from((ALICE, BOB)),
+                st.sampled_from(partners),
+                st.integers(0, 12).map(lambda q: 30 * q),
+                st.booleans(),
+            ),
+            max_size=10,
+        )
+    )
+    rides = draw(
+        st.lists(
+            st.tuples(st.sampled_from(partners), st.integers(1, 12).map(lambda q: 30 * q)),
+            min_size=1,
+            max_size=8,
+            unique_by=lambda r: r[1],
+        )
+    )
+    return records, rides
+
+
+@settings(max_examples=100, deadline=None)
+@given(history=short_histories(), order=st.randoms(use_true_random=False))
+def test_credited_iff_the_oracle_says_the_consent_was_in_force(
+    history: tuple[ConsentRecords, list[tuple[str, int]]], order: random.Random
+) -> None:
+    """Whatever the records and their order, each ride is credited exactly when the
+    oracle finds its partner needs no consent or Alice's was in force at its end."""
+    records, rides = history
+    arrivals = consent_records(records) + [ride(p, n, end) for n, (p, end) in enumerate(rides)]
+    order.shuffle(arrivals)
+    found = outcomes(arrivals)
+    for n, (partner, end) in enumerate(rides):
+        outcome = found[f"{partner}/ride-{n}"]
+        if partner == MAPS or in_force(history_of(records, ALICE, partner), end):
+            assert (outcome.status, outcome.amount_mg) == (Status.CREDITED, RIDE_MG)
+        else:
+            assert (outcome.status, outcome.reason) == (Status.NOT_CREDITED, Why.NO_CONSENT)
 
 
 # --- order independence, through the stream's use case and settle ------------------
@@ -358,6 +467,99 @@ def test_settle_gives_the_same_books_from_shuffled_records(seed: int) -> None:
     assert result.as_json()["no_consent"] == 4 and result.as_json()["consent_records"] == 4
     assert result.account_events == {"consent.granted": 3, "consent.withdrawn": 1}
     assert result.outcomes["replay"] == 5
+
+
+DAVE = subject_of("+86-consent-dave")  # in Alice's partition: her rides move his watermark
+PEOPLE = (ALICE, BOB, DAVE)
+MINUTES_A_DAY = 24 * 60
+HISTORY_DAYS = 40  # longer than the window: claims pruned, consent superseded, people expired
+LATER = NOW + timedelta(days=HISTORY_DAYS)
+# The longest a record takes to arrive: under the window, so no behaviour is late and no
+# consent record arrives after a behaviour it decides has left the state.
+SLOWEST = 6 * MINUTES_A_DAY
+
+
+@st.composite
+def long_histories(draw: st.DrawFn) -> tuple[list[Record], Counter[str]]:
+    """Three people's consent records (to the metro operator and to the map app, which
+    needs none) and rides over 40 days, each arriving up to six days after its time,
+    with replays arriving any time later; and the personal book the oracle expects:
+    each trip credited once if any report of it is (the map app's always are)."""
+    day = st.integers(0, HISTORY_DAYS - 1).map(lambda d: d * MINUTES_A_DAY)
+    partner = st.sampled_from((GOV, MAPS))
+    records = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(PEOPLE),
+                partner,
+                st.tuples(day, st.integers(0, 95)).map(lambda t: t[0] + 15 * t[1]),
+                st.booleans(),
+            ),
+            max_size=14,
+        )
+    )
+    rides = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(PEOPLE),
+                partner,
+                st.tuples(day, st.integers(1, 47)).map(lambda t: t[0] + 30 * t[1]),
+            ),
+            max_size=16,
+        )
+    )
+    # Alice and Bob ride on the first and the last day: the window passes their history.
+    last = (HISTORY_DAYS - 1) * MINUTES_A_DAY
+    rides += [(s, MAPS, d + 12 * 60) for s in (ALICE, BOB) for d in (0, last)]
+    timed = [
+        (minute, r) for (_, _, minute, _), r in zip(records, consent_records(records), strict=True)
+    ]
+    timed += [(end, ride(p, n, end, subject=s)) for n, (s, p, end) in enumerate(rides)]
+    delays = draw(st.lists(st.integers(0, SLOWEST), min_size=len(timed), max_size=len(timed)))
+    arriving = [(t + delay, record) for (t, record), delay in zip(timed, delays, strict=True)]
+    replays = draw(
+        st.lists(
+            st.tuples(st.integers(0, len(timed) - 1), st.integers(0, HISTORY_DAYS * MINUTES_A_DAY)),
+            max_size=8,
+        )
+    )
+    arriving += [(arriving[i][0] + later, arriving[i][1]) for i, later in replays]
+    arrivals = [record for _, record in sorted(arriving, key=lambda a: a[0])]
+    trips = {
+        (s, end) for s, p, end in rides if p == MAPS or in_force(history_of(records, s, GOV), end)
+    }
+    return arrivals, Counter({s: RIDE_MG * sum(1 for t in trips if t[0] == s) for s in PEOPLE})
+
+
+@settings(max_examples=50, deadline=None)
+@given(history=long_histories())
+def test_histories_longer_than_the_window_give_the_oracles_and_settles_books(
+    history: tuple[list[Record], Counter[str]],
+) -> None:
+    """Through the stream's use case over its changelog state (each state encoded and
+    decoded on every claim), where the window forgets what it has passed, the books
+    are those of `settle` over the same records, whose one batch needs a window over
+    the whole history to see each behaviour as the stream did: in time."""
+    arrivals, expected = history
+    table = ChangelogTable("people-changelog", Settings())
+    with table.transaction():
+        book, _ = stream(claims_of(arrivals, LATER), ChangelogState(table))
+        held = [
+            decode_person(v)
+            for n in range(4)
+            for k, v in table.current().partition(n).items()
+            if not k.startswith(b"~")
+        ]
+    whole = timedelta(days=HISTORY_DAYS)
+    settled = settle(arrivals, REGISTRY_, METHODOLOGIES, LATER, window=whole)
+    assert book == {a: v for a, v in settled.personal.items() if v} == +expected
+    # The window did pass over the history: the first day's rides are forgotten.
+    assert all(
+        c.ended_at > at(MINUTES_A_DAY)
+        for state in held
+        for c in state.claims.values()
+        if not consent_rule.is_consent(c)
+    )
 
 
 def test_a_behaviour_before_its_grant_is_credited_when_the_grant_arrives() -> None:
@@ -420,6 +622,27 @@ def test_a_consent_record_older_than_the_window_is_kept_and_still_decides() -> N
     assert credit.kind is DecisionKind.CREDIT
     reverse, record = dedupe.observe(0, old_withdrawal).decisions
     assert reverse.reverses == credit.decision_id and record.reason == Why.NO_CONSENT
+
+
+def test_a_consent_record_leaves_the_partitions_watermark_alone() -> None:
+    """A consent given ten days after the partition's newest behaviour (someone signing
+    up today while their partner's data runs behind) is no behaviour: it moves no
+    watermark, so another subject's ride six days older than the newest is in time."""
+    dedupe, table = stream_state()
+    days = MINUTES_A_DAY
+    newest, given_later, older = claims_of(
+        [
+            ride(MAPS, 1, 20 * days, subject=BOB),
+            grant(GOV, 30 * days),
+            ride(MAPS, 2, 14 * days, subject=BOB),
+        ]
+    )
+    dedupe.observe(0, newest)
+    assert dedupe.observe(0, given_later).accounts
+    mark = table.current().partition(0)[b"~watermark/0"]
+    assert mark == newest.ended_at.isoformat().encode()
+    seen = dedupe.observe(0, older)
+    assert not seen.late and [d.kind for d in seen.decisions] == [DecisionKind.CREDIT]
 
 
 def person(records: list[Record]) -> PersonState:

@@ -57,6 +57,7 @@ def post(
     ts: int | None = None,
     partner: str = "shenzhen-metro",
     signature: str | None = None,
+    path: str = "/v1/events",
 ) -> httpx.Response:
     stamp = str(ts if ts is not None else int(time.time()))
     headers = {
@@ -66,7 +67,7 @@ def post(
         "Content-Type": "application/json",
     }
     # starlette's TestClient subclasses httpx2's Client if it can, so mypy sees no types on it.
-    answer: httpx.Response = TestClient(app).post("/v1/events", content=body, headers=headers)
+    answer: httpx.Response = TestClient(app).post(path, content=body, headers=headers)
     return answer
 
 
@@ -95,6 +96,21 @@ def test_the_gateway_admits_a_units_event_and_refuses_an_unknown_subjectkind(
         ("u-2", "rejected", "invalid_envelope"),
     ]
     assert sender.sent == [("partner.shenzhen-metro.events", raw(unit))]
+
+
+def test_a_dry_run_answers_as_a_post_would_and_publishes_nothing(sender: FakeSender) -> None:
+    good, far = metro(id="d-1"), metro(id="d-2", data_distance_km="900")
+    body = b"[" + raw(good) + b"," + raw(far) + b"]"
+    checked = post(body, path="/v1/events/dry-run")
+    assert checked.status_code == 200 and sender.sent == []
+    assert [(r["id"], r["status"], r["reason"]) for r in checked.json()["results"]] == [
+        ("d-1", "accepted", None),
+        ("d-2", "rejected", "out_of_bounds"),
+    ]
+    assert post(body, path="/v1/events/dry-run", signature="0" * 64).status_code == 401
+    sent = post(body, ts=int(time.time()) - 1)  # signed anew: a replayed signature is refused
+    assert sent.json()["results"] == checked.json()["results"]
+    assert sender.sent == [("partner.shenzhen-metro.events", raw(good))]
 
 
 def test_one_event_without_an_array_is_accepted(sender: FakeSender) -> None:
@@ -356,7 +372,7 @@ def test_importing_the_gateway_builds_nothing_until_app_is_asked_for() -> None:
         "print(json.dumps([built_at_import, app is gateway.app, sorted(app.openapi()['paths'])]))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert json.loads(done.stdout) == [False, True, ["/v1/events"]]
+    assert json.loads(done.stdout) == [False, True, ["/v1/events", "/v1/events/dry-run"]]
 
 
 @pytest.mark.parametrize(

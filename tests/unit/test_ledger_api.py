@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +30,16 @@ OPERATIONS = [
     ("get", "/v1/methodologies", "methodologies-methodologies"),
     ("get", "/v1/methodologies/{methodology_id}/{version}", "methodologies-methodology"),
     ("get", "/v1/ledgers/totals", "ledgers-totals"),
+    ("get", "/v1/registry/issuances", "registry-issuances"),
+    ("get", "/v1/registry/issuances/{issuance_id}", "registry-issuance"),
+    ("get", "/v1/registry/serials/{serial}", "registry-serial_lineage"),
+    ("get", "/v1/registry/retirements", "registry-retirements"),
+    ("get", "/v1/registry/accounts/{account}", "registry-account_balance"),
+    ("get", "/v1/registry/proceeds/{account}", "registry-proceeds"),
+    ("get", "/v1/registry/shortfalls", "registry-shortfalls"),
+    ("get", "/v1/statistics/{region}", "statistics-statistics_of_region"),
+    ("get", "/v1/statistics/{region}/csv", "statistics-statistics_csv"),
+    ("get", "/v1/partners/{partner}/rejections", "partners-partner_rejections"),
 ]
 
 
@@ -68,10 +79,22 @@ def test_methodologies_are_served_from_the_registry_the_lifespan_loads() -> None
 
 
 @pytest.fixture()
-def no_database(monkeypatch: pytest.MonkeyPatch) -> None:
-    """PostgreSQL where nothing listens, and a short wait for a connection."""
+def no_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """PostgreSQL where nothing listens, and a short wait for a connection (and a
+    scratch run folder, for the development key the tokens are signed with)."""
+    monkeypatch.setenv("CARBON_RUN_DIR", str(tmp_path))
     monkeypatch.setenv("CARBON_PG_PORT", str(_free_port()))
     monkeypatch.setenv("CARBON_API_DB_WAIT_SECONDS", "0.5")
+
+
+def auditor() -> dict[str, str]:
+    """A bearer token reading everything (the access rules are test_api_access's)."""
+    from carbonledger.contracts.roles import Role
+    from carbonledger.runtime.tokens import Grant, TokenSettings, mint_development_token
+
+    return {
+        "Authorization": f"Bearer {mint_development_token(TokenSettings(), Grant(Role.AUDITOR))}"
+    }
 
 
 def _free_port() -> int:
@@ -86,7 +109,7 @@ def test_without_the_database_reads_are_503_with_retry_after_and_readyz_is_503(
     from carbonledger.services.ledger.entrypoints.api import create_app
 
     with TestClient(create_app()) as client:
-        totals = client.get("/v1/ledgers/totals")
+        totals = client.get("/v1/ledgers/totals", headers=auditor())
         ready = client.get("/readyz")
         alive = client.get("/healthz")
     assert totals.status_code == 503 and totals.headers["retry-after"] == "5"
@@ -152,7 +175,7 @@ def test_an_event_id_with_a_slash_can_be_explained(
     app = create_app()
     app.dependency_overrides[deps.books] = lambda: books
     with TestClient(app) as client:
-        answer = client.get(path)
+        answer = client.get(path, headers=auditor())
     assert answer.status_code == 404 and "no decision recorded" in answer.json()["detail"]
     assert books.asked == [("navi-maps", event_id)]
 
@@ -189,6 +212,6 @@ def test_requests_are_counted_by_route_template_never_by_path(no_database: None)
     with TestClient(create_app()) as client:
         client.get("/v1/claims/navi-maps/trip/4%002")
         client.get("/nowhere")
-        client.get("/v1/ledgers/totals")
+        client.get("/v1/ledgers/totals", headers=auditor())
     after = count(claim, "422"), count(nowhere, "404"), count("/v1/ledgers/totals", "503")
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]

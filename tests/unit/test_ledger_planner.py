@@ -174,3 +174,20 @@ def test_a_reversal_is_taken_only_of_a_credit_held_and_not_yet_reversed() -> Non
     assert twice is not None and twice[0].sequence == 9
     more = reversal_refused([undo], {credit.decision_id: credit.amount_mg - 1}, set())
     assert more is not None and "which credited" in more[1]
+
+
+def test_statistics_count_each_level_once_and_a_reversal_takes_the_action_back() -> None:
+    from carbonledger.services.ledger.domain.statistics import period_start, statistics_deltas
+
+    event = metro(0, id="stats-1", subject=subject_of("+86-stats-plan"))
+    claim = quantify(admitted(raw(event), "shenzhen-metro"), SHIPPED)
+    (credit,) = observe(PersonState(claim.subject), claim, watermark=claim.ended_at).decisions
+    figures, people = statistics_deltas([credit], load_regions())
+    assert sorted({k[0] for k in figures}) == ["000000", "440000", "440300", "440305"]
+    assert {v for v in figures.values()} == {(credit.amount_mg, 1)}
+    assert len(people) == 4 * 4 and set(people.values()) == {1}  # 4 levels x 4 periods
+    back, gone = statistics_deltas([reversal(credit)], load_regions())
+    assert set(back) == set(figures) and {v for v in back.values()} == {(-credit.amount_mg, -1)}
+    assert set(gone) == set(people) and set(gone.values()) == {-1}
+    assert period_start("quarter", date(2026, 8, 31)) == date(2026, 7, 1)
+    assert period_start("year", date(2026, 8, 31)) == date(2026, 1, 1)

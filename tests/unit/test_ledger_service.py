@@ -120,6 +120,7 @@ class FakeOutbox:
     totals: dict[str, int] = field(default_factory=lambda: {"person": 1500, "partner": 1500})
     personal: dict[str, int] = field(default_factory=lambda: {"person": 1000, "unit": 500})
     counted: int = 0
+    owed: list[int] = field(default_factory=list)
 
     def lead(self) -> bool:
         return self.leader
@@ -137,6 +138,9 @@ class FakeOutbox:
 
     def book_totals(self) -> tuple[dict[str, int], dict[str, int]]:
         return self.totals, self.personal
+
+    def registry_shortfalls(self) -> list[int]:
+        return self.owed
 
 
 def rows(n: int) -> list[OutboxPosting]:
@@ -200,9 +204,12 @@ def test_backlog_and_book_totals_are_reported_at_first_then_when_due() -> None:
     relay.step()
     assert (outbox.counted, sample("publisher:outbox_postings")) == (2, 2)
     assert sample("ledger:book_balance_grams", book="person") == 1.5  # not due yet
+    outbox.owed = [2_000, 500]  # two registry series owe 2.5 g of issued units
     clock.now += 30
     relay.step()
     assert sample("ledger:book_balance_grams", book="partner") == 2.5
+    assert sample("registry:uncovered_shortfall_grams") == 2.5
+    assert sample("registry:shortfall_series") == 2
 
 
 def test_book_totals_are_not_reported_when_switched_off() -> None:

@@ -94,6 +94,12 @@ def behaviour_clock(claim: ReductionClaim) -> datetime:
     return min(claim.ended_at, claim.time)
 
 
+def moves_watermark(claim: ReductionClaim) -> bool:
+    """Whether the claim is a behaviour, whose end moves its partition's watermark
+    (account events, consent and family links, are not)."""
+    return not is_account_type(claim.type)
+
+
 def outcome_of(seen: Observation) -> str:
     return "late" if seen.late else "new" if seen.new else "replay"
 
@@ -160,11 +166,11 @@ class Dedupe:
     def observe(self, partition: int, claim: ReductionClaim) -> Observed:
         """The claim taken into its group's state: its decisions, in order (or its
         engagement record)."""
-        state = self.store.partition(partition)
-        watermark = self._advance(state, partition, behaviour_clock(claim))
-        self.tally.expired(self._sweep(state, watermark))
         if is_family(claim):
             return self._pass_on(claim)
+        state = self.store.partition(partition)
+        watermark = self._watermark(state, partition, claim)
+        self.tally.expired(self._sweep(state, watermark))
         group = dedupe_group(claim)
         person = state.person(group) or PersonState(group)
         expiring = expires_on(person, self.window)
@@ -192,6 +198,14 @@ class Dedupe:
         record = AccountEvent.of(claim)
         self.tally.account(record)
         return Observed(Observation(True, False, []), [], [], [record])
+
+    def _watermark(self, state: PartitionState, partition: int, claim: ReductionClaim) -> datetime:
+        """The partition's watermark with this claim taken in. A consent record is not
+        a behaviour: the time someone gave consent (often just now) must not make
+        other people's behaviours late, so it leaves the watermark where it is."""
+        if not moves_watermark(claim):
+            return state.watermark() or behaviour_clock(claim)
+        return self._advance(state, partition, behaviour_clock(claim))
 
     def advance(self, partition: int, behaviour_end: datetime) -> datetime:
         """Move a partition's watermark to a behaviour end, if newer; the watermark."""

@@ -85,7 +85,15 @@ class Gateway:
             await self.send(topics.partner_topic(partner_id), good)
         return answer
 
-    def admit(self, partner_id: str, body: bytes) -> tuple[BatchResult, list[bytes]]:
+    async def check(self, partner_id: str, body: bytes) -> BatchResult:
+        """The answer `accept` would give, publishing nothing (and counting nothing
+        in the gateway's event metrics: nothing was sent)."""
+        answer, _ = self.admit(partner_id, body, counted=False)
+        return answer
+
+    def admit(
+        self, partner_id: str, body: bytes, counted: bool = True
+    ) -> tuple[BatchResult, list[bytes]]:
         """The answer for each event, and the exact bytes of those accepted."""
         events = split_batch(body, self.settings.gateway_max_events)
         now, results, good = datetime.now(UTC), [], []
@@ -101,11 +109,13 @@ class Gateway:
                         message=outcome.message,
                     )
                 )
-                GATEWAY_EVENTS.labels(partner_id, outcome.reason.value).inc()
+                if counted:
+                    GATEWAY_EVENTS.labels(partner_id, outcome.reason.value).inc()
                 continue
             good.append(raw)
             results.append(EventResult(index=index, id=outcome.event.id, status="accepted"))
-            GATEWAY_EVENTS.labels(partner_id, "accepted").inc()
+            if counted:
+                GATEWAY_EVENTS.labels(partner_id, "accepted").inc()
         answer = BatchResult(accepted=len(good), rejected=len(results) - len(good), results=results)
         return answer, good
 

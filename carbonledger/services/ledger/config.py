@@ -28,3 +28,6 @@ class LedgerSettings(Settings):
     api_db_connections: int = 16
     api_db_wait_seconds: float = 3.0
     api_retry_after_seconds: int = 5
+    # The carbon asset registry's unit type for this scheme (DOMAIN.md §13: PHCER in
+    # Guangdong, CDCER in Chengdu); `registry issue --unit-type` overrides it.
+    registry_unit_type: str = "CIER"

@@ -66,6 +66,16 @@ PERSONAL_BALANCE = metrics.gauge(
     ("kind",),
 )
 
+REGISTRY_SHORTFALL = metrics.gauge(
+    "registry",
+    "uncovered_shortfall_grams",
+    "Issued units no longer backed by the books (reversals after issuance) and not yet "
+    "deducted from a later issuance of their (region, methodology), read by the active publisher",
+)
+REGISTRY_SHORTFALL_SERIES = metrics.gauge(
+    "registry", "shortfall_series", "(region, methodology) series with an uncovered shortfall"
+)
+
 API_REQUESTS = metrics.counter(
     "api", "requests_total", "Ledger API requests, by route template", ("route", "method", "status")
 )

@@ -16,17 +16,31 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 from carbonledger.contracts import metrics, topics
 from carbonledger.contracts.catalogue import is_consent_type
-from carbonledger.contracts.records import AccountEvent, Decision, DecisionKind, ReductionClaim
+from carbonledger.contracts.records import (
+    AccountEvent,
+    DeadLetter,
+    Decision,
+    DecisionKind,
+    ReductionClaim,
+)
 from carbonledger.contracts.regions import RegionTable
 from carbonledger.services.ledger.domain.batches import Applied, Offset
 from carbonledger.services.ledger.domain.consent import ConsentEntry, consent_entry
-from carbonledger.services.ledger.domain.family import FamilyReport, family_report
+from carbonledger.services.ledger.domain.family import (
+    FamilyReport,
+    Membership,
+    changes_nothing,
+    family_report,
+    operator_reports,
+)
 from carbonledger.services.ledger.domain.outbox import Publish
+from carbonledger.services.ledger.domain.rejections import RejectionEntry, rejection_entry
 from carbonledger.services.ledger.metrics import (
     ACCOUNT_EVENTS,
     ACTIVE,
@@ -41,6 +55,8 @@ from carbonledger.services.ledger.metrics import (
     PERSONAL_BALANCE,
     POSTINGS,
     PUBLISHED,
+    REGISTRY_SHORTFALL,
+    REGISTRY_SHORTFALL_SERIES,
     REVERSED,
     WRITE_SECONDS,
 )
@@ -75,7 +91,7 @@ class Ledger(Protocol):
         decisions: list[Decision],
         group_id: str,
         offsets: list[Offset],
-        accounts: Sequence[ConsentEntry | FamilyReport],
+        accounts: Sequence[ConsentEntry | FamilyReport | RejectionEntry],
     ) -> Applied: ...
 
     def offsets(self, group_id: str, topic: str) -> dict[int, int]: ...
@@ -91,6 +107,8 @@ class OutboxRows(Protocol):
     def backlog(self) -> int: ...
 
     def book_totals(self) -> tuple[dict[str, int], dict[str, int]]: ...
+
+    def registry_shortfalls(self) -> list[int]: ...
 
 
 # --- recording decisions ----------------------------------------------------------------------
@@ -127,7 +145,7 @@ class Postings:
     def __init__(self, books: Ledger, group: str, db: DbThread) -> None:
         self.books, self.group, self.db = books, group, db
         self.decisions: list[Decision] = []
-        self.accounts: list[ConsentEntry | FamilyReport] = []
+        self.accounts: list[ConsentEntry | FamilyReport | RejectionEntry] = []
 
     def take(self, record: Any, decision: Decision) -> Iterator[Output]:
         """The batch handler's part: keep the decision for `write` (it sends nothing)."""
@@ -140,6 +158,14 @@ class Postings:
         `Rejection` before anything is kept: the stage dead-letters it."""
         entry = consent_entry(event) if is_consent_type(event.type) else family_report(event)
         self.accounts.append(entry)
+        return iter(())
+
+    def take_rejection(self, record: Any, letter: DeadLetter) -> Iterator[Output]:
+        """Keep a partner's dead letter for `write` (for the partner to read its own
+        rejections); a letter naming no partner is the operator's, and passes."""
+        entry = rejection_entry(letter)
+        if entry is not None:
+            self.accounts.append(entry)
         return iter(())
 
     async def stored(self, topic: str) -> dict[int, int]:
@@ -160,7 +186,7 @@ class Postings:
         self,
         decisions: list[Decision],
         offsets: list[Offset],
-        accounts: Sequence[ConsentEntry | FamilyReport] = (),
+        accounts: Sequence[ConsentEntry | FamilyReport | RejectionEntry] = (),
     ) -> None:
         """Apply the decisions and account events and the offsets they bring the books
         to, then count."""
@@ -170,6 +196,40 @@ class Postings:
         POSTINGS.inc(applied.postings)
         BATCHES.observe(len(decisions))
         observe(applied, self.books.regions, datetime.now(UTC))
+
+
+# --- the operator's family links -------------------------------------------------------------
+
+
+class FamilyBook(Protocol):
+    """The family reports as the operator's command needs them (adapters/books.py)."""
+
+    def transaction(self) -> AbstractContextManager[Any]: ...
+
+    def membership(self, head: str, member: str) -> Membership | None: ...
+
+    def record_family(self, reports: Sequence[FamilyReport]) -> int: ...
+
+
+def operator_family(
+    books: FamilyBook,
+    kind: str,
+    change: tuple[str, str],
+    at: datetime | None,
+    evidence_id: str | None,
+) -> tuple[int, Membership | None]:
+    """The operator's link or unlink of a (head, member) pair, both sides' acceptance
+    at once (partner `operator`), at `at`, or now unless that would change nothing
+    (so the same command given twice records once). Read and written in one
+    transaction; returns the reports recorded and the pair's membership after."""
+    head, member = change
+    with books.transaction():
+        pair = books.membership(head, member)
+        if at is None and changes_nothing(kind, pair):
+            return 0, pair
+        reports = operator_reports(kind, head, member, at or datetime.now(UTC), evidence_id)
+        recorded = books.record_family(reports)
+        return recorded, books.membership(head, member)
 
 
 # --- relaying the outbox ----------------------------------------------------------------------
@@ -238,6 +298,9 @@ class OutboxRelay:
             BOOK_BALANCE.labels(book).set(metrics.grams(total_mg))
         for kind, total_mg in personal.items():
             PERSONAL_BALANCE.labels(kind).set(metrics.grams(total_mg))
+        owed = self.outbox.registry_shortfalls()  # the registry's issued units, checked
+        REGISTRY_SHORTFALL.set(metrics.grams(sum(owed)))
+        REGISTRY_SHORTFALL_SERIES.set(len(owed))
 
     def _due(self, last: float | None, every: float) -> bool:
         return last is None or self.clock() - last > every

@@ -99,16 +99,21 @@ class PartitionPeople:
 
     def take_expiring(self, day: date) -> list[str]:
         subjects: list[str] = []
+        # A partition's first sweep reads 400 days of buckets: the day's part is made once.
+        day_key = self._expiry_day(day)
         for bucket in range(BUCKETS):
-            key = self._expiry_key(day, bucket)
+            key = day_key + b"%d" % bucket
             raw = self.mapping.get(key)
             if raw is not None:
                 subjects.extend(orjson.loads(raw))
                 del self.mapping[key]
         return subjects
 
+    def _expiry_day(self, day: date) -> bytes:
+        return f"~expiry/{self.number}/{day.isoformat()}/".encode()
+
     def _expiry_key(self, day: date, bucket: int) -> bytes:
-        return f"~expiry/{self.number}/{day.isoformat()}/{bucket}".encode()
+        return self._expiry_day(day) + b"%d" % bucket
 
 
 # --- a person's state, encoded ------------------------------------------------------

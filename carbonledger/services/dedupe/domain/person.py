@@ -29,7 +29,7 @@ from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.catalogue import CATALOGUE
 from carbonledger.contracts.records import Decision, DecisionKind, ReductionClaim
 from carbonledger.services.dedupe.domain.activities import event_key
-from carbonledger.services.dedupe.domain.consent import is_consent, superseded_at, undeciding
+from carbonledger.services.dedupe.domain.consent import Consents, is_consent
 from carbonledger.services.dedupe.domain.resolve import (
     Outcome,
     Status,
@@ -247,7 +247,7 @@ def prune(state: PersonState, cutoff: datetime) -> int:
     # A claim kept past the cutoff (for its cap period) is decided again on every
     # arrival: the consent that decided it must stay with it.
     since = min([cutoff, *(c.ended_at for k, c in behaviours.items() if k not in expired)])
-    expired |= undeciding(state.claims.values(), since)
+    expired |= Consents(state.claims.values()).undeciding(since)
     for key in expired:
         del state.claims[key]
         state.positions.pop(key, None)
@@ -278,7 +278,10 @@ def needed_until(state: PersonState) -> datetime | None:
     nothing to forget, ever (no claims, or one consent record per partner)."""
     behaviours = [c for c in state.claims.values() if not is_consent(c)]
     return max(
-        [*(retained_until(c) for c in behaviours), *superseded_at(state.claims.values())],
+        [
+            *(retained_until(c) for c in behaviours),
+            *Consents(state.claims.values()).superseded_at(),
+        ],
         default=None,
     )
 

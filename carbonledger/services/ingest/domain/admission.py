@@ -12,6 +12,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from carbonledger.contracts import ids
+from carbonledger.contracts.accounts import family_pair_fault
 from carbonledger.contracts.catalogue import (
     CATALOGUE,
     BehaviourData,
@@ -121,16 +122,9 @@ def validate_event(
 def _check_family(subject: str, data: BehaviourData) -> None:
     """A family link names two subjects, and it is reported by one of them: each
     side's partner reports its own user's acceptance."""
-    head, member = data.fields["head"], data.fields["member"]
-    for name, value in (("head", head), ("member", member)):
-        if not SUBJECT_PATTERN.match(value):
-            raise Rejection(Reason.INVALID_FIELD, f"{name} must be a subject (64 lowercase hex)")
-    if head == member:
-        raise Rejection(Reason.INVALID_FIELD, "a family link needs two different subjects")
-    if subject not in (head, member):
-        raise Rejection(
-            Reason.INVALID_FIELD, "a family link is reported by its head or its member (subject)"
-        )
+    fault = family_pair_fault(data.fields["head"], data.fields["member"], subject)
+    if fault is not None:
+        raise Rejection(Reason.INVALID_FIELD, fault)
 
 
 def dead_letter(

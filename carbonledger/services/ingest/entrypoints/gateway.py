@@ -22,18 +22,19 @@ it (the contract docs import it for its OpenAPI).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.security import APIKeyHeader
 from kafka.errors import KafkaError
-from pydantic import BaseModel
 
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.schemas import cloud_event_schema, gateway_request_body
 from carbonledger.runtime import logs
+from carbonledger.runtime.bearer import PROBLEM_SCHEMA, PROBLEM_TYPE, answer_with_problems
+from carbonledger.runtime.docs_pages import serve_docs
 from carbonledger.runtime.producers import Outgoing, producer, send_and_wait
 from carbonledger.runtime.web import health_router, with_access_log
 from carbonledger.services.ingest.config import IngestSettings
@@ -77,6 +78,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sender.close()
 
 
+EVENTS, DRY_RUN = "/v1/events", "/v1/events/dry-run"
+
+
 def gateway(request: Request) -> Gateway:
     found: Gateway = request.app.state.gateway
     return found
@@ -104,12 +108,6 @@ SIGNATURE = APIKeyHeader(
 )
 
 
-class Refusal(BaseModel):
-    """Why a whole request was refused."""
-
-    detail: str
-
-
 ANSWERED = {
     "accepted": 1,
     "rejected": 1,
@@ -125,23 +123,30 @@ ANSWERED = {
     ],
 }
 
+
+def _problem(description: str) -> dict[str, Any]:
+    # Errors answer as RFC 9457 problems (runtime/bearer.py's answer_with_problems).
+    return {
+        "description": description,
+        "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "Every event answered, in order; the accepted ones are on the broker",
+        "description": "Every event answered, in order",
         "content": {"application/json": {"example": ANSWERED}},
     },
-    400: {"model": Refusal, "description": "The body is not one JSON event or an array of them"},
-    401: {
-        "model": Refusal,
-        "description": "Not signed by a registered partner (or a header "
-        "missing, the timestamp outside the window, the signature used already)",
-    },
-    413: {"model": Refusal, "description": "The body or the batch is over the gateway's limit"},
-    503: {
-        "model": Refusal,
-        "description": "The broker did not take the events; nothing was "
-        "accepted for sure: send the batch again (same ids: no double credit)",
-    },
+    400: _problem("The body is not one JSON event or an array of them"),
+    401: _problem(
+        "Not signed by a registered partner (or a header missing, the timestamp outside "
+        "the window, the signature used already)"
+    ),
+    413: _problem("The body or the batch is over the gateway's limit"),
+    503: _problem(
+        "The broker did not take the events; nothing was accepted for sure: send the "
+        "batch again (same ids: no double credit)"
+    ),
 }
 
 
@@ -159,7 +164,32 @@ async def post_events(
     signature: Annotated[str | None, Depends(SIGNATURE)],
 ) -> BatchResult:
     """One CloudEvents event (a JSON object) or a batch (a JSON array, at most
-    `CARBON_GATEWAY_MAX_EVENTS`); each is answered accepted or rejected with its reason."""
+    `CARBON_GATEWAY_MAX_EVENTS`); each is answered accepted or rejected with its reason,
+    once the accepted ones are on the broker."""
+    return await _answered(request, service, (partner, timestamp, signature), service.accept)
+
+
+async def dry_run_events(
+    request: Request,
+    service: Annotated[Gateway, Depends(gateway)],
+    partner: Annotated[str | None, Depends(PARTNER)],
+    timestamp: Annotated[str | None, Depends(TIMESTAMP)],
+    signature: Annotated[str | None, Depends(SIGNATURE)],
+) -> BatchResult:
+    """What `POST /v1/events` would answer for this body, event by event (accepted, or
+    rejected with ingest's reason and message), without publishing anything: for a
+    partner to check its events before sending them. Signed the same way."""
+    return await _answered(request, service, (partner, timestamp, signature), service.check)
+
+
+async def _answered(
+    request: Request,
+    service: Gateway,
+    headers: tuple[str | None, str | None, str | None],
+    answer_for: Callable[[str, bytes], Awaitable[BatchResult]],
+) -> BatchResult:
+    """The signed body answered by `answer_for` (accept, or check without publishing)."""
+    partner, timestamp, signature = headers
     started = time.perf_counter()
     x_carbon_partner = partner or "-"
     try:
@@ -172,7 +202,7 @@ async def post_events(
             request, service, x_carbon_partner, x_carbon_timestamp, x_carbon_signature
         )
         service.authenticate(x_carbon_partner, x_carbon_timestamp, x_carbon_signature, body)
-        answer = await service.accept(x_carbon_partner, body)
+        answer = await answer_for(x_carbon_partner, body)
     except Unauthorised as no:
         GATEWAY_REQUESTS.labels("-", "401").inc()  # an unproven partner id is not a label value
         raise HTTPException(401, str(no)) from None
@@ -211,20 +241,29 @@ def create_app() -> FastAPI:
         version="1",
         lifespan=lifespan,
         openapi_url="/v1/openapi.json",
-        docs_url="/v1/docs",
+        docs_url=None,
+        redoc_url=None,
     )
-    app.post(
-        "/v1/events",
-        response_model=BatchResult,
-        tags=["events"],
-        responses=RESPONSES,
-        operation_id="post_events",
-        openapi_extra={
-            "requestBody": gateway_request_body(
-                IngestSettings.model_fields["gateway_max_events"].default
-            )
-        },
-    )(post_events)
+    # Errors as RFC 9457 problems; Swagger UI and ReDoc from the package, not a CDN.
+    answer_with_problems(app)
+    serve_docs(app)
+    body = {
+        "requestBody": gateway_request_body(
+            IngestSettings.model_fields["gateway_max_events"].default
+        )
+    }
+    for path, route, operation in (
+        (EVENTS, post_events, "post_events"),
+        (DRY_RUN, dry_run_events, "dry_run_events"),
+    ):
+        app.post(
+            path,
+            response_model=BatchResult,
+            tags=["events"],
+            responses=RESPONSES,
+            operation_id=operation,
+            openapi_extra=body,
+        )(route)
     app.include_router(health_router(gateway_ready, documented=False))
     with_access_log(app)
     app.openapi = lambda: _with_cloud_event(app)  # type: ignore[method-assign]
@@ -238,8 +277,10 @@ def _with_cloud_event(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         doc = FastAPI.openapi(app)
         doc["components"]["schemas"]["CloudEvent"] = cloud_event_schema()
+        doc["components"]["schemas"]["Problem"] = PROBLEM_SCHEMA
         signed: dict[str, list[str]] = {s.scheme_name: [] for s in (PARTNER, TIMESTAMP, SIGNATURE)}
-        doc["paths"]["/v1/events"]["post"]["security"] = [signed]
+        for path in (EVENTS, DRY_RUN):
+            doc["paths"][path]["post"]["security"] = [signed]
         app.openapi_schema = doc
     return app.openapi_schema
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,7 @@ import psycopg
 
 from carbonledger.contracts.records import MAX_AMOUNT_MG
 from carbonledger.contracts.regions import RegionTable, load_regions
-from carbonledger.services.ledger.adapters import views
+from carbonledger.services.ledger.adapters import registry_views, views
 from carbonledger.services.ledger.domain.aggregates import periods, rollup_accounts
 from carbonledger.services.ledger.domain.chain import (
     CANONICAL_FIELDS,
@@ -28,6 +29,10 @@ from carbonledger.services.ledger.domain.chain import (
     Head,
     verify_chain,
 )
+from carbonledger.services.ledger.domain.registry import transactions as registry_chain
+from carbonledger.services.ledger.domain.registry.holdings import Refused
+from carbonledger.services.ledger.domain.registry.issuance import rows_digest
+from carbonledger.services.ledger.domain.registry.proceeds import allocate, units_by_issuance
 
 
 @dataclass
@@ -37,6 +42,7 @@ class Report:
     breaks: list[Break] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)
+    registry_transactions: int = 0
 
     @property
     def ok(self) -> bool:
@@ -86,6 +92,7 @@ def verify(
             ]
             _check_books(conn, report)
             _check_invariants(conn, report, heads, regions or load_regions())
+            _check_registry(conn, report)
     return report
 
 
@@ -156,6 +163,152 @@ def _check_invariants(
         for book, total in report.totals.items()
         if not -INT64 <= total < INT64
     ]
+
+
+def _check_registry(conn: psycopg.Connection, report: Report) -> None:
+    """The registry's chain recomputed, its history replayed to the holdings it must
+    lead to, and what the chain says checked against the tables beside it."""
+    stored = list(registry_views.stored_transactions(conn))
+    chain = [tx for tx, _ in stored]
+    report.registry_transactions = len(chain)
+    report.problems += [
+        f"registry transaction {tx.chain_index} ({tx.content.tx_id}): stores {units} units,"
+        f" its serials hold {tx.content.units}"
+        for tx, units in stored
+        if units != tx.content.units
+    ]
+    report.problems += registry_chain.verify_chain(chain)
+    if registry_views.head(conn) != (
+        (chain[-1].chain_index, chain[-1].hash) if chain else (0, GENESIS)
+    ):
+        report.problems.append("registry head does not match the registry's chain")
+    holdings, refused = registry_chain.replay(chain)
+    report.problems += refused
+    blocks = registry_views.all_blocks(conn)
+    if sorted(holdings.blocks) != sorted(blocks):
+        extra = sorted(set(blocks) - set(holdings.blocks))[:3]
+        report.problems.append(f"registry holdings differ from their transactions: {extra}")
+    report.problems += _issuances_as_chained(conn, chain)
+    report.problems += _accounts_as_opened(conn, chain)
+    report.problems += _proceeds_as_chained(conn, chain)
+
+
+# An issuance row's columns, the key its issue transaction's details hold each
+# under, and how the details' JSON value reads back as the column's.
+ISSUANCE_AS_DETAILS: tuple[tuple[str, str, Callable[[Any], object]], ...] = (
+    ("issuance_id", "issuance_id", uuid.UUID),
+    ("region", "region", str),
+    ("methodology_id", "methodology", str),
+    ("period_from", "period_from", date.fromisoformat),
+    ("period_to", "period_to", date.fromisoformat),
+    ("vintage", "vintage", int),
+    ("unit_type", "unit_type", str),
+    ("net_mg", "net_mg", int),
+    ("carried_in_mg", "carried_in_mg", int),
+    ("adjusted_mg", "adjusted_mg", int),
+    ("carried_mg", "carried_mg", int),
+    ("verifier", "verifier", str),
+    ("verified_at", "verified_at", datetime.fromisoformat),
+    ("manifest_sha256", "manifest_sha256", str),
+)
+
+
+def _issuances_as_chained(
+    conn: psycopg.Connection, chain: list[registry_chain.Transaction]
+) -> list[str]:
+    """Each issuance row, its contributions and its adjustments say what its issue
+    transaction's hashed details say; each issue transaction has its row."""
+    issued = {tx.content.tx_id: tx.content for tx in chain if tx.content.kind == "issue"}
+    contributions = registry_views.contribution_rows(conn)
+    adjustments = registry_views.adjustment_rows(conn)
+    problems = []
+    for row in registry_views.issuance_rows(conn):
+        c = issued.pop(row["tx_id"], None)
+        where = f"issuance {row['issuance_id']}"
+        if c is None:
+            problems.append(f"{where}: no issue transaction {row['tx_id']} in the chain")
+            continue
+        problems += [f"{where}: {d} differs from its transaction" for d in _issuance_diff(row, c)]
+        shares = contributions.get(row["issuance_id"], [])
+        if (
+            sum(mg for _, _, mg in shares) != c.details.get("contributed_mg")
+            or len(shares) != c.details.get("contributors")
+            or rows_digest(shares) != c.details.get("contributions_sha256")
+        ):
+            problems.append(f"{where}: contributions differ from its transaction")
+        moves = adjustments.get(row["issuance_id"], [])
+        if sum(a for _, _, a in moves) != int(row["adjusted_mg"]) or rows_digest(
+            moves
+        ) != c.details.get("adjustments_sha256"):
+            problems.append(f"{where}: adjustments differ from its transaction")
+    problems += [f"issue transaction {tx}: no issuance row" for tx in issued]
+    return problems
+
+
+def _issuance_diff(row: Mapping[str, Any], c: registry_chain.Content) -> Iterator[str]:
+    """The columns of an issuance row that are not what its transaction says."""
+    for column, key, read in ISSUANCE_AS_DETAILS:
+        if key not in c.details or row[column] != read(c.details[key]):
+            yield column
+    moved = (c.moved[0].range.first, c.moved[0].range.last) if c.moved else (None, None)
+    if (row["serial_first"], row["serial_last"]) != moved:
+        yield "serial range"
+    if int(row["units"]) != c.units:
+        yield "units"
+    if row["issued_at"] != c.occurred_at:
+        yield "issued_at"
+
+
+def _accounts_as_opened(
+    conn: psycopg.Connection, chain: list[registry_chain.Transaction]
+) -> list[str]:
+    """Each registry account is what its open transaction says, and each has one."""
+    opened = {tx.content.account: tx.content for tx in chain if tx.content.kind == "open"}
+    problems = []
+    for row in registry_views.account_rows(conn):
+        c = opened.pop(row["account_id"], None)
+        if c is None:
+            problems.append(f"registry account {row['account_id']}: no open transaction")
+            continue
+        said = (c.details.get("name"), c.details.get("kind"), c.details.get("region"))
+        if (row["name"], row["kind"], row["region"]) != said or row["opened_at"] != c.occurred_at:
+            problems.append(f"registry account {row['account_id']}: differs from its transaction")
+    problems += [f"registry account {a}: opened in the chain, no row" for a in opened]
+    return problems
+
+
+def _proceeds_as_chained(
+    conn: psycopg.Connection, chain: list[registry_chain.Transaction]
+) -> list[str]:
+    """Each sale's proceeds postings are the largest-remainder shares of price × units."""
+    holding = {
+        tx.content.account
+        for tx in chain
+        if tx.content.kind == "open" and tx.content.details.get("kind") == "holding"
+    }
+    stored: dict[Any, dict[tuple[Any, str], int]] = {}
+    for row in registry_views.proceeds_rows(conn):
+        stored.setdefault(row["tx_id"], {})[(row["issuance_id"], row["account"])] = int(
+            row["amount_fen"]
+        )
+    problems = []
+    for tx in chain:
+        c = tx.content
+        price = int(c.details.get("price_fen", 0)) if c.kind == "transfer" else 0
+        expected: dict[tuple[Any, str], int] = {}
+        if price and c.account in holding:
+            try:
+                for issuance, units in units_by_issuance(c.moved).items():
+                    shares = allocate(registry_views.contributions(conn, issuance), price * units)
+                    expected |= {(issuance, a): fen for a, (_, fen) in shares.items() if fen}
+            except Refused as why:
+                problems.append(f"sale {c.tx_id}: {why}")
+            if sum(expected.values()) != price * c.units:
+                problems.append(f"sale {c.tx_id}: proceeds not allocated in full")
+        if stored.pop(c.tx_id, {}) != expected:
+            problems.append(f"sale {c.tx_id}: proceeds postings differ from its shares")
+    problems += [f"proceeds of {tx}: no sale in the registry's chain" for tx in stored]
+    return problems
 
 
 # --- the verification package -------------------------------------------------

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import astuple, fields
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -31,9 +31,7 @@ from carbonledger.services.ledger.domain.consent import ConsentEntry
 from carbonledger.services.ledger.domain.family import (
     FamilyReport,
     Membership,
-    changes_nothing,
     memberships,
-    operator_reports,
 )
 from carbonledger.services.ledger.domain.planner import (
     Account,
@@ -42,6 +40,7 @@ from carbonledger.services.ledger.domain.planner import (
     plan,
     reversal_refused,
 )
+from carbonledger.services.ledger.domain.rejections import RejectionEntry
 
 _DECISION_COLUMNS = (
     "decision_id",
@@ -113,6 +112,23 @@ ON CONFLICT (book, account, period, period_start, behaviour_type, region) DO UPD
 SET amount_mg = period_totals.amount_mg + EXCLUDED.amount_mg,
     postings = period_totals.postings + EXCLUDED.postings
 """
+# Government statistics (domain/statistics.py), moved by the postings just made.
+_ADD_FIGURES = """
+INSERT INTO region_statistics
+    (region, day, category, behaviour_type, partner, subject_kind, amount_mg, actions)
+SELECT * FROM unnest(
+    %s::text[], %s::date[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[],
+    %s::bigint[])
+ON CONFLICT (region, day, category, behaviour_type, partner, subject_kind) DO UPDATE
+SET amount_mg = region_statistics.amount_mg + EXCLUDED.amount_mg,
+    actions = region_statistics.actions + EXCLUDED.actions
+"""
+_ADD_PARTICIPANTS = """
+INSERT INTO region_participants (region, period, period_start, subject, subject_kind, actions)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::date[], %s::text[], %s::text[], %s::bigint[])
+ON CONFLICT (region, period, period_start, subject) DO UPDATE
+SET actions = region_participants.actions + EXCLUDED.actions
+"""
 
 # What the books held before this batch of the credits its reversals name (the
 # batch's own decisions are already staged in the table, so they are left out).
@@ -136,6 +152,14 @@ SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[],
     %s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])
 ON CONFLICT (account_event_id) DO NOTHING
 RETURNING type
+"""
+_REJECTION_COLUMNS = tuple(f.name for f in fields(RejectionEntry))
+_INSERT_REJECTIONS = f"""
+INSERT INTO partner_rejections ({", ".join(_REJECTION_COLUMNS)})
+SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+    %s::integer[], %s::bigint[], %s::bytea[], %s::timestamptz[])
+ON CONFLICT (dead_letter_id) DO NOTHING
+RETURNING reason
 """
 _INSERT_FAMILY = f"""
 INSERT INTO family_events ({", ".join(_FAMILY_COLUMNS)})
@@ -188,7 +212,8 @@ def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     return [[row[i] for row in rows] for i in range(width)]
 
 
-AccountEntries = Sequence[ConsentEntry | FamilyReport]
+# What a batch records beside its decisions: account events, and partners' rejections.
+AccountEntries = Sequence[ConsentEntry | FamilyReport | RejectionEntry]
 
 
 def _kinds(decisions: Iterable[Decision]) -> dict[str, str]:
@@ -234,13 +259,17 @@ class Books:
         recorded: Counter[str] = Counter()
         consents = [astuple(a) for a in accounts if isinstance(a, ConsentEntry)]
         reports = [astuple(a) for a in accounts if isinstance(a, FamilyReport)]
+        letters = [astuple(a) for a in accounts if isinstance(a, RejectionEntry)]
         for insert, rows, width, kind in (
             (_INSERT_CONSENTS, consents, len(_CONSENT_COLUMNS), "consent"),
             (_INSERT_FAMILY, reports, len(_FAMILY_COLUMNS), "family"),
+            (_INSERT_REJECTIONS, letters, len(_REJECTION_COLUMNS), "rejection"),
         ):
             if rows:
                 cur.execute(insert, _columns(rows, width))
-                recorded.update(f"{kind}.{t}" for (t,) in cur.fetchall())
+                new = [f"{kind}.{t}" for (t,) in cur.fetchall()]
+                if kind != "rejection":  # a dead letter is no account event
+                    recorded.update(new)
         return recorded
 
     def record_family(self, reports: Sequence[FamilyReport]) -> int:
@@ -249,17 +278,9 @@ class Books:
         with self.conn.transaction(), self.conn.cursor() as cur:
             return sum(self._record_accounts(cur, reports).values())
 
-    def operator_family(
-        self, kind: str, head: str, member: str, at: datetime | None, evidence_id: str | None
-    ) -> tuple[int, Membership | None]:
-        """The operator's link or unlink of a pair, both sides' acceptance at once
-        (partner `operator`): at `at`, or now unless that would change nothing.
-        Returns the reports recorded and the pair's membership after."""
-        recorded = 0
-        if at is not None or not changes_nothing(kind, self.membership(head, member)):
-            moment = at or datetime.now(UTC)
-            recorded = self.record_family(operator_reports(kind, head, member, moment, evidence_id))
-        return recorded, self.membership(head, member)
+    def transaction(self) -> AbstractContextManager[Any]:
+        """One transaction (a savepoint inside another) for what the caller does next."""
+        return self.conn.transaction()
 
     def membership(self, head: str, member: str) -> Membership | None:
         rows = views.family_reports_of_member(self.conn, member)
@@ -321,9 +342,19 @@ class Books:
         deltas = sorted(planned.period_deltas.items())
         rows = [(*key, amount, count) for key, (amount, count) in deltas]
         cur.execute(_ADD_PERIOD_TOTALS, _columns(rows, 8))
+        self._add_statistics(cur, planned)
         with cur.copy("COPY outbox (posting_id, key, payload) FROM STDIN") as cp:
             for row in planned.outbox:
                 cp.write_row((row.posting_id, row.key, row.payload))
+
+    def _add_statistics(self, cur: psycopg.Cursor[Any], planned: Plan) -> None:
+        """The statistics rows, in key order (writers sharing rows lock them in one order)."""
+        figures = [(*key, a, n) for key, (a, n) in sorted(planned.figures.items())]
+        if figures:
+            cur.execute(_ADD_FIGURES, _columns(figures, 8))
+        people = [(*key, n) for key, n in sorted(planned.participants.items())]
+        if people:
+            cur.execute(_ADD_PARTICIPANTS, _columns(people, 6))
 
     def offsets(self, group_id: str, topic: str) -> dict[int, int]:
         return views.offsets(self.conn, group_id, topic)

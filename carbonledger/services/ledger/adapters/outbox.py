@@ -1,4 +1,5 @@
-"""The outbox table: postings the writer committed, waiting to be published.
+"""The outbox table: postings the writer committed (and registry events the registry
+committed), waiting to be published, each row on its topic.
 
 The writer puts each posting here in the transaction of the posting itself. The
 publisher takes the oldest rows, hands them to the broker, and deletes them only
@@ -10,11 +11,11 @@ from __future__ import annotations
 
 import psycopg
 
-from carbonledger.services.ledger.adapters import views
+from carbonledger.services.ledger.adapters import registry_views, views
 from carbonledger.services.ledger.domain.outbox import OutboxPosting, Publish
 
 LEADER_LOCK = 0x0CA4B1  # advisory lock key: the one active publisher
-_TAKE = "SELECT id, key, payload FROM outbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
+_TAKE = "SELECT id, key, payload, topic FROM outbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
 _DELETE = "DELETE FROM outbox WHERE id = ANY(%s)"
 
 
@@ -31,7 +32,7 @@ class Outbox:
             rows = cur.execute(_TAKE, (limit,)).fetchall()
             if not rows:
                 return 0
-            publish([OutboxPosting(int(i), str(key), bytes(payload)) for i, key, payload in rows])
+            publish([OutboxPosting(int(i), str(k), bytes(p), str(t)) for i, k, p, t in rows])
             cur.execute(_DELETE, ([row[0] for row in rows],))
         return len(rows)
 
@@ -49,3 +50,7 @@ class Outbox:
         """Each book's total, and the personal book's by whose accounts (person,
         unit), read in one statement (one snapshot)."""
         return views.totals_by_kind(self.conn)
+
+    def registry_shortfalls(self) -> list[int]:
+        """Each registry series' uncovered shortfall (mg), those that owe anything."""
+        return [int(s["shortfall_mg"]) for s in registry_views.series_shortfalls(self.conn)]

@@ -51,6 +51,28 @@ def offsets(conn: psycopg.Connection, group_id: str, topic: str) -> dict[int, in
     return {int(p): int(o) for p, o in rows}
 
 
+def account_event_counts(conn: psycopg.Connection) -> dict[str, int]:
+    """Recorded account events by type (consent.granted, ..., family.unlinked)."""
+    rows = conn.execute(
+        "SELECT 'consent.' || type, count(*) FROM consent_events GROUP BY 1"
+        " UNION ALL SELECT 'family.' || type, count(*) FROM family_events GROUP BY 1"
+    ).fetchall()
+    return {str(kind): int(n) for kind, n in rows}
+
+
+def writer_offsets(conn: psycopg.Connection, group_id: str) -> dict[str, dict[int, int]]:
+    """The ledger writer's recorded offsets of each topic it reads (decisions and
+    account events), by topic, then partition."""
+    found: dict[str, dict[int, int]] = {}
+    rows = conn.execute(
+        "SELECT topic, partition, next_offset FROM consumer_offsets WHERE group_id = %s",
+        (group_id,),
+    ).fetchall()
+    for topic, partition, next_offset in rows:
+        found.setdefault(str(topic), {})[int(partition)] = int(next_offset)
+    return found
+
+
 def backend_pid(conn: psycopg.Connection) -> int | None:
     """The process id of the server process serving `conn` (the benchmark's probe
     finds PostgreSQL's main process as its parent)."""

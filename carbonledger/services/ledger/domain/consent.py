@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from carbonledger.contracts.accounts import ConsentOrder, consent_order
 from carbonledger.contracts.catalogue import (
     CONSENT_GRANTED,
     CONSENT_WITHDRAWN,
@@ -92,9 +93,8 @@ class Standing:
     evidence_id: str
 
 
-def _order(step: ConsentStep) -> tuple[datetime, int, str]:
-    # At one instant the grant comes first, so the withdrawal decides.
-    return step.given_at, step.type == WITHDRAWN, step.evidence_id
+def _order(step: ConsentStep) -> ConsentOrder:
+    return consent_order(step.given_at, step.type == WITHDRAWN, step.evidence_id)
 
 
 def in_force(history: Iterable[ConsentStep], now: datetime) -> dict[str, Standing]:

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from carbonledger.contracts import ids
+from carbonledger.contracts.accounts import family_pair_fault
 from carbonledger.contracts.catalogue import FAMILY_LINKED, FAMILY_UNLINKED, Reason, Rejection
-from carbonledger.contracts.envelope import SUBJECT_PATTERN
 from carbonledger.contracts.records import AccountEvent
 
 LINKED, UNLINKED = "linked", "unlinked"
@@ -87,12 +87,9 @@ def family_report(event: AccountEvent) -> FamilyReport:
 
 
 def check_pair(head: str, member: str, reported_by: str, event_id: object) -> None:
-    if not (SUBJECT_PATTERN.match(head) and SUBJECT_PATTERN.match(member)):
-        raise _refuse(event_id, "head and member must be subject ids")
-    if head == member:
-        raise _refuse(event_id, "a subject cannot be its own family member")
-    if reported_by not in (head, member):
-        raise _refuse(event_id, "reported by neither the head nor the member")
+    fault = family_pair_fault(head, member, reported_by)
+    if fault is not None:
+        raise _refuse(event_id, fault)
 
 
 def operator_reports(
@@ -102,7 +99,8 @@ def operator_reports(
     what the operator said (the same command, the same ids: recorded once)."""
 
     def side(reported_by: str, name: str) -> FamilyReport:
-        event_id = f"family.{kind}/{head}/{member}/{name}/{at.isoformat()}"
+        # In UTC: one instant written with another offset is the same command.
+        event_id = f"family.{kind}/{head}/{member}/{name}/{at.astimezone(UTC).isoformat()}"
         derived = ids.event_id(OPERATOR, event_id)
         return FamilyReport(
             account_event_id=ids.account_event_id(derived),

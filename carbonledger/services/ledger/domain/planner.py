@@ -18,6 +18,11 @@ from carbonledger.contracts.regions import RegionTable
 from carbonledger.services.ledger.domain.aggregates import Key, period_deltas
 from carbonledger.services.ledger.domain.chain import ChainedPosting, Head
 from carbonledger.services.ledger.domain.postings import accounts, moves_books, postings_for
+from carbonledger.services.ledger.domain.statistics import (
+    FigureKey,
+    ParticipantKey,
+    statistics_deltas,
+)
 
 Account = tuple[str, str]  # (book, account)
 # What a chained posting copies from the posting as it is (the methodology it splits).
@@ -39,6 +44,10 @@ class Plan:
     heads: Mapping[Account, Head]  # the accounts the batch moves, where each ends
     period_deltas: Mapping[Key, tuple[int, int]]  # amount and count per period key
     outbox: tuple[OutboxRow, ...]
+    # The government statistics (domain/statistics.py): amount and actions per figure,
+    # net actions per participant.
+    figures: Mapping[FigureKey, tuple[int, int]]
+    participants: Mapping[ParticipantKey, int]
 
 
 def accounts_moved(decisions: Iterable[Decision]) -> list[Account]:
@@ -88,7 +97,10 @@ def plan(
             postings.append(posting)
             outbox.append(_outbox_row(decision, posting))
     touched = {(str(p.book), p.account) for p in postings}
+    figures, participants = statistics_deltas(decisions, regions)
     return Plan(
+        figures=figures,
+        participants=participants,
         postings=tuple(postings),
         heads={a: h for a, h in moved.items() if a in touched},
         period_deltas=period_deltas(postings, regions),

@@ -1,5 +1,6 @@
 """The outbox publisher: postings committed by the ledger writer go out on
-`ledger.postings`, keyed by `book:account`, for incentive systems.
+`ledger.postings`, keyed by `book:account`, for incentive systems; registry
+transactions and proceeds allocations (adapters/registry.py) on `registry.events`.
 
 The writer puts each posting in the outbox table in the same transaction as the
 posting itself, so a posting is published if and only if it exists. This
@@ -57,7 +58,7 @@ class Sender:
         self.producer = producer
 
     def __call__(self, postings: list[OutboxPosting]) -> None:
-        records = [Outgoing(topics.POSTINGS, p.payload, key=p.key.encode()) for p in postings]
+        records = [Outgoing(p.topic, p.payload, key=p.key.encode()) for p in postings]
         send_and_wait(self.producer, records, timeout=60)  # raises: rolls back, rows stay
 
 

@@ -1,5 +1,6 @@
-"""Ledger writer: dedupe.decisions -> postings, and account.events -> the consent
-history and family reports, in PostgreSQL, exactly once in effect.
+"""Ledger writer: dedupe.decisions -> postings, account.events -> the consent
+history and family reports, and behaviour.rejected -> partners' own rejections, in
+PostgreSQL, exactly once in effect.
 
 A stage of the runtime kit (runtime/batching.py), committing with `StoredOffsets`:
 offsets live in PostgreSQL, per topic, and are written in the transaction that
@@ -19,7 +20,7 @@ from __future__ import annotations
 import psycopg
 
 from carbonledger.contracts import topics
-from carbonledger.contracts.records import AccountEvent, Decision
+from carbonledger.contracts.records import AccountEvent, DeadLetter, Decision
 from carbonledger.runtime.commits import StoredOffsets
 from carbonledger.runtime.process import OffLoop, run_worker
 from carbonledger.runtime.stage import Stage, make_app
@@ -38,11 +39,13 @@ def main() -> None:
     stage = Stage("ledger", app, settings)
     postings = Postings(Books(conn), settings.ledger_group, db)
     stage.batches(
-        (topics.DECISIONS, topics.ACCOUNTS),
+        (topics.DECISIONS, topics.ACCOUNTS, topics.REJECTED),
         stage.by_topic(
             {
                 topics.DECISIONS: stage.each(Decision, postings.take),
                 topics.ACCOUNTS: stage.each(AccountEvent, postings.take_account),
+                # Partners' dead letters, for them to read (domain/rejections.py).
+                topics.REJECTED: stage.each(DeadLetter, postings.take_rejection),
             }
         ),
         commit=StoredOffsets(postings),

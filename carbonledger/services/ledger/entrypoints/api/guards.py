@@ -13,6 +13,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from carbonledger.contracts.bounds import forbidden_character
+from carbonledger.runtime.bearer import PROBLEM_TYPE, problem
 from carbonledger.services.ledger.entrypoints.api.deps import BooksUnavailable
 
 
@@ -31,5 +32,8 @@ async def books_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """503 with Retry-After: the client may try again; nothing is wrong with its request."""
     assert isinstance(exc, BooksUnavailable)
     return JSONResponse(
-        {"detail": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after)}
+        problem(503, str(exc), request),
+        status_code=503,
+        headers={"Retry-After": str(exc.retry_after)},
+        media_type=PROBLEM_TYPE,
     )

@@ -15,6 +15,15 @@ from carbonledger import __version__
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.regions import load_regions
 from carbonledger.runtime import logs
+from carbonledger.runtime.bearer import (
+    PROTECTED_RESPONSES,
+    PUBLIC_RESPONSES,
+    answer_with_problems,
+    install_verifier,
+    undeclared_routes,
+    with_problem_schema,
+)
+from carbonledger.runtime.docs_pages import serve_docs
 from carbonledger.runtime.web import with_access_log
 from carbonledger.services.ledger.config import LedgerSettings
 from carbonledger.services.ledger.entrypoints.api.deps import Books, BooksUnavailable, Registries
@@ -22,6 +31,7 @@ from carbonledger.services.ledger.entrypoints.api.guards import (
     books_unavailable,
     refuse_control_characters,
 )
+from carbonledger.services.ledger.entrypoints.api.portal.pages import serve_portal
 from carbonledger.services.ledger.entrypoints.api.routers import (
     claims,
     consents,
@@ -30,6 +40,9 @@ from carbonledger.services.ledger.entrypoints.api.routers import (
     health,
     ledgers,
     methodologies,
+    partners,
+    registry,
+    statistics,
 )
 from carbonledger.services.ledger.metrics import API_REQUEST_SECONDS, API_REQUESTS
 
@@ -42,6 +55,7 @@ def _operation_id(route: APIRoute) -> str:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = LedgerSettings()
     logs.configure(settings)
+    install_verifier(app)  # refuses production without a token issuer, before any pool
     # Opened without waiting: the API starts (and answers 503) while PostgreSQL is away.
     # `check` hands out only a live connection: after PostgreSQL restarts, the first
     # requests find the idle ones broken, and the pool replaces them instead of failing.
@@ -103,14 +117,29 @@ def create_app() -> FastAPI:
         title="Carbon inclusion ledger",
         version=__version__,
         openapi_url="/v1/openapi.json",
-        docs_url="/v1/docs",
+        docs_url=None,
+        redoc_url=None,
         generate_unique_id_function=_operation_id,
         lifespan=lifespan,
         dependencies=[Depends(refuse_control_characters)],
     )
     app.add_middleware(CountRequests)
     with_access_log(app)
+    answer_with_problems(app)
     app.add_exception_handler(BooksUnavailable, books_unavailable)
-    for area in (health, ledgers, employers, families, consents, claims, methodologies):
-        app.include_router(area.router)
+    for area in (health, methodologies, registry):
+        app.include_router(area.router, responses=PUBLIC_RESPONSES)
+    for area in (ledgers, employers, families, consents, claims, statistics, partners):
+        app.include_router(area.router, responses=PROTECTED_RESPONSES)
+    serve_docs(app)
+    serve_portal(app)
+    with_problem_schema(app)
+    _refuse_undeclared(app)
     return app
+
+
+def _refuse_undeclared(app: FastAPI) -> None:
+    """Every route is public or asks for a token (runtime/bearer.py): never open by omission."""
+    missing = undeclared_routes(app)
+    if missing:
+        raise RuntimeError(f"routes declare neither public nor a principal: {missing}")

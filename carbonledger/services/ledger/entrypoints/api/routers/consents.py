@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, HTTPException
 
 from carbonledger.contracts.envelope import SUBJECT_PATTERN
+from carbonledger.contracts.roles import Reading
 from carbonledger.services.ledger.adapters import views
 from carbonledger.services.ledger.domain.consent import ConsentStep, in_force
+from carbonledger.services.ledger.entrypoints.api.auth import reads
 from carbonledger.services.ledger.entrypoints.api.deps import BooksDep
 from carbonledger.services.ledger.entrypoints.api.schemas import (
     ConsentHistory,
@@ -20,7 +22,9 @@ from carbonledger.services.ledger.entrypoints.api.schemas import (
 router = APIRouter(prefix="/v1/consents", tags=["consents"])
 
 
-@router.get("/{subject}", response_model=ConsentHistory)
+@router.get(
+    "/{subject}", response_model=ConsentHistory, dependencies=[reads(Reading.CONSENTS, "subject")]
+)
 def consent_history(subject: str, books: BooksDep) -> ConsentHistory:
     """Every consent record of the subject (granted, withdrawn: partner, scope,
     evidence, when given, when recorded) and the consent in force now per partner.

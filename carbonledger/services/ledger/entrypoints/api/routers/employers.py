@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
+from carbonledger.contracts.roles import Reading
 from carbonledger.services.ledger.adapters import views
+from carbonledger.services.ledger.entrypoints.api.auth import reads
 from carbonledger.services.ledger.entrypoints.api.deps import BooksDep
 from carbonledger.services.ledger.entrypoints.api.schemas import (
     Amount,
@@ -16,7 +18,11 @@ from carbonledger.services.ledger.entrypoints.api.schemas import (
 router = APIRouter(prefix="/v1/ledgers", tags=["ledgers"])
 
 
-@router.get("/employer/{employer}", response_model=EmployerLedger)
+@router.get(
+    "/employer/{employer}",
+    response_model=EmployerLedger,
+    dependencies=[reads(Reading.EMPLOYER, "employer")],
+)
 def employer_ledger(employer: str, books: BooksDep) -> EmployerLedger:
     """Employer account (企业员工碳账户): what linked employees reduced since linking."""
     with books.reading() as conn:

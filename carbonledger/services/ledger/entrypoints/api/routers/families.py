@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from carbonledger.contracts.envelope import SUBJECT_PATTERN
+from carbonledger.contracts.roles import Reading
 from carbonledger.services.ledger.adapters import views
 from carbonledger.services.ledger.domain.family import MemberTotal
+from carbonledger.services.ledger.entrypoints.api.auth import reads
 from carbonledger.services.ledger.entrypoints.api.deps import BooksDep
 from carbonledger.services.ledger.entrypoints.api.schemas import (
     Amount,
@@ -19,7 +21,9 @@ from carbonledger.services.ledger.entrypoints.api.schemas import (
 router = APIRouter(prefix="/v1/ledgers", tags=["ledgers"])
 
 
-@router.get("/family/{head}", response_model=FamilyLedger)
+@router.get(
+    "/family/{head}", response_model=FamilyLedger, dependencies=[reads(Reading.FAMILY, "head")]
+)
 def family_ledger(head: str, books: BooksDep) -> FamilyLedger:
     """Family account (88碳账户's 1+N): the head, each member's link intervals (in
     force from both sides' reports until either unlinks), links refused because the

@@ -10,7 +10,9 @@ from fastapi import APIRouter, HTTPException
 
 from carbonledger.contracts.envelope import SUBJECT_PATTERN
 from carbonledger.contracts.regions import NATIONAL, RegionTable
+from carbonledger.contracts.roles import Reading
 from carbonledger.services.ledger.adapters import views
+from carbonledger.services.ledger.entrypoints.api.auth import reads
 from carbonledger.services.ledger.entrypoints.api.deps import Before, BooksDep, Limit, Regions
 from carbonledger.services.ledger.entrypoints.api.schemas import (
     Amount,
@@ -28,7 +30,11 @@ from carbonledger.services.ledger.entrypoints.api.schemas import (
 router = APIRouter(prefix="/v1/ledgers", tags=["ledgers"])
 
 
-@router.get("/personal/{subject}", response_model=PersonalLedger)
+@router.get(
+    "/personal/{subject}",
+    response_model=PersonalLedger,
+    dependencies=[reads(Reading.PERSONAL, "subject")],
+)
 def personal_ledger(
     subject: str, books: BooksDep, limit: Limit = 50, before: Before = None
 ) -> PersonalLedger:
@@ -45,7 +51,9 @@ def personal_ledger(
     return PersonalLedger(subject=subject, subject_kind=kind, **shown)
 
 
-@router.get("/unit/{subject}", response_model=UnitLedger)
+@router.get(
+    "/unit/{subject}", response_model=UnitLedger, dependencies=[reads(Reading.UNIT, "subject")]
+)
 def unit_ledger(
     subject: str, books: BooksDep, limit: Limit = 50, before: Before = None
 ) -> UnitLedger:
@@ -95,7 +103,11 @@ def _page(
     return page, page[-1].seq if len(page) == limit else None
 
 
-@router.get("/enterprise/{partner}", response_model=EnterpriseLedger)
+@router.get(
+    "/enterprise/{partner}",
+    response_model=EnterpriseLedger,
+    dependencies=[reads(Reading.ENTERPRISE, "partner")],
+)
 def enterprise_ledger(
     partner: str, books: BooksDep, regions: Regions, limit: Limit = 50, before: Before = None
 ) -> EnterpriseLedger:
@@ -117,7 +129,11 @@ def _province(regions: RegionTable, code: str) -> str:
     return regions.province_of(code).code if code in regions else code
 
 
-@router.get("/government/{region}", response_model=GovernmentLedger)
+@router.get(
+    "/government/{region}",
+    response_model=GovernmentLedger,
+    dependencies=[reads(Reading.GOVERNMENT, "region")],
+)
 def government_ledger(region: str, books: BooksDep, regions: Regions) -> GovernmentLedger:
     """A region's roll-up (a province sums all its cities and districts; 000000 is
     national), by behaviour type and month, with its direct child regions."""
@@ -154,7 +170,7 @@ def government_ledger(region: str, books: BooksDep, regions: Regions) -> Governm
     )
 
 
-@router.get("/totals", response_model=BookTotals)
+@router.get("/totals", response_model=BookTotals, dependencies=[reads(Reading.TOTALS, "totals")])
 def totals(books: BooksDep) -> BookTotals:
     """The three books' totals (they must always be equal), with the personal book
     split into people's and units' accounts (people + units = personal)."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from carbonledger.contracts.methodology import Methodology
+from carbonledger.services.ledger.entrypoints.api.auth import PUBLIC
 from carbonledger.services.ledger.entrypoints.api.deps import Methodologies
 from carbonledger.services.ledger.entrypoints.api.schemas import MethodologySummary
 
-router = APIRouter(prefix="/v1/methodologies", tags=["methodologies"])
+router = APIRouter(prefix="/v1/methodologies", tags=["methodologies"], dependencies=[PUBLIC])
 
 
 @router.get("", response_model=list[MethodologySummary])
