@@ -123,6 +123,8 @@ def test_binary_mode_events_are_credited_exactly_like_their_structured_twins(
 def test_the_sdk_gateway_client_round_trip(running_stack: stack.Processes) -> None:
     url = f"http://127.0.0.1:{running_stack.port('gateway')}"
     client = GatewayClient(url, "shenzhen-metro", "shenzhen-metro-dev-secret")
+    checked = client.check([trip(5, "shenzhen-metro"), trip(6, "navi-maps")])
+    assert checked["accepted"] == 1 and checked["results"][1]["reason"] == "source_mismatch"
     answer = client.send([trip(5, "shenzhen-metro"), trip(6, "navi-maps")])
     assert answer["accepted"] == 1 and answer["results"][1]["reason"] == "source_mismatch"
     with pytest.raises(GatewayError) as refused:

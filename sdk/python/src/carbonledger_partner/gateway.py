@@ -35,6 +35,11 @@ class GatewayClient:
         """Posts a batch; returns the gateway's answer (accepted, rejected, results)."""
         return self._post("/v1/events", encode(events))
 
+    def check(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """The answer `send` would get, event by event, with nothing published (the
+        gateway's dry run): to check events before sending them, over HTTP or Kafka."""
+        return self._post("/v1/events/dry-run", encode(events))
+
     def _post(self, path: str, body: bytes) -> dict[str, Any]:
         headers = signed_headers(self.partner, self.secret, body)
         headers["Content-Type"] = "application/json"
