@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from carbonledger_partner import (
+    GatewayClient,
     behaviour_event,
     confluent_settings,
     encode,
@@ -154,3 +155,13 @@ def test_a_posting_is_read_and_an_unknown_field_refused() -> None:
     assert read.behaviour_time == datetime(2026, 10, 17, 13, 58, tzinfo=UTC)
     with pytest.raises(ValueError):
         LedgerPosting.model_validate_json(json.dumps(posting | {"bonus": 1}))
+
+
+def test_the_gateway_client_never_repeats_a_signature() -> None:
+    """A check then a send of the same body inside one second would repeat the signature,
+    which the gateway accepts once: the client waits for the next second instead."""
+    client = GatewayClient("http://gateway.invalid", "navi-maps", "s")
+    first = client._fresh_headers(b"[]")
+    second = client._fresh_headers(b"[]")
+    assert first["X-Carbon-Signature"] != second["X-Carbon-Signature"]
+    assert int(second["X-Carbon-Timestamp"]) > int(first["X-Carbon-Timestamp"])

@@ -8,12 +8,13 @@ did not take the batch: send it again, the same ids are never credited twice.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any
 
 from carbonledger_partner.events import encode
-from carbonledger_partner.signing import signed_headers
+from carbonledger_partner.signing import SIGNATURE_HEADER, signed_headers
 
 
 class GatewayError(Exception):
@@ -30,6 +31,7 @@ class GatewayClient:
     ) -> None:
         self.base_url, self.partner, self.secret = base_url.rstrip("/"), partner, secret
         self.timeout = timeout
+        self._last_signature: str | None = None
 
     def send(self, events: list[dict[str, Any]]) -> dict[str, Any]:
         """Posts a batch; returns the gateway's answer (accepted, rejected, results)."""
@@ -41,7 +43,7 @@ class GatewayClient:
         return self._post("/v1/events/dry-run", encode(events))
 
     def _post(self, path: str, body: bytes) -> dict[str, Any]:
-        headers = signed_headers(self.partner, self.secret, body)
+        headers = self._fresh_headers(body)
         headers["Content-Type"] = "application/json"
         request = urllib.request.Request(
             self.base_url + path, data=body, headers=headers, method="POST"
@@ -52,6 +54,17 @@ class GatewayClient:
                 return found
         except urllib.error.HTTPError as refused:
             raise GatewayError(refused.code, _detail(refused.read())) from None
+
+    def _fresh_headers(self, body: bytes) -> dict[str, str]:
+        """Signed headers never used before: the gateway accepts a signature once, and
+        the same body signed in the same second (a check, then the send) would repeat
+        it, so the second one waits for the next second."""
+        headers = signed_headers(self.partner, self.secret, body)
+        while headers[SIGNATURE_HEADER] == self._last_signature:
+            time.sleep(1.0 - time.time() % 1.0)
+            headers = signed_headers(self.partner, self.secret, body)
+        self._last_signature = headers[SIGNATURE_HEADER]
+        return headers
 
 
 def _detail(body: bytes) -> str:
