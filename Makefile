@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 	bash deploy/local/kafka.sh fetch
+	bash deploy/local/kafka.sh fetch-tools
 	bash deploy/local/postgres.sh install
 	bash deploy/local/prometheus.sh install
+	bash deploy/local/contract-tools.sh install
 	bash deploy/local/browser.sh install
 
 ## Installs everything, runs the whole pipeline on the bundled sample, prints the ledger summary.
@@ -32,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy carbonledger tests examples
+	$(BIN)/mypy carbonledger tests examples sdk/python/src sdk/python/tests
 
 up: setup
 	$(BIN)/carbonledger up

@@ -49,12 +49,11 @@ from decimal import Decimal, InvalidOperation
 from types import FrameType
 from typing import Any
 
+# The partner SDK (sdk/python) alone: this subscriber needs nothing of the platform.
+from carbonledger_partner.records import CST, LedgerPosting
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from pydantic import ValidationError
-
-from carbonledger.contracts.calendar import CST
-from carbonledger.contracts.records import LedgerPosting
 
 log = logging.getLogger("points")
 
@@ -509,7 +508,7 @@ def consumer_config(args: argparse.Namespace, environ: Mapping[str, str]) -> dic
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_poll_records": args.batch_max,
-    }
+    } | ({"ssl_cafile": args.ssl_cafile} if args.security_protocol == "SASL_SSL" else {})
 
 
 # --- Command line -----------------------------------------------------------------
@@ -538,6 +537,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--security-protocol", default="SASL_PLAINTEXT", choices=("SASL_PLAINTEXT", "SASL_SSL")
     )
+    parser.add_argument("--ssl-cafile", help="SASL_SSL: the CA of the brokers' certificates")
     parser.add_argument("--username", default=DEFAULT_USERNAME)
     parser.add_argument("--group", default="points", help="a group id starting with 'points'")
     parser.add_argument("--db", default="points.sqlite3", help="the SQLite state file")

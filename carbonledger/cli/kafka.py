@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Annotated
 
 import typer
 
-from carbonledger.cli.common import JsonFlag, show_rows
+from carbonledger.cli.common import JsonFlag, fail, finish, show_rows
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.settings import load_settings
 
@@ -50,9 +51,29 @@ def kafka_access() -> None:
     )
 
 
+def kafka_tool(
+    ctx: typer.Context,
+    tool: Annotated[
+        str, typer.Argument(help="topics, consumer-groups, get-offsets, log-dirs, ...")
+    ],
+) -> None:
+    """Run one of Kafka's own admin tools against the stack, as its admin principal
+    (e.g. `kafka-tool consumer-groups --describe --all-groups`); the rest goes to it."""
+    from carbonledger.ops import kafka_tools
+
+    if tool not in kafka_tools.TOOLS:
+        fail(f"unknown tool {tool!r}; one of: {', '.join(sorted(kafka_tools.TOOLS))}", 2)
+    finish(kafka_tools.run(load_settings(), tool, list(ctx.args)))
+
+
 PANEL = "Kafka"
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(topics_app, name="topics", rich_help_panel=PANEL)
     app.command("kafka-access", rich_help_panel=PANEL)(kafka_access)
+    app.command(
+        "kafka-tool",
+        rich_help_panel=PANEL,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )(kafka_tool)

@@ -36,7 +36,7 @@ def lint() -> None:
 
     families = mon.exported_families()
     problems = mon.naming_problems(families) + mon.rule_problems(
-        [*mon.alert_rules(), *mon.dashboard_queries()], families
+        [*mon.all_rules(), *mon.dashboard_queries()], families
     )
     print("\n".join(problems) or f"{len(families)} metric families, rules and dashboards: ok")
     finish(1 if problems else 0)

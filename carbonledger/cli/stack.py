@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from carbonledger.cli.common import JsonFlag, finish, print_json
+from carbonledger.cli.common import JsonFlag, fail, finish, print_json
 from carbonledger.contracts.settings import load_settings
 from carbonledger.ops import lifecycle
 
@@ -19,7 +19,10 @@ WorkersOption = Annotated[
 
 def up(workers: WorkersOption = 1) -> None:
     """Start Kafka, PostgreSQL and every service."""
-    lifecycle.up(load_settings(), workers)
+    try:
+        lifecycle.up(load_settings(), workers)
+    except lifecycle.StartFailed as failed:
+        fail(str(failed), 1)
 
 
 def down(
@@ -63,7 +66,15 @@ def demo(
     from carbonledger.demo.run import run
     from carbonledger.demo.sample import SAMPLE_FILE
 
-    finish(run(load_settings(), sample or SAMPLE_FILE, keep_running, keep_data))
+    settings = load_settings()
+    try:
+        code = run(settings, sample or SAMPLE_FILE, keep_running, keep_data)
+    except lifecycle.StartFailed as failed:
+        fail(f"demo: {failed}", 1)
+    except Exception as exc:  # the stack is stopped already (the demo's own finally)
+        logs = "\n  ".join(str(p) for p in lifecycle.log_paths(settings))
+        fail(f"demo failed: {exc!r}\nlogs:\n  {logs}", 1)
+    finish(code)
 
 
 PANEL = "Local stack"

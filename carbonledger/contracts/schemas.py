@@ -124,35 +124,195 @@ def behaviour_schemas() -> dict[str, dict[str, Any]]:
     return {t: behaviour_schema(spec) for t, spec in sorted(CATALOGUE.items())}
 
 
-def _internal(name: str, model: type[Any], summary: str) -> dict[str, Any]:
+KAFKA_BINDING = "0.5.0"
+HTTP_BINDING = "0.3.0"
+_BY_SUBJECT = "the subject (64 hex digits), so that one person's records keep their order"
+_SERVERS = ["#/servers/production", "#/servers/local"]
+_SCHEMAS = "#/components/schemas/"
+
+
+def _key(description: str, pattern: str | None = None) -> dict[str, Any]:
+    """A Kafka message binding naming the record key."""
+    key: dict[str, Any] = {"type": "string", "description": description}
+    if pattern:
+        key["pattern"] = pattern
+    return {"kafka": {"key": key, "bindingVersion": KAFKA_BINDING}}
+
+
+def _topic(name: str | None, partitions: int, max_bytes: int | None = None) -> dict[str, Any]:
+    binding: dict[str, Any] = {"partitions": partitions, "bindingVersion": KAFKA_BINDING}
+    if name:
+        binding["topic"] = name
+    if max_bytes:
+        binding["topicConfiguration"] = {"max.message.bytes": max_bytes}
+    return {"kafka": binding}
+
+
+def _internal(name: str, model: type[Any], summary: str, key: str = _BY_SUBJECT) -> dict[str, Any]:
+    """A pipeline topic: its record's schema inline here, hoisted into components later."""
     return {
         "address": name,
         "description": summary,
-        "messages": {"record": {"payload": model.model_json_schema(mode="serialization")}},
+        "servers": [{"$ref": s} for s in _SERVERS],
+        "bindings": _topic(name, topics.PIPELINE_PARTITIONS),
+        "messages": {
+            "record": {
+                "name": model.__name__,
+                "contentType": "application/json",
+                "payload": model.model_json_schema(mode="serialization"),
+                "bindings": _key(key),
+            }
+        },
     }
 
 
-def asyncapi() -> dict[str, Any]:
-    """AsyncAPI 3.0 of the partner topics and the pipeline topics behind them."""
+def _partner_message(behaviour_type: str, examples: list[dict[str, Any]]) -> dict[str, Any]:
+    spec = CATALOGUE[behaviour_type]
+    message: dict[str, Any] = {
+        "name": behaviour_type,
+        "title": spec.title,
+        "contentType": "application/cloudevents+json",
+        "payload": {"$ref": f"{_SCHEMAS}{behaviour_type}"},
+        "traits": [{"$ref": "#/components/messageTraits/binaryMode"}],
+        "bindings": _key(_BY_SUBJECT, SUBJECT_PATTERN.pattern),
+    }
+    if examples:
+        message["examples"] = [
+            {"name": e["id"], "summary": "from the bundled sample", "payload": e} for e in examples
+        ]
+    return message
+
+
+def _binary_mode() -> dict[str, Any]:
+    """CloudEvents' Kafka binary content mode: the attributes in `ce_` headers, the
+    data alone as the value. Ingest admits it exactly like the structured event."""
+    return {
+        "description": "Either structured mode (the whole CloudEvent as the value, the payload "
+        "below) or binary mode: each attribute in a `ce_<name>` header (`ce_specversion`, "
+        "`ce_id`, `ce_source`, `ce_type`, `ce_time`, `ce_subject`, `ce_subjectkind`), the "
+        "header `content-type: application/json`, and the event's `data` alone as the value. "
+        "Both are validated alike and get the same ids.",
+        "headers": {
+            "type": "object",
+            "properties": {
+                "content-type": {"type": "string"},
+                **{f"ce_{a}": {"type": "string"} for a in _CE_HEADERS},
+            },
+        },
+    }
+
+
+_CE_HEADERS = ("specversion", "id", "source", "type", "time", "subject", SUBJECT_KIND_ATTRIBUTE)
+
+
+def _security_schemes() -> dict[str, Any]:
+    return {
+        "scram": {
+            "type": "scramSha512",
+            "description": "SASL SCRAM-SHA-512 with the principal and secret the operator issued "
+            "(docs/partners.md); over TLS (SASL_SSL) in production",
+        },
+        "partnerId": {"type": "httpApiKey", "name": "X-Carbon-Partner", "in": "header"},
+        "timestamp": {
+            "type": "httpApiKey",
+            "name": "X-Carbon-Timestamp",
+            "in": "header",
+            "description": "Unix seconds when signed; refused outside the replay window",
+        },
+        "signature": {
+            "type": "httpApiKey",
+            "name": "X-Carbon-Signature",
+            "in": "header",
+            "description": "hex HMAC-SHA256 of '<timestamp>.<body>' with the partner's secret",
+        },
+    }
+
+
+def _servers() -> dict[str, Any]:
+    scram = [{"$ref": "#/components/securitySchemes/scram"}]
+    signed = [{"$ref": f"#/components/securitySchemes/{s}"} for s in _GATEWAY_SCHEMES]
+    return {
+        "production": {
+            "host": "{bootstrap}",
+            "protocol": "kafka-secure",
+            "description": "SASL_SSL: SCRAM-SHA-512 over TLS, the broker's certificate signed by "
+            "the operator's CA (CARBON_KAFKA_SSL_CAFILE)",
+            "variables": {"bootstrap": {"default": "kafka.carbonledger.example:9093"}},
+            "security": scram,
+        },
+        "local": {
+            "host": "127.0.0.1:19092",
+            "protocol": "kafka",
+            "description": "make demo: SCRAM-SHA-512 over plaintext, loopback only",
+            "security": scram,
+        },
+        "gateway": {
+            "host": "gateway.carbonledger.example",
+            "protocol": "https",
+            "pathname": "/v1",
+            "description": "The HTTP gateway for partners without a Kafka producer (OpenAPI: "
+            "gateway.openapi.json)",
+            "security": signed,
+        },
+    }
+
+
+_GATEWAY_SCHEMES = ("partnerId", "timestamp", "signature")
+
+
+def _hoist(doc: dict[str, Any]) -> None:
+    """Moves each payload's `$defs` into components/schemas, and points its refs there:
+    a pydantic schema refers to `#/$defs/X` from inside the payload, which the AsyncAPI
+    parser resolves from the document's root, where it does not exist."""
+    found: dict[str, Any] = doc["components"]["schemas"]
+    for channel in doc["channels"].values():
+        for message in channel["messages"].values():
+            payload = message.get("payload", {})
+            for name, schema in payload.pop("$defs", {}).items():
+                if found.setdefault(name, schema) != schema:
+                    raise ValueError(f"two record schemas define {name} differently")
+    _repoint(doc["channels"])
+    _repoint(found)
+
+
+def _repoint(node: Any) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            node["$ref"] = _SCHEMAS + ref.removeprefix("#/$defs/")
+        for value in node.values():
+            _repoint(value)
+    elif isinstance(node, list):
+        for value in node:
+            _repoint(value)
+
+
+def _unwrapped(schema: dict[str, Any]) -> dict[str, Any]:
+    """A behaviour schema as a component: without the standalone file's `$schema`/`$id`."""
+    return {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
+
+
+def asyncapi(examples: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """AsyncAPI 3.1 of the partner topics and the pipeline topics behind them, self-contained
+    (every schema under components) so that the ecosystem's parser accepts it. `examples`:
+    partner events by type (the bundled sample's), shown on each message."""
+    examples = examples or {}
     partner_messages = {
-        t.replace(".", "_"): {
-            "name": t,
-            "contentType": "application/json",
-            "payload": {"$ref": f"behaviours/{t}.schema.json"},
-        }
+        t.replace(".", "_"): {"$ref": f"#/components/messages/{t.replace('.', '_')}"}
         for t in sorted(CATALOGUE)
     }
-    return {
-        "asyncapi": "3.0.0",
+    doc: dict[str, Any] = {
+        "asyncapi": "3.1.0",
         "info": {
             "title": "Carbon inclusion ledger: event contract",
             "version": __version__,
-            "description": "Partners publish CloudEvents 1.0 (structured JSON, UTF-8) to their own "
-            "topic; see docs/partners.md. Internal topics are listed for operators.",
+            "description": "Partners publish CloudEvents 1.0 (UTF-8 JSON, structured or binary "
+            "content mode) to their own topic, or post them to the HTTP gateway; see "
+            "docs/partners.md and the partner SDK (sdk/python). Internal topics are listed for "
+            "operators.",
+            "license": {"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"},
         },
-        "servers": {
-            "local": {"host": "127.0.0.1:19092", "protocol": "kafka", "description": "make demo"}
-        },
+        "servers": _servers(),
         "channels": {
             "partnerEvents": {
                 "address": "partner.{partnerId}.events",
@@ -160,20 +320,33 @@ def asyncapi() -> dict[str, Any]:
                 "partitions; key by subject so one person's events keep their order. Records up "
                 f"to {topics.PARTNER_MAX_BYTES} bytes at the broker. The extension attribute "
                 "`subjectkind` (person, the default, or unit) says whose behaviour it is.",
+                "servers": [{"$ref": s} for s in _SERVERS],
                 "parameters": {"partnerId": {"description": "the partner id in the registry"}},
+                "bindings": _topic(None, topics.PARTNER_PARTITIONS, topics.PARTNER_MAX_BYTES),
                 "messages": partner_messages,
+            },
+            "gatewayEvents": {
+                "address": "/events",
+                "description": "The same events posted to the HTTP gateway, one JSON object or "
+                "a JSON array of them, the request signed (gateway.openapi.json)",
+                "servers": [{"$ref": "#/servers/gateway"}],
+                "messages": dict(partner_messages),
             },
             "validated": _internal(
                 topics.VALIDATED, ValidatedBehaviour, "ingest → quantify, keyed by subject"
             ),
             "rejected": _internal(
-                topics.REJECTED, DeadLetter, "dead letters: original bytes, origin, reason"
+                topics.REJECTED,
+                DeadLetter,
+                "dead letters: original bytes, origin, reason",
+                key="the refused record's own key",
             ),
             "claims": _internal(
                 topics.CLAIMS,
                 ReductionClaim,
                 "quantify → dedupe, keyed by dedupe group: the subject, or a global natural "
                 "key's group (~global/<class>/<key>) for types credited once whoever reports",
+                key="the dedupe group: the subject, or ~global/<class>/<key>",
             ),
             "decisions": _internal(
                 topics.DECISIONS, Decision, "dedupe → ledger writer: credit, reverse, duplicate"
@@ -183,6 +356,7 @@ def asyncapi() -> dict[str, Any]:
                 LedgerPosting,
                 "ledger → incentive systems, keyed by book:account; at least once, idempotent "
                 "by posting_id, with running balance and hash-chain link",
+                key="<book>:<account>",
             ),
             "engagement": _internal(
                 topics.ENGAGEMENT,
@@ -219,6 +393,12 @@ def asyncapi() -> dict[str, Any]:
                 "channel": {"$ref": "#/channels/partnerEvents"},
                 "summary": "A partner reports one green behaviour of one person",
             },
+            "postBehaviour": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/gatewayEvents"},
+                "summary": "A partner without a Kafka producer posts events to the gateway",
+                "bindings": {"http": {"method": "POST", "bindingVersion": HTTP_BINDING}},
+            },
             "subscribePostings": {
                 "action": "receive",
                 "channel": {"$ref": "#/channels/postings"},
@@ -247,5 +427,84 @@ def asyncapi() -> dict[str, Any]:
                 "channel": {"$ref": "#/channels/rejected"},
                 "summary": "Operators inspect and replay refused records (carbonledger dlq)",
             },
+        },
+        "components": {
+            "schemas": {t: _unwrapped(s) for t, s in behaviour_schemas().items()},
+            "messages": {
+                t.replace(".", "_"): _partner_message(t, examples.get(t, []))
+                for t in sorted(CATALOGUE)
+            },
+            "messageTraits": {"binaryMode": _binary_mode()},
+            "securitySchemes": _security_schemes(),
+        },
+    }
+    _hoist(doc)
+    return doc
+
+
+# A trip from the bundled sample (deploy/sample/partner-traffic.jsonl), for the gateway's
+# OpenAPI; docs/contract/asyncapi.yaml carries one example of every type it holds.
+GATEWAY_EXAMPLE: dict[str, Any] = {
+    "specversion": "1.0",
+    "id": "shenzhen-metro-000183",
+    "source": "shenzhen-metro",
+    "type": "travel.metro",
+    "time": "2026-10-17T21:58:00+08:00",
+    "subject": "99e097e304ea5f1843aae1a37eab2103b08fa202a2735e77568366ee15e85f59",
+    "datacontenttype": "application/json",
+    "data": {
+        "region": "440304",
+        "started_at": "2026-10-17T21:43:00+08:00",
+        "ended_at": "2026-10-17T21:58:00+08:00",
+        "distance_km": 7.5,
+        "line": "L13",
+    },
+}
+
+
+def cloud_event_schema() -> dict[str, Any]:
+    """Any partner event, as the gateway's OpenAPI gives it to generated clients: the
+    envelope exactly, the data as an object whose fields its type's schema lists."""
+    kinds = [k.value for k in SubjectKind]
+    return {
+        "type": "object",
+        "title": "CloudEvent",
+        "description": "A CloudEvents 1.0 event in structured mode; the fields of `data` for "
+        "each type: docs/contract/behaviours/<type>.schema.json",
+        "properties": {
+            "specversion": {"type": "string", "enum": ["1.0"]},
+            "id": {"type": "string", "minLength": 1, "maxLength": 256},
+            "source": {"type": "string", "pattern": topics.PARTNER_ID_PATTERN},
+            "type": {"type": "string", "enum": sorted(CATALOGUE)},
+            "time": {"type": "string", "format": "date-time"},
+            "subject": {"type": "string", "pattern": SUBJECT_PATTERN.pattern},
+            "datacontenttype": {"type": "string", "enum": ["application/json"]},
+            SUBJECT_KIND_ATTRIBUTE: {"type": "string", "enum": kinds, "default": kinds[0]},
+            "data": {"type": "object", "additionalProperties": True},
+        },
+        "required": ["specversion", "id", "source", "type", "time", "subject", "data"],
+        "additionalProperties": False,
+    }
+
+
+def gateway_request_body(max_events: int) -> dict[str, Any]:
+    """The OpenAPI requestBody of `POST /v1/events`: one event or an array of them."""
+    event = {"$ref": "#/components/schemas/CloudEvent"}
+    return {
+        "required": True,
+        "description": "The exact bytes are signed (X-Carbon-Signature), so send them as signed",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        event,
+                        {"type": "array", "items": event, "maxItems": max_events},
+                    ]
+                },
+                "examples": {
+                    "one": {"summary": "one event", "value": GATEWAY_EXAMPLE},
+                    "batch": {"summary": "a batch", "value": [GATEWAY_EXAMPLE]},
+                },
+            }
         },
     }

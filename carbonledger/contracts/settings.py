@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,6 +46,9 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
     kafka_username: str = access.ADMIN
     kafka_password: SecretStr | None = None
+    # SASL_SSL: the CA that signed the brokers' certificates (PEM); unset, the system's
+    # trust store. Hostnames are always checked.
+    kafka_ssl_cafile: Path | None = None
     topic_partitions: int = 8
     partner_topic_partitions: int = 4
     # Copies of each topic the project creates (and of faust's changelogs): 1 on one
@@ -58,6 +63,14 @@ class Settings(BaseSettings):
 
     # Added to every service's HTTP port, so a second stack (the tests') can run beside one.
     port_offset: int = 0
+
+    # Where the alerts' runbooks are published (docs/runbooks/ of this repository): the
+    # absolute base of every runbook_url, the external label `runbook_base` of Prometheus.
+    runbook_base_url: str = "https://carbonledger.example/docs/runbooks"
+
+    # Every process's log lines (runtime/logs.py): plain text, or one JSON object a line.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Where every service's HTTP port listens: loopback on one machine, 0.0.0.0 in a
     # container so that Prometheus and the orchestrator's probes can reach it.
@@ -125,7 +138,15 @@ class Settings(BaseSettings):
                 "sasl_plain_username": self.kafka_username,
                 "sasl_plain_password": self.kafka_secret(),
             }
+        if self.kafka_security_protocol == "SASL_SSL":
+            # An SSLContext, not ssl_cafile: aiokafka (and so faust) takes only a context,
+            # kafka-python takes either.
+            config["ssl_context"] = self.kafka_ssl_context()
         return config
+
+    def kafka_ssl_context(self) -> ssl.SSLContext:
+        """TLS to the brokers: their certificates checked against kafka_ssl_cafile."""
+        return _ssl_context(str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None)
 
     def plain_client_config(self) -> dict[str, Any]:
         """kafka_client_config for kafka-python's clients (admin, plain producers and
@@ -167,3 +188,9 @@ class Settings(BaseSettings):
 
 def load_settings() -> Settings:
     return Settings()
+
+
+@lru_cache(maxsize=8)
+def _ssl_context(cafile: str | None) -> ssl.SSLContext:
+    # One context per CA file: a context loads its CA once and is safe to share.
+    return ssl.create_default_context(cafile=cafile)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 from carbonledger.contracts.partners import load_registry
 from carbonledger.contracts.services import SERVICES
@@ -13,8 +14,48 @@ from carbonledger.ops import stack
 SCALABLE = ("ingest", "quantify", "dedupe", "ledger-writer")
 
 
+class StartFailed(RuntimeError):
+    """`up` could not start the stack; what it had started is stopped again."""
+
+
+def log_paths(settings: Settings) -> list[Path]:
+    """Where the local stack's parts write what went wrong."""
+    run = settings.run_dir
+    return [run / "kafka" / "kafka.out", run / "postgres" / "log" / "postgres.log", run / "logs"]
+
+
 def up(settings: Settings, workers: int = 1) -> None:
-    """Start Kafka and PostgreSQL, migrate, create topics, start every service, wait until ready."""
+    """Start Kafka and PostgreSQL, migrate, create topics, start every service, wait until
+    ready. On a failure, stops what this call started (not what was running before) and
+    raises StartFailed naming the logs, so a failed start leaves no broker behind."""
+    infra = {name: _script_up(name, settings) for name in ("kafka", "postgres")}
+    services = set(stack.Processes(settings).running())
+    try:
+        _start(settings, workers)
+    except (Exception, KeyboardInterrupt) as exc:
+        _stop_started(settings, infra, services)
+        logs = "\n  ".join(str(p) for p in log_paths(settings))
+        raise StartFailed(f"the local stack did not start: {exc}\nlogs:\n  {logs}") from exc
+
+
+def _script_up(name: str, settings: Settings) -> bool:
+    code, _ = stack.script_output(name, "status", settings)
+    return code == 0
+
+
+def _stop_started(
+    settings: Settings, infra: dict[str, bool], services: set[tuple[str, int]]
+) -> None:
+    processes = stack.Processes(settings)
+    for name, worker in processes.running():
+        if (name, worker) not in services:
+            processes.stop(name, worker)
+    for name in ("postgres", "kafka"):
+        if not infra[name]:
+            stack.script(name, "stop", settings, check=False)
+
+
+def _start(settings: Settings, workers: int) -> None:
     from carbonledger.ops.admin import ensure_topics, topic_map
     from carbonledger.ops.kafka_access import access_map, apply_access
     from carbonledger.services.ledger.adapters.migrations import migrate

@@ -25,6 +25,8 @@ from carbonledger.services.quantify import metrics as quantify_metrics
 
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 RULES_DIR = PROMETHEUS_DIR / "rules"
+RUNBOOK_BASE_LABEL = "runbook_base"
+RUNBOOK_TEMPLATE = "{{ $externalLabels.runbook_base }}/"
 LOCAL_CONFIG = PROMETHEUS_DIR / "prometheus.local.yml"
 
 # Importing these registers every metric the services export; they build nothing.
@@ -175,12 +177,17 @@ def expression_refs(expr: str) -> ExprRefs:
     return ExprRefs(frozenset(names), frozenset(labels))
 
 
-def alert_rules(rules_dir: Path = RULES_DIR) -> list[dict[str, Any]]:
+def all_rules(rules_dir: Path = RULES_DIR) -> list[dict[str, Any]]:
+    """The alerting and the recording rules."""
     rules = []
     for path in sorted(rules_dir.glob("*.yml")):
         for group in yaml.safe_load(path.read_text())["groups"]:
             rules.extend(group["rules"])
     return rules
+
+
+def alert_rules(rules_dir: Path = RULES_DIR) -> list[dict[str, Any]]:
+    return [rule for rule in all_rules(rules_dir) if "alert" in rule]
 
 
 # Series Prometheus itself attaches to every target, and the labels it adds.
@@ -226,7 +233,12 @@ def scrape_config(
         for service in SERVICES.values()
     ]
     return {
-        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "global": {
+            "scrape_interval": interval,
+            "evaluation_interval": interval,
+            # The alerts' runbook URLs are built on it (rules/carbonledger.rules.yml).
+            "external_labels": {RUNBOOK_BASE_LABEL: settings.runbook_base_url},
+        },
         "rule_files": [rules],
         "scrape_configs": jobs,
     }

@@ -139,6 +139,7 @@ class Processes:
             **self.principal_env(service),
             **(env or {}),
             "CARBON_WORKER_ID": str(worker),
+            "CARBON_SERVICE": name,  # the `service` of its log lines
             "CARBON_WEB_PORT": str(port),
             "CARBON_RUN_DIR": str(self.settings.run_dir),
             "PYTHONUNBUFFERED": "1",

@@ -58,6 +58,7 @@ from carbonledger.contracts.records import DeadLetter
 from carbonledger.contracts.settings import Settings
 from carbonledger.runtime.commits import CommitStrategy, KafkaCommit, Offsets
 from carbonledger.runtime.dead_letters import stage_dead_letter
+from carbonledger.runtime.logs import log_batch
 from carbonledger.runtime.metadata import wait_for_topics
 
 log = logging.getLogger(__name__)
@@ -270,7 +271,9 @@ class BatchLoop(Service):
         started = time.perf_counter()
         await self._work(records)
         self._consumed.inc(len(records))
-        mean = (time.perf_counter() - started) / len(records)
+        took = time.perf_counter() - started
+        log_batch(self.stage, records, took)
+        mean = took / len(records)
         for _ in records:
             self._seconds.observe(mean)
 

@@ -12,6 +12,9 @@ from typing import NoReturn, ParamSpec, TypeVar
 
 import faust
 
+from carbonledger.contracts.settings import Settings
+from carbonledger.runtime.logs import logging_config
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -39,9 +42,14 @@ class OffLoop:
 
 
 def run_worker(app: faust.App, *closing: Callable[[], None]) -> NoReturn:
-    """Run `app` as a faust worker logging at info level, then close what it used."""
+    """Run `app` as a faust worker logging as configured (runtime/logs.py: text, faust's
+    own format, or JSON, at CARBON_LOG_LEVEL), then close what it used."""
+    settings = Settings()
+    config = logging_config(settings) if settings.log_format == "json" else None
     try:
-        faust.Worker(app, loglevel="info").execute_from_commandline()
+        faust.Worker(
+            app, loglevel=settings.log_level.lower(), logging_config=config
+        ).execute_from_commandline()
     finally:
         for close in closing:
             close()

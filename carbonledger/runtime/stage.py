@@ -93,12 +93,13 @@ def make_app(app_id: str, base_port: int, settings: Settings) -> faust.App:
 def _credentials(settings: Settings) -> faust.SASLCredentials | None:
     if settings.kafka_security_protocol == "PLAINTEXT":
         return None
-    if settings.kafka_security_protocol == "SASL_SSL":
-        raise ValueError("SASL_SSL needs an SSL context; it is not wired for faust yet")
+    # faust speaks SASL_SSL when its credentials carry an SSL context.
+    tls = settings.kafka_ssl_context() if settings.kafka_security_protocol == "SASL_SSL" else None
     return faust.SASLCredentials(
         username=settings.kafka_username,
         password=settings.kafka_secret(),
         mechanism=settings.kafka_sasl_mechanism,
+        ssl_context=tls,
     )
 
 

@@ -12,10 +12,16 @@ accepts (runtime/stage.py).
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at
 # runtime, and /readyz's names `readiness`, a local of `health_router`.
+import logging
+import re
+import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, get_type_hints
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, FastAPI, Response
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carbonledger.contracts.metrics import exposition
 from carbonledger.runtime.bearer import public
@@ -70,3 +76,74 @@ def health_router(
         return Response(body, media_type=content_type)
 
     return router
+
+
+# An id a client sends is echoed only if it is short and plain; otherwise one is made.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+REQUEST_ID_HEADER = "X-Request-Id"
+access_log = logging.getLogger("carbonledger.access")
+
+
+def request_id_of(sent: str | None) -> str:
+    return sent if sent and _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+
+
+def with_access_log(app: FastAPI) -> None:
+    """Every request answered with an `X-Request-Id` (the client's, or a new one) and
+    logged in one line: request id, method, path, status, seconds, and the partner
+    a gateway request names (runtime/logs.py)."""
+    app.add_middleware(AccessLog)
+
+
+class AccessLog:
+    """Plain ASGI, not BaseHTTPMiddleware: the gateway streams request bodies (and refuses
+    an oversized one while it streams in), which must pass through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        request_id = request_id_of(headers.get(REQUEST_ID_HEADER))
+        scope.setdefault("state", {})["request_id"] = request_id
+        status, started = 500, time.perf_counter()
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append(REQUEST_ID_HEADER, request_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, answer)
+        finally:
+            _log_access(scope, headers, request_id, status, time.perf_counter() - started)
+
+
+def _log_access(
+    scope: Scope, headers: Headers, request_id: str, status: int, seconds: float
+) -> None:
+    client = scope.get("client")
+    access_log.info(
+        "%s %s %d",
+        scope["method"],
+        scope["path"],
+        status,
+        extra={
+            "request_id": request_id,
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "seconds": round(seconds, 6),
+            "partner": _partner(headers.get("X-Carbon-Partner")),
+            "client": client[0] if client else None,
+        },
+    )
+
+
+def _partner(sent: str | None) -> str | None:
+    return sent if sent and _REQUEST_ID.fullmatch(sent) else None

@@ -9,4 +9,5 @@ PYTHON="${PYTHON:-python3}"
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 log "installing the project and its dependencies into .venv"
-.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,bench]' \
+  -e 'sdk/python[httpx]'  # the partner SDK: its tests and the example subscriber use it

@@ -5,6 +5,7 @@
 #   prometheus.sh start          start it with $CARBON_PROMETHEUS_CONFIG on loopback
 #   prometheus.sh stop | status
 #   prometheus.sh promtool ARGS  run the unpacked promtool
+#   prometheus.sh amtool ARGS    run amtool, from Debian's prometheus-alertmanager package
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 TOOLS="${CARBON_TOOLS_DIR:-$CARBON_ROOT/.run/tools}/prometheus"
@@ -29,6 +30,23 @@ install() {
   dpkg -x "$tmp"/prometheus_*.deb "$TOOLS"
   rm -rf "$tmp"
   "$(bin promtool)" --version >/dev/null || die "promtool does not run after unpacking"
+}
+
+install_alertmanager() {
+  [[ -x "$(bin amtool)" ]] && return 0
+  log "fetching Debian's prometheus-alertmanager package (for amtool)"
+  local tmp sudo=""
+  tmp=$(mktemp -d)
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  if ! (cd "$tmp" && apt-get download -qq prometheus-alertmanager 2>/dev/null); then
+    $sudo apt-get update -qq
+    (cd "$tmp" && apt-get download -qq prometheus-alertmanager) \
+      || die "apt-get download prometheus-alertmanager failed"
+  fi
+  mkdir -p "$TOOLS"
+  dpkg -x "$tmp"/prometheus-alertmanager_*.deb "$TOOLS"
+  rm -rf "$tmp"
+  "$(bin amtool)" --version >/dev/null 2>&1 || die "amtool does not run after unpacking"
 }
 
 start() {
@@ -63,10 +81,11 @@ start() {
 }
 
 case "${1:-}" in
-  install) install ;;
+  install) install; install_alertmanager ;;
   start) start ;;
   stop) stop_pid "$PIDFILE" prometheus ;;
   status) pid_alive "$PIDFILE" ;;
   promtool) shift; install; exec "$(bin promtool)" "$@" ;;
-  *) die "usage: prometheus.sh install|start|stop|status|promtool ARGS" ;;
+  amtool) shift; install_alertmanager; exec "$(bin amtool)" "$@" ;;
+  *) die "usage: prometheus.sh install|start|stop|status|promtool ARGS|amtool ARGS" ;;
 esac

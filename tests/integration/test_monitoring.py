@@ -152,7 +152,7 @@ def test_the_alert_rules_evaluate_and_none_fires_on_a_healthy_stack(prometheus: 
     def evaluated() -> bool:
         groups = api(prometheus, "/api/v1/rules")["groups"]
         rules = [r for g in groups for r in g["rules"]]
-        return len(rules) == len(mon.alert_rules()) and all(
+        return len(rules) == len(mon.all_rules()) and all(
             r.get("lastEvaluation", "0001")[:4] != "0001" for r in rules
         )
 
@@ -161,3 +161,31 @@ def test_the_alert_rules_evaluate_and_none_fires_on_a_healthy_stack(prometheus: 
     assert [r["name"] for r in rules if r["health"] != "ok"] == []
     alerts = api(prometheus, "/api/v1/alerts")["alerts"]
     assert [a["labels"]["alertname"] for a in alerts if a["state"] == "firing"] == []
+
+
+AMTOOL_CONFIGS = [ROOT / "deploy" / "alertmanager" / "alertmanager.yml"]
+
+
+@pytest.mark.parametrize("config", AMTOOL_CONFIGS, ids=lambda p: p.name)
+def test_amtool_accepts_the_alertmanager_configuration(config: Any) -> None:
+    done = subprocess.run(
+        ["bash", str(PROMETHEUS), "amtool", "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 receivers" in done.stdout
+
+
+def test_amtool_refuses_a_route_to_an_unknown_receiver(tmp_path: Any) -> None:
+    broken = tmp_path / "alertmanager.yml"
+    text = AMTOOL_CONFIGS[0].read_text(encoding="utf-8")
+    broken.write_text(text.replace("receiver: on-call", "receiver: nobody"), encoding="utf-8")
+    done = subprocess.run(
+        ["bash", str(PROMETHEUS), "amtool", "check-config", str(broken)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
 import pytest
+import trustme
 
 from carbonledger.contracts import access, topics
 from carbonledger.contracts.access import Grant, Operation, Principal, Resource
@@ -110,6 +114,21 @@ def test_client_config_carries_the_principal_and_its_secret(
         "partner-navi-maps",
         "navi-secret",
     )
+
+
+def test_sasl_ssl_gives_every_client_a_context_that_trusts_the_ca_file(tmp_path: Path) -> None:
+    """An ssl.SSLContext, the one form both kafka-python and aiokafka (faust) take."""
+    ca = trustme.CA()
+    cafile = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(cafile))
+    settings = Settings(kafka_security_protocol="SASL_SSL", kafka_ssl_cafile=cafile)
+    config = settings.kafka_client_config()
+    assert config["security_protocol"] == "SASL_SSL" and config["sasl_mechanism"] == "SCRAM-SHA-512"
+    context = config["ssl_context"]
+    assert isinstance(context, ssl.SSLContext) and context.check_hostname
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert len(context.get_ca_certs()) == 1
+    assert "ssl_context" not in Settings().kafka_client_config()  # SASL_PLAINTEXT: none
 
 
 def test_production_refuses_an_unauthenticated_broker_connection() -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import jsonschema
 import pytest
 import yaml
 
-from carbonledger.contracts.schemas import behaviour_schemas
+from carbonledger.contracts.schemas import GATEWAY_EXAMPLE, behaviour_schemas
+from carbonledger.contracts.settings import ROOT
 from carbonledger.ops.contract_docs import CONTRACT_DIR, contract_files
 from tests.factories import event
 from tests.unit.test_catalogue_batch import BAD, VALID, _record
@@ -57,9 +60,66 @@ def test_schema_refuses_what_its_bounds_and_types_can_express() -> None:
     assert refused >= 20
 
 
+ASYNCAPI = yaml.safe_load((CONTRACT_DIR / "asyncapi.yaml").read_text(encoding="utf-8"))
+
+
+def _resolve(doc: Any, ref: str) -> Any:
+    assert ref.startswith("#/"), f"{ref} is not inside the document"
+    node = doc
+    for part in ref[2:].split("/"):
+        assert part in node, f"{ref} does not resolve"
+        node = node[part]
+    return node
+
+
 def test_asyncapi_names_every_behaviour_and_the_partner_topic() -> None:
-    doc = yaml.safe_load((CONTRACT_DIR / "asyncapi.yaml").read_text(encoding="utf-8"))
-    assert doc["asyncapi"] == "3.0.0"
-    channel = doc["channels"]["partnerEvents"]
+    assert ASYNCAPI["asyncapi"] == "3.1.0"
+    channel = ASYNCAPI["channels"]["partnerEvents"]
     assert channel["address"] == "partner.{partnerId}.events"
-    assert {m["name"] for m in channel["messages"].values()} == set(VALID)
+    messages = [_resolve(ASYNCAPI, m["$ref"]) for m in channel["messages"].values()]
+    assert {m["name"] for m in messages} == set(VALID)
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            yield node["$ref"]
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def test_every_asyncapi_reference_resolves_inside_the_document() -> None:
+    refs = set(_refs(ASYNCAPI))
+    assert "#/components/schemas/ReductionClaim" in refs  # a record hoisted from $defs
+    for ref in refs:
+        _resolve(ASYNCAPI, ref)
+    assert "$defs" not in json.dumps(ASYNCAPI)
+
+
+def test_asyncapi_examples_are_valid_events_of_their_type() -> None:
+    examples = 0
+    for message in ASYNCAPI["components"]["messages"].values():
+        schema = SCHEMAS[message["name"]]
+        for example in message.get("examples", []):
+            jsonschema.validate(example["payload"], schema)
+            examples += 1
+    assert examples >= 10
+
+
+def test_asyncapi_has_scram_over_tls_and_kafka_keys() -> None:
+    production = ASYNCAPI["servers"]["production"]
+    assert production["protocol"] == "kafka-secure"
+    [scheme] = [_resolve(ASYNCAPI, s["$ref"]) for s in production["security"]]
+    assert scheme["type"] == "scramSha512"
+    metro = ASYNCAPI["components"]["messages"]["travel_metro"]
+    assert metro["bindings"]["kafka"]["key"]["pattern"] == "^[0-9a-f]{64}$"
+    assert ASYNCAPI["channels"]["partnerEvents"]["bindings"]["kafka"]["partitions"] == 4
+
+
+def test_the_gateway_example_is_an_event_of_the_sample() -> None:
+    sample = (ROOT / "deploy" / "sample" / "partner-traffic.jsonl").read_text(encoding="utf-8")
+    assert json.dumps(GATEWAY_EXAMPLE, ensure_ascii=False) in sample.splitlines()
+    jsonschema.validate(GATEWAY_EXAMPLE, SCHEMAS["travel.metro"])

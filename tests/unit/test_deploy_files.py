@@ -189,6 +189,8 @@ def test_every_service_has_a_workload_with_probes_resources_and_labels() -> None
 def test_kubernetes_sets_only_variables_the_services_read() -> None:
     known = known_variables()
     for doc in of_kind("ConfigMap"):
+        if doc["metadata"]["name"] == "alertmanager":
+            continue  # a file for Alertmanager, not environment variables
         for variable in doc.get("data", {}):
             assert _is_known(variable, known), variable
     for workload in workloads() + of_kind("Job"):
@@ -215,3 +217,44 @@ def test_every_manifest_is_well_formed(path: Path) -> None:
     for doc in yaml.safe_load_all(path.read_text()):
         if doc and path.name != "kustomization.yaml":
             assert doc["apiVersion"] and doc["kind"] and doc["metadata"]["name"], path
+
+
+def test_the_exit_codes_compose_names_are_the_ones_the_workers_use() -> None:
+    from carbonledger.runtime.batching import EXIT_BATCH_FAILED
+
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    named = {int(n) for n in re.findall(r"exits? on purpose \(([0-9]+)", text)}
+    assert named == {EXIT_BATCH_FAILED}
+
+
+def test_every_kafka_workload_mounts_the_ca_the_configmap_names() -> None:
+    [config] = [c for c in of_kind("ConfigMap") if c["metadata"]["name"] == "carbonledger"]
+    assert config["data"]["CARBON_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    ca_dir = str(Path(config["data"]["CARBON_KAFKA_SSL_CAFILE"]).parent)
+    workloads = of_kind("Deployment") + of_kind("Job")
+    kafka_workloads = [
+        w for w in workloads if w["metadata"]["name"] not in ("ledger-api", "alertmanager")
+    ]
+    assert len(kafka_workloads) >= 7
+    for workload in kafka_workloads:
+        pod = workload["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        name = workload["metadata"]["name"]
+        assert ca_dir in mounts, f"{name} does not mount the Kafka CA"
+        assert volumes[mounts[ca_dir]]["configMap"]["name"] == "carbonledger-kafka-ca"
+
+
+def test_k8s_and_compose_run_the_one_alertmanager_configuration() -> None:
+    source = (ROOT / "deploy" / "alertmanager" / "alertmanager.yml").read_text(encoding="utf-8")
+    [config] = [c for c in of_kind("ConfigMap") if c["metadata"]["name"] == "alertmanager"]
+    assert config["data"]["alertmanager.yml"] == source
+    volumes = compose()["services"]["alertmanager"]["volumes"]
+    assert "./deploy/alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro" in volumes
+    prometheus = yaml.safe_load(
+        (ROOT / "deploy" / "prometheus" / "prometheus.compose.yml").read_text()
+    )
+    [targets] = [a["static_configs"][0]["targets"] for a in prometheus["alerting"]["alertmanagers"]]
+    assert targets == ["alertmanager:9093"]
+    assert prometheus["global"]["external_labels"]["runbook_base"].startswith("https://")

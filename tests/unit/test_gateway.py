@@ -14,19 +14,21 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from kafka.errors import KafkaTimeoutError
 
 from carbonledger.services.ingest import gateway_service
 from carbonledger.services.ingest.config import IngestSettings
 from carbonledger.services.ingest.domain import admission
 from carbonledger.services.ingest.domain.gateway import (
     BadBatch,
+    BrokerUnavailable,
     ReplayGuard,
     Unauthorised,
     sign,
     split_batch,
 )
 from carbonledger.services.ingest.entrypoints.body_limit import BodyTooLarge, read_capped
-from carbonledger.services.ingest.entrypoints.gateway import app
+from carbonledger.services.ingest.entrypoints.gateway import KafkaSender, app
 from carbonledger.services.ingest.gateway_service import Gateway
 from tests.factories import event, metro, raw, registry
 
@@ -371,3 +373,56 @@ def test_importing_the_gateway_builds_nothing_until_app_is_asked_for() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == [False, True, ["/v1/events", "/v1/events/dry-run"]]
+
+
+@pytest.mark.parametrize(
+    "missing", ["X-Carbon-Partner", "X-Carbon-Timestamp", "X-Carbon-Signature"]
+)
+def test_a_missing_signature_header_is_401_as_documented(sender: FakeSender, missing: str) -> None:
+    body = raw(metro(id="m-1"))
+    stamp = str(int(time.time()))
+    headers = {
+        "X-Carbon-Partner": "shenzhen-metro",
+        "X-Carbon-Timestamp": stamp,
+        "X-Carbon-Signature": sign(SECRET, stamp, body),
+    }
+    del headers[missing]
+    answer: httpx.Response = TestClient(app).post("/v1/events", content=body, headers=headers)
+    assert answer.status_code == 401 and missing in answer.json()["detail"]
+    assert sender.sent == []
+
+
+class DownBroker:
+    def send_all(self, topic: str, records: list[bytes]) -> None:
+        raise BrokerUnavailable("the broker did not take the events: KafkaTimeoutError")
+
+
+def test_a_broker_that_does_not_take_the_events_is_503_to_retry() -> None:
+    app.state.gateway = Gateway(IngestSettings(environment="test"), registry(), DownBroker())
+    answer = post(raw(metro(id="down-1")))
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+    assert "did not take" in answer.json()["detail"]
+
+
+def test_the_kafka_sender_turns_a_broker_error_into_broker_unavailable() -> None:
+    class Failing:
+        def send(self, topic: str, key: bytes | None, value: bytes) -> Any:
+            raise KafkaTimeoutError("no broker")
+
+        def flush(self, timeout: float) -> None: ...
+
+    sender = KafkaSender.__new__(KafkaSender)
+    sender.producer = Failing()
+    with pytest.raises(BrokerUnavailable, match="no broker"):
+        sender.send_all("partner.shenzhen-metro.events", [b"{}"])
+
+
+def test_the_openapi_documents_body_statuses_and_the_signature() -> None:
+    doc = app.openapi()
+    operation = doc["paths"]["/v1/events"]["post"]
+    assert operation["requestBody"]["required"] is True
+    assert {"200", "400", "401", "413", "503"} <= operation["responses"].keys()
+    assert "422" not in operation["responses"]
+    assert operation["security"] == [{"partnerId": [], "timestamp": [], "signature": []}]
+    assert "CloudEvent" in doc["components"]["schemas"]
+    assert "parameters" not in operation  # the headers are the security schemes

@@ -476,3 +476,15 @@ def test_the_documented_worked_example(db: str) -> None:
     assert totals == [4, 8, 8, 108, 103]
     assert store.day_of(person.account, DAY) == (350_000, 3)
     assert store.summary() == json.loads(_blocks("json")[1])
+
+
+def test_the_sdk_record_reads_exactly_what_the_platform_publishes() -> None:
+    """The subscriber decodes with the partner SDK's LedgerPosting: the same fields, the
+    same values, and the chain hash it computes from them is the ledger's."""
+    published = Account(account="sdk-reader").post(3 * KG, event="sdk-1")
+    read = ps.LedgerPosting.model_validate_json(published.to_bytes())
+    assert read.model_dump(mode="json") == published.model_dump(mode="json")
+    assert set(ps.LedgerPosting.model_fields) == set(LedgerPosting.model_fields)
+    assert ps.chain_hash(read) == published.hash
+    unit = published.model_copy(update={"subject_kind": "unit"})
+    assert ps.LedgerPosting.model_validate_json(unit.to_bytes()).subject_kind == "unit"

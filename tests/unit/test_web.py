@@ -8,6 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from carbonledger.contracts.metrics import exposition
+from carbonledger.contracts.settings import Settings
+from carbonledger.runtime.stage import _credentials
 from carbonledger.runtime.web import alive, health_router, readiness_status
 
 
@@ -59,3 +61,13 @@ def test_only_a_documented_router_shows_healthz_and_readyz_never_metrics(documen
 def test_a_stage_that_is_not_ready_answers_503() -> None:
     assert readiness_status({"ready": True, "lag_records": 0}) == 200
     assert readiness_status({"ready": False, "lag_records": 9000}) == 503
+
+
+def test_a_stream_stage_speaks_sasl_ssl_with_the_settings_context() -> None:
+    """faust takes SASL_SSL only as SASL credentials that carry an SSL context."""
+    settings = Settings(kafka_security_protocol="SASL_SSL")
+    credentials = _credentials(settings)
+    assert credentials is not None and credentials.protocol.value == "SASL_SSL"
+    assert credentials.ssl_context is settings.kafka_ssl_context()
+    plain = _credentials(Settings())
+    assert plain is not None and plain.protocol.value == "SASL_PLAINTEXT"

@@ -8,12 +8,16 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from carbonledger.contracts.catalogue import Reason
+from carbonledger.contracts.bounds import MAX_ID_LENGTH, text_fault
+from carbonledger.contracts.catalogue import Reason, Rejection
+from carbonledger.contracts.envelope import envelope_attribute
 from carbonledger.contracts.partners import PartnerRegistry
 from carbonledger.contracts.records import DeadLetter, Origin, ValidatedBehaviour
 from carbonledger.runtime.dead_letters import stage_dead_letter
-from carbonledger.services.ingest.domain.admission import MAX_RECORD_BYTES, admit
+from carbonledger.services.ingest.domain.admission import MAX_RECORD_BYTES, admit, dead_letter
+from carbonledger.services.ingest.domain.binary_mode import Headers, is_binary, structured_twin
 from carbonledger.services.ingest.metrics import RECORDS, REJECTIONS
 
 log = logging.getLogger(__name__)
@@ -29,6 +33,8 @@ class PartnerRecord:
     topic: str
     partition: int
     offset: int
+    # The record's Kafka headers: CloudEvents' binary mode puts the attributes there.
+    headers: Headers = ()
 
     @property
     def origin(self) -> Origin:
@@ -49,17 +55,42 @@ def admit_records(
         if isinstance(outcome, DeadLetter):
             REJECTIONS.labels(partner, outcome.reason).inc()
             RECORDS.labels(partner, "rejected").inc()
+            log.info("record refused", extra=_where(record, outcome.reason))
         else:
             RECORDS.labels(partner, "accepted").inc()
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("record admitted", extra=_where(record, None, str(outcome.event_id)))
         yield outcome
+
+
+def _where(
+    record: PartnerRecord, reason: str | None, event_id: str | None = None
+) -> dict[str, Any]:
+    """A log line's fields: which record (the id it claims, if any), where, and why."""
+    claimed = envelope_attribute(record.value or b"", "id") if event_id is None else None
+    return {
+        "partner": record.partner_id,
+        "event_id": event_id,
+        "source_id": claimed if claimed and _printable(claimed) else None,
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "reason": reason,
+    }
 
 
 def _admit(
     record: PartnerRecord, registry: PartnerRegistry, now: datetime, max_bytes: int
 ) -> ValidatedBehaviour | DeadLetter:
     try:
+        value = record.value
+        if is_binary(record.headers):
+            try:
+                value = structured_twin(record.headers, record.value)
+            except Rejection as no:
+                return _refused_binary(no, record, now)
         return admit(
-            record.value,
+            value,
             record.key,
             partner_id=record.partner_id,
             registry=registry,
@@ -70,3 +101,21 @@ def _admit(
     except Exception as exc:  # a bug must not stop the stream; the record is kept
         log.exception("admission failed for %s", record.origin)
         return stage_dead_letter("ingest", Reason.PROCESSING_ERROR, repr(exc), record)
+
+
+def _refused_binary(no: Rejection, record: PartnerRecord, now: datetime) -> DeadLetter:
+    """A binary-mode record whose headers cannot make an event: its value kept as sent."""
+    return dead_letter(
+        no,
+        record.value or b"",
+        record.key,
+        stage="ingest",
+        partner_id=record.partner_id,
+        origin=record.origin,
+        now=now,
+    )
+
+
+def _printable(claimed: str) -> bool:
+    # Only an id that is in bounds and printable is echoed into a log line.
+    return len(claimed) <= MAX_ID_LENGTH and text_fault(claimed) is None

@@ -31,6 +31,10 @@ class Unauthorised(Exception):
     """A request that does not prove which partner sent it (HTTP 401)."""
 
 
+class BrokerUnavailable(Exception):
+    """The broker did not acknowledge the accepted events (HTTP 503: send them again)."""
+
+
 class BadBatch(Exception):
     """A body that is not one JSON event or a JSON array of them (HTTP 400/413)."""
 

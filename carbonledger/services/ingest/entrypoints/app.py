@@ -30,6 +30,7 @@ def partner_record(message: Any) -> PartnerRecord:
         message.topic,
         message.partition,
         message.offset,
+        tuple(message.headers or ()),
     )
 
 

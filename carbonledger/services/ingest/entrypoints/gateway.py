@@ -5,8 +5,12 @@ Run: uvicorn carbonledger.services.ingest.entrypoints.gateway:app --port 6075
 Each accepted event is produced to the partner's own topic, exactly as a
 partner's producer would; ingest then takes it the same way as any other. The
 answer is 200 with one result per event, in order, once every accepted event is
-on the broker; 401 when the request is not signed by a registered partner; 413
-when the body is over `CARBON_GATEWAY_MAX_BYTES`, refused while it streams in.
+on the broker; 401 when the request is not signed by a registered partner (a
+missing header included); 413 when the body is over `CARBON_GATEWAY_MAX_BYTES`,
+refused while it streams in; 503 when the broker does not take the events (retry).
+The three signature headers are the OpenAPI's security schemes, not parameters, so
+that a generated client signs the exact bytes it sends (an httpx `Auth`, as the
+partner SDK's `GatewaySignature`).
 The use case is the ingest service's `Gateway` (gateway_service.py); this module
 only wires it to HTTP and to a producer.
 
@@ -22,15 +26,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.security import APIKeyHeader
+from kafka.errors import KafkaError
 
 from carbonledger.contracts.partners import load_registry
-from carbonledger.runtime.bearer import answer_with_problems
+from carbonledger.contracts.schemas import cloud_event_schema, gateway_request_body
+from carbonledger.runtime import logs
+from carbonledger.runtime.bearer import PROBLEM_SCHEMA, PROBLEM_TYPE, answer_with_problems
 from carbonledger.runtime.docs_pages import serve_docs
 from carbonledger.runtime.producers import Outgoing, producer, send_and_wait
-from carbonledger.runtime.web import health_router
+from carbonledger.runtime.web import health_router, with_access_log
 from carbonledger.services.ingest.config import IngestSettings
-from carbonledger.services.ingest.domain.gateway import BadBatch, Unauthorised
+from carbonledger.services.ingest.domain.gateway import BadBatch, BrokerUnavailable, Unauthorised
 from carbonledger.services.ingest.entrypoints.body_limit import (
     BodyTooLarge,
     read_capped,
@@ -47,7 +55,10 @@ class KafkaSender:
         self.producer = producer(settings)
 
     def send_all(self, topic: str, records: list[bytes]) -> None:
-        send_and_wait(self.producer, [Outgoing(topic, r) for r in records], timeout=30)
+        try:
+            send_and_wait(self.producer, [Outgoing(topic, r) for r in records], timeout=30)
+        except KafkaError as exc:
+            raise BrokerUnavailable(f"the broker did not take the events: {exc}") from exc
 
     def close(self) -> None:
         self.producer.close()
@@ -56,6 +67,7 @@ class KafkaSender:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = IngestSettings()
+    logs.configure(settings)
     sender = KafkaSender(settings)
     service = Gateway(settings, load_registry(settings.partners_file), sender)
     app.state.gateway = service
@@ -66,54 +78,124 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sender.close()
 
 
+EVENTS, DRY_RUN = "/v1/events", "/v1/events/dry-run"
+
+
 def gateway(request: Request) -> Gateway:
     found: Gateway = request.app.state.gateway
     return found
 
 
+# auto_error=False: a missing header is this API's 401, not FastAPI's 403/422.
+PARTNER = APIKeyHeader(
+    name="X-Carbon-Partner",
+    scheme_name="partnerId",
+    description="your partner id",
+    auto_error=False,
+)
+TIMESTAMP = APIKeyHeader(
+    name="X-Carbon-Timestamp",
+    scheme_name="timestamp",
+    description="Unix seconds when signed; refused outside the replay window",
+    auto_error=False,
+)
+SIGNATURE = APIKeyHeader(
+    name="X-Carbon-Signature",
+    scheme_name="signature",
+    description="hex HMAC-SHA256 of '<X-Carbon-Timestamp>.<raw body>' with your secret; "
+    "each signature is accepted once",
+    auto_error=False,
+)
+
+
+ANSWERED = {
+    "accepted": 1,
+    "rejected": 1,
+    "results": [
+        {"index": 0, "id": "shenzhen-metro-000183", "status": "accepted"},
+        {
+            "index": 1,
+            "id": "shenzhen-metro-000184",
+            "status": "rejected",
+            "reason": "out_of_bounds",
+            "message": "data.distance_km: 900 is over the maximum 200",
+        },
+    ],
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    # Errors answer as RFC 9457 problems (runtime/bearer.py's answer_with_problems).
+    return {
+        "description": description,
+        "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Every event answered, in order",
+        "content": {"application/json": {"example": ANSWERED}},
+    },
+    400: _problem("The body is not one JSON event or an array of them"),
+    401: _problem(
+        "Not signed by a registered partner (or a header missing, the timestamp outside "
+        "the window, the signature used already)"
+    ),
+    413: _problem("The body or the batch is over the gateway's limit"),
+    503: _problem(
+        "The broker did not take the events; nothing was accepted for sure: send the "
+        "batch again (same ids: no double credit)"
+    ),
+}
+
+
+def _required(value: str | None, header: str) -> str:
+    if not value:
+        raise Unauthorised(f"the {header} header is missing")
+    return value
+
+
 async def post_events(
     request: Request,
     service: Annotated[Gateway, Depends(gateway)],
-    x_carbon_partner: Annotated[str, Header(description="your partner id")],
-    x_carbon_timestamp: Annotated[str, Header(description="Unix seconds when signed")],
-    x_carbon_signature: Annotated[
-        str, Header(description="hex HMAC-SHA256 of '<timestamp>.<body>' with your secret")
-    ],
+    partner: Annotated[str | None, Depends(PARTNER)],
+    timestamp: Annotated[str | None, Depends(TIMESTAMP)],
+    signature: Annotated[str | None, Depends(SIGNATURE)],
 ) -> BatchResult:
     """One CloudEvents event (a JSON object) or a batch (a JSON array, at most
-    `CARBON_GATEWAY_MAX_EVENTS`); each is answered accepted or rejected with its reason."""
-    return await _answered(
-        request, service, (x_carbon_partner, x_carbon_timestamp, x_carbon_signature), service.accept
-    )
+    `CARBON_GATEWAY_MAX_EVENTS`); each is answered accepted or rejected with its reason,
+    once the accepted ones are on the broker."""
+    return await _answered(request, service, (partner, timestamp, signature), service.accept)
 
 
 async def dry_run_events(
     request: Request,
     service: Annotated[Gateway, Depends(gateway)],
-    x_carbon_partner: Annotated[str, Header(description="your partner id")],
-    x_carbon_timestamp: Annotated[str, Header(description="Unix seconds when signed")],
-    x_carbon_signature: Annotated[
-        str, Header(description="hex HMAC-SHA256 of '<timestamp>.<body>' with your secret")
-    ],
+    partner: Annotated[str | None, Depends(PARTNER)],
+    timestamp: Annotated[str | None, Depends(TIMESTAMP)],
+    signature: Annotated[str | None, Depends(SIGNATURE)],
 ) -> BatchResult:
     """What `POST /v1/events` would answer for this body, event by event (accepted, or
     rejected with ingest's reason and message), without publishing anything: for a
     partner to check its events before sending them. Signed the same way."""
-    return await _answered(
-        request, service, (x_carbon_partner, x_carbon_timestamp, x_carbon_signature), service.check
-    )
+    return await _answered(request, service, (partner, timestamp, signature), service.check)
 
 
 async def _answered(
     request: Request,
     service: Gateway,
-    headers: tuple[str, str, str],
+    headers: tuple[str | None, str | None, str | None],
     answer_for: Callable[[str, bytes], Awaitable[BatchResult]],
 ) -> BatchResult:
     """The signed body answered by `answer_for` (accept, or check without publishing)."""
-    x_carbon_partner, x_carbon_timestamp, x_carbon_signature = headers
+    partner, timestamp, signature = headers
     started = time.perf_counter()
+    x_carbon_partner = partner or "-"
     try:
+        x_carbon_partner = _required(partner, "X-Carbon-Partner")
+        x_carbon_timestamp = _required(timestamp, "X-Carbon-Timestamp")
+        x_carbon_signature = _required(signature, "X-Carbon-Signature")
         # Headers first: an oversized or unproven request is refused before its body
         # is read, and a body is never held past the limit.
         body = await _signed_body(
@@ -130,6 +212,9 @@ async def _answered(
     except BadBatch as bad:
         GATEWAY_REQUESTS.labels(x_carbon_partner, str(bad.status)).inc()
         raise HTTPException(bad.status, str(bad)) from None
+    except BrokerUnavailable as down:
+        GATEWAY_REQUESTS.labels(x_carbon_partner, "503").inc()
+        raise HTTPException(503, str(down), headers={"Retry-After": "5"}) from None
     finally:
         GATEWAY_SECONDS.observe(time.perf_counter() - started)
     GATEWAY_REQUESTS.labels(x_carbon_partner, "200").inc()
@@ -162,10 +247,42 @@ def create_app() -> FastAPI:
     # Errors as RFC 9457 problems; Swagger UI and ReDoc from the package, not a CDN.
     answer_with_problems(app)
     serve_docs(app)
-    app.post("/v1/events", response_model=BatchResult, tags=["events"])(post_events)
-    app.post("/v1/events/dry-run", response_model=BatchResult, tags=["events"])(dry_run_events)
+    body = {
+        "requestBody": gateway_request_body(
+            IngestSettings.model_fields["gateway_max_events"].default
+        )
+    }
+    for path, route, operation in (
+        (EVENTS, post_events, "post_events"),
+        (DRY_RUN, dry_run_events, "dry_run_events"),
+    ):
+        app.post(
+            path,
+            response_model=BatchResult,
+            tags=["events"],
+            responses=RESPONSES,
+            operation_id=operation,
+            openapi_extra=body,
+        )(route)
     app.include_router(health_router(gateway_ready, documented=False))
+    with_access_log(app)
+    app.openapi = lambda: _with_cloud_event(app)  # type: ignore[method-assign]
     return app
+
+
+def _with_cloud_event(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with the CloudEvent schema the request body refers to, and the
+    three signature headers as one security requirement (all of them), where FastAPI
+    lists each alone (any of them)."""
+    if app.openapi_schema is None:
+        doc = FastAPI.openapi(app)
+        doc["components"]["schemas"]["CloudEvent"] = cloud_event_schema()
+        doc["components"]["schemas"]["Problem"] = PROBLEM_SCHEMA
+        signed: dict[str, list[str]] = {s.scheme_name: [] for s in (PARTNER, TIMESTAMP, SIGNATURE)}
+        for path in (EVENTS, DRY_RUN):
+            doc["paths"][path]["post"]["security"] = [signed]
+        app.openapi_schema = doc
+    return app.openapi_schema
 
 
 def __getattr__(name: str) -> FastAPI:

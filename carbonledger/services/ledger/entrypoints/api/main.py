@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from carbonledger import __version__
 from carbonledger.contracts.methodology_files import load_methodologies
 from carbonledger.contracts.regions import load_regions
+from carbonledger.runtime import logs
 from carbonledger.runtime.bearer import (
     PROTECTED_RESPONSES,
     PUBLIC_RESPONSES,
@@ -23,6 +24,7 @@ from carbonledger.runtime.bearer import (
     with_problem_schema,
 )
 from carbonledger.runtime.docs_pages import serve_docs
+from carbonledger.runtime.web import with_access_log
 from carbonledger.services.ledger.config import LedgerSettings
 from carbonledger.services.ledger.entrypoints.api.deps import Books, BooksUnavailable, Registries
 from carbonledger.services.ledger.entrypoints.api.guards import (
@@ -52,6 +54,7 @@ def _operation_id(route: APIRoute) -> str:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = LedgerSettings()
+    logs.configure(settings)
     install_verifier(app)  # refuses production without a token issuer, before any pool
     # Opened without waiting: the API starts (and answers 503) while PostgreSQL is away.
     # `check` hands out only a live connection: after PostgreSQL restarts, the first
@@ -121,6 +124,7 @@ def create_app() -> FastAPI:
         dependencies=[Depends(refuse_control_characters)],
     )
     app.add_middleware(CountRequests)
+    with_access_log(app)
     answer_with_problems(app)
     app.add_exception_handler(BooksUnavailable, books_unavailable)
     for area in (health, methodologies, registry):
