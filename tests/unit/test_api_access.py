@@ -14,7 +14,7 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from fastapi.testclient import TestClient
 
 from carbonledger.contracts.roles import POLICY, Reading, Role
@@ -185,6 +185,74 @@ def test_an_expired_foreign_signed_misaddressed_or_malformed_token_is_401(
         client.get("/v1/ledgers/totals", headers={"Authorization": f"Bearer {fine}"}).status_code
         == 503
     )
+
+
+def _signed_with_another_kind_of_key(claims: dict[str, Any]) -> list[tuple[str, str]]:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return [
+        (jwt.encode(claims, rsa_key, algorithm="RS256"), "RS256"),
+        (jwt.encode(claims, rsa_key, algorithm="PS256"), "PS256"),
+        (jwt.encode(claims, ed25519.Ed25519PrivateKey.generate(), algorithm="EdDSA"), "EdDSA"),
+        (
+            jwt.encode(claims, "a shared secret of some thirty-two bytes", algorithm="HS256"),
+            "HS256",
+        ),
+    ]
+
+
+def test_a_token_whose_algorithm_does_not_fit_the_key_is_401_not_500(client: TestClient) -> None:
+    good = Grant(Role.AUDITOR).claims(DEVELOPMENT_ISSUER, "carbonledger", int(time.time()))
+    for token, alg in _signed_with_another_kind_of_key(good):
+        answer = client.get("/v1/ledgers/totals", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 401, alg
+        assert 'error="invalid_token"' in answer.headers["www-authenticate"], alg
+        login = client.post(
+            "/portal/session", content=f"token={token}", headers=FORM, follow_redirects=False
+        )
+        assert login.status_code == 303, alg
+        assert login.headers["location"].startswith("/portal/login?problem="), alg
+        assert "set-cookie" not in login.headers, alg
+
+
+class _OneKeyJwks:
+    """A JWKS client that answers every token with one JWK (no network)."""
+
+    def __init__(self, jwk: dict[str, Any]) -> None:
+        self.jwk = jwt.PyJWK(jwk)
+
+    def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
+        return self.jwk
+
+
+def test_with_a_jwks_only_the_jwks_own_algorithm_is_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+    from carbonledger.runtime.tokens import InvalidToken, TokenVerifier
+
+    monkeypatch.setenv("CARBON_RUN_DIR", str(tmp_path))
+    settings = TokenSettings(
+        token_issuer="https://id.example", token_jwks_url="https://id.example/j"
+    )
+    claims = Grant(Role.AUDITOR).claims("https://id.example", "carbonledger", int(time.time()))
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_jwk = ECAlgorithm.to_jwk(ec_key.public_key(), as_dict=True)
+    rsa_jwk = RSAAlgorithm.to_jwk(rsa_key.public_key(), as_dict=True)
+    verifier = TokenVerifier(settings)
+    verifier._jwks = _OneKeyJwks(ec_jwk)  # type: ignore[assignment]
+    assert verifier.principal(jwt.encode(claims, ec_key, algorithm="ES256")).role == Role.AUDITOR
+    for token, _alg in _signed_with_another_kind_of_key(claims):
+        with pytest.raises(InvalidToken):
+            verifier.principal(token)
+    verifier._jwks = _OneKeyJwks(rsa_jwk)  # type: ignore[assignment]
+    with pytest.raises(InvalidToken):  # an EC-signed token against an RSA JWK
+        verifier.principal(jwt.encode(claims, ec_key, algorithm="ES256"))
+    verifier._jwks = _OneKeyJwks(rsa_jwk | {"alg": "PS256"})  # type: ignore[assignment]
+    assert verifier.principal(jwt.encode(claims, rsa_key, algorithm="PS256")).role == Role.AUDITOR
+    with pytest.raises(InvalidToken):  # the JWK says PS256: RS256 is refused
+        verifier.principal(jwt.encode(claims, rsa_key, algorithm="RS256"))
 
 
 def test_a_token_of_a_scoped_role_must_name_its_scope() -> None:
