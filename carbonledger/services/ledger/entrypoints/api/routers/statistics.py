@@ -1,6 +1,7 @@
 """Government statistics (DOMAIN §14): a region's tonnes, credited actions and
 participants for a day, month, quarter, year or from–to span, by category,
-behaviour type, partner and child region; and the same as CSV.
+behaviour type, partner and child region (every one, zeros included), with the
+trend by month and quarter; and the same as CSV.
 
 Read from the tables the writer keeps in its transaction (adapters/statistics.py),
 so a province's year is a bounded read, never a scan of its postings.
@@ -23,7 +24,7 @@ from carbonledger.contracts.calendar import local_date
 from carbonledger.contracts.regions import NATIONAL, RegionTable
 from carbonledger.contracts.roles import Reading
 from carbonledger.services.ledger.adapters import statistics
-from carbonledger.services.ledger.domain.statistics import period_start
+from carbonledger.services.ledger.domain.statistics import TOTAL, period_start
 from carbonledger.services.ledger.entrypoints.api.auth import reads
 from carbonledger.services.ledger.entrypoints.api.deps import BooksDep, Regions
 from carbonledger.services.ledger.entrypoints.api.schemas import Amount
@@ -33,14 +34,18 @@ Period = Literal["day", "month", "quarter", "year"]
 MAX_SPAN_DAYS = 3700  # ten years and a little: a bound on one request's rows
 
 
-class Figure(BaseModel):
-    key: str
+class TrendFigure(BaseModel):
+    key: str = Field(description="the month (2026-05) or quarter (2026-Q2)")
     amount: Amount
     actions: int = Field(description="credited actions (credits less reversals)")
 
 
-class MonthFigure(Figure):
-    pass
+class Figure(BaseModel):
+    key: str
+    amount: Amount
+    actions: int = Field(description="credited actions (credits less reversals)")
+    people: int = Field(description="distinct people with a credited action here, exactly")
+    units: int = Field(description="distinct participating units here, exactly")
 
 
 class ChildFigures(BaseModel):
@@ -67,8 +72,9 @@ class RegionStatistics(BaseModel):
     by_category: list[Figure]
     by_behaviour_type: list[Figure]
     by_partner: list[Figure]
-    by_month: list[MonthFigure]
-    children: list[ChildFigures]
+    by_month: list[TrendFigure]
+    by_quarter: list[TrendFigure]
+    children: list[ChildFigures] = Field(description="every child region, zeros included")
 
 
 def span(
@@ -80,10 +86,18 @@ def span(
             raise HTTPException(422, "give both from and to, without period or at")
         if last < first or (last - first).days > MAX_SPAN_DAYS:
             raise HTTPException(422, f"to must be after from, at most {MAX_SPAN_DAYS} days on")
-        return None, first, last
+        return _one_period(first, last), first, last
     chosen: Period = period or "year"
     start = period_start(chosen, at or local_date_now())
     return chosen, start, _period_end(chosen, start)
+
+
+def _one_period(first: date, last: date) -> Period | None:
+    """The period a from–to span is exactly (read from its counts), if any."""
+    for period in ("day", "month", "quarter", "year"):
+        if period_start(period, first) == first and _period_end(period, first) == last:
+            return period
+    return None
 
 
 def local_date_now() -> date:
@@ -109,13 +123,43 @@ def _named(regions: RegionTable, code: str) -> tuple[str, str]:
     return unit.name, str(unit.level)
 
 
-def _figures(rows: Iterable[Mapping[str, Any]], field: str) -> list[Figure]:
+def _figures(
+    rows: Iterable[Mapping[str, Any]], field: str, counted: Mapping[tuple[str, str], int]
+) -> list[Figure]:
+    """Figures by `field`, with the participants counted for each of its values."""
     summed: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for r in rows:
         summed[str(r[field])][0] += int(r["amount_mg"])
         summed[str(r[field])][1] += int(r["actions"])
     ordered = sorted(summed.items(), key=lambda kv: (-kv[1][0], kv[0]))
-    return [Figure(key=k, amount=Amount.of(a), actions=n) for k, (a, n) in ordered]
+    return [
+        Figure(
+            key=k,
+            amount=Amount.of(a),
+            actions=n,
+            people=counted.get((k, "person"), 0),
+            units=counted.get((k, "unit"), 0),
+        )
+        for k, (a, n) in ordered
+    ]
+
+
+def _by(counted: statistics.Counted, region: str, dimension: str) -> dict[tuple[str, str], int]:
+    return {(v, k): n for (r, d, v, k), n in counted.items() if (r, d) == (region, dimension)}
+
+
+def _trend(rows: Iterable[Mapping[str, Any]], step: str) -> list[TrendFigure]:
+    def key(start: date) -> str:
+        if step == "quarter":
+            return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+        return start.strftime("%Y-%m")
+
+    return [
+        TrendFigure(
+            key=key(m["start"]), amount=Amount.of(int(m["amount_mg"])), actions=int(m["actions"])
+        )
+        for m in rows
+    ]
 
 
 SpanQuery = tuple[Period | None, date | None, date | None, date | None]
@@ -128,12 +172,14 @@ def region_statistics(
     period, first, last = span(*asked)
     children = regions.children(region)
     codes = [region, *(c.code for c in children)]
-    with books.reading() as conn:
+    with books.reading() as conn, statistics.bounded(conn):
         rows = statistics.figures(conn, codes, first, last)
-        months = statistics.months(conn, region, first, last)
-        counted = statistics.participants(conn, codes, first, last, period)
+        months = statistics.trend(conn, region, "month", first, last)
+        quarters = statistics.trend(conn, region, "quarter", first, last)
+        counted = statistics.participants(conn, region, codes[1:], (first, last), period)
     own = [r for r in rows if r["region"].strip() == region]
     by_child = {c.code: [r for r in rows if r["region"].strip() == c.code] for c in children}
+    total = _by(counted, region, TOTAL)
     return RegionStatistics(
         region=region,
         name=name,
@@ -143,19 +189,13 @@ def region_statistics(
         last_day=last,
         amount=Amount.of(sum(int(r["amount_mg"]) for r in own)),
         actions=sum(int(r["actions"]) for r in own),
-        people=counted.get((region, "person"), 0),
-        units=counted.get((region, "unit"), 0),
-        by_category=_figures(own, "category"),
-        by_behaviour_type=_figures(own, "behaviour_type"),
-        by_partner=_figures(own, "partner"),
-        by_month=[
-            MonthFigure(
-                key=m["month"].strftime("%Y-%m"),
-                amount=Amount.of(int(m["amount_mg"])),
-                actions=int(m["actions"]),
-            )
-            for m in months
-        ],
+        people=total.get(("", "person"), 0),
+        units=total.get(("", "unit"), 0),
+        by_category=_figures(own, "category", _by(counted, region, "category")),
+        by_behaviour_type=_figures(own, "behaviour_type", _by(counted, region, "behaviour_type")),
+        by_partner=_figures(own, "partner", _by(counted, region, "partner")),
+        by_month=_trend(months, "month"),
+        by_quarter=_trend(quarters, "quarter"),
         children=[
             ChildFigures(
                 code=c.code,
@@ -163,11 +203,10 @@ def region_statistics(
                 level=str(c.level),
                 amount=Amount.of(sum(int(r["amount_mg"]) for r in by_child[c.code])),
                 actions=sum(int(r["actions"]) for r in by_child[c.code]),
-                people=counted.get((c.code, "person"), 0),
-                units=counted.get((c.code, "unit"), 0),
+                people=counted.get((c.code, TOTAL, "", "person"), 0),
+                units=counted.get((c.code, TOTAL, "", "unit"), 0),
             )
             for c in children
-            if by_child[c.code]
         ],
     )
 
@@ -194,8 +233,9 @@ def statistics_of_region(
 ) -> RegionStatistics:
     """A region's figures (its whole subtree; 000000 is national) for a period or a
     from–to span of China Standard Time days: tonnes, credited actions, people and
-    units (distinct, exact), by category, behaviour type, partner, month and child
-    region. Without a period or dates: this year."""
+    units (distinct, exact), by category, behaviour type, partner and child region
+    (each with its people and units), and by month and quarter. A from–to span that
+    is exactly one period is that period. Without a period or dates: this year."""
     return region_statistics(books, regions, region, (period, at, first, last))
 
 
@@ -247,10 +287,12 @@ def to_csv(found: RegionStatistics) -> str:
         ("category", found.by_category),
         ("behaviour_type", found.by_behaviour_type),
         ("partner", found.by_partner),
-        ("month", found.by_month),
     ):
         for f in figures:
-            w.writerow([section, f.key, "", f.amount.mg, f.amount.t, f.actions, "", ""])
+            w.writerow([section, f.key, "", f.amount.mg, f.amount.t, f.actions, f.people, f.units])
+    for section, trend in (("month", found.by_month), ("quarter", found.by_quarter)):
+        for t in trend:
+            w.writerow([section, t.key, "", t.amount.mg, t.amount.t, t.actions, "", ""])
     for c in found.children:
         w.writerow(
             ["child_region", c.code, c.name, c.amount.mg, c.amount.t, c.actions, c.people, c.units]
