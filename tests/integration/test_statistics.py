@@ -167,7 +167,7 @@ def test_figures_equal_sums_from_the_postings_at_every_level_and_period(
             ("440300", ("440305", "440304")),
             ("440000", DISTRICTS),
         ]
-        with TestClient(create_app(), headers=bearer()) as api:
+        with TestClient(create_app(), headers=bearer(), client=("127.0.0.1", 50000)) as api:
             for region, districts in cases:
                 for query, first, last in [
                     ("period=month&at=2026-05-09", date(2026, 5, 1), date(2026, 5, 31)),
@@ -238,7 +238,7 @@ def test_a_partner_reads_its_own_rejections_and_no_one_elses(
             asyncio.run(sink.write({TopicPartition(topics.REJECTED, 0): 11 + again}))
         assert conn.execute("SELECT count(*) FROM partner_rejections").fetchone() == (4,)
     monkeypatch.setenv("CARBON_PG_DATABASE", scratch)
-    with TestClient(create_app()) as api:
+    with TestClient(create_app(), client=("127.0.0.1", 50000)) as api:
         own = bearer(Role.PARTNER, partner="navi-maps")
         first = api.get("/v1/partners/navi-maps/rejections?limit=2", headers=own).json()
         rest = api.get(

@@ -44,7 +44,7 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClie
     monkeypatch.setenv("CARBON_API_DB_WAIT_SECONDS", "0.2")
     from carbonledger.services.ledger.entrypoints.api import create_app
 
-    with TestClient(create_app()) as made:
+    with TestClient(create_app(), client=("127.0.0.1", 50000)) as made:
         yield made
 
 
@@ -371,7 +371,8 @@ def test_the_development_login_sets_the_token_cookie_and_lands_on_the_roles_page
     outside = client.get("/portal/region/110000")  # checked before the books are read
     assert outside.status_code == 403 and "text/html" in outside.headers["content-type"]
     assert client.get("/v1/ledgers/government/110000").status_code == 403  # the cookie counts
-    client.get("/portal/logout")
+    assert client.get("/portal/logout").status_code == 405  # a link cannot log out
+    assert client.post("/portal/logout", follow_redirects=False).status_code == 303
     assert client.get("/portal", follow_redirects=False).headers["location"] == "/portal/login"
 
 
@@ -392,3 +393,66 @@ def test_a_pasted_token_logs_in_and_a_bad_one_is_sent_back_with_why(client: Test
         "/portal/session/development", content="role=person", headers=FORM, follow_redirects=False
     )
     assert "names+its+subject" in refused.headers["location"]
+
+
+@pytest.fixture()
+def remote(client: TestClient) -> Iterator[TestClient]:
+    """The same app, reached from another host."""
+    with TestClient(client.app, client=("203.0.113.7", 50000)) as made:
+        yield made
+
+
+def test_the_development_key_is_trusted_only_for_clients_on_this_host(
+    remote: TestClient,
+) -> None:
+    answer = remote.get("/v1/ledgers/totals", headers=bearer(Role.AUDITOR))
+    assert answer.status_code == 401
+    assert "only for clients on this host" in answer.headers["www-authenticate"]
+    login = remote.post(
+        "/portal/session/development", content="role=auditor", headers=FORM,
+        follow_redirects=False,
+    )  # fmt: skip
+    assert login.status_code == 403 and "set-cookie" not in login.headers
+    token = bearer(Role.AUDITOR)["Authorization"][7:]
+    pasted = remote.post(
+        "/portal/session", content=f"token={token}", headers=FORM, follow_redirects=False
+    )
+    assert pasted.headers["location"].startswith("/portal/login?problem=")
+
+
+def test_another_sites_form_may_not_log_in_or_out(client: TestClient) -> None:
+    for foreign in (
+        {"origin": "https://evil.example"},
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},
+    ):
+        for path, body in (
+            ("/portal/session/development", "role=auditor"),
+            ("/portal/session", "token=x.y.z"),
+            ("/portal/logout", ""),
+        ):
+            answer = client.post(path, content=body, headers=FORM | foreign, follow_redirects=False)
+            assert answer.status_code == 403, (path, foreign)
+            assert "set-cookie" not in answer.headers, (path, foreign)
+    own = {"origin": str(client.base_url), "sec-fetch-site": "same-origin"}
+    made = client.post(
+        "/portal/session/development", content="role=auditor", headers=FORM | own,
+        follow_redirects=False,
+    )  # fmt: skip
+    assert made.status_code == 303 and "carbon_token=" in made.headers["set-cookie"]
+
+
+def test_a_login_form_past_the_limit_is_refused_without_reading_it_whole(
+    client: TestClient,
+) -> None:
+    from carbonledger.services.ledger.entrypoints.api.portal.pages import FORM_LIMIT
+
+    big = "token=" + "x" * FORM_LIMIT
+    assert client.post("/portal/session", content=big, headers=FORM).status_code == 413
+
+    def streamed() -> Iterator[bytes]:  # no content-length: read as it streams
+        for _ in range(64):
+            yield b"x" * 1024
+
+    answer = client.post("/portal/session", content=streamed(), headers=FORM)
+    assert answer.status_code == 413

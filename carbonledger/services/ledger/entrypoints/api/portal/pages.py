@@ -21,7 +21,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.regions import NATIONAL
 from carbonledger.contracts.roles import Principal, Reading, Role, allows
-from carbonledger.runtime.bearer import TOKEN_COOKIE, MaybeCaller, http_problem
+from carbonledger.runtime.bearer import (
+    LOOPBACK_ONLY,
+    TOKEN_COOKIE,
+    MaybeCaller,
+    from_loopback,
+    http_problem,
+    verified,
+)
 from carbonledger.runtime.tokens import (
     Grant,
     InvalidToken,
@@ -73,7 +80,12 @@ def _within(caller: Principal, reading: Reading, key: str, regions: Any) -> None
         raise HTTPException(403, "outside this token's scope")
 
 
-_TITLES = {403: "无权访问 Forbidden", 404: "未找到 Not found", 422: "请求有误 Bad request"}
+_TITLES = {
+    403: "无权访问 Forbidden",
+    404: "未找到 Not found",
+    413: "内容过大 Too large",
+    422: "请求有误 Bad request",
+}
 
 
 async def _portal_problem(request: Request, exc: Exception) -> Response:
@@ -147,15 +159,43 @@ def login(
     )
 
 
+FORM_LIMIT = 16_384  # bytes: a token and a few fields
+
+
 async def _form(request: Request) -> dict[str, str]:
-    body = (await request.body())[:16_384].decode("utf-8", "replace")
-    return {k: v[0].strip() for k, v in parse_qs(body).items() if v and v[0].strip()}
+    """The login form's fields, read as it streams in and refused (413) past the
+    limit: never the whole of a large body first."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > FORM_LIMIT:
+        raise HTTPException(413, f"a login form is at most {FORM_LIMIT} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > FORM_LIMIT:
+            raise HTTPException(413, f"a login form is at most {FORM_LIMIT} bytes")
+    text = body.decode("utf-8", "replace")
+    return {k: v[0].strip() for k, v in parse_qs(text).items() if v and v[0].strip()}
+
+
+def same_origin(request: Request) -> None:
+    """Refuses (403) a POST another site's page made: the browser says so in
+    Sec-Fetch-Site, or in an Origin other than this one (login CSRF)."""
+    fetched = request.headers.get("sec-fetch-site")
+    if fetched is not None and fetched not in ("same-origin", "none"):
+        raise HTTPException(403, "a cross-site form may not log in or out here")
+    origin = request.headers.get("origin")
+    here = f"{request.url.scheme}://{request.url.netloc}"
+    if origin is not None and origin != here:
+        raise HTTPException(403, "a cross-site form may not log in or out here")
+
+
+SameOrigin = Depends(same_origin)
 
 
 def _session(request: Request, token: str) -> Response:
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        verifier.principal(token)
+        verified(request, token)
     except InvalidToken as bad:
         return RedirectResponse(f"/portal/login?{urlencode({'problem': str(bad)})}", 303)
     answer = RedirectResponse("/portal", 303)
@@ -170,17 +210,20 @@ def _session(request: Request, token: str) -> Response:
     return answer
 
 
-@router.post("/session")
+@router.post("/session", dependencies=[SameOrigin])
 async def session(request: Request, caller: MaybeCaller) -> Response:
     """Log in with a token pasted (or posted by the identity provider's redirect)."""
     token = (await _form(request)).get("token", "")
     return _session(request, token)
 
 
-@router.post("/session/development")
+@router.post("/session/development", dependencies=[SameOrigin])
 async def development_session(request: Request, caller: MaybeCaller) -> Response:
-    """The local stack's login: a development token for the role and scope given."""
+    """The local stack's login: a development token for the role and scope given,
+    for a browser on this host only."""
     verifier: TokenVerifier = request.app.state.token_verifier
+    if not from_loopback(request):
+        raise HTTPException(403, LOOPBACK_ONLY)
     form = await _form(request)
     try:
         grant = Grant(
@@ -195,7 +238,7 @@ async def development_session(request: Request, caller: MaybeCaller) -> Response
     return _session(request, token)
 
 
-@router.get("/logout")
+@router.post("/logout", dependencies=[SameOrigin])
 def logout(caller: MaybeCaller) -> Response:
     answer = RedirectResponse("/portal/login", 303)
     answer.delete_cookie(TOKEN_COOKIE, path="/")
