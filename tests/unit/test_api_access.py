@@ -78,6 +78,11 @@ CASES: list[tuple[str, list[tuple[Role, dict[str, str]]], list[tuple[Role, dict[
         [OTHER_PERSON, UNIT, PARTNER, NATION, REGISTRY],
     ),
     (f"/v1/ledgers/unit/{ME}", [UNIT, AUDITOR], [PERSON, PARTNER, NATION, REGISTRY]),
+    (
+        f"/v1/registry/proceeds/{ME}",
+        [PERSON, UNIT, AUDITOR, OPERATOR],
+        [OTHER_PERSON, PARTNER, NATION, REGISTRY],
+    ),
     (f"/v1/consents/{ME}", [PERSON, UNIT, AUDITOR], [OTHER_PERSON, PARTNER, NATION, REGISTRY]),
     (f"/v1/ledgers/family/{ME}", [PERSON, OPERATOR], [OTHER_PERSON, PARTNER, NATION]),
     (

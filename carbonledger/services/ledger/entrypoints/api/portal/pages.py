@@ -44,6 +44,7 @@ from carbonledger.services.ledger.entrypoints.api.routers import (
     partners,
     statistics,
 )
+from carbonledger.services.ledger.entrypoints.api.schemas import PersonalLedger
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 TEMPLATES = jinja2.Environment(
@@ -298,8 +299,12 @@ def person_page(
     _within(
         caller, Reading.PERSONAL if caller.role is not Role.UNIT else Reading.UNIT, subject, regions
     )
+    # A unit reads its unit account (the route its token reaches), everyone else
+    # the personal one (which names the account's kind).
+    read = ledgers.unit_ledger if caller.role is Role.UNIT else ledgers.personal_ledger
+    ledger: PersonalLedger | None
     try:
-        ledger = ledgers.personal_ledger(subject, books, 50, before)
+        ledger = read(subject, books, 50, before)
     except HTTPException as missing:
         if missing.status_code != 404:
             raise
