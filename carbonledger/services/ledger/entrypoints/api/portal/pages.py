@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.regions import NATIONAL
-from carbonledger.contracts.roles import Principal, Reading, Role, allows
+from carbonledger.contracts.roles import Principal, Reading, Role
 from carbonledger.runtime.bearer import (
     LOOPBACK_ONLY,
     TOKEN_COOKIE,
@@ -35,6 +35,8 @@ from carbonledger.runtime.tokens import (
     TokenVerifier,
     mint_development_token,
 )
+from carbonledger.services.ledger.entrypoints.api import reports
+from carbonledger.services.ledger.entrypoints.api.auth import require
 from carbonledger.services.ledger.entrypoints.api.deps import Before, BooksDep, Regions
 from carbonledger.services.ledger.entrypoints.api.portal.charts import Bar, bar_chart, tree_map
 from carbonledger.services.ledger.entrypoints.api.routers import (
@@ -42,7 +44,6 @@ from carbonledger.services.ledger.entrypoints.api.routers import (
     consents,
     ledgers,
     partners,
-    statistics,
 )
 from carbonledger.services.ledger.entrypoints.api.schemas import PersonalLedger
 
@@ -74,11 +75,6 @@ def signed_in(caller: MaybeCaller) -> Principal:
 
 
 Visitor = Annotated[Principal, Depends(signed_in)]
-
-
-def _within(caller: Principal, reading: Reading, key: str, regions: Any) -> None:
-    if not allows(caller, reading, key, regions):
-        raise HTTPException(403, "outside this token's scope")
 
 
 _TITLES = {
@@ -246,7 +242,7 @@ def logout(caller: MaybeCaller) -> Response:
     return answer
 
 
-PeriodQuery = Annotated[statistics.Period | None, Query()]
+PeriodQuery = Annotated[reports.Period | None, Query()]
 
 
 @router.get("/region/{region}")
@@ -256,14 +252,14 @@ def region_page(
     books: BooksDep,
     regions: Regions,
     period: PeriodQuery = None,
-    at: statistics.AtQuery = None,
-    first: statistics.FromQuery = None,
-    last: statistics.ToQuery = None,
+    at: reports.AtQuery = None,
+    first: reports.FromQuery = None,
+    last: reports.ToQuery = None,
 ) -> HTMLResponse:
     """A region's overview: totals, trend, child regions (table and tree map),
     categories, behaviour types, top partners, CSV; every figure links to its source."""
-    _within(caller, Reading.GOVERNMENT, region, regions)
-    found = statistics.region_statistics(books, regions, region, (period, at, first, last))
+    require(caller, Reading.GOVERNMENT, region, regions)
+    found = reports.region_statistics(books, regions, region, (period, at, first, last))
     asked = (
         {"from": str(found.first_day), "to": str(found.last_day)}
         if found.period is None
@@ -296,7 +292,7 @@ def person_page(
 ) -> HTMLResponse:
     """My account: balance, history (each posting's event, methodology and a link to
     its provenance) and my consents."""
-    _within(
+    require(
         caller, Reading.PERSONAL if caller.role is not Role.UNIT else Reading.UNIT, subject, regions
     )
     # A unit reads its unit account (the route its token reaches), everyone else
@@ -335,7 +331,7 @@ def partner_page(
     partner: str, caller: Visitor, books: BooksDep, regions: Regions, before: Before = None
 ) -> HTMLResponse:
     """My enterprise book and my rejections."""
-    _within(caller, Reading.ENTERPRISE, partner, regions)
+    require(caller, Reading.ENTERPRISE, partner, regions)
     try:
         ledger = ledgers.enterprise_ledger(partner, books, regions, 20, None)
     except HTTPException as missing:
