@@ -267,6 +267,7 @@ def region_page(
     )
     query = "?" + urlencode(asked)
     trend = [Bar(m.key, m.amount.mg, m.amount.t) for m in found.by_month]
+    quarterly = [Bar(q.key, q.amount.mg, q.amount.t) for q in found.by_quarter]
     cells = [
         Bar(c.name, c.amount.mg, c.amount.t, f"/portal/region/{c.code}{query}")
         for c in found.children
@@ -281,6 +282,7 @@ def region_page(
         csv=f"/v1/statistics/{region}/csv{query}",
         book=f"/v1/ledgers/government/{region}",
         trend=bar_chart(trend, "月度趋势 Trend by month"),
+        quarterly=bar_chart(quarterly, "季度趋势 Trend by quarter"),
         treemap=tree_map(cells, "下级地区 Child regions"),
         period_names=PERIOD_NAMES,
     )
