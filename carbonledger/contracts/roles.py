@@ -36,6 +36,7 @@ class Reading(StrEnum):
     PERSONAL = "personal"  # a person's account, keyed by subject
     UNIT = "unit"  # a unit's account, keyed by subject
     CONSENTS = "consents"  # a subject's consent history
+    PROCEEDS = "proceeds"  # a contributor's (person's or unit's) registry proceeds
     FAMILY = "family"  # a family view, keyed by its head
     CLAIM = "claim"  # what became of one event, keyed by its source (partner)
     ENTERPRISE = "enterprise"  # a partner's enterprise account
@@ -48,8 +49,10 @@ class Reading(StrEnum):
 # Which role reads what; the key check follows (`_owns`). Auditors and operators
 # read everything; the registry reads nothing here (its operations are its own).
 POLICY: dict[Role, frozenset[Reading]] = {
-    Role.PERSON: frozenset({Reading.PERSONAL, Reading.CONSENTS, Reading.FAMILY, Reading.CLAIM}),
-    Role.UNIT: frozenset({Reading.UNIT, Reading.CONSENTS, Reading.CLAIM}),
+    Role.PERSON: frozenset(
+        {Reading.PERSONAL, Reading.CONSENTS, Reading.PROCEEDS, Reading.FAMILY, Reading.CLAIM}
+    ),
+    Role.UNIT: frozenset({Reading.UNIT, Reading.CONSENTS, Reading.PROCEEDS, Reading.CLAIM}),
     Role.PARTNER: frozenset(
         {Reading.ENTERPRISE, Reading.EMPLOYER, Reading.REJECTIONS, Reading.CLAIM}
     ),
@@ -60,7 +63,14 @@ POLICY: dict[Role, frozenset[Reading]] = {
 }
 # Whose account a scoped role reads, by reading: the principal's field the key must match.
 _KEYED_BY_SUBJECT = frozenset(
-    {Reading.PERSONAL, Reading.UNIT, Reading.CONSENTS, Reading.FAMILY, Reading.CLAIM}
+    {
+        Reading.PERSONAL,
+        Reading.UNIT,
+        Reading.CONSENTS,
+        Reading.PROCEEDS,
+        Reading.FAMILY,
+        Reading.CLAIM,
+    }
 )
 _KEYED_BY_PARTNER = frozenset(
     {Reading.ENTERPRISE, Reading.EMPLOYER, Reading.REJECTIONS, Reading.CLAIM}

@@ -12,6 +12,8 @@ asked for exists.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the dependencies' annotations.
+import ipaddress
+import logging
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
@@ -30,6 +32,12 @@ REALM = "carbonledger"
 # Where a token may also come from: the portal's pages keep it in this cookie (set
 # by its login page, HttpOnly, SameSite=Strict), so a browser need not send a header.
 TOKEN_COOKIE = "carbon_token"
+
+log = logging.getLogger(__name__)
+# Anyone may read the development key's file on a developer's machine, and anyone
+# may mint with it through the development login: only clients on this host are
+# trusted with it.
+LOOPBACK_ONLY = "the development key is trusted only for clients on this host"
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -65,7 +73,32 @@ def install_verifier(app: FastAPI, settings: TokenSettings | None = None) -> Tok
     production without an issuer, so the app does not start without one."""
     verifier = TokenVerifier(settings or TokenSettings())
     app.state.token_verifier = verifier
+    if verifier.settings.trusts_development_key:
+        log.warning(
+            "!!! DEVELOPMENT TOKENS: no CARBON_TOKEN_ISSUER is set, so tokens signed with "
+            "the local development key (%s) are accepted, from clients on this host only, "
+            "and /portal/session/development mints them. Never expose this process. !!!",
+            verifier.settings.development_key_file,
+        )
     return verifier
+
+
+def from_loopback(request: Request) -> bool:
+    """Whether the client's address is this host's (127.0.0.0/8, ::1)."""
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def verified(request: Request, token: str) -> Principal:
+    """The token's principal, by the app's verifier; `InvalidToken` otherwise, and
+    for a development token from a client elsewhere."""
+    verifier: TokenVerifier = request.app.state.token_verifier
+    if verifier.settings.trusts_development_key and not from_loopback(request):
+        raise InvalidToken(LOOPBACK_ONLY)
+    return verifier.principal(token)
 
 
 def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
@@ -82,9 +115,8 @@ async def principal(
     token = _token(request, credentials)
     if token is None:
         raise Unauthenticated("no bearer token")
-    verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        return verifier.principal(token)
+        return verified(request, token)
     except InvalidToken as bad:
         raise Unauthenticated(str(bad)) from None
 
@@ -101,9 +133,8 @@ async def optional_principal(
     token = _token(request, credentials)
     if token is None:
         return None
-    verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        return verifier.principal(token)
+        return verified(request, token)
     except InvalidToken:
         return None
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -35,7 +35,12 @@ from carbonledger.contracts.settings import ROOT
 
 DEVELOPMENT_ISSUER = "carbonledger-development"
 AUDIENCE = "carbonledger"
-ALGORITHMS = ("RS256", "ES256", "PS256", "EdDSA")
+# The algorithms a token may name, by the type of the key that checks it: a token
+# whose header names another one is refused before PyJWT tries it on the wrong key
+# (which raises TypeError / ValueError rather than a PyJWTError).
+EC_ALGORITHMS = ("ES256",)
+RSA_ALGORITHMS = ("RS256", "PS256")
+EDDSA_ALGORITHMS = ("EdDSA",)
 DEFAULT_TTL_SECONDS = 8 * 3600
 
 
@@ -168,11 +173,12 @@ class TokenVerifier:
 
     def principal(self, token: str) -> Principal:
         """The principal of a valid token; `InvalidToken` saying why otherwise."""
+        key, algorithms = self._signing_key(token)
         try:
             claims = jwt.decode(
                 token,
-                self._signing_key(token),
-                algorithms=list(ALGORITHMS),
+                key,
+                algorithms=list(algorithms),
                 audience=self.settings.token_audience,
                 issuer=self.settings.issuer,
                 leeway=self.settings.token_leeway_seconds,
@@ -180,21 +186,40 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError:
             raise InvalidToken("the token has expired") from None
-        except jwt.PyJWTError as bad:
+        except (jwt.PyJWTError, TypeError, ValueError) as bad:
+            # TypeError / ValueError: a header or key PyJWT cannot pair (a bad
+            # token all the same, never a server error).
             raise InvalidToken(f"the token is not valid here ({type(bad).__name__})") from None
         return _principal(claims)
 
-    def _signing_key(self, token: str) -> Any:
+    def _signing_key(self, token: str) -> tuple[Any, tuple[str, ...]]:
+        """The key that checks this token and the algorithms it may be signed with."""
         if self._jwks is not None:
             try:
-                return self._jwks.get_signing_key_from_jwt(token).key
-            except jwt.PyJWTError as bad:
+                found = self._jwks.get_signing_key_from_jwt(token)
+            except (jwt.PyJWTError, TypeError, ValueError) as bad:
                 raise InvalidToken(
                     f"no key of the issuer signs it ({type(bad).__name__})"
                 ) from None
+            # The JWK's own algorithm (its `alg`, else PyJWT's default for its kty),
+            # and only if this platform takes it for that type of key.
+            named = found.algorithm_name
+            return found.key, (named,) if named in algorithms_for(found.key) else ()
         if self._key is None:
             raise InvalidToken("no token issuer is configured")
-        return self._key
+        return self._key, algorithms_for(self._key)
+
+
+def algorithms_for(key: Any) -> tuple[str, ...]:
+    """The signature algorithms a public key can check (none for a key of a type
+    this platform does not take: every token is then refused)."""
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return EC_ALGORITHMS
+    if isinstance(key, rsa.RSAPublicKey):
+        return RSA_ALGORITHMS
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return EDDSA_ALGORITHMS
+    return ()
 
 
 def _principal(claims: dict[str, Any]) -> Principal:

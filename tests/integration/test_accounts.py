@@ -77,7 +77,7 @@ def conn(settings: Settings, scratch: str) -> Iterator[psycopg.Connection]:
 @pytest.fixture()
 def api(scratch: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     monkeypatch.setenv("CARBON_PG_DATABASE", scratch)
-    with TestClient(create_app(), headers=bearer()) as client:
+    with TestClient(create_app(), headers=bearer(), client=("127.0.0.1", 50000)) as client:
         yield client
 
 

@@ -149,8 +149,11 @@ def test_a_government_user_sees_the_regions_total_the_api_reports(page: Any, por
     ).json()
     assert shown == api["amount"]["t"] and api["amount"]["mg"] > 0
     assert page.inner_text("#people").strip() == str(api["people"])
-    assert page.locator("svg.chart rect").count() == len(api["by_month"])
+    assert page.locator("#trend-month svg.chart rect").count() == len(api["by_month"])
+    assert page.locator("#trend-quarter svg.chart rect").count() == len(api["by_quarter"])
     assert "南山区" in page.inner_text("#children")
+    # every district of the city, zeros included
+    assert page.locator("#children tr").count() == 1 + len(api["children"]) > 3
     assert page.get_attribute("#csv", "href").startswith("/v1/statistics/440300/csv?")
     page.goto(f"{portal}/portal/region/110000")  # outside its scope: a 403 page
     assert "403" in page.inner_text("h1")

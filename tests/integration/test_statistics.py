@@ -19,7 +19,9 @@ from fastapi.testclient import TestClient
 
 from carbonledger.contracts import topics
 from carbonledger.contracts.calendar import CST
+from carbonledger.contracts.catalogue import CATALOGUE
 from carbonledger.contracts.records import DeadLetter, Decision, DecisionKind, Origin
+from carbonledger.contracts.regions import load_regions
 from carbonledger.contracts.roles import Role
 from carbonledger.contracts.settings import Settings
 from carbonledger.demo.sample import subject_of
@@ -37,6 +39,7 @@ pytestmark = pytest.mark.integration
 
 DISTRICTS = ("440305", "440304", "440106")  # 南山, 福田 (深圳), 天河 (广州)
 PEOPLE = [subject_of(f"+86-stats-{n}") for n in range(12)]
+YEAR = (date(2026, 1, 1), date(2026, 12, 31))
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +68,7 @@ def credits(count: int, seed: int) -> list[Decision]:
             rng.randrange(0, 600),
             mg=rng.randrange(1, 5_000_000),
             subject=rng.choice(PEOPLE),
-            behaviour_type=rng.choice(["travel.metro", "travel.bus"]),
+            behaviour_type=rng.choice(["travel.metro", "travel.bus", "home.electricity"]),
         )
         moment = datetime(2026, 1, 1, tzinfo=CST) + timedelta(days=rng.randrange(0, 360))
         c = c.model_copy(
@@ -108,6 +111,44 @@ def expected(
     return int(row[0]), int(people[0])
 
 
+# Count rows that disagree with a count of the participant rows above zero (the
+# writer's bumps as rows cross zero must add up to it).
+_COUNTS_DRIFT = """
+SELECT count(*) FROM region_participant_counts c
+FULL JOIN (SELECT region, period, period_start, dimension, dimension_value, subject_kind,
+                  count(*) AS n
+           FROM region_participants WHERE actions > 0 GROUP BY 1, 2, 3, 4, 5, 6) r
+USING (region, period, period_start, dimension, dimension_value, subject_kind)
+WHERE coalesce(c.participants, 0) <> coalesce(r.n, 0)
+"""
+
+# The column of the postings (with the category of each type) each breakdown is by.
+_BREAKDOWNS = {
+    "by_category": "coalesce(c.category, 'other')",
+    "by_behaviour_type": "p.behaviour_type",
+    "by_partner": "p.partner",
+}
+
+
+def expected_people_by(
+    conn: psycopg.Connection, breakdown: str, regions: tuple[str, ...], first: date, last: date
+) -> dict[str, int]:
+    """Distinct people with net credited actions per value of a breakdown, from the
+    postings (independently of the statistics tables)."""
+    types = sorted(CATALOGUE)
+    rows = conn.execute(
+        f"SELECT value, count(*) FROM (SELECT {_BREAKDOWNS[breakdown]} AS value, d.subject"
+        " FROM postings p JOIN decisions d USING (decision_id)"
+        " LEFT JOIN unnest(%s::text[], %s::text[]) AS c(behaviour_type, category)"
+        " ON c.behaviour_type = p.behaviour_type"
+        " WHERE p.book = 'government' AND p.region = ANY(%s)"
+        " AND (p.behaviour_time AT TIME ZONE 'Asia/Shanghai')::date BETWEEN %s AND %s"
+        " GROUP BY 1, 2 HAVING sum(sign(p.amount_mg)) > 0) s GROUP BY 1",
+        (types, [CATALOGUE[t].category.value for t in types], list(regions), first, last),
+    ).fetchall()
+    return {str(v): int(n) for v, n in rows}
+
+
 def test_figures_equal_sums_from_the_postings_at_every_level_and_period(
     settings: Settings, scratch: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -119,28 +160,49 @@ def test_figures_equal_sums_from_the_postings_at_every_level_and_period(
         books.apply(batch, "stats", [Offset("t", 0, 1)])
         books.apply(undone, "stats", [Offset("t", 0, 2)])
         books.apply(batch + undone, "stats", [Offset("t", 0, 2)])  # redelivered: no change
+        assert conn.execute(_COUNTS_DRIFT).fetchone() == (0,)
         monkeypatch.setenv("CARBON_PG_DATABASE", scratch)
         cases = [
             ("440305", ("440305",)),
             ("440300", ("440305", "440304")),
             ("440000", DISTRICTS),
         ]
-        with TestClient(create_app(), headers=bearer()) as api:
+        with TestClient(create_app(), headers=bearer(), client=("127.0.0.1", 50000)) as api:
             for region, districts in cases:
                 for query, first, last in [
                     ("period=month&at=2026-05-09", date(2026, 5, 1), date(2026, 5, 31)),
                     ("period=quarter&at=2026-08-01", date(2026, 7, 1), date(2026, 9, 30)),
                     ("period=year&at=2026-02-02", date(2026, 1, 1), date(2026, 12, 31)),
                     ("from=2026-03-15&to=2026-06-20", date(2026, 3, 15), date(2026, 6, 20)),
+                    ("from=2026-04-01&to=2026-06-30", date(2026, 4, 1), date(2026, 6, 30)),
+                    ("period=day&at=2026-02-10", date(2026, 2, 10), date(2026, 2, 10)),
                 ]:
                     got = api.get(f"/v1/statistics/{region}?{query}").json()
                     amount, people = expected(conn, districts, first, last)
                     assert (got["amount"]["mg"], got["people"]) == (amount, people), (region, query)
                     assert sum(c["amount"]["mg"] for c in got["by_category"]) == amount
                     assert sum(c["amount"]["mg"] for c in got["by_partner"]) == amount
+                    for breakdown in _BREAKDOWNS:
+                        by = {f["key"]: f["people"] for f in got[breakdown] if f["people"]}
+                        assert by == expected_people_by(conn, breakdown, districts, first, last), (
+                            region,
+                            query,
+                            breakdown,
+                        )
+            quarter = api.get("/v1/statistics/440300?from=2026-04-01&to=2026-06-30").json()
+            assert quarter["period"] == "quarter"  # read from the quarter's counts
             province = api.get("/v1/statistics/440000?period=year&at=2026-01-01").json()
-            assert [c["code"] for c in province["children"]] == ["440100", "440300"]
-            assert sum(c["amount"]["mg"] for c in province["children"]) == province["amount"]["mg"]
+            shown = {c["code"]: c for c in province["children"]}
+            assert list(shown) == [c.code for c in load_regions().children("440000")]
+            assert shown["440400"]["amount"]["mg"] == 0 and shown["440400"]["people"] == 0
+            assert shown["440300"]["people"] == expected(conn, DISTRICTS[:2], *YEAR)[1]
+            assert sum(c["amount"]["mg"] for c in shown.values()) == province["amount"]["mg"]
+            assert [q["key"] for q in province["by_quarter"]] == [
+                "2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"
+            ]  # fmt: skip
+            assert (
+                sum(q["amount"]["mg"] for q in province["by_quarter"]) == (province["amount"]["mg"])
+            )
             assert province["actions"] == 300 - 40
             csv = api.get("/v1/statistics/440000/csv?period=year&at=2026-01-01")
             assert csv.headers["content-type"].startswith("text/csv")
@@ -176,7 +238,7 @@ def test_a_partner_reads_its_own_rejections_and_no_one_elses(
             asyncio.run(sink.write({TopicPartition(topics.REJECTED, 0): 11 + again}))
         assert conn.execute("SELECT count(*) FROM partner_rejections").fetchone() == (4,)
     monkeypatch.setenv("CARBON_PG_DATABASE", scratch)
-    with TestClient(create_app()) as api:
+    with TestClient(create_app(), client=("127.0.0.1", 50000)) as api:
         own = bearer(Role.PARTNER, partner="navi-maps")
         first = api.get("/v1/partners/navi-maps/rejections?limit=2", headers=own).json()
         rest = api.get(

@@ -14,7 +14,7 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from fastapi.testclient import TestClient
 
 from carbonledger.contracts.roles import POLICY, Reading, Role
@@ -44,7 +44,7 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClie
     monkeypatch.setenv("CARBON_API_DB_WAIT_SECONDS", "0.2")
     from carbonledger.services.ledger.entrypoints.api import create_app
 
-    with TestClient(create_app()) as made:
+    with TestClient(create_app(), client=("127.0.0.1", 50000)) as made:
         yield made
 
 
@@ -78,6 +78,11 @@ CASES: list[tuple[str, list[tuple[Role, dict[str, str]]], list[tuple[Role, dict[
         [OTHER_PERSON, UNIT, PARTNER, NATION, REGISTRY],
     ),
     (f"/v1/ledgers/unit/{ME}", [UNIT, AUDITOR], [PERSON, PARTNER, NATION, REGISTRY]),
+    (
+        f"/v1/registry/proceeds/{ME}",
+        [PERSON, UNIT, AUDITOR, OPERATOR],
+        [OTHER_PERSON, PARTNER, NATION, REGISTRY],
+    ),
     (f"/v1/consents/{ME}", [PERSON, UNIT, AUDITOR], [OTHER_PERSON, PARTNER, NATION, REGISTRY]),
     (f"/v1/ledgers/family/{ME}", [PERSON, OPERATOR], [OTHER_PERSON, PARTNER, NATION]),
     (
@@ -185,6 +190,74 @@ def test_an_expired_foreign_signed_misaddressed_or_malformed_token_is_401(
         client.get("/v1/ledgers/totals", headers={"Authorization": f"Bearer {fine}"}).status_code
         == 503
     )
+
+
+def _signed_with_another_kind_of_key(claims: dict[str, Any]) -> list[tuple[str, str]]:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return [
+        (jwt.encode(claims, rsa_key, algorithm="RS256"), "RS256"),
+        (jwt.encode(claims, rsa_key, algorithm="PS256"), "PS256"),
+        (jwt.encode(claims, ed25519.Ed25519PrivateKey.generate(), algorithm="EdDSA"), "EdDSA"),
+        (
+            jwt.encode(claims, "a shared secret of some thirty-two bytes", algorithm="HS256"),
+            "HS256",
+        ),
+    ]
+
+
+def test_a_token_whose_algorithm_does_not_fit_the_key_is_401_not_500(client: TestClient) -> None:
+    good = Grant(Role.AUDITOR).claims(DEVELOPMENT_ISSUER, "carbonledger", int(time.time()))
+    for token, alg in _signed_with_another_kind_of_key(good):
+        answer = client.get("/v1/ledgers/totals", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 401, alg
+        assert 'error="invalid_token"' in answer.headers["www-authenticate"], alg
+        login = client.post(
+            "/portal/session", content=f"token={token}", headers=FORM, follow_redirects=False
+        )
+        assert login.status_code == 303, alg
+        assert login.headers["location"].startswith("/portal/login?problem="), alg
+        assert "set-cookie" not in login.headers, alg
+
+
+class _OneKeyJwks:
+    """A JWKS client that answers every token with one JWK (no network)."""
+
+    def __init__(self, jwk: dict[str, Any]) -> None:
+        self.jwk = jwt.PyJWK(jwk)
+
+    def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
+        return self.jwk
+
+
+def test_with_a_jwks_only_the_jwks_own_algorithm_is_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+    from carbonledger.runtime.tokens import InvalidToken, TokenVerifier
+
+    monkeypatch.setenv("CARBON_RUN_DIR", str(tmp_path))
+    settings = TokenSettings(
+        token_issuer="https://id.example", token_jwks_url="https://id.example/j"
+    )
+    claims = Grant(Role.AUDITOR).claims("https://id.example", "carbonledger", int(time.time()))
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_jwk = ECAlgorithm.to_jwk(ec_key.public_key(), as_dict=True)
+    rsa_jwk = RSAAlgorithm.to_jwk(rsa_key.public_key(), as_dict=True)
+    verifier = TokenVerifier(settings)
+    verifier._jwks = _OneKeyJwks(ec_jwk)  # type: ignore[assignment]
+    assert verifier.principal(jwt.encode(claims, ec_key, algorithm="ES256")).role == Role.AUDITOR
+    for token, _alg in _signed_with_another_kind_of_key(claims):
+        with pytest.raises(InvalidToken):
+            verifier.principal(token)
+    verifier._jwks = _OneKeyJwks(rsa_jwk)  # type: ignore[assignment]
+    with pytest.raises(InvalidToken):  # an EC-signed token against an RSA JWK
+        verifier.principal(jwt.encode(claims, ec_key, algorithm="ES256"))
+    verifier._jwks = _OneKeyJwks(rsa_jwk | {"alg": "PS256"})  # type: ignore[assignment]
+    assert verifier.principal(jwt.encode(claims, rsa_key, algorithm="PS256")).role == Role.AUDITOR
+    with pytest.raises(InvalidToken):  # the JWK says PS256: RS256 is refused
+        verifier.principal(jwt.encode(claims, rsa_key, algorithm="RS256"))
 
 
 def test_a_token_of_a_scoped_role_must_name_its_scope() -> None:
@@ -303,7 +376,8 @@ def test_the_development_login_sets_the_token_cookie_and_lands_on_the_roles_page
     outside = client.get("/portal/region/110000")  # checked before the books are read
     assert outside.status_code == 403 and "text/html" in outside.headers["content-type"]
     assert client.get("/v1/ledgers/government/110000").status_code == 403  # the cookie counts
-    client.get("/portal/logout")
+    assert client.get("/portal/logout").status_code == 405  # a link cannot log out
+    assert client.post("/portal/logout", follow_redirects=False).status_code == 303
     assert client.get("/portal", follow_redirects=False).headers["location"] == "/portal/login"
 
 
@@ -324,3 +398,66 @@ def test_a_pasted_token_logs_in_and_a_bad_one_is_sent_back_with_why(client: Test
         "/portal/session/development", content="role=person", headers=FORM, follow_redirects=False
     )
     assert "names+its+subject" in refused.headers["location"]
+
+
+@pytest.fixture()
+def remote(client: TestClient) -> Iterator[TestClient]:
+    """The same app, reached from another host."""
+    with TestClient(client.app, client=("203.0.113.7", 50000)) as made:
+        yield made
+
+
+def test_the_development_key_is_trusted_only_for_clients_on_this_host(
+    remote: TestClient,
+) -> None:
+    answer = remote.get("/v1/ledgers/totals", headers=bearer(Role.AUDITOR))
+    assert answer.status_code == 401
+    assert "only for clients on this host" in answer.headers["www-authenticate"]
+    login = remote.post(
+        "/portal/session/development", content="role=auditor", headers=FORM,
+        follow_redirects=False,
+    )  # fmt: skip
+    assert login.status_code == 403 and "set-cookie" not in login.headers
+    token = bearer(Role.AUDITOR)["Authorization"][7:]
+    pasted = remote.post(
+        "/portal/session", content=f"token={token}", headers=FORM, follow_redirects=False
+    )
+    assert pasted.headers["location"].startswith("/portal/login?problem=")
+
+
+def test_another_sites_form_may_not_log_in_or_out(client: TestClient) -> None:
+    for foreign in (
+        {"origin": "https://evil.example"},
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},
+    ):
+        for path, body in (
+            ("/portal/session/development", "role=auditor"),
+            ("/portal/session", "token=x.y.z"),
+            ("/portal/logout", ""),
+        ):
+            answer = client.post(path, content=body, headers=FORM | foreign, follow_redirects=False)
+            assert answer.status_code == 403, (path, foreign)
+            assert "set-cookie" not in answer.headers, (path, foreign)
+    own = {"origin": str(client.base_url), "sec-fetch-site": "same-origin"}
+    made = client.post(
+        "/portal/session/development", content="role=auditor", headers=FORM | own,
+        follow_redirects=False,
+    )  # fmt: skip
+    assert made.status_code == 303 and "carbon_token=" in made.headers["set-cookie"]
+
+
+def test_a_login_form_past_the_limit_is_refused_without_reading_it_whole(
+    client: TestClient,
+) -> None:
+    from carbonledger.services.ledger.entrypoints.api.portal.pages import FORM_LIMIT
+
+    big = "token=" + "x" * FORM_LIMIT
+    assert client.post("/portal/session", content=big, headers=FORM).status_code == 413
+
+    def streamed() -> Iterator[bytes]:  # no content-length: read as it streams
+        for _ in range(64):
+            yield b"x" * 1024
+
+    answer = client.post("/portal/session", content=streamed(), headers=FORM)
+    assert answer.status_code == 413

@@ -69,7 +69,9 @@ def test_the_openapi_document_keeps_every_operation_and_schema() -> None:
 def test_methodologies_are_served_from_the_registry_the_lifespan_loads() -> None:
     from carbonledger.services.ledger.entrypoints.api import create_app
 
-    with TestClient(create_app()) as client:  # the pool opens, but nothing here reads it
+    with TestClient(
+        create_app(), client=("127.0.0.1", 50000)
+    ) as client:  # the pool opens, but nothing here reads it
         listed = client.get("/v1/methodologies").json()
         one = client.get("/v1/methodologies/shenzhen-public-transport/1")
         missing = client.get("/v1/methodologies/shenzhen-public-transport/999")
@@ -108,7 +110,7 @@ def test_without_the_database_reads_are_503_with_retry_after_and_readyz_is_503(
 ) -> None:
     from carbonledger.services.ledger.entrypoints.api import create_app
 
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), client=("127.0.0.1", 50000)) as client:
         totals = client.get("/v1/ledgers/totals", headers=auditor())
         ready = client.get("/readyz")
         alive = client.get("/healthz")
@@ -134,7 +136,7 @@ def test_control_characters_in_parameters_are_422_before_the_books_are_read(
 ) -> None:
     from carbonledger.services.ledger.entrypoints.api import create_app
 
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), client=("127.0.0.1", 50000)) as client:
         answer = client.get(path)
     assert answer.status_code == 422 and "control character U+" in answer.json()["detail"]
 
@@ -174,7 +176,7 @@ def test_an_event_id_with_a_slash_can_be_explained(
     monkeypatch.setattr(views, "decisions_of", decisions_of)
     app = create_app()
     app.dependency_overrides[deps.books] = lambda: books
-    with TestClient(app) as client:
+    with TestClient(app, client=("127.0.0.1", 50000)) as client:
         answer = client.get(path, headers=auditor())
     assert answer.status_code == 404 and "no decision recorded" in answer.json()["detail"]
     assert books.asked == [("navi-maps", event_id)]
@@ -209,7 +211,7 @@ def test_requests_are_counted_by_route_template_never_by_path(no_database: None)
 
     claim, nowhere = "/v1/claims/{source}/{event_id}", "unmatched"
     before = count(claim, "422"), count(nowhere, "404"), count("/v1/ledgers/totals", "503")
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), client=("127.0.0.1", 50000)) as client:
         client.get("/v1/claims/navi-maps/trip/4%002")
         client.get("/nowhere")
         client.get("/v1/ledgers/totals", headers=auditor())

@@ -185,7 +185,14 @@ def test_statistics_count_each_level_once_and_a_reversal_takes_the_action_back()
     figures, people = statistics_deltas([credit], load_regions())
     assert sorted({k[0] for k in figures}) == ["000000", "440000", "440300", "440305"]
     assert {v for v in figures.values()} == {(credit.amount_mg, 1)}
-    assert len(people) == 4 * 4 and set(people.values()) == {1}  # 4 levels x 4 periods
+    # 4 levels x 4 periods x (the total, its category, its type, its partner)
+    assert len(people) == 4 * 4 * 4 and set(people.values()) == {1}
+    assert {(k[3], k[4]) for k in people} == {
+        ("total", ""),
+        ("category", "travel"),
+        ("behaviour_type", claim.type),
+        ("partner", "shenzhen-metro"),
+    }
     back, gone = statistics_deltas([reversal(credit)], load_regions())
     assert set(back) == set(figures) and {v for v in back.values()} == {(-credit.amount_mg, -1)}
     assert set(gone) == set(people) and set(gone.values()) == {-1}

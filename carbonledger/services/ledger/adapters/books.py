@@ -123,11 +123,40 @@ ON CONFLICT (region, day, category, behaviour_type, partner, subject_kind) DO UP
 SET amount_mg = region_statistics.amount_mg + EXCLUDED.amount_mg,
     actions = region_statistics.actions + EXCLUDED.actions
 """
+# A subject's row per (region, period, dimension) moves by its net actions; where it
+# crosses from zero to above zero (or back) the count of participants moves by one.
+# The old value is the new less the batch's delta (keys are unique in a batch).
 _ADD_PARTICIPANTS = """
-INSERT INTO region_participants (region, period, period_start, subject, subject_kind, actions)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::date[], %s::text[], %s::text[], %s::bigint[])
-ON CONFLICT (region, period, period_start, subject) DO UPDATE
-SET actions = region_participants.actions + EXCLUDED.actions
+WITH given AS (
+    SELECT * FROM unnest(
+        %s::text[], %s::text[], %s::date[], %s::text[], %s::text[], %s::text[], %s::text[],
+        %s::bigint[])
+        AS v(region, period, period_start, dimension, dimension_value, subject, subject_kind,
+             actions)
+), moved AS (
+    INSERT INTO region_participants
+        (region, period, period_start, dimension, dimension_value, subject, subject_kind,
+         actions)
+    SELECT * FROM given
+    ON CONFLICT (region, period, period_start, dimension, dimension_value, subject) DO UPDATE
+    SET actions = region_participants.actions + EXCLUDED.actions
+    RETURNING region, period, period_start, dimension, dimension_value, subject,
+              subject_kind, actions
+), crossed AS (
+    SELECT m.region, m.period, m.period_start, m.dimension, m.dimension_value, m.subject_kind,
+           sum(CASE WHEN m.actions > 0 AND m.actions - g.actions <= 0 THEN 1
+                    WHEN m.actions <= 0 AND m.actions - g.actions > 0 THEN -1
+                    ELSE 0 END)::bigint AS change
+    FROM moved m JOIN given g
+        ON (g.region, g.period, g.period_start, g.dimension, g.dimension_value, g.subject)
+         = (m.region::text, m.period, m.period_start, m.dimension, m.dimension_value, m.subject)
+    GROUP BY 1, 2, 3, 4, 5, 6
+)
+INSERT INTO region_participant_counts
+    (region, period, period_start, dimension, dimension_value, subject_kind, participants)
+SELECT * FROM crossed WHERE change <> 0 ORDER BY 1, 2, 3, 4, 5, 6
+ON CONFLICT (region, period, period_start, dimension, dimension_value, subject_kind) DO UPDATE
+SET participants = region_participant_counts.participants + EXCLUDED.participants
 """
 
 # What the books held before this batch of the credits its reversals name (the
@@ -354,7 +383,7 @@ class Books:
             cur.execute(_ADD_FIGURES, _columns(figures, 8))
         people = [(*key, n) for key, n in sorted(planned.participants.items())]
         if people:
-            cur.execute(_ADD_PARTICIPANTS, _columns(people, 6))
+            cur.execute(_ADD_PARTICIPANTS, _columns(people, 8))
 
     def offsets(self, group_id: str, topic: str) -> dict[int, int]:
         return views.offsets(self.conn, group_id, topic)

@@ -2,14 +2,16 @@
 a region's figures for a span of days, never from postings; and partners' rejections.
 
 Tonnes and actions sum the day rows of the span (bounded by days x behaviour types
-x partners). Participants count the subjects with net credited actions: one
-indexed count of the period's rows when the span is exactly a day, month, quarter
-or year; distinct subjects over the span's day rows for any other from–to span.
+x partners). Participants (in total, by category, behaviour type and partner) are
+the counts the writer keeps when the span is exactly a day, month, quarter or year;
+distinct subjects over the span's day rows for any other from–to span. Every read
+runs under a statement timeout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -23,27 +25,43 @@ FROM region_statistics
 WHERE region = ANY(%s) AND day BETWEEN %s AND %s
 GROUP BY region, category, behaviour_type, partner, subject_kind
 """
-_MONTHS = """
-SELECT date_trunc('month', day)::date AS month, sum(amount_mg)::bigint AS amount_mg,
+# The trend: amount and actions by month or quarter of the span.
+_TREND = """
+SELECT date_trunc(%s, day)::date AS start, sum(amount_mg)::bigint AS amount_mg,
        sum(actions)::bigint AS actions
 FROM region_statistics
 WHERE region = %s AND day BETWEEN %s AND %s
 GROUP BY 1 ORDER BY 1
 """
+# A span that is one period: its counts, one row per (region, dimension, kind); the
+# children only by their total.
 _PERIOD_PARTICIPANTS = """
-SELECT region, subject_kind, count(*) AS participants
-FROM region_participants
-WHERE region = ANY(%s) AND period = %s AND period_start = %s AND actions > 0
-GROUP BY region, subject_kind
+SELECT region, dimension, dimension_value, subject_kind, participants
+FROM region_participant_counts
+WHERE region = ANY(%s) AND period = %s AND period_start = %s AND participants > 0
+  AND (region = %s OR dimension = 'total')
 """
 # A span that is no single period: distinct subjects with net actions on its days.
 # (A credit and its reversal share the behaviour's day, so a day row nets them.)
 _SPAN_PARTICIPANTS = """
-SELECT region, subject_kind, count(DISTINCT subject) AS participants
+SELECT region, dimension, dimension_value, subject_kind, count(DISTINCT subject)
 FROM region_participants
 WHERE region = ANY(%s) AND period = 'day' AND period_start BETWEEN %s AND %s AND actions > 0
-GROUP BY region, subject_kind
+  AND (region = %s OR dimension = 'total')
+GROUP BY 1, 2, 3, 4
 """
+# No statistics read holds a connection longer than this (a 503 then, not a queue).
+STATEMENT_TIMEOUT = "10s"
+# (region, dimension, dimension value, subject kind)
+Counted = dict[tuple[str, str, str, str], int]
+
+
+@contextmanager
+def bounded(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """The reads inside run in one transaction under the statement timeout."""
+    with conn.transaction():
+        conn.execute("SELECT set_config('statement_timeout', %s, true)", (STATEMENT_TIMEOUT,))
+        yield conn
 
 
 def figures(
@@ -54,28 +72,32 @@ def figures(
         return list(cur.execute(_FIGURES, (list(regions), first, last)).fetchall())
 
 
-def months(
-    conn: psycopg.Connection, region: str, first: date, last: date
+def trend(
+    conn: psycopg.Connection, region: str, step: str, first: date, last: date
 ) -> list[Mapping[str, Any]]:
-    """The region's amount and actions by month of the span (the trend)."""
+    """The region's amount and actions by `step` ("month" or "quarter") of the span."""
     with conn.cursor(row_factory=dict_row) as cur:
-        return list(cur.execute(_MONTHS, (region, first, last)).fetchall())
+        return list(cur.execute(_TREND, (step, region, first, last)).fetchall())
 
 
 def participants(
     conn: psycopg.Connection,
-    regions: Sequence[str],
-    first: date,
-    last: date,
+    region: str,
+    children: Sequence[str],
+    span: tuple[date, date],
     period: str | None,
-) -> dict[tuple[str, str], int]:
-    """Distinct subjects with credited actions, per (region, subject kind): from the
-    period's own rows when the span is one period, else over its days."""
+) -> Counted:
+    """Distinct subjects with credited actions, per (region, dimension, value, kind):
+    the region's by every dimension, its children's in total. From the period's
+    counts when the span is one period, else over its days."""
+    codes = [region, *children]
+    first, last = span
     if period is not None:
-        rows = conn.execute(_PERIOD_PARTICIPANTS, (list(regions), period, first)).fetchall()
+        asked: tuple[Any, ...] = (codes, period, first, region)
+        rows = conn.execute(_PERIOD_PARTICIPANTS, asked).fetchall()
     else:
-        rows = conn.execute(_SPAN_PARTICIPANTS, (list(regions), first, last)).fetchall()
-    return {(str(r), str(k)): int(n) for r, k, n in rows}
+        rows = conn.execute(_SPAN_PARTICIPANTS, (codes, first, last, region)).fetchall()
+    return {(str(r).strip(), str(d), str(v), str(k)): int(n) for r, d, v, k, n in rows}
 
 
 _REJECTIONS = """

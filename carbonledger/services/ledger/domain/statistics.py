@@ -7,11 +7,15 @@ Two tables move in the posting transaction (migration 0008, docs/ledger.md):
   subject kind: the amount and the credited actions (a credit +1, its reversal -1).
   A period's tonnes and actions are a sum over its days' rows, whose number is
   bounded by days × behaviour types × partners, never by people or postings.
-- `region_participants`: per region, period (day, month, quarter, year) and subject:
-  the subject's net credited actions there then. Participants of a period are the
-  rows with actions above zero, counted exactly (a reversed credit leaves the count,
-  as its row goes back to zero); a from–to range counts distinct subjects over the
-  day rows of its days.
+- `region_participants`: per region, period (day, month, quarter, year), dimension
+  (the total, or one category, behaviour type or partner) and subject: the
+  subject's net credited actions there then. A reversed credit takes its row back
+  to zero.
+- `region_participant_counts`: per region, period, dimension and subject kind: how
+  many of those rows are above zero, bumped by the upsert that takes a row from
+  zero to above it (+1) or back (-1). A period's participants are one indexed read
+  of it, never a count of people; a from–to span that is no single period counts
+  distinct subjects over the day rows of its days.
 
 Both are keyed by deterministic values and only ever added to by the postings the
 batch actually made, so a redelivered batch moves neither.
@@ -32,8 +36,11 @@ from carbonledger.services.ledger.domain.postings import moves_books
 PERIODS = ("day", "month", "quarter", "year")
 # (region, day, category, behaviour_type, partner, subject_kind)
 FigureKey = tuple[str, date, str, str, str, str]
-# (region, period, period_start, subject, subject_kind)
-ParticipantKey = tuple[str, str, date, str, str]
+# (region, period, period_start, dimension, dimension_value, subject, subject_kind)
+ParticipantKey = tuple[str, str, date, str, str, str, str]
+TOTAL = "total"
+# The breakdowns participants are counted by, beside the total (value "").
+DIMENSIONS = ("category", "behaviour_type", "partner")
 
 
 def period_start(period: str, day: date) -> date:
@@ -77,7 +84,17 @@ def statistics_deltas(
             figures[key][0] += decision.amount_mg
             figures[key][1] += action
             for period in PERIODS:
-                participants[(region, period, period_start(period, day), claim.subject, kind)] += (
-                    action
-                )
+                start = period_start(period, day)
+                for dimension, value in _dimensions(claim.type, claim.event.source):
+                    who = (region, period, start, dimension, value, claim.subject, kind)
+                    participants[who] += action
     return {k: (a, n) for k, (a, n) in figures.items()}, dict(participants)
+
+
+def _dimensions(behaviour_type: str, partner: str) -> tuple[tuple[str, str], ...]:
+    return (
+        (TOTAL, ""),
+        ("category", category_of(behaviour_type)),
+        ("behaviour_type", behaviour_type),
+        ("partner", partner),
+    )

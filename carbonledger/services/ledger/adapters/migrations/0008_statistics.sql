@@ -17,17 +17,36 @@ CREATE TABLE region_statistics (
     PRIMARY KEY (region, day, category, behaviour_type, partner, subject_kind)
 );
 
--- Per region, period (day, month, quarter, year), its first day and subject: the
--- subject's net credited actions there then. Participants are the rows above zero,
--- counted exactly; a from-to range counts distinct subjects over its day rows.
+-- Per region, period (day, month, quarter, year), its first day, dimension (the
+-- total with value '', or one category, behaviour type or partner) and subject: the
+-- subject's net credited actions there then. A from-to span that is no single
+-- period counts distinct subjects over its day rows.
 CREATE TABLE region_participants (
-    region        char(6) NOT NULL,
-    period        text NOT NULL CHECK (period IN ('day', 'month', 'quarter', 'year')),
-    period_start  date NOT NULL,
-    subject       text NOT NULL,
-    subject_kind  text NOT NULL CHECK (subject_kind IN ('person', 'unit')),
-    actions       bigint NOT NULL,
-    PRIMARY KEY (region, period, period_start, subject)
+    region           char(6) NOT NULL,
+    period           text NOT NULL CHECK (period IN ('day', 'month', 'quarter', 'year')),
+    period_start     date NOT NULL,
+    dimension        text NOT NULL
+                     CHECK (dimension IN ('total', 'category', 'behaviour_type', 'partner')),
+    dimension_value  text NOT NULL,
+    subject          text NOT NULL,
+    subject_kind     text NOT NULL CHECK (subject_kind IN ('person', 'unit')),
+    actions          bigint NOT NULL,
+    PRIMARY KEY (region, period, period_start, dimension, dimension_value, subject)
+);
+
+-- How many rows above are above zero, per subject kind: participants of a period,
+-- exact, bumped by the writer's upsert as a row crosses zero (either way), so a
+-- period is read in one row, never counted from its people.
+CREATE TABLE region_participant_counts (
+    region           char(6) NOT NULL,
+    period           text NOT NULL,
+    period_start     date NOT NULL,
+    dimension        text NOT NULL,
+    dimension_value  text NOT NULL,
+    subject_kind     text NOT NULL CHECK (subject_kind IN ('person', 'unit')),
+    -- (no CHECK >= 0: it would test the -1 proposed by an upsert, not the sum)
+    participants     bigint NOT NULL,
+    PRIMARY KEY (region, period, period_start, dimension, dimension_value, subject_kind)
 );
 
 -- Partners' own rejections: each dead letter naming a partner (ingest's refusals

@@ -1,7 +1,8 @@
 """Runs 0008_statistics.sql (government statistics), then fills the two tables once
 from the postings already made, as the writer would have: each government posting
 counted in every region its period totals roll it up to (the lineage those rows
-already hold), under its behaviour type's category.
+already hold), under its behaviour type's category; participants by the total,
+category, behaviour type and partner, and their counts.
 
 It follows the registry's 0007.
 """
@@ -46,10 +47,19 @@ _PARTICIPANTS = f"""{_POSTED}
 INSERT INTO region_participants
 SELECT l.region, b.period,
        CASE b.period WHEN 'day' THEN day ELSE date_trunc(b.period, day)::date END,
-       subject, min(subject_kind), sum(action)
-FROM posted JOIN lineage l USING (posted_in)
+       x.dimension, x.dimension_value, subject, min(subject_kind), sum(action)
+FROM posted JOIN lineage l USING (posted_in) LEFT JOIN categories c USING (behaviour_type)
 CROSS JOIN (VALUES ('day'), ('month'), ('quarter'), ('year')) AS b(period)
-GROUP BY 1, 2, 3, 4
+CROSS JOIN LATERAL (VALUES ('total', ''), ('category', coalesce(c.category, 'other')),
+                           ('behaviour_type', behaviour_type), ('partner', partner))
+    AS x(dimension, dimension_value)
+GROUP BY 1, 2, 3, 4, 5, 6
+"""
+_COUNTS = """
+INSERT INTO region_participant_counts
+SELECT region, period, period_start, dimension, dimension_value, subject_kind, count(*)
+FROM region_participants WHERE actions > 0
+GROUP BY 1, 2, 3, 4, 5, 6
 """
 
 
@@ -61,3 +71,4 @@ def upgrade() -> None:
     assert isinstance(driver, psycopg.Connection)
     driver.execute(_FIGURES, (types, categories))
     driver.execute(_PARTICIPANTS, (types, categories))
+    driver.execute(_COUNTS)

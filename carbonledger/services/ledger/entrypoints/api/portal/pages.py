@@ -20,14 +20,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.regions import NATIONAL
-from carbonledger.contracts.roles import Principal, Reading, Role, allows
-from carbonledger.runtime.bearer import TOKEN_COOKIE, MaybeCaller, http_problem
+from carbonledger.contracts.roles import Principal, Reading, Role
+from carbonledger.runtime.bearer import (
+    LOOPBACK_ONLY,
+    TOKEN_COOKIE,
+    MaybeCaller,
+    from_loopback,
+    http_problem,
+    verified,
+)
 from carbonledger.runtime.tokens import (
     Grant,
     InvalidToken,
     TokenVerifier,
     mint_development_token,
 )
+from carbonledger.services.ledger.entrypoints.api import reports
+from carbonledger.services.ledger.entrypoints.api.auth import require
 from carbonledger.services.ledger.entrypoints.api.deps import Before, BooksDep, Regions
 from carbonledger.services.ledger.entrypoints.api.portal.charts import Bar, bar_chart, tree_map
 from carbonledger.services.ledger.entrypoints.api.routers import (
@@ -35,8 +44,8 @@ from carbonledger.services.ledger.entrypoints.api.routers import (
     consents,
     ledgers,
     partners,
-    statistics,
 )
+from carbonledger.services.ledger.entrypoints.api.schemas import PersonalLedger
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 TEMPLATES = jinja2.Environment(
@@ -68,12 +77,12 @@ def signed_in(caller: MaybeCaller) -> Principal:
 Visitor = Annotated[Principal, Depends(signed_in)]
 
 
-def _within(caller: Principal, reading: Reading, key: str, regions: Any) -> None:
-    if not allows(caller, reading, key, regions):
-        raise HTTPException(403, "outside this token's scope")
-
-
-_TITLES = {403: "无权访问 Forbidden", 404: "未找到 Not found", 422: "请求有误 Bad request"}
+_TITLES = {
+    403: "无权访问 Forbidden",
+    404: "未找到 Not found",
+    413: "内容过大 Too large",
+    422: "请求有误 Bad request",
+}
 
 
 async def _portal_problem(request: Request, exc: Exception) -> Response:
@@ -147,15 +156,43 @@ def login(
     )
 
 
+FORM_LIMIT = 16_384  # bytes: a token and a few fields
+
+
 async def _form(request: Request) -> dict[str, str]:
-    body = (await request.body())[:16_384].decode("utf-8", "replace")
-    return {k: v[0].strip() for k, v in parse_qs(body).items() if v and v[0].strip()}
+    """The login form's fields, read as it streams in and refused (413) past the
+    limit: never the whole of a large body first."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > FORM_LIMIT:
+        raise HTTPException(413, f"a login form is at most {FORM_LIMIT} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > FORM_LIMIT:
+            raise HTTPException(413, f"a login form is at most {FORM_LIMIT} bytes")
+    text = body.decode("utf-8", "replace")
+    return {k: v[0].strip() for k, v in parse_qs(text).items() if v and v[0].strip()}
+
+
+def same_origin(request: Request) -> None:
+    """Refuses (403) a POST another site's page made: the browser says so in
+    Sec-Fetch-Site, or in an Origin other than this one (login CSRF)."""
+    fetched = request.headers.get("sec-fetch-site")
+    if fetched is not None and fetched not in ("same-origin", "none"):
+        raise HTTPException(403, "a cross-site form may not log in or out here")
+    origin = request.headers.get("origin")
+    here = f"{request.url.scheme}://{request.url.netloc}"
+    if origin is not None and origin != here:
+        raise HTTPException(403, "a cross-site form may not log in or out here")
+
+
+SameOrigin = Depends(same_origin)
 
 
 def _session(request: Request, token: str) -> Response:
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        verifier.principal(token)
+        verified(request, token)
     except InvalidToken as bad:
         return RedirectResponse(f"/portal/login?{urlencode({'problem': str(bad)})}", 303)
     answer = RedirectResponse("/portal", 303)
@@ -170,17 +207,20 @@ def _session(request: Request, token: str) -> Response:
     return answer
 
 
-@router.post("/session")
+@router.post("/session", dependencies=[SameOrigin])
 async def session(request: Request, caller: MaybeCaller) -> Response:
     """Log in with a token pasted (or posted by the identity provider's redirect)."""
     token = (await _form(request)).get("token", "")
     return _session(request, token)
 
 
-@router.post("/session/development")
+@router.post("/session/development", dependencies=[SameOrigin])
 async def development_session(request: Request, caller: MaybeCaller) -> Response:
-    """The local stack's login: a development token for the role and scope given."""
+    """The local stack's login: a development token for the role and scope given,
+    for a browser on this host only."""
     verifier: TokenVerifier = request.app.state.token_verifier
+    if not from_loopback(request):
+        raise HTTPException(403, LOOPBACK_ONLY)
     form = await _form(request)
     try:
         grant = Grant(
@@ -195,14 +235,14 @@ async def development_session(request: Request, caller: MaybeCaller) -> Response
     return _session(request, token)
 
 
-@router.get("/logout")
+@router.post("/logout", dependencies=[SameOrigin])
 def logout(caller: MaybeCaller) -> Response:
     answer = RedirectResponse("/portal/login", 303)
     answer.delete_cookie(TOKEN_COOKIE, path="/")
     return answer
 
 
-PeriodQuery = Annotated[statistics.Period | None, Query()]
+PeriodQuery = Annotated[reports.Period | None, Query()]
 
 
 @router.get("/region/{region}")
@@ -212,14 +252,14 @@ def region_page(
     books: BooksDep,
     regions: Regions,
     period: PeriodQuery = None,
-    at: statistics.AtQuery = None,
-    first: statistics.FromQuery = None,
-    last: statistics.ToQuery = None,
+    at: reports.AtQuery = None,
+    first: reports.FromQuery = None,
+    last: reports.ToQuery = None,
 ) -> HTMLResponse:
     """A region's overview: totals, trend, child regions (table and tree map),
     categories, behaviour types, top partners, CSV; every figure links to its source."""
-    _within(caller, Reading.GOVERNMENT, region, regions)
-    found = statistics.region_statistics(books, regions, region, (period, at, first, last))
+    require(caller, Reading.GOVERNMENT, region, regions)
+    found = reports.region_statistics(books, regions, region, (period, at, first, last))
     asked = (
         {"from": str(found.first_day), "to": str(found.last_day)}
         if found.period is None
@@ -227,6 +267,7 @@ def region_page(
     )
     query = "?" + urlencode(asked)
     trend = [Bar(m.key, m.amount.mg, m.amount.t) for m in found.by_month]
+    quarterly = [Bar(q.key, q.amount.mg, q.amount.t) for q in found.by_quarter]
     cells = [
         Bar(c.name, c.amount.mg, c.amount.t, f"/portal/region/{c.code}{query}")
         for c in found.children
@@ -241,6 +282,7 @@ def region_page(
         csv=f"/v1/statistics/{region}/csv{query}",
         book=f"/v1/ledgers/government/{region}",
         trend=bar_chart(trend, "月度趋势 Trend by month"),
+        quarterly=bar_chart(quarterly, "季度趋势 Trend by quarter"),
         treemap=tree_map(cells, "下级地区 Child regions"),
         period_names=PERIOD_NAMES,
     )
@@ -252,11 +294,15 @@ def person_page(
 ) -> HTMLResponse:
     """My account: balance, history (each posting's event, methodology and a link to
     its provenance) and my consents."""
-    _within(
+    require(
         caller, Reading.PERSONAL if caller.role is not Role.UNIT else Reading.UNIT, subject, regions
     )
+    # A unit reads its unit account (the route its token reaches), everyone else
+    # the personal one (which names the account's kind).
+    read = ledgers.unit_ledger if caller.role is Role.UNIT else ledgers.personal_ledger
+    ledger: PersonalLedger | None
     try:
-        ledger = ledgers.personal_ledger(subject, books, 50, before)
+        ledger = read(subject, books, 50, before)
     except HTTPException as missing:
         if missing.status_code != 404:
             raise
@@ -287,7 +333,7 @@ def partner_page(
     partner: str, caller: Visitor, books: BooksDep, regions: Regions, before: Before = None
 ) -> HTMLResponse:
     """My enterprise book and my rejections."""
-    _within(caller, Reading.ENTERPRISE, partner, regions)
+    require(caller, Reading.ENTERPRISE, partner, regions)
     try:
         ledger = ledgers.enterprise_ledger(partner, books, regions, 20, None)
     except HTTPException as missing:

@@ -74,7 +74,7 @@ def account_balance(account: str, books: BooksDep) -> dict[str, Any]:
 
 @router.get(
     "/proceeds/{account}",
-    dependencies=[reads(Reading.PERSONAL, "account")],
+    dependencies=[reads(Reading.PROCEEDS, "account")],
 )
 def proceeds(account: str, books: BooksDep) -> dict[str, Any]:
     """A contributor's postings in the proceeds book (fen, CNY): their shares of sales."""
