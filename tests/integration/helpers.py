@@ -6,6 +6,7 @@ import json
 import random
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -20,7 +21,9 @@ from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.roles import Role
 from carbonledger.contracts.settings import Settings
 from carbonledger.demo.sample import dumps, subject_of, week_of_traffic
+from carbonledger.ops import stack
 from carbonledger.ops.progress import LEDGER_GROUP, LagProbe
+from carbonledger.ops.publish import publish
 from carbonledger.reference.reconcile import expected_from
 from carbonledger.runtime.tokens import Grant, TokenSettings, mint_development_token
 from carbonledger.services.ledger.adapters import views
@@ -197,3 +200,31 @@ def bearer(
 def read_api(url: str, **options: Any) -> httpx.Response:
     """GET from the ledger API as an auditor."""
     return httpx.get(url, headers=bearer(), **options)
+
+
+def publish_killing(
+    settings: Settings,
+    running_stack: stack.Processes,
+    records: list[tuple[str, bytes]],
+    *,
+    chunk: int,
+    after: float,
+    stage: str = "dedupe",
+) -> None:
+    """Publish the records in chunks while the stage's worker is SIGKILLed `after`
+    seconds in and started again; returns once it is ready again."""
+
+    def kill_once() -> None:
+        time.sleep(after)
+        running_stack.kill(stage)
+        running_stack.start(stage)
+
+    killer = threading.Thread(target=kill_once)
+    killer.start()
+    try:
+        for i in range(0, len(records), chunk):
+            publish(settings, records[i : i + chunk])
+            time.sleep(0.3)
+    finally:
+        killer.join()
+    running_stack.wait_ready(stage)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 import time
 from datetime import datetime, timedelta
 
@@ -29,7 +28,12 @@ from carbonledger.demo.sample import subject_of
 from carbonledger.ops import stack
 from carbonledger.ops.publish import publish
 from carbonledger.reference.reconcile import expected_from
-from tests.integration.helpers import books_balanced, read_api, wait_for_balances
+from tests.integration.helpers import (
+    books_balanced,
+    publish_killing,
+    read_api,
+    wait_for_balances,
+)
 from tests.integration.test_global_keys import books_of_events
 
 pytestmark = pytest.mark.integration
@@ -110,21 +114,8 @@ def test_consent_decides_credits_whatever_the_order_despite_a_killed_dedupe(
     assert settled.outcomes["no_consent"] > 20 and settled.outcomes["credited"] > 40
     want = {a: v for a, v in settled.personal.items() if v}
 
-    def kill_dedupe_once() -> None:
-        time.sleep(1.5)
-        running_stack.kill("dedupe")
-        running_stack.start("dedupe")
-
-    killer = threading.Thread(target=kill_dedupe_once)
-    killer.start()
-    try:
-        for i in range(0, len(records), 30):
-            publish(settings, records[i : i + 30])
-            time.sleep(0.3)
-    finally:
-        killer.join()
+    publish_killing(settings, running_stack, records, chunk=30, after=1.5)
     publish(settings, late)  # grants and withdrawals after the rides they decide
-    running_stack.wait_ready("dedupe")
     assert wait_for_balances(settings, db, want, timeout=300) == want
     got = books_of_events(db, "cons-")
     for book in ("personal", "enterprise", "government"):

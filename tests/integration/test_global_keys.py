@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import threading
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -40,6 +38,7 @@ from carbonledger.services.ledger.adapters import views
 from tests.integration.helpers import (
     books_balanced,
     latest_kinds,
+    publish_killing,
     read_api,
     scan,
     wait_for_balances,
@@ -158,20 +157,7 @@ def test_one_batch_of_two_people_is_credited_once_despite_a_killed_dedupe(
     assert settled.outcomes["duplicate"] > 50  # the traffic really has other people's copies
     want = {a: v for a, v in settled.personal.items() if v}
 
-    def kill_dedupe_once() -> None:
-        time.sleep(2.0)
-        running_stack.kill("dedupe")
-        running_stack.start("dedupe")
-
-    killer = threading.Thread(target=kill_dedupe_once)
-    killer.start()
-    try:
-        for i in range(0, len(records), 40):
-            publish(configured, records[i : i + 40])
-            time.sleep(0.3)
-    finally:
-        killer.join()
-    running_stack.wait_ready("dedupe")
+    publish_killing(configured, running_stack, records, chunk=40, after=2.0)
     assert wait_for_balances(configured, db, want, timeout=300) == want
     got = books_of_events(db, "gkey-")
     for book in ("personal", "enterprise", "government"):
