@@ -284,6 +284,23 @@ class Decision(Record):
         return self
 
 
+def _passed_on(claim: ReductionClaim) -> dict[str, Any]:
+    """What a record dedupe passes on for an event that is never credited (an
+    engagement or an account event) carries over from the event's claim."""
+    return {
+        "event_id": claim.event_id,
+        "event": claim.event,
+        "type": claim.type,
+        "subject": claim.subject,
+        "subject_kind": claim.subject_kind,
+        "region": claim.region,
+        "time": claim.time,
+        "natural_key": claim.natural_key,
+        "data": claim.data,
+        "partner": claim.event.source,
+    }
+
+
 # The reason of an engagement event's claim: it earns points, never a reduction.
 ENGAGEMENT_REASON = "engagement"
 
@@ -315,19 +332,7 @@ class Engagement(Record):
     @classmethod
     def of(cls, claim: ReductionClaim) -> Engagement:
         """The engagement record of an engagement event's claim."""
-        return cls(
-            engagement_id=ids.engagement_id(claim.event_id),
-            event_id=claim.event_id,
-            event=claim.event,
-            type=claim.type,
-            subject=claim.subject,
-            subject_kind=claim.subject_kind,
-            region=claim.region,
-            time=claim.time,
-            natural_key=claim.natural_key,
-            data=claim.data,
-            partner=claim.event.source,
-        )
+        return cls(engagement_id=ids.engagement_id(claim.event_id), **_passed_on(claim))
 
 
 # The reason of an account event's claim (consent, family link): never a reduction.
@@ -364,17 +369,8 @@ class AccountEvent(Record):
         """The account event of an account event's claim."""
         return cls(
             account_event_id=ids.account_event_id(claim.event_id),
-            event_id=claim.event_id,
-            event=claim.event,
-            type=claim.type,
-            subject=claim.subject,
-            subject_kind=claim.subject_kind,
-            region=claim.region,
-            time=claim.time,
-            natural_key=claim.natural_key,
-            data=claim.data,
-            partner=claim.event.source,
             received_at=claim.received_at,
+            **_passed_on(claim),
         )
 
 
