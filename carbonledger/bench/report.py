@@ -22,6 +22,17 @@ def table(report: dict[str, Any]) -> str:
             f"relay ceiling       {relay['records_per_second']:>12,.0f} records/s   "
             f"pipeline / ceiling = {report['ratio_to_relay']:.3f}"
         )
+    cpu, disk = report["cpu_ms_per_record"], report["storage"]
+    lines += [
+        f"CPU per record      {cpu['all']:.3f} ms, all processes "
+        f"({cpu['platform']:.3f} ms without the load generator)",
+        f"PostgreSQL          {disk['postgres_bytes_per_credited_activity']:>12,} bytes per "
+        f"credited activity ({disk['postgres_bytes'] / 2**20:,.1f} MB: "
+        + ", ".join(f"{t} {b / 2**20:.1f}" for t, b in list(disk["postgres_tables"].items())[:4])
+        + ")",
+        f"Kafka               {disk['kafka_bytes_per_record']:>12,} bytes per record "
+        f"({disk['kafka_bytes'] / 2**20:,.1f} MB over {len(disk['kafka_topics'])} topics)",
+    ]
     lines.append(
         f"dedupe state        {report['dedupe']['mean_state_bytes_per_write']:,.0f} bytes per "
         f"person (mean stored), {report['dedupe']['people']:,} people"

@@ -33,8 +33,9 @@ from typing import Any
 import orjson
 from kafka import KafkaProducer
 
+from carbonledger.bench import storage
 from carbonledger.bench.patience import TRANSIENT, Books
-from carbonledger.bench.probe import Sampler, Tick, infrastructure_pids
+from carbonledger.bench.probe import LOAD_GENERATOR, Sampler, Tick, infrastructure_pids
 from carbonledger.bench.traffic import CityProfile, CityTraffic
 from carbonledger.contracts import access, topics
 from carbonledger.contracts.settings import Settings
@@ -261,6 +262,14 @@ def process_figures(ticks: list[Tick], records: int) -> dict[str, dict[str, floa
     return figures
 
 
+def cpu_per_record(processes: dict[str, dict[str, float]]) -> dict[str, float]:
+    """CPU milliseconds per record sent: of every process (broker and PostgreSQL
+    included), and of all but the load generator (what the platform itself spent)."""
+    total = sum(f["cpu_seconds_per_1000"] for f in processes.values())
+    load = processes.get(LOAD_GENERATOR, {}).get("cpu_seconds_per_1000", 0.0)
+    return {"all": round(total, 3), "platform": round(total - load, 3)}
+
+
 def lag_series(ticks: list[Tick], start: float) -> dict[str, list[tuple[float, float]]]:
     series: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for tick in ticks:
@@ -380,15 +389,18 @@ def run_bench(
         wait_caught_up(settings, books, options.timeout)
         before = {b: books.read(views.balances, b) for b in ("enterprise", "government")}
         start_seq = books.read(views.last_seq)
+        disk = (books.read(storage.table_bytes), storage.topic_bytes(settings))
         with Sampler(ports, infrastructure_pids(settings)) as sampler:
             batches = paced_batches(traffic, options.activities, options.rate, progress)
             sent = send_all(settings, batches)
             wait_caught_up(settings, books, options.timeout)
+        disk_after = (books.read(storage.table_bytes), storage.topic_bytes(settings))
         finished = books.read(views.last_posted_at, start_seq)
         posted = books.read(views.first_credits, start_seq)
         latencies = [posted[e] - at for e, at in sent.at.items() if e in posted]
         problems = check_books(settings, books, sent.records, before)
     seconds = finished - sent.first
+    processes = process_figures(sampler.ticks, len(sent.records))
     report: dict[str, Any] = {
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(options).items()},
         "generated": traffic.counts.as_dict(),
@@ -399,7 +411,11 @@ def run_bench(
         "offered_records_per_second": round(len(sent.records) / (sent.last - sent.first), 1),
         "latency_seconds": {k: round(v, 3) for k, v in percentiles(latencies).items()},
         "credited_events": len(latencies),
-        "processes": process_figures(sampler.ticks, len(sent.records)),
+        "processes": processes,
+        "cpu_ms_per_record": cpu_per_record(processes),
+        "storage": storage.storage_figures(
+            (disk[0], disk_after[0]), (disk[1], disk_after[1]), len(latencies), len(sent.records)
+        ),
         "dedupe": dedupe_state(ports) | {"people": options.people},
         "lag": lag_series(sampler.ticks, sent.first),
         "throughput": throughput_series(sampler.ticks, sent.first),

@@ -24,7 +24,13 @@ from typing import Any
 
 from carbonledger.contracts.calendar import CST
 from carbonledger.contracts.catalogue import CATALOGUE
-from carbonledger.demo.sample import SHENZHEN_DISTRICTS, WUHAN_DISTRICTS, dumps, subject_of
+from carbonledger.demo.sample import (
+    CONSENTING,
+    SHENZHEN_DISTRICTS,
+    WUHAN_DISTRICTS,
+    dumps,
+    subject_of,
+)
 
 Record = tuple[str, bytes]
 SHANGHAI_DISTRICTS = ("310104", "310112", "310115")
@@ -46,8 +52,8 @@ class Kind:
 
 MIX = (
     Kind("travel.metro", ("shenzhen-metro", "navi-maps", "green-bank"), SHENZHEN_DISTRICTS, 0.34),
-    Kind("travel.bus", ("navi-maps", "green-bank"), SHENZHEN_DISTRICTS, 0.15),
-    Kind("travel.bike_share", ("city-bikes", "navi-maps"), SHENZHEN_DISTRICTS, 0.17),
+    Kind("travel.bus", ("navi-maps", "green-bank", CONSENTING), SHENZHEN_DISTRICTS, 0.15),
+    Kind("travel.bike_share", ("city-bikes", "navi-maps", CONSENTING), SHENZHEN_DISTRICTS, 0.17),
     # The banks' and Ant Forest's figures credit only their own events (partner scope).
     Kind("steps.daily", ("hankou-bank",), WUHAN_DISTRICTS, 0.15),
     Kind("payment.utility_online", ("hankou-bank", "ant-forest"), WUHAN_DISTRICTS, 0.08),
@@ -75,6 +81,7 @@ class CityProfile:
     replay_share: float = 0.02  # records sent again, byte for byte
     late_share: float = 0.01  # activities that ended 1 to 48 hours before they are sent
     malformed_share: float = 0.002  # broken records: dead letters
+    consentless_share: float = 0.1  # CITIC customers who never gave their consent
     tag: str = "bench"  # in subjects' numbers and event ids, so runs never collide
 
 
@@ -88,6 +95,10 @@ class Counts:
     replays: int = 0
     late: int = 0
     malformed: int = 0
+    consents: int = 0  # consent.granted records (CITIC Bank's customers)
+    consentless: int = 0  # CITIC customers without one
+    consentless_reports: int = 0  # CITIC's reports of them: not credited (no_consent)
+    consentless_only: int = 0  # activities no one else reported: not credited at all
     by_behaviour_type: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
@@ -104,6 +115,7 @@ class CityTraffic:
         self.spans: dict[tuple[int, str], tuple[datetime, datetime]] = {}
         self.sent: list[Record] = []
         self._subjects: dict[int, str] = {}
+        self.consented: dict[int, bool] = {}  # CITIC customer -> whether they consented
         self._weights = [k.share for k in MIX]
 
     def batch(self, activities: int, now: datetime) -> list[Record]:
@@ -145,12 +157,38 @@ class CityTraffic:
             self.counts.uncredited += 1
             self.counts.uncredited_reports += reporters - 1
         self.counts.by_behaviour_type[kind.behaviour] += 1
-        return [
+        reports = [
             self._report(
                 partner, kind.behaviour, self._reporter(kind, person, i), region, shape, i == 0
             )
             for i, partner in enumerate(partners)
         ]
+        if CONSENTING in partners:
+            reports += self._consent(person, region, ended)
+            if not self.consented[person]:
+                self.counts.consentless_reports += 1
+                self.counts.consentless_only += reporters == 1
+        return reports
+
+    def _consent(self, person: int, region: str, ended: datetime) -> list[Record]:
+        """A CITIC customer's consent, the first time CITIC reports them: granted a day
+        before that trip (in the same delivery, so it may arrive after the trip, which
+        is then credited when it comes), or never."""
+        if person in self.consented:
+            return []
+        granted = self.rng.random() >= self.profile.consentless_share
+        self.consented[person] = granted
+        if not granted:
+            self.counts.consentless += 1
+            return []
+        self.counts.consents += 1
+        data: dict[str, object] = {
+            "region": region,
+            "scope": "carbon_account",
+            "evidence_id": f"{self.profile.tag}-auth-{person}",
+        }
+        at = ended - timedelta(days=1)
+        return [(CONSENTING, self._envelope(CONSENTING, "consent.granted", person, at, data))]
 
     def _reporter(self, kind: Kind, person: int, i: int) -> int:
         """Who reports: the person, except that a global-key batch's second reporter is

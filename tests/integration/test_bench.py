@@ -42,6 +42,7 @@ def test_a_short_bench_run_reports_every_figure_and_a_correct_ledger(
     assert report["records"] == generated["records"] > 800  # duplicates and replays
     assert generated["duplicates"] > 0 and generated["replays"] > 0
     assert generated["malformed"] > 0
+    assert generated["consents"] > 0 and generated["consentless"] > 0
     assert report["records_per_second"] > 0 and report["credited_events"] > 500
     latency = report["latency_seconds"]
     assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
@@ -53,5 +54,12 @@ def test_a_short_bench_run_reports_every_figure_and_a_correct_ledger(
     assert report["relay"]["records"] == report["records"]
     assert report["ratio_to_relay"] > 0
     assert report["lag"]["dedupe-0"]
+    cpu = report["cpu_ms_per_record"]
+    assert cpu["all"] > cpu["platform"] > 0
+    disk = report["storage"]
+    assert disk["postgres_bytes_per_credited_activity"] > 0
+    assert {"decisions", "postings"} <= set(disk["postgres_tables"])
+    assert disk["kafka_bytes_per_record"] > 0
+    assert {"reduction.claims", "dedupe.decisions"} <= set(disk["kafka_topics"])
     charts = sorted(p.name for p in (tmp_path / "charts").iterdir())
     assert charts == ["lag.png", "latency.png", "throughput.png"]

@@ -38,7 +38,7 @@ def test_shares_are_roughly_as_configured() -> None:
     counts = city.counts
     assert counts.activities == 10_000 and counts.records == len(records)
     # Only types with two or more allowed reporters can be duplicated (about 80% of the mix).
-    assert 0.18 < counts.duplicates / counts.activities < 0.32
+    assert 0.18 < counts.duplicates / counts.activities < 0.36
     assert 0.01 < counts.replays / counts.activities < 0.03
     assert 0.004 < counts.late / counts.activities < 0.02
     assert 0 < counts.malformed / counts.activities < 0.005
@@ -49,8 +49,15 @@ def test_settle_credits_every_activity_once_and_finds_every_duplicate() -> None:
     city, records = traffic(2_000)
     settled = expected_from(Settings(), records)
     counts = city.counts
-    assert settled.outcomes["credited"] == counts.activities - counts.uncredited
-    assert settled.outcomes["duplicate"] == counts.duplicates - counts.uncredited_reports
+    unconsented = counts.consentless_reports
+    assert unconsented > 0 and counts.consents > 0
+    assert settled.outcomes["no_consent"] == unconsented
+    assert settled.as_json()["consent_records"] == counts.consents
+    credited = counts.activities - counts.uncredited - counts.consentless_only
+    assert settled.outcomes["credited"] == credited
+    # A report without consent takes part in no cluster: it is no duplicate.
+    duplicates = counts.duplicates - counts.uncredited_reports
+    assert settled.outcomes["duplicate"] == duplicates - (unconsented - counts.consentless_only)
     refused = sum(settled.rejections.values())
     assert refused >= city.counts.malformed  # a replayed broken record is refused again
     assert settled.outcomes["replay"] + refused == city.counts.replays + city.counts.malformed
