@@ -400,7 +400,7 @@ def run_bench(
         latencies = [posted[e] - at for e, at in sent.at.items() if e in posted]
         problems = check_books(settings, books, sent.records, before)
     seconds = finished - sent.first
-    processes = process_figures(sampler.ticks, len(sent.records))
+    by_process = process_figures(sampler.ticks, len(sent.records))
     report: dict[str, Any] = {
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(options).items()},
         "generated": traffic.counts.as_dict(),
@@ -411,8 +411,8 @@ def run_bench(
         "offered_records_per_second": round(len(sent.records) / (sent.last - sent.first), 1),
         "latency_seconds": {k: round(v, 3) for k, v in percentiles(latencies).items()},
         "credited_events": len(latencies),
-        "processes": processes,
-        "cpu_ms_per_record": cpu_per_record(processes),
+        "processes": by_process,
+        "cpu_ms_per_record": cpu_per_record(by_process),
         "storage": storage.storage_figures(
             (disk[0], disk_after[0]), (disk[1], disk_after[1]), len(latencies), len(sent.records)
         ),
