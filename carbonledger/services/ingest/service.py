@@ -12,17 +12,11 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from carbonledger.contracts.bounds import MAX_ID_LENGTH, forbidden_character, text_fault
+from carbonledger.contracts.bounds import MAX_ID_LENGTH, text_fault
 from carbonledger.contracts.catalogue import Reason, Rejection
 from carbonledger.contracts.envelope import envelope_attribute
 from carbonledger.contracts.partners import PartnerRegistry
-from carbonledger.contracts.records import (
-    ID_MAX,
-    INT64_MAX,
-    DeadLetter,
-    Origin,
-    ValidatedBehaviour,
-)
+from carbonledger.contracts.records import DeadLetter, Origin, ValidatedBehaviour
 from carbonledger.runtime.dead_letters import stage_dead_letter
 from carbonledger.services.ingest.domain.admission import MAX_RECORD_BYTES, admit, dead_letter
 from carbonledger.services.ingest.domain.binary_mode import Headers, is_binary, structured_twin
@@ -46,21 +40,7 @@ class PartnerRecord:
 
     @property
     def origin(self) -> Origin:
-        # Kafka's own coordinates: a topic name, non-negative ints (64-bit offsets).
-        if _plain_origin(self.topic, self.partition, self.offset):
-            return Origin.model_construct(
-                topic=self.topic, partition=self.partition, offset=self.offset
-            )
         return Origin(topic=self.topic, partition=self.partition, offset=self.offset)
-
-
-def _plain_origin(topic: str, partition: int, offset: int) -> bool:
-    return (
-        type(topic) is str
-        and len(topic) <= ID_MAX
-        and forbidden_character(topic) is None
-        and all(type(n) is int and 0 <= n <= INT64_MAX for n in (partition, offset))
-    )
 
 
 def admit_records(

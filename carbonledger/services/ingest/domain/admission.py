@@ -8,13 +8,11 @@ would stop a consumer.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import ValidationError
 
 from carbonledger.contracts import ids
 from carbonledger.contracts.accounts import family_pair_fault
-from carbonledger.contracts.bounds import forbidden_character, moment_fault
 from carbonledger.contracts.catalogue import (
     CATALOGUE,
     BehaviourData,
@@ -26,14 +24,7 @@ from carbonledger.contracts.catalogue import (
 from carbonledger.contracts.envelope import SUBJECT_PATTERN, PartnerEvent
 from carbonledger.contracts.exact import NotExactError
 from carbonledger.contracts.partners import Partner, PartnerRegistry
-from carbonledger.contracts.records import (
-    ID_MAX,
-    INT64_MAX,
-    DeadLetter,
-    EventRef,
-    Origin,
-    ValidatedBehaviour,
-)
+from carbonledger.contracts.records import DeadLetter, EventRef, Origin, ValidatedBehaviour
 from carbonledger.contracts.strict_json import DuplicateKeyError, TooDeepError, loads_strict
 
 MAX_RECORD_BYTES = 1_048_576
@@ -106,9 +97,9 @@ def validate_event(
     data = validate_data(spec, event.data, event.time, now)
     if spec.activity_class == "family":
         _check_family(event.subject, data)
-    return _behaviour(
+    return ValidatedBehaviour(
         event_id=ids.event_id(event.source, event.id),
-        event=_event_ref(event),
+        event=EventRef(source=event.source, id=event.id),
         type=event.type,
         activity_class=spec.activity_class,
         subject=event.subject,
@@ -126,44 +117,6 @@ def validate_event(
         origin=origin,
         received_at=now,
     )
-
-
-def _event_ref(event: PartnerEvent) -> EventRef:
-    # The envelope has checked both (a partner id; an id in bounds, printable).
-    if all(len(v) <= ID_MAX and forbidden_character(v) is None for v in (event.source, event.id)):
-        return EventRef.model_construct(source=event.source, id=event.id)
-    return EventRef(source=event.source, id=event.id)
-
-
-def _behaviour(**fields: Any) -> ValidatedBehaviour:
-    """The validated behaviour of these fields, built without the model validating
-    again what admission has just checked (the envelope, the catalogue, the table
-    of regions); what only the model checks is checked here. Anything else goes
-    through the model's validation, which raises as it always did (a processing
-    error: admission let through what the record refuses)."""
-    if _plainly_valid(fields):
-        return ValidatedBehaviour.model_construct(**fields)
-    return ValidatedBehaviour(**fields)
-
-
-def _plainly_valid(fields: dict[str, Any]) -> bool:
-    """What ValidatedBehaviour checks beyond admission: the interval a date stands for
-    within the calendar (a day of 2000-01-01 CST starts in 1999 UTC), the joined
-    natural key's length, the registry's rank and flag, the arrival time."""
-    key, rank = fields["natural_key"], fields["evidence_rank"]
-    received = fields["received_at"]
-    return (
-        (key is None or (len(key) <= ID_MAX and forbidden_character(key) is None))
-        and type(rank) is int
-        and 0 <= rank <= INT64_MAX
-        and type(fields["consent_required"]) is bool
-        and isinstance(received, datetime)
-        # Naive or outside -12:00..+14:00 or before 2000: a fault (naive has no offset).
-        and all(moment_fault(fields[name]) is None for name in _MOMENTS)
-    )
-
-
-_MOMENTS = ("time", "started_at", "ended_at", "received_at")
 
 
 def _check_family(subject: str, data: BehaviourData) -> None:

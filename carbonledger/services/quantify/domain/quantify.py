@@ -6,17 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from carbonledger.contracts import ids
-from carbonledger.contracts.bounds import forbidden_character
 from carbonledger.contracts.calendar import local_date
 from carbonledger.contracts.catalogue import is_account_type, is_engagement_type
 from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.records import (
     ACCOUNT_REASON,
-    DETAIL_MAX,
     ENGAGEMENT_REASON,
-    INT64_MAX,
-    INT64_MIN,
-    MAX_AMOUNT_MG,
     MethodologyRef,
     ReductionClaim,
     ValidatedBehaviour,
@@ -52,7 +47,7 @@ def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]
     chosen = registry.select(behaviour.type, behaviour.region, day, behaviour.event.source)
     common = _carried(behaviour)
     if isinstance(chosen, Unquantified):
-        return _claim(
+        return ReductionClaim(
             claim_id=ids.claim_id(behaviour.event_id, None, None),
             credited=False,
             reduction_mg=0,
@@ -64,7 +59,7 @@ def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]
     result = calculate(chosen, behaviour.type, behaviour.data, behaviour.region)
     claim_id = ids.claim_id(behaviour.event_id, chosen.id, chosen.version)
     if isinstance(result, Unquantified):
-        return _claim(
+        return ReductionClaim(
             claim_id=claim_id,
             credited=False,
             reduction_mg=0,
@@ -76,7 +71,7 @@ def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]
             caps=registry.caps(chosen, behaviour.type),
             **common,
         )
-    return _claim(
+    return ReductionClaim(
         claim_id=claim_id,
         credited=True,
         reduction_mg=result.reduction_mg,
@@ -111,35 +106,10 @@ _CARRIED = tuple(sorted(CARRIED_FIELDS))
 _JSON_SCALARS = frozenset({str, int, bool, type(None)})
 
 
-def _claim(**fields: Any) -> ReductionClaim:
-    """The claim of these fields. What quantify computes is checked here against the
-    claim's invariants and the claim built without validating again what the
-    behaviour carries (validated when it was decoded, with the same types); anything
-    out of the ordinary goes through the model's validation, which raises as before."""
-    if _plainly_valid(fields):
-        return ReductionClaim.model_construct(**fields)
-    return ReductionClaim(**fields)
-
-
-def _plainly_valid(fields: dict[str, Any]) -> bool:
-    mg = fields["reduction_mg"]
-    if type(mg) is not int or not 0 <= mg <= MAX_AMOUNT_MG:
-        return False
-    detail = fields.get("reason_detail")
-    if detail is not None and (len(detail) > DETAIL_MAX or forbidden_character(detail)):
-        return False
-    for name in ("baseline_mg", "project_mg"):
-        amount = fields.get(name)
-        if amount is not None and (type(amount) is not int or not INT64_MIN <= amount <= INT64_MAX):
-            return False
-    inputs = fields.get("inputs", {})
-    return all(type(k) is str and type(v) is str for k, v in inputs.items())
-
-
 def engagement_claim(behaviour: ValidatedBehaviour) -> ReductionClaim:
     """An engagement event's claim: never credited, no methodology looked up; dedupe
     turns it into an engagement record (engagement.events), never into a posting."""
-    return _claim(
+    return ReductionClaim(
         claim_id=ids.claim_id(behaviour.event_id, None, None),
         credited=False,
         reduction_mg=0,
@@ -154,7 +124,7 @@ def account_claim(behaviour: ValidatedBehaviour) -> ReductionClaim:
     consent in the subject's state, where it decides what that subject's behaviours
     from the partner are credited, and passes every account event on to
     account.events."""
-    return _claim(
+    return ReductionClaim(
         claim_id=ids.claim_id(behaviour.event_id, None, None),
         credited=False,
         reduction_mg=0,
