@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from carbonledger.contracts import bounds
@@ -131,6 +132,17 @@ class BehaviourType:
 
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
+
+    @cached_property
+    def data_names(self) -> frozenset[str]:
+        """The names `data` may hold: the fields and the region (made once per type:
+        validate_data runs for every record, in ingest and again in quantify)."""
+        return frozenset(f.name for f in self.fields) | {"region"}
+
+    @cached_property
+    def converters(self) -> tuple[tuple[FieldSpec, Callable[[FieldSpec, Any], Any]], ...]:
+        """Each field with the converter of its kind, in the table's order."""
+        return tuple((f, _CONVERTERS[f.kind]) for f in self.fields)
 
     @property
     def measured_interval(self) -> bool:
@@ -987,18 +999,19 @@ def validate_data(
     if "region" not in data:
         raise Rejection(Reason.MISSING_FIELD, "region is required on every behaviour type")
     region = validate_region(data["region"])
-    unknown = sorted(set(data) - {f.name for f in spec.fields} - {"region"})
-    if unknown:
+    if not spec.data_names.issuperset(data):
+        unknown = sorted(set(data) - spec.data_names)
         raise Rejection(Reason.UNKNOWN_FIELD, f"{spec.type} has no field {', '.join(unknown)}")
     fields: dict[str, Any] = {}
-    for f in spec.fields:
-        if data.get(f.name) is None:
+    for f, convert in spec.converters:
+        value = data.get(f.name)
+        if value is None:
             if f.required:
                 raise Rejection(Reason.MISSING_FIELD, f"{spec.type} requires {f.name}")
             if f.default is not None:
                 fields[f.name] = f.default
             continue
-        fields[f.name] = _CONVERTERS[f.kind](f, data[f.name])
+        fields[f.name] = convert(f, value)
     if spec.one_of and not any(name in fields for name in spec.one_of):
         raise Rejection(
             Reason.MISSING_FIELD, f"{spec.type} requires one of {', '.join(spec.one_of)}"

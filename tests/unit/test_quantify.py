@@ -9,8 +9,13 @@ from hypothesis import strategies as st
 from carbonledger.contracts import ids
 from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.methodology_files import load_methodologies
-from carbonledger.contracts.records import ValidatedBehaviour
-from carbonledger.services.quantify.domain.methodology import Unquantified, select
+from carbonledger.contracts.records import ReductionClaim, ValidatedBehaviour
+from carbonledger.services.quantify.domain.methodology import (
+    Selection,
+    Unquantified,
+    select,
+    selection,
+)
 from carbonledger.services.quantify.domain.quantify import quantify
 from tests.factories import admitted, metro, raw
 
@@ -109,3 +114,51 @@ def test_per_distance_is_monotone_and_never_negative(a: object, b: object) -> No
     claim_low = quantify(behaviour(data_distance_km=str(low)), SHIPPED)
     claim_high = quantify(behaviour(data_distance_km=str(high)), SHIPPED)
     assert 0 <= claim_low.reduction_mg <= claim_high.reduction_mg
+
+
+def every_shipped_case() -> list[ValidatedBehaviour]:
+    """Behaviours credited, outside every region, before every crediting period."""
+    before = {
+        "time": "2010-01-01T08:00:00+08:00",
+        "data_started_at": "2010-01-01T07:40:00+08:00",
+        "data_ended_at": "2010-01-01T08:00:00+08:00",
+    }
+    return [
+        behaviour(),
+        behaviour(data_region="110105"),
+        behaviour(data_distance_km="0.001"),
+        behaviour(**before),
+    ]
+
+
+def test_a_selection_chooses_and_claims_as_the_plain_list_does() -> None:
+    registry = Selection(SHIPPED)
+    assert list(registry) == list(SHIPPED) and len(registry) == len(SHIPPED)
+    for case in every_shipped_case():
+        for _ in range(2):  # the second time from what it remembered
+            made = quantify(case, registry)
+            assert made == quantify(case, list(SHIPPED))
+            assert made.to_bytes() == quantify(case, list(SHIPPED)).to_bytes()
+    day = date(2026, 10, 10)
+    assert registry.select("travel.metro", "440305", day, "shenzhen-metro") is registry.select(
+        "travel.metro", "440305", day, "shenzhen-metro"
+    )
+    assert selection(registry) is registry
+
+
+def test_a_claim_round_trips_through_its_bytes() -> None:
+    # What it carries is read off the behaviour, not dumped and parsed: still the same.
+    for case in every_shipped_case():
+        made = quantify(case, SHIPPED)
+        assert made == ReductionClaim.model_validate_json(made.to_bytes())
+        assert made.to_bytes() == ReductionClaim.model_validate_json(made.to_bytes()).to_bytes()
+
+
+def test_carried_data_is_the_json_form_whatever_the_behaviour_holds() -> None:
+    # From ingest directly (settle): Decimals; from the topic: text. The claim's data
+    # is the JSON form either way.
+    direct = behaviour()
+    from_topic = ValidatedBehaviour.model_validate_json(direct.to_bytes())
+    assert direct.data != from_topic.data  # a Decimal and its text
+    assert quantify(direct, SHIPPED).data == quantify(from_topic, SHIPPED).data
+    assert quantify(direct, SHIPPED).to_bytes() == quantify(from_topic, SHIPPED).to_bytes()

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Counter
+
 from carbonledger.contracts.bounds import MAX_ID_LENGTH, text_fault
 from carbonledger.contracts.catalogue import Reason, Rejection
 from carbonledger.contracts.envelope import envelope_attribute
@@ -57,10 +59,22 @@ def admit_records(
             RECORDS.labels(partner, "rejected").inc()
             log.info("record refused", extra=_where(record, outcome.reason))
         else:
-            RECORDS.labels(partner, "accepted").inc()
+            _accepted(partner).inc()
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("record admitted", extra=_where(record, None, str(outcome.event_id)))
         yield outcome
+
+
+# Each partner's `accepted` counter, found once: `labels()` checks and locks on every
+# call, a cost per record for what is the same child object each time.
+_ACCEPTED: dict[str, Counter] = {}
+
+
+def _accepted(partner: str) -> Counter:
+    found = _ACCEPTED.get(partner)
+    if found is None:
+        found = _ACCEPTED[partner] = RECORDS.labels(partner, "accepted")
+    return found
 
 
 def _where(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from prometheus_client import Counter
+
 from carbonledger.contracts import metrics
 from carbonledger.contracts.catalogue import CATALOGUE, Reason, Rejection, validate_data
 from carbonledger.contracts.methodology import Methodology
@@ -19,9 +21,25 @@ def quantify_behaviour(
     """The behaviour's reduction claim under the methodology that applies to it."""
     claim = quantify(behaviour, methodologies)
     outcome = "credited" if claim.credited else (claim.reason or "not_credited")
-    CLAIMS.labels(claim.type, outcome).inc()
-    CREDITED_MASS.labels(claim.type).inc(metrics.grams(claim.reduction_mg))
+    claims, mass = _counters(claim.type, outcome)
+    claims.inc()
+    mass.inc(metrics.grams(claim.reduction_mg))
     return claim
+
+
+# Each (type, outcome)'s two counters, found once: `labels()` checks and locks on every
+# call, a cost per claim for what is the same child object each time.
+_COUNTERS: dict[tuple[str, str], tuple[Counter, Counter]] = {}
+
+
+def _counters(behaviour_type: str, outcome: str) -> tuple[Counter, Counter]:
+    found = _COUNTERS.get((behaviour_type, outcome))
+    if found is None:
+        found = _COUNTERS[behaviour_type, outcome] = (
+            CLAIMS.labels(behaviour_type, outcome),
+            CREDITED_MASS.labels(behaviour_type),
+        )
+    return found
 
 
 def check_consumed(behaviour: ValidatedBehaviour) -> ValidatedBehaviour:

@@ -24,7 +24,7 @@ from carbonledger.services.ingest.service import PartnerRecord, admit_records
 
 def partner_record(message: Any) -> PartnerRecord:
     return PartnerRecord(
-        topics.partner_of_topic(message.topic),
+        _partner_of(message.topic),
         message.key,
         message.value,
         message.topic,
@@ -32,6 +32,16 @@ def partner_record(message: Any) -> PartnerRecord:
         message.offset,
         tuple(message.headers or ()),
     )
+
+
+# Topic -> partner, worked out once per topic (a regex match per record otherwise).
+_PARTNERS: dict[str, str | None] = {}
+
+
+def _partner_of(topic: str) -> str | None:
+    if topic not in _PARTNERS:
+        _PARTNERS[topic] = topics.partner_of_topic(topic)
+    return _PARTNERS[topic]
 
 
 def admit_partner_records(

@@ -29,7 +29,7 @@ Formulas are kinds, not code per methodology:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -43,7 +43,7 @@ from carbonledger.contracts.methodology import (
     Methodology,
     in_force,
 )
-from carbonledger.contracts.records import FactorUse
+from carbonledger.contracts.records import CapUse, FactorUse
 
 KG_TO_G = Decimal(1000)
 
@@ -102,6 +102,76 @@ def select(
     )
 
 
+# Keys a Selection remembers before it starts afresh: a day's (type, region, partner)
+# combinations are some thousands; the bound only keeps a long run's memory flat.
+MAX_REMEMBERED = 65_536
+SelectionKey = tuple[str, str, date, str]
+
+
+class Selection(Sequence[Methodology]):
+    """A registry's methodologies that remember what `select` chose for each
+    (type, region, day, partner) and each methodology's caps for a type.
+
+    Selection is a function of those four and of the (immutable) methodologies alone,
+    so remembering it changes no claim; it is what quantify spent most on per record.
+    A Selection is a Sequence: wherever a list of methodologies is taken it can be."""
+
+    def __init__(self, methodologies: Iterable[Methodology]) -> None:
+        self._methodologies = tuple(methodologies)
+        self._chosen: dict[SelectionKey, Methodology | Unquantified] = {}
+        self._caps: dict[tuple[int, str], tuple[Methodology, tuple[CapUse, ...]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._methodologies)
+
+    def __getitem__(self, index: int) -> Methodology:  # type: ignore[override]
+        return self._methodologies[index]
+
+    def __iter__(self) -> Iterator[Methodology]:
+        return iter(self._methodologies)
+
+    def select(
+        self, behaviour_type: str, region: str, day: date, partner: str
+    ) -> Methodology | Unquantified:
+        key = (behaviour_type, region, day, partner)
+        found = self._chosen.get(key)
+        if found is None:
+            if len(self._chosen) >= MAX_REMEMBERED:
+                self._chosen.clear()
+            found = self._chosen[key] = select(
+                self._methodologies, behaviour_type, region, day, partner
+            )
+        return found
+
+    def caps(self, m: Methodology, behaviour_type: str) -> tuple[CapUse, ...]:
+        """`caps_for(m, behaviour_type)`, made once per pair (the records are frozen)."""
+        key = (id(m), behaviour_type)
+        found = self._caps.get(key)
+        if found is None or found[0] is not m:  # an id outlives its object only if freed
+            found = self._caps[key] = (m, caps_for(m, behaviour_type))
+        return found[1]
+
+
+def caps_for(m: Methodology, behaviour_type: str) -> tuple[CapUse, ...]:
+    """The methodology's per-person caps that count this behaviour type."""
+    return tuple(
+        CapUse(
+            key=f"{m.id}#{n}",
+            period=cap.period,
+            max_mg=grams_to_mg_floor(cap.max_g) if cap.max_g is not None else None,
+            max_events=cap.max_events,
+            per_type=cap.per_type,
+        )
+        for n, cap in enumerate(m.caps)
+        if behaviour_type in cap.behaviours
+    )
+
+
+def selection(methodologies: Sequence[Methodology]) -> Selection:
+    """The methodologies as a Selection (itself, if it is one already)."""
+    return methodologies if isinstance(methodologies, Selection) else Selection(methodologies)
+
+
 def _missing(
     behaviour_type: str,
     region: str,
@@ -124,6 +194,21 @@ def _missing(
 def _version_key(version: str) -> tuple[int, ...] | tuple[str]:
     parts = version.split(".")
     return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else (version,)
+
+
+# Each factor's FactorUse, made once: a claim records the same factor the same way
+# every time, and building the record was a fifth of a calculation. By id, with the
+# factor kept so that the id cannot be reused while remembered.
+_USES: dict[int, tuple[Factor, FactorUse]] = {}
+
+
+def _use(factor: Factor) -> FactorUse:
+    found = _USES.get(id(factor))
+    if found is None or found[0] is not factor:
+        if len(_USES) >= MAX_REMEMBERED:
+            _USES.clear()
+        found = _USES[id(factor)] = (factor, factor.use())
+    return found[1]
 
 
 def _decimal(value: Any) -> Decimal:
@@ -169,7 +254,7 @@ def _counted(m: Methodology, factor: Factor, data: Mapping[str, Any]) -> Quantif
         return Unquantified(
             NotCredited.MISSING_INPUT,
             f"{m.ref} counts {factor.per}, which the event lacks",
-            (factor.use(),),
+            (_use(factor),),
         )
     return _times(factor, factor.per, _decimal(data[factor.per]))
 
@@ -180,7 +265,7 @@ def _times(factor: Factor, measured: str, quantity: Decimal) -> Quantified:
     assert factor.value is not None
     return Quantified(
         grams_to_mg_floor(factor.value * quantity),
-        (factor.use(),),
+        (_use(factor),),
         {measured: format(quantity, "f")},
     )
 
@@ -213,7 +298,7 @@ def _per_event_share(
     count = int(data.get(factor.shared_by) or 1)
     # Exact: divide-integer of the milligrams rounds down without a rounded quotient.
     mg = int((factor.value * MG_PER_G) // count)
-    return Quantified(mg, (factor.use(),), {"events": "1", factor.shared_by: str(count)})
+    return Quantified(mg, (_use(factor),), {"events": "1", factor.shared_by: str(count)})
 
 
 def _per_kwh_grid(
@@ -235,7 +320,7 @@ def _per_kwh_grid(
     kwh = _decimal(data[factor.per])
     return Quantified(
         grams_to_mg_floor(kwh * factor.value * KG_TO_G),  # kgCO2/kWh -> g
-        (factor.use(),),
+        (_use(factor),),
         {factor.per: format(kwh, "f"), "grid": grid.name},
     )
 
@@ -256,13 +341,13 @@ def _baseline_minus_project(
         return Unquantified(
             NotCredited.MISSING_INPUT,
             f"{m.ref} counts {measured}, which the event lacks",
-            (baseline.use(), project.use()),
+            (_use(baseline), _use(project)),
         )
     quantity = _decimal(data[measured])
     be, pe = baseline.value * quantity, project.value * quantity
     return Quantified(
         grams_to_mg_floor(be - pe),
-        (baseline.use(), project.use()),
+        (_use(baseline), _use(project)),
         {measured: format(quantity, "f")},
         baseline_mg=grams_to_mg_floor(be),
         project_mg=grams_to_mg_floor(pe),
@@ -284,7 +369,7 @@ def _household_electricity(
     kwh, size = _decimal(data["kwh"]), Decimal(int(data["household_size"]))
     per_person = kwh / size
     inputs = {"kwh": format(kwh, "f"), "household_size": str(size)}
-    used = (baseline.use(), grid.use())
+    used = (_use(baseline), _use(grid))
     if per_person >= baseline.value:
         return Unquantified(
             NotCredited.NEEDS_HOUSEHOLD_HISTORY,

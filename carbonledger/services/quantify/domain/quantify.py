@@ -8,17 +8,15 @@ from typing import Any
 from carbonledger.contracts import ids
 from carbonledger.contracts.calendar import local_date
 from carbonledger.contracts.catalogue import is_account_type, is_engagement_type
-from carbonledger.contracts.exact import grams_to_mg_floor
 from carbonledger.contracts.methodology import Methodology
 from carbonledger.contracts.records import (
     ACCOUNT_REASON,
     ENGAGEMENT_REASON,
-    CapUse,
     MethodologyRef,
     ReductionClaim,
     ValidatedBehaviour,
 )
-from carbonledger.services.quantify.domain.methodology import Unquantified, calculate, select
+from carbonledger.services.quantify.domain.methodology import Unquantified, calculate, selection
 
 # What a claim carries over from its behaviour (besides `data`, kept as JSON text).
 CARRIED_FIELDS: set[str] = {
@@ -38,21 +36,6 @@ CARRIED_FIELDS: set[str] = {
 }
 
 
-def caps_for(m: Methodology, behaviour_type: str) -> tuple[CapUse, ...]:
-    """The methodology's per-person caps that count this behaviour type."""
-    return tuple(
-        CapUse(
-            key=f"{m.id}#{n}",
-            period=cap.period,
-            max_mg=grams_to_mg_floor(cap.max_g) if cap.max_g is not None else None,
-            max_events=cap.max_events,
-            per_type=cap.per_type,
-        )
-        for n, cap in enumerate(m.caps)
-        if behaviour_type in cap.behaviours
-    )
-
-
 def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]) -> ReductionClaim:
     """The claim for one behaviour: credited with its amount, or not credited and why."""
     if is_engagement_type(behaviour.type):
@@ -60,7 +43,8 @@ def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]
     if is_account_type(behaviour.type):
         return account_claim(behaviour)
     day = local_date(behaviour.ended_at)
-    chosen = select(methodologies, behaviour.type, behaviour.region, day, behaviour.event.source)
+    registry = selection(methodologies)
+    chosen = registry.select(behaviour.type, behaviour.region, day, behaviour.event.source)
     common = _carried(behaviour)
     if isinstance(chosen, Unquantified):
         return ReductionClaim(
@@ -84,7 +68,7 @@ def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]
             methodology=ref,
             formula=chosen.formula.value,
             factors=result.factors,  # what it would use: dedupe completes the household rule
-            caps=caps_for(chosen, behaviour.type),
+            caps=registry.caps(chosen, behaviour.type),
             **common,
         )
     return ReductionClaim(
@@ -97,18 +81,29 @@ def quantify(behaviour: ValidatedBehaviour, methodologies: Sequence[Methodology]
         factors=result.factors,
         baseline_mg=result.baseline_mg,
         project_mg=result.project_mg,
-        caps=caps_for(chosen, behaviour.type),
+        caps=registry.caps(chosen, behaviour.type),
         **common,
     )
 
 
 def _carried(behaviour: ValidatedBehaviour) -> dict[str, Any]:
-    """What every claim of a behaviour carries over from it."""
-    common = behaviour.model_dump(include=CARRIED_FIELDS)
+    """What every claim of a behaviour carries over from it: its validated values as
+    they are (a claim field has the type of the behaviour's), not dumped and parsed."""
+    common = {name: getattr(behaviour, name) for name in _CARRIED}
     # The inputs as JSON text (decimals as strings), so a claim round-trips exactly.
-    common["data"] = behaviour.model_dump(mode="json", include={"data"})["data"]
+    # Read from a topic they are JSON already (ingest wrote them so): copied as they are.
+    data = behaviour.data
+    if all(type(value) in _JSON_SCALARS for value in data.values()):
+        common["data"] = dict(data)
+    else:
+        common["data"] = behaviour.model_dump(mode="json", include={"data"})["data"]
     common["received_at"] = behaviour.received_at
     return common
+
+
+_CARRIED = tuple(sorted(CARRIED_FIELDS))
+# What JSON mode leaves as it is (exact types: a str or int subclass may serialise otherwise).
+_JSON_SCALARS = frozenset({str, int, bool, type(None)})
 
 
 def engagement_claim(behaviour: ValidatedBehaviour) -> ReductionClaim:

@@ -20,17 +20,21 @@ from carbonledger.runtime.batching import Output
 from carbonledger.runtime.process import run_worker
 from carbonledger.runtime.stage import Stage, make_app
 from carbonledger.services.quantify.config import QuantifySettings
+from carbonledger.services.quantify.domain.methodology import Selection
 from carbonledger.services.quantify.service import check_consumed, quantify_behaviour
 
 
 def claims_of(
     methodologies: Sequence[Methodology],
 ) -> Callable[[Any, ValidatedBehaviour], Iterator[Output]]:
+    # One Selection for the stage's life: it remembers what each key selected.
+    registry = Selection(methodologies)
+
     def claim_of(record: Any, behaviour: ValidatedBehaviour) -> Iterator[Output]:
         """A validated behaviour's reduction claim (a `data` its catalogue type refuses
         is an invalid_record, dead-lettered by the stage kit), keyed by its dedupe group:
         a global key's claims meet in one dedupe partition whoever reported them."""
-        claim = quantify_behaviour(check_consumed(behaviour), methodologies)
+        claim = quantify_behaviour(check_consumed(behaviour), registry)
         yield Output(topics.CLAIMS, dedupe_group(claim).encode(), claim.to_bytes())
 
     return claim_of
