@@ -118,7 +118,9 @@ class Record(BaseModel):
     )
 
     def to_bytes(self) -> bytes:
-        return self.model_dump_json().encode()
+        """The record's JSON: `model_dump_json()` encoded, without making it a str first
+        (pydantic's serializer writes the bytes, which model_dump_json decodes)."""
+        return self.__pydantic_serializer__.to_json(self)
 
 
 class Origin(Record):

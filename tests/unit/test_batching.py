@@ -55,6 +55,9 @@ class FakeProducer:
         self.pending.append(future)
         return future
 
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(range(8))
+
 
 class AcksAtOnce(FakeProducer):
     async def send(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import zlib
+from datetime import date, timedelta
+
+import orjson
 
 from carbonledger.contracts.settings import Settings
 from carbonledger.runtime.changelog import ChangelogTable
-from carbonledger.services.dedupe.adapters.state import ChangelogState, PartitionPeople
+from carbonledger.services.dedupe.adapters.state import BUCKETS, ChangelogState, PartitionPeople
 from carbonledger.services.dedupe.domain.expiry import expires_on
 from carbonledger.services.dedupe.domain.person import PersonState, observe
 from carbonledger.services.dedupe.metrics import DedupeMetrics
@@ -60,3 +63,24 @@ def test_nothing_expires_early_whatever_the_order_of_sweeps() -> None:
     assert ("3" * 64).encode() in table.current().partition(0)
     dedupe.sweep(0, claim("a", "z", 0, 30, day=20).ended_at)
     assert ("3" * 64).encode() not in table.current().partition(0)
+
+
+def test_a_listing_kept_decoded_is_the_bytes_a_listing_decoded_each_time_would_be() -> None:
+    """Listing someone appends to the bytes the adapter wrote: the same bytes as the
+    list decoded, extended and encoded again; bytes it did not write are decoded."""
+    table = ChangelogTable("people-changelog", Settings())
+    subjects = [f"{n:064x}" for n in range(300)] + ["李雷", 'quo"te']
+    with table.transaction() as tx:
+        people = ChangelogState(table).partition(0)
+        for subject in subjects + subjects[:50]:
+            people.list_for_expiry(date(2026, 5, 5), subject)
+        written = dict(tx.partition(0))
+    expected: dict[bytes, list[str]] = {}
+    for subject in subjects:
+        key = people._expiry_key(date(2026, 5, 5), zlib.crc32(subject.encode()) % BUCKETS)
+        expected.setdefault(key, []).append(subject)
+    assert written == {key: orjson.dumps(listed) for key, listed in expected.items()}
+    with table.transaction() as tx:  # another state, over bytes written elsewhere
+        again = ChangelogState(table).partition(0)
+        again.list_for_expiry(date(2026, 5, 5), "someone else")
+        assert sorted(again.take_expiring(date(2026, 5, 5))) == sorted([*subjects, "someone else"])
