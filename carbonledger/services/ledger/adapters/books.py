@@ -146,17 +146,20 @@ JOIN unnest(%s::text[], %s::text[], %s::text[], %s::text[])
 _HELD_PERIODS = """
 SELECT p.period, p.period_start, p.subject, p.buckets, p.actions
 FROM participant_periods p
-JOIN unnest(%s::text[], %s::date[], %s::text[]) AS k(period, period_start, subject)
-    USING (period, period_start, subject)
+JOIN unnest(string_to_array(%s, ','), string_to_array(%s, ',')::date[], %s::text[])
+    AS k(period, period_start, subject) USING (period, period_start, subject)
 ORDER BY 1, 2, 3
 FOR UPDATE OF p
 """
-# The arrays go as their text forms ('{3,17}'): one string per row, cheaper to pass
-# than nested lists.
+# Columns of periods, dates and integers go as one joined string each, split in the
+# SQL, and the arrays as their text forms ('{3,17}') joined by ';': psycopg dumps a
+# Python list element by element, which was most of the writer's statistics cost.
+# (Subjects, free text, go as a text[].)
 _PUT_PERIODS = """
 INSERT INTO participant_periods (period, period_start, subject, buckets, actions)
 SELECT period, period_start, subject, b::integer[], a::integer[]
-FROM unnest(%s::text[], %s::date[], %s::text[], %s::text[], %s::text[])
+FROM unnest(string_to_array(%s, ','), string_to_array(%s, ',')::date[], %s::text[],
+            string_to_array(%s, ';'), string_to_array(%s, ';'))
     AS v(period, period_start, subject, b, a)
 ORDER BY 1, 2, 3
 ON CONFLICT (period, period_start, subject) DO UPDATE
@@ -164,7 +167,9 @@ SET buckets = EXCLUDED.buckets, actions = EXCLUDED.actions
 """
 _ADD_COUNTS = """
 INSERT INTO participant_counts (period, period_start, bucket, participants)
-SELECT * FROM unnest(%s::text[], %s::date[], %s::integer[], %s::bigint[]) ORDER BY 1, 2, 3
+SELECT * FROM unnest(string_to_array(%s, ','), string_to_array(%s, ',')::date[],
+                     string_to_array(%s, ',')::integer[], string_to_array(%s, ',')::bigint[])
+ORDER BY 1, 2, 3
 ON CONFLICT (period, period_start, bucket) DO UPDATE
 SET participants = participant_counts.participants + EXCLUDED.participants
 """
@@ -253,6 +258,12 @@ def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
 
 # What a batch records beside its decisions: account events, and partners' rejections.
 AccountEntries = Sequence[ConsentEntry | FamilyReport | RejectionEntry]
+
+
+def _joined(values: Iterable[object]) -> str:
+    """Values (periods, dates, integers: none holds a comma) as one string, split by
+    string_to_array in the SQL."""
+    return ",".join(map(str, values))
 
 
 def _array(values: Iterable[int]) -> str:
@@ -429,20 +440,24 @@ class Books:
         ids = self._bucket_ids(cur, {b for delta in deltas.values() for b in delta})
         by_id = {key: {ids[b]: n for b, n in delta.items()} for key, delta in deltas.items()}
         keys = sorted(by_id)
-        cur.execute(_HELD_PERIODS, _columns(keys, 3))
+        periods, starts, subjects = _columns(keys, 3)
+        cur.execute(_HELD_PERIODS, (_joined(periods), _joined(starts), subjects))
         held = {
             (str(period), start, str(subject)): dict(zip(buckets, actions, strict=True))
             for period, start, subject, buckets, actions in cur.fetchall()
         }
         rows, counts = participation(held, by_id)
-        put = []
+        ids_, actions_ = [], []
         for key in keys:
             row = rows[key]
             order = sorted(row)
-            put.append((*key, _array(order), _array(row[b] for b in order)))
-        cur.execute(_PUT_PERIODS, _columns(put, 5))
+            ids_.append(_array(order))
+            actions_.append(_array(row[b] for b in order))
+        put = (_joined(periods), _joined(starts), subjects, ";".join(ids_), ";".join(actions_))
+        cur.execute(_PUT_PERIODS, put)
         if counts:
-            cur.execute(_ADD_COUNTS, _columns([(*k, n) for k, n in sorted(counts.items())], 4))
+            moves = [(*k, n) for k, n in sorted(counts.items())]
+            cur.execute(_ADD_COUNTS, [_joined(column) for column in _columns(moves, 4)])
 
     def _bucket_ids(self, cur: psycopg.Cursor[Any], wanted: set[Bucket]) -> dict[Bucket, int]:
         """The buckets' ids, adding those the dictionary lacks. Ids read here join the
