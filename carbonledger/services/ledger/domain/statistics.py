@@ -95,11 +95,12 @@ def statistics_deltas(
             key = (region, day, category_of(claim.type), claim.type, claim.event.source, kind)
             figures[key][0] += decision.amount_mg
             figures[key][1] += action
+        # The same buckets in each period's row (built once: this runs per credit).
+        buckets = [(region, d, v, kind) for region in lineage for d, v in dimensions]
         for period in PERIODS:
             row = participants[(period, period_start(period, day), claim.subject)]
-            for region in lineage:
-                for dimension, value in dimensions:
-                    row[(region, dimension, value, kind)] += action
+            for bucket in buckets:
+                row[bucket] += action
     return (
         {k: (a, n) for k, (a, n) in figures.items()},
         {k: dict(v) for k, v in participants.items()},
