@@ -111,14 +111,14 @@ def expected(
     return int(row[0]), int(people[0])
 
 
-# Count rows that disagree with a count of the participant rows above zero (the
-# writer's bumps as rows cross zero must add up to it).
+# Count rows that disagree with a count of the subjects' bucket entries above zero
+# (the writer's bumps as entries cross zero must add up to it).
 _COUNTS_DRIFT = """
-SELECT count(*) FROM region_participant_counts c
-FULL JOIN (SELECT region, period, period_start, dimension, dimension_value, subject_kind,
-                  count(*) AS n
-           FROM region_participants WHERE actions > 0 GROUP BY 1, 2, 3, 4, 5, 6) r
-USING (region, period, period_start, dimension, dimension_value, subject_kind)
+SELECT count(*) FROM participant_counts c
+FULL JOIN (SELECT p.period, p.period_start, u.bucket, count(*) AS n
+           FROM participant_periods p, unnest(p.buckets, p.actions) AS u(bucket, actions)
+           WHERE u.actions > 0 GROUP BY 1, 2, 3) r
+USING (period, period_start, bucket)
 WHERE coalesce(c.participants, 0) <> coalesce(r.n, 0)
 """
 

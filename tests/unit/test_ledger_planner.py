@@ -185,9 +185,11 @@ def test_statistics_count_each_level_once_and_a_reversal_takes_the_action_back()
     figures, people = statistics_deltas([credit], load_regions())
     assert sorted({k[0] for k in figures}) == ["000000", "440000", "440300", "440305"]
     assert {v for v in figures.values()} == {(credit.amount_mg, 1)}
-    # 4 levels x 4 periods x (the total, its category, its type, its partner)
-    assert len(people) == 4 * 4 * 4 and set(people.values()) == {1}
-    assert {(k[3], k[4]) for k in people} == {
+    # one row per period, each 4 levels x (the total, its category, its type, its partner)
+    assert sorted(k[0] for k in people) == ["day", "month", "quarter", "year"]
+    assert {k[2] for k in people} == {claim.subject}
+    assert all(len(row) == 4 * 4 and set(row.values()) == {1} for row in people.values())
+    assert {(b[1], b[2]) for row in people.values() for b in row} == {
         ("total", ""),
         ("category", "travel"),
         ("behaviour_type", claim.type),
@@ -195,6 +197,7 @@ def test_statistics_count_each_level_once_and_a_reversal_takes_the_action_back()
     }
     back, gone = statistics_deltas([reversal(credit)], load_regions())
     assert set(back) == set(figures) and {v for v in back.values()} == {(-credit.amount_mg, -1)}
-    assert set(gone) == set(people) and set(gone.values()) == {-1}
+    assert set(gone) == set(people)
+    assert all(gone[k] == {b: -1 for b in row} for k, row in people.items())
     assert period_start("quarter", date(2026, 8, 31)) == date(2026, 7, 1)
     assert period_start("year", date(2026, 8, 31)) == date(2026, 1, 1)

@@ -15,9 +15,9 @@ def test_each_sql_file_has_one_revision_and_they_chain_in_file_order() -> None:
     chain = [(rev.revision, rev.down_revision) for rev in reversed(list(script.walk_revisions()))]
     numbers = [path.name[:4] for path in sorted(migrations.MIGRATIONS.glob("*.sql"))]
 
-    assert numbers == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
+    assert numbers == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"]
     assert chain == list(zip(numbers, [None, *numbers[:-1]], strict=True))
-    assert migrations.latest_version() == 8
+    assert migrations.latest_version() == 9
     assert migrations.sql_file("0003").name == "0003_chains_periods_outbox.sql"
 
 

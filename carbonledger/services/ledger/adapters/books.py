@@ -13,12 +13,13 @@ domain planner's (`domain/planner.py`). Reads are in `views.py`.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import astuple, fields
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from carbonledger.contracts.catalogue import Reason, Rejection
@@ -41,6 +42,7 @@ from carbonledger.services.ledger.domain.planner import (
     reversal_refused,
 )
 from carbonledger.services.ledger.domain.rejections import RejectionEntry
+from carbonledger.services.ledger.domain.statistics import Bucket, PeriodKey, participation
 
 _DECISION_COLUMNS = (
     "decision_id",
@@ -123,40 +125,53 @@ ON CONFLICT (region, day, category, behaviour_type, partner, subject_kind) DO UP
 SET amount_mg = region_statistics.amount_mg + EXCLUDED.amount_mg,
     actions = region_statistics.actions + EXCLUDED.actions
 """
-# A subject's row per (region, period, dimension) moves by its net actions; where it
-# crosses from zero to above zero (or back) the count of participants moves by one.
-# The old value is the new less the batch's delta (keys are unique in a batch).
-_ADD_PARTICIPANTS = """
-WITH given AS (
-    SELECT * FROM unnest(
-        %s::text[], %s::text[], %s::date[], %s::text[], %s::text[], %s::text[], %s::text[],
-        %s::bigint[])
-        AS v(region, period, period_start, dimension, dimension_value, subject, subject_kind,
-             actions)
-), moved AS (
-    INSERT INTO region_participants
-        (region, period, period_start, dimension, dimension_value, subject, subject_kind,
-         actions)
-    SELECT * FROM given
-    ON CONFLICT (region, period, period_start, dimension, dimension_value, subject) DO UPDATE
-    SET actions = region_participants.actions + EXCLUDED.actions
-    RETURNING region, period, period_start, dimension, dimension_value, subject,
-              subject_kind, actions
-), crossed AS (
-    SELECT m.region, m.period, m.period_start, m.dimension, m.dimension_value, m.subject_kind,
-           sum(CASE WHEN m.actions > 0 AND m.actions - g.actions <= 0 THEN 1
-                    WHEN m.actions <= 0 AND m.actions - g.actions > 0 THEN -1
-                    ELSE 0 END)::bigint AS change
-    FROM moved m JOIN given g
-        ON (g.region, g.period, g.period_start, g.dimension, g.dimension_value, g.subject)
-         = (m.region::text, m.period, m.period_start, m.dimension, m.dimension_value, m.subject)
-    GROUP BY 1, 2, 3, 4, 5, 6
-)
-INSERT INTO region_participant_counts
-    (region, period, period_start, dimension, dimension_value, subject_kind, participants)
-SELECT * FROM crossed WHERE change <> 0 ORDER BY 1, 2, 3, 4, 5, 6
-ON CONFLICT (region, period, period_start, dimension, dimension_value, subject_kind) DO UPDATE
-SET participants = region_participant_counts.participants + EXCLUDED.participants
+# Participants (domain/statistics.py): the batch's buckets by id from the dictionary
+# (new ones added first, in key order), the subjects' period rows read locked, moved
+# by the domain, written back in one upsert, and the counts bumped by the crossings.
+_ADD_BUCKETS = """
+INSERT INTO participant_buckets (region, dimension, dimension_value, subject_kind)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) ORDER BY 1, 2, 3, 4
+ON CONFLICT (region, dimension, dimension_value, subject_kind) DO NOTHING
+"""
+_BUCKET_IDS = """
+SELECT b.bucket, b.region, b.dimension, b.dimension_value, b.subject_kind
+FROM participant_buckets b
+JOIN unnest(%s::text[], %s::text[], %s::text[], %s::text[])
+    AS k(region, dimension, dimension_value, subject_kind)
+    ON (b.region, b.dimension, b.dimension_value, b.subject_kind)
+     = (k.region::char(6), k.dimension, k.dimension_value, k.subject_kind)
+"""
+# The subject's rows are also behind its personal account's balance row, locked by
+# `_lock_heads` before this; FOR UPDATE says so here too, in key order.
+_HELD_PERIODS = """
+SELECT p.period, p.period_start, p.subject, p.buckets, p.actions
+FROM participant_periods p
+JOIN unnest(string_to_array(%s, ','), string_to_array(%s, ',')::date[], %s::text[])
+    AS k(period, period_start, subject) USING (period, period_start, subject)
+ORDER BY 1, 2, 3
+FOR UPDATE OF p
+"""
+# Columns of periods, dates and integers go as one joined string each, split in the
+# SQL, and the arrays as their text forms ('{3,17}') joined by ';': psycopg dumps a
+# Python list element by element, which was most of the writer's statistics cost.
+# (Subjects, free text, go as a text[].)
+_PUT_PERIODS = """
+INSERT INTO participant_periods (period, period_start, subject, buckets, actions)
+SELECT period, period_start, subject, b::integer[], a::integer[]
+FROM unnest(string_to_array(%s, ','), string_to_array(%s, ',')::date[], %s::text[],
+            string_to_array(%s, ';'), string_to_array(%s, ';'))
+    AS v(period, period_start, subject, b, a)
+ORDER BY 1, 2, 3
+ON CONFLICT (period, period_start, subject) DO UPDATE
+SET buckets = EXCLUDED.buckets, actions = EXCLUDED.actions
+"""
+_ADD_COUNTS = """
+INSERT INTO participant_counts (period, period_start, bucket, participants)
+SELECT * FROM unnest(string_to_array(%s, ','), string_to_array(%s, ',')::date[],
+                     string_to_array(%s, ',')::integer[], string_to_array(%s, ',')::bigint[])
+ORDER BY 1, 2, 3
+ON CONFLICT (period, period_start, bucket) DO UPDATE
+SET participants = participant_counts.participants + EXCLUDED.participants
 """
 
 # What the books held before this batch of the credits its reversals name (the
@@ -245,6 +260,17 @@ def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
 AccountEntries = Sequence[ConsentEntry | FamilyReport | RejectionEntry]
 
 
+def _joined(values: Iterable[object]) -> str:
+    """Values (periods, dates, integers: none holds a comma) as one string, split by
+    string_to_array in the SQL."""
+    return ",".join(map(str, values))
+
+
+def _array(values: Iterable[int]) -> str:
+    """Integers as a PostgreSQL array's text form, cast to integer[] in the SQL."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 def _kinds(decisions: Iterable[Decision]) -> dict[str, str]:
     """Whose personal accounts these decisions post to: subject -> person or unit."""
     return {d.claim.subject: d.claim.subject_kind.value for d in decisions}
@@ -257,6 +283,9 @@ class Books:
     def __init__(self, conn: psycopg.Connection, regions: RegionTable | None = None) -> None:
         self.conn = conn
         self.regions = regions or load_regions()
+        # participant_buckets ids known committed, and those read in the open transaction.
+        self._buckets: dict[Bucket, int] = {}
+        self._unsure: dict[Bucket, int] = {}
 
     def apply(
         self,
@@ -269,6 +298,25 @@ class Books:
         reports) and the offsets after them, atomically. Decisions already applied
         make no postings and are not among the fresh ones; account events already
         recorded are not recorded again."""
+        try:
+            applied = self._apply(decisions, group_id, offsets, accounts)
+        except BaseException:
+            self._unsure.clear()
+            raise
+        # Committed (not inside a caller's transaction, which may yet roll back): the
+        # buckets this transaction added are there for good.
+        if self.conn.info.transaction_status is TransactionStatus.IDLE:
+            self._buckets.update(self._unsure)
+        self._unsure.clear()
+        return applied
+
+    def _apply(
+        self,
+        decisions: Sequence[Decision],
+        group_id: str,
+        offsets: Iterable[Offset],
+        accounts: AccountEntries,
+    ) -> Applied:
         with self.conn.transaction(), self.conn.cursor() as cur:
             fresh = self._record(cur, decisions) if decisions else []
             self._check_reversals(cur, fresh)
@@ -381,9 +429,47 @@ class Books:
         figures = [(*key, a, n) for key, (a, n) in sorted(planned.figures.items())]
         if figures:
             cur.execute(_ADD_FIGURES, _columns(figures, 8))
-        people = [(*key, n) for key, n in sorted(planned.participants.items())]
-        if people:
-            cur.execute(_ADD_PARTICIPANTS, _columns(people, 8))
+        if planned.participants:
+            self._add_participants(cur, planned.participants)
+
+    def _add_participants(
+        self, cur: psycopg.Cursor[Any], deltas: Mapping[PeriodKey, Mapping[Bucket, int]]
+    ) -> None:
+        """Move the subjects' period rows by the batch's deltas, and the counts by the
+        buckets that crossed zero (domain/statistics.py `participation`)."""
+        ids = self._bucket_ids(cur, {b for delta in deltas.values() for b in delta})
+        by_id = {key: {ids[b]: n for b, n in delta.items()} for key, delta in deltas.items()}
+        keys = sorted(by_id)
+        periods, starts, subjects = _columns(keys, 3)
+        cur.execute(_HELD_PERIODS, (_joined(periods), _joined(starts), subjects))
+        held = {
+            (str(period), start, str(subject)): dict(zip(buckets, actions, strict=True))
+            for period, start, subject, buckets, actions in cur.fetchall()
+        }
+        rows, counts = participation(held, by_id)
+        ids_, actions_ = [], []
+        for key in keys:
+            row = rows[key]
+            order = sorted(row)
+            ids_.append(_array(order))
+            actions_.append(_array(row[b] for b in order))
+        put = (_joined(periods), _joined(starts), subjects, ";".join(ids_), ";".join(actions_))
+        cur.execute(_PUT_PERIODS, put)
+        if counts:
+            moves = [(*k, n) for k, n in sorted(counts.items())]
+            cur.execute(_ADD_COUNTS, [_joined(column) for column in _columns(moves, 4)])
+
+    def _bucket_ids(self, cur: psycopg.Cursor[Any], wanted: set[Bucket]) -> dict[Bucket, int]:
+        """The buckets' ids, adding those the dictionary lacks. Ids read here join the
+        process's cache only once their transaction has committed (`apply`): an id
+        added by a transaction that rolls back names nothing."""
+        missing = sorted(wanted - self._buckets.keys())
+        if missing:
+            columns = _columns(missing, 4)
+            cur.execute(_ADD_BUCKETS, columns)
+            cur.execute(_BUCKET_IDS, columns)
+            self._unsure.update({(str(r), d, v, k): int(b) for b, r, d, v, k in cur.fetchall()})
+        return {b: self._buckets.get(b) or self._unsure[b] for b in wanted}
 
     def offsets(self, group_id: str, topic: str) -> dict[int, int]:
         return views.offsets(self.conn, group_id, topic)

@@ -33,21 +33,27 @@ FROM region_statistics
 WHERE region = %s AND day BETWEEN %s AND %s
 GROUP BY 1 ORDER BY 1
 """
-# A span that is one period: its counts, one row per (region, dimension, kind); the
-# children only by their total.
+# A span that is one period: its counts, one row per bucket (region, dimension, kind);
+# the children only by their total.
 _PERIOD_PARTICIPANTS = """
-SELECT region, dimension, dimension_value, subject_kind, participants
-FROM region_participant_counts
-WHERE region = ANY(%s) AND period = %s AND period_start = %s AND participants > 0
-  AND (region = %s OR dimension = 'total')
+SELECT b.region, b.dimension, b.dimension_value, b.subject_kind, c.participants
+FROM participant_buckets b
+JOIN participant_counts c ON c.bucket = b.bucket AND c.period = %s AND c.period_start = %s
+WHERE b.region = ANY(%s) AND (b.region = %s OR b.dimension = 'total') AND c.participants > 0
 """
-# A span that is no single period: distinct subjects with net actions on its days.
-# (A credit and its reversal share the behaviour's day, so a day row nets them.)
+# A span that is no single period: distinct subjects with net actions on its days, in
+# each bucket asked for. (A credit and its reversal share the behaviour's day, so a
+# day row nets them.)
 _SPAN_PARTICIPANTS = """
-SELECT region, dimension, dimension_value, subject_kind, count(DISTINCT subject)
-FROM region_participants
-WHERE region = ANY(%s) AND period = 'day' AND period_start BETWEEN %s AND %s AND actions > 0
-  AND (region = %s OR dimension = 'total')
+WITH asked AS (
+    SELECT bucket, region, dimension, dimension_value, subject_kind FROM participant_buckets
+    WHERE region = ANY(%s) AND (region = %s OR dimension = 'total')
+)
+SELECT a.region, a.dimension, a.dimension_value, a.subject_kind, count(DISTINCT p.subject)
+FROM participant_periods p
+CROSS JOIN LATERAL unnest(p.buckets, p.actions) AS u(bucket, actions)
+JOIN asked a ON a.bucket = u.bucket
+WHERE p.period = 'day' AND p.period_start BETWEEN %s AND %s AND u.actions > 0
 GROUP BY 1, 2, 3, 4
 """
 # No statistics read holds a connection longer than this (a 503 then, not a queue).
@@ -93,10 +99,10 @@ def participants(
     codes = [region, *children]
     first, last = span
     if period is not None:
-        asked: tuple[Any, ...] = (codes, period, first, region)
+        asked: tuple[Any, ...] = (period, first, codes, region)
         rows = conn.execute(_PERIOD_PARTICIPANTS, asked).fetchall()
     else:
-        rows = conn.execute(_SPAN_PARTICIPANTS, (codes, first, last, region)).fetchall()
+        rows = conn.execute(_SPAN_PARTICIPANTS, (codes, region, first, last)).fetchall()
     return {(str(r).strip(), str(d), str(v), str(k)): int(n) for r, d, v, k, n in rows}
 
 

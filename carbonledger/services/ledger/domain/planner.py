@@ -19,8 +19,9 @@ from carbonledger.services.ledger.domain.aggregates import Key, period_deltas
 from carbonledger.services.ledger.domain.chain import ChainedPosting, Head
 from carbonledger.services.ledger.domain.postings import accounts, moves_books, postings_for
 from carbonledger.services.ledger.domain.statistics import (
+    Bucket,
     FigureKey,
-    ParticipantKey,
+    PeriodKey,
     statistics_deltas,
 )
 
@@ -44,10 +45,11 @@ class Plan:
     heads: Mapping[Account, Head]  # the accounts the batch moves, where each ends
     period_deltas: Mapping[Key, tuple[int, int]]  # amount and count per period key
     outbox: tuple[OutboxRow, ...]
-    # The government statistics (domain/statistics.py): amount and actions per figure,
-    # net actions per participant.
+    # The government statistics (domain/statistics.py): amount and actions per figure;
+    # per subject's period row, net actions per bucket (the adapter reads the rows as
+    # they are and moves them by these with `statistics.participation`).
     figures: Mapping[FigureKey, tuple[int, int]]
-    participants: Mapping[ParticipantKey, int]
+    participants: Mapping[PeriodKey, Mapping[Bucket, int]]
 
 
 def accounts_moved(decisions: Iterable[Decision]) -> list[Account]:
