@@ -27,7 +27,8 @@ def table(report: dict[str, Any]) -> str:
         f"CPU per record      {cpu['all']:.3f} ms, all processes "
         f"({cpu['platform']:.3f} ms without the load generator)",
         f"PostgreSQL          {disk['postgres_bytes_per_credited_activity']:>12,} bytes per "
-        f"credited activity ({disk['postgres_bytes'] / 2**20:,.1f} MB: "
+        f"credited activity, {disk['postgres_kept_bytes_per_credited_activity']:,} without "
+        f"the outbox queue ({disk['postgres_bytes'] / 2**20:,.1f} MB: "
         + ", ".join(f"{t} {b / 2**20:.1f}" for t, b in list(disk["postgres_tables"].items())[:4])
         + ")",
         f"Kafka               {disk['kafka_bytes_per_record']:>12,} bytes per record "

@@ -3,7 +3,9 @@ TOAST, and Kafka's partitions (every replica, as the brokers report them), read
 before and after the run so that only the run's own growth counts.
 
 PostgreSQL's figure includes what a run deletes but has not yet vacuumed (the
-outbox rows the publisher has sent), since that is what the disk holds; Kafka's
+outbox rows the publisher has sent), since that is what the disk holds. The outbox
+is a queue, though: once vacuumed its space is reused, so it holds the peak backlog
+rather than growing with the books, and the figure is also given without it. Kafka's
 counts each topic's log segments, so a topic compacted or deleted meanwhile can
 read lower than it wrote.
 """
@@ -15,6 +17,7 @@ from typing import Any
 
 from carbonledger.contracts.settings import Settings
 
+QUEUES = frozenset({"outbox"})  # emptied as they are published: space reused, not kept
 _TABLE_BYTES = """
 SELECT c.relname, pg_total_relation_size(c.oid)
 FROM pg_class c
@@ -60,9 +63,11 @@ def storage_figures(
     each table's and topic's part."""
     tables, topics_ = growth(*pg), growth(*kafka)
     pg_total, kafka_total = sum(tables.values()), sum(topics_.values())
+    kept = sum(b for t, b in tables.items() if t not in QUEUES)
     return {
         "postgres_bytes": pg_total,
         "postgres_bytes_per_credited_activity": round(pg_total / credited) if credited else 0,
+        "postgres_kept_bytes_per_credited_activity": round(kept / credited) if credited else 0,
         "postgres_tables": tables,
         "kafka_bytes": kafka_total,
         "kafka_bytes_per_record": round(kafka_total / records) if records else 0,

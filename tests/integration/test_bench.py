@@ -57,7 +57,11 @@ def test_a_short_bench_run_reports_every_figure_and_a_correct_ledger(
     cpu = report["cpu_ms_per_record"]
     assert cpu["all"] > cpu["platform"] > 0
     disk = report["storage"]
-    assert disk["postgres_bytes_per_credited_activity"] > 0
+    assert (
+        disk["postgres_bytes_per_credited_activity"]
+        >= disk["postgres_kept_bytes_per_credited_activity"]
+        > 0
+    )
     assert {"decisions", "postings"} <= set(disk["postgres_tables"])
     assert disk["kafka_bytes_per_record"] > 0
     assert {"reduction.claims", "dedupe.decisions"} <= set(disk["kafka_topics"])
