@@ -6,15 +6,45 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from kafka import KafkaProducer
+from kafka.partitioner.abc import Partitioner
+from kafka.partitioner.default import DefaultPartitioner
 
 from carbonledger.contracts import topics
 from carbonledger.contracts.settings import Settings
+from carbonledger.runtime.partitioner import partition_for
 
 # kafka-python's own default, which the outbox publisher keeps (postings are small).
 DEFAULT_MAX_REQUEST_BYTES = 1048576
+
+
+class KeyedPartitioner(Partitioner):  # type: ignore[misc]
+    """kafka-python's default partitioner with the kit's murmur2: the same partition
+    for every key, at about half the cost (kafka-python's pure-Python hash and its
+    sorted copy of the partitions were a fifth of the outbox publisher's samples).
+    A record without a key goes where the default would send it."""
+
+    def __init__(self) -> None:
+        self.unkeyed = DefaultPartitioner()
+
+    def partition(
+        self,
+        topic: str,
+        key: Any,
+        serialized_key: bytes | None,
+        value: Any,
+        serialized_value: bytes | None,
+        cluster: Any,
+    ) -> int:
+        if serialized_key is None:
+            return int(self.unkeyed.partition(topic, key, None, value, serialized_value, cluster))
+        partitions = cluster.partitions_for_topic(topic)
+        if partitions is None:
+            raise ValueError(f"Topic {topic} not found in ClusterMetadata")
+        # A topic's partitions are numbered 0..n-1, so the n-th sorted one is n.
+        return partition_for(serialized_key, len(partitions))
 
 
 def producer(
@@ -30,6 +60,7 @@ def producer(
         linger_ms=linger_ms,
         batch_size=batch_size,
         max_request_size=max_request_size,
+        partitioner=KeyedPartitioner(),
     )
 
 

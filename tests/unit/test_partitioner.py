@@ -59,3 +59,35 @@ def test_a_partitions_reads_see_writes_and_deletions_over_the_held_state() -> No
     assert part.get(b"a") == b"1" and part.get(b"b") is None and part.get(b"c") == b"3"
     assert part.get(b"b", b"gone") == b"gone" and part.get(b"x", b"none") == b"none"
     assert b"a" in part and b"b" not in part and b"c" in part and b"x" not in part
+
+
+class _Cluster:
+    """The part of kafka-python's ClusterMetadata a partitioner reads."""
+
+    def __init__(self, partitions: int) -> None:
+        self.numbers = set(range(partitions))
+
+    def topics(self) -> set[str]:
+        return {"t"}
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return self.numbers
+
+    def available_partitions_for_topic(self, topic: str) -> set[int]:
+        return self.numbers
+
+
+def test_plain_producers_send_a_key_where_kafka_pythons_default_would() -> None:
+    from kafka.partitioner.default import DefaultPartitioner as KafkaPythonDefault
+
+    from carbonledger.runtime.producers import KeyedPartitioner
+
+    rnd = random.Random(3)
+    ours, theirs = KeyedPartitioner(), KafkaPythonDefault()
+    for count in (1, 3, 8, 12):
+        cluster = _Cluster(count)
+        for _ in range(300):
+            key = rnd.randbytes(rnd.randrange(1, 80))
+            expected = theirs.partition("t", key, key, b"v", b"v", cluster)
+            assert ours.partition("t", key, key, b"v", b"v", cluster) == expected
+        assert ours.partition("t", None, None, b"v", b"v", cluster) in cluster.numbers
