@@ -222,7 +222,7 @@ class Dedupe:
         mark = behaviour_end if stored is None else max(behaviour_end, stored)
         # Kept as written last: an equal time in another offset is written again,
         # as the stage always did (a late claim's reason quotes the cutoff's offset).
-        if stored is None or mark.isoformat() != stored.isoformat():
+        if stored is None or (mark is not stored and mark.isoformat() != stored.isoformat()):
             state.keep_watermark(mark)
         self.tally.watermark(partition, mark)
         return mark
