@@ -123,4 +123,4 @@ class DedupeMetrics:
         EXPIRED.inc(people)
 
     def watermark(self, partition: int, mark: datetime) -> None:
-        WATERMARK.labels(str(partition)).set(mark.timestamp())
+        _child(WATERMARK, str(partition)).set(mark.timestamp())
