@@ -4,6 +4,7 @@ without starting the stage), and the Tally that counts into them."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from carbonledger.contracts import metrics
 from carbonledger.contracts.records import AccountEvent, Decision, DecisionKind, Engagement
@@ -70,32 +71,47 @@ WATERMARK = metrics.gauge(
 )
 
 
+# prometheus_client's labels() validates and locks on every call, a few per claim; the
+# children are kept here by metric and label values (all str: ids and StrEnum values, so
+# equal keys are the same label strings) and looked up once each.
+_CHILDREN: dict[tuple[object, ...], Any] = {}
+
+
+def _child(metric: Any, *values: str) -> Any:
+    key = (metric, *values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*values)
+    return child
+
+
 class DedupeMetrics:
     """The Dedupe use case's Tally for the stream: its Prometheus metrics."""
 
     def claim(self, outcome: str) -> None:
-        CLAIMS_SEEN.labels(outcome).inc()
+        _child(CLAIMS_SEEN, outcome).inc()
 
     def decision(self, decision: Decision) -> None:
         claim = decision.claim
-        DECISIONS.labels(decision.kind.value, claim.activity_class).inc()
-        if decision.kind is DecisionKind.DUPLICATE and decision.winner is not None:
-            DUPLICATES.labels(
-                claim.activity_class, claim.event.source, decision.winner.source
+        kind = decision.kind
+        _child(DECISIONS, kind.value, claim.activity_class).inc()
+        if kind is DecisionKind.DUPLICATE and decision.winner is not None:
+            _child(
+                DUPLICATES, claim.activity_class, claim.event.source, decision.winner.source
             ).inc()
-        elif decision.kind is DecisionKind.NOT_CREDITED and decision.reason == Why.NO_CONSENT:
-            NO_CONSENT.labels(claim.event.source).inc()
-        elif decision.kind is DecisionKind.REVERSE:
+        elif kind is DecisionKind.NOT_CREDITED and decision.reason == Why.NO_CONSENT:
+            _child(NO_CONSENT, claim.event.source).inc()
+        elif kind is DecisionKind.REVERSE:
             winner = decision.winner.source if decision.winner is not None else "none"
-            REVERSALS.labels(
-                claim.activity_class, decision.reason or "", claim.event.source, winner
+            _child(
+                REVERSALS, claim.activity_class, decision.reason or "", claim.event.source, winner
             ).inc()
 
     def engagement(self, record: Engagement) -> None:
-        ENGAGEMENTS.labels(record.type).inc()
+        _child(ENGAGEMENTS, record.type).inc()
 
     def account(self, record: AccountEvent) -> None:
-        ACCOUNT_EVENTS.labels(record.type).inc()
+        _child(ACCOUNT_EVENTS, record.type).inc()
 
     def stored(self, state_bytes: int) -> None:
         STATE_BYTES.observe(state_bytes)
@@ -107,4 +123,4 @@ class DedupeMetrics:
         EXPIRED.inc(people)
 
     def watermark(self, partition: int, mark: datetime) -> None:
-        WATERMARK.labels(str(partition)).set(mark.timestamp())
+        _child(WATERMARK, str(partition)).set(mark.timestamp())

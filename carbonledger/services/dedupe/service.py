@@ -222,7 +222,10 @@ class Dedupe:
         mark = behaviour_end if stored is None else max(behaviour_end, stored)
         # Kept as written last: an equal time in another offset is written again,
         # as the stage always did (a late claim's reason quotes the cutoff's offset).
-        if stored is None or mark.isoformat() != stored.isoformat():
+        # (Another instant is another text: only an equal one needs its text compared.)
+        if stored is None or (
+            mark is not stored and (mark != stored or mark.isoformat() != stored.isoformat())
+        ):
             state.keep_watermark(mark)
         self.tally.watermark(partition, mark)
         return mark

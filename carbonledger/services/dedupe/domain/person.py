@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from uuid import UUID
 
 from carbonledger.contracts import ids
@@ -120,8 +121,16 @@ class Observation:
 
 
 def _decision_id(kind: DecisionKind, claim: ReductionClaim, sequence: int) -> UUID:
+    return _derived_decision_id(kind, claim.claim_id, sequence)
+
+
+# A credit's id is derived when it is made (its position keeps it) and again for its
+# decision, and a replay derives every id of its arrival again: the latest few
+# thousand are remembered (SHA-1 and UUID building were a twentieth of dedupe's time).
+@lru_cache(maxsize=4096)
+def _derived_decision_id(kind: DecisionKind, claim_id: UUID, sequence: int) -> UUID:
     # Sequence 0 keeps the id a lone, uncontested decision has always had.
-    return ids.decision_id(kind, claim.claim_id, *((sequence,) if sequence else ()))
+    return ids.decision_id(kind, claim_id, *((sequence,) if sequence else ()))
 
 
 def _decision(state: PersonState, key: str, sequence: int) -> Decision:
@@ -237,17 +246,21 @@ def prune(state: PersonState, cutoff: datetime) -> int:
     consent records that can no longer decide a claim kept or to come (consent.py)."""
     behaviours = {k: c for k, c in state.claims.items() if not is_consent(c)}
     expired = {k for k, c in behaviours.items() if retained_until(c) < cutoff}
-    still_needed = {
-        k
-        for t, made in state.caused.items()
-        if t.split("\x1f")[0] not in expired and _pins(state, t)
-        for k, _ in made
-    }
-    expired -= still_needed
-    # A claim kept past the cutoff (for its cap period) is decided again on every
-    # arrival: the consent that decided it must stay with it.
-    since = min([cutoff, *(c.ended_at for k, c in behaviours.items() if k not in expired)])
-    expired |= Consents(state.claims.values()).undeciding(since)
+    if expired:
+        still_needed = {
+            k
+            for t, made in state.caused.items()
+            if t.split("\x1f")[0] not in expired and _pins(state, t)
+            for k, _ in made
+        }
+        expired -= still_needed
+    if len(behaviours) < len(state.claims):  # consent records: some may decide nothing now
+        # A claim kept past the cutoff (for its cap period) is decided again on every
+        # arrival: the consent that decided it must stay with it.
+        since = min([cutoff, *(c.ended_at for k, c in behaviours.items() if k not in expired)])
+        expired |= Consents(state.claims.values()).undeciding(since)
+    if not expired:  # most arrivals: nothing to forget, nothing to walk
+        return 0
     for key in expired:
         del state.claims[key]
         state.positions.pop(key, None)
@@ -277,13 +290,10 @@ def needed_until(state: PersonState) -> datetime | None:
     consent records the latest's time (the earlier ones then decide nothing). None:
     nothing to forget, ever (no claims, or one consent record per partner)."""
     behaviours = [c for c in state.claims.values() if not is_consent(c)]
-    return max(
-        [
-            *(retained_until(c) for c in behaviours),
-            *Consents(state.claims.values()).superseded_at(),
-        ],
-        default=None,
-    )
+    until = [retained_until(c) for c in behaviours]
+    if len(behaviours) < len(state.claims):  # only consent records can be superseded
+        until.extend(Consents(state.claims.values()).superseded_at())
+    return max(until, default=None)
 
 
 def late_decision(claim: ReductionClaim, cutoff: datetime) -> Decision:
