@@ -13,11 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from carbonledger.contracts.records import Decision, DecisionKind, LedgerPosting, Posting
+from carbonledger.contracts import ids
+from carbonledger.contracts.records import Decision, DecisionKind, LedgerPosting
 from carbonledger.contracts.regions import RegionTable
 from carbonledger.services.ledger.domain.aggregates import Key, period_deltas
-from carbonledger.services.ledger.domain.chain import ChainedPosting, Head
-from carbonledger.services.ledger.domain.postings import accounts, moves_books, postings_for
+from carbonledger.services.ledger.domain.chain import ChainedPosting, Head, Shared
+from carbonledger.services.ledger.domain.postings import accounts, moves_books
 from carbonledger.services.ledger.domain.statistics import (
     Bucket,
     FigureKey,
@@ -26,8 +27,7 @@ from carbonledger.services.ledger.domain.statistics import (
 )
 
 Account = tuple[str, str]  # (book, account)
-# What a chained posting copies from the posting as it is (the methodology it splits).
-_CHAINED_CONTENT = set(Posting.model_fields) - {"schema_", "methodology"}
+_GENESIS = Head()  # an account's head before its first posting
 
 
 @dataclass(frozen=True)
@@ -92,10 +92,14 @@ def plan(
     moved = dict(heads)
     postings, outbox = [], []
     for decision in decisions:
-        for content in postings_for(decision):
-            account = (content.book.value, content.account)
-            posting = _placed(moved.get(account, Head()), content)
-            moved[account] = posting.head
+        if not moves_books(decision):
+            continue
+        shared = _shared(decision)
+        for book, account in accounts(decision).items():
+            key = (book.value, account)
+            posting_id = ids.posting_id(decision.decision_id, book.value)
+            posting = shared.placed(moved.get(key, _GENESIS), posting_id, book, account)
+            moved[key] = posting.head
             postings.append(posting)
             outbox.append(_outbox_row(decision, posting))
     touched = {(str(p.book), p.account) for p in postings}
@@ -110,15 +114,24 @@ def plan(
     )
 
 
-def _placed(head: Head, content: Posting) -> ChainedPosting:
-    """The posting `postings_for` makes, placed after its account's head (the chain
-    names the methodology by id and version)."""
-    methodology = content.methodology
-    return ChainedPosting.after(
-        head,
-        **content.model_dump(include=_CHAINED_CONTENT),
+def _shared(decision: Decision) -> Shared:
+    """What the decision's postings share: the content `postings_for` gives each of
+    them, taken from the decision as it is (its claim, decoded and validated, already
+    holds every bound a posting's would check), the methodology named by id and
+    version as the chain names it."""
+    claim = decision.claim
+    methodology = claim.methodology
+    return Shared(
+        decision_id=decision.decision_id,
+        claim_id=claim.claim_id,
+        amount_mg=decision.amount_mg,
+        behaviour_type=claim.type,
+        region=claim.region,
+        partner=claim.event.source,
         methodology_id=methodology.id if methodology else None,
         methodology_version=methodology.version if methodology else None,
+        behaviour_time=claim.ended_at,
+        subject_kind=claim.subject_kind,
     )
 
 
