@@ -82,6 +82,10 @@ class RegionTable:
         self._children = {
             code: tuple(sorted(kids, key=lambda r: r.code)) for code, kids in children.items()
         }
+        # Each code's lineage, walked once here: the writer asks it of every posting and
+        # every credit's statistics, and the table never changes.
+        self._lineages = {code: self._walk(code) for code in self._by_code}
+        self._rollups = {code: (*lineage, NATIONAL) for code, lineage in self._lineages.items()}
 
     @classmethod
     def from_csv(cls, text: str) -> RegionTable:
@@ -113,6 +117,12 @@ class RegionTable:
 
     def lineage(self, code: str) -> tuple[str, ...]:
         """The code itself, then each enclosing unit up to its province."""
+        lineage = self._lineages.get(code)
+        if lineage is None:
+            raise KeyError(f"{code!r} is not in the region table")
+        return lineage
+
+    def _walk(self, code: str) -> tuple[str, ...]:
         chain = [self._require(code)]
         while (parent := chain[-1].parent) is not None:
             chain.append(self._by_code[parent])
@@ -120,7 +130,10 @@ class RegionTable:
 
     def rollup_keys(self, code: str) -> tuple[str, ...]:
         """Every key a total reported for `code` is added to, ending with NATIONAL."""
-        return (*self.lineage(code), NATIONAL)
+        rollup = self._rollups.get(code)
+        if rollup is None:
+            raise KeyError(f"{code!r} is not in the region table")
+        return rollup
 
     def children(self, code: str) -> tuple[Region, ...]:
         """The units directly under `code`; under NATIONAL, the provinces."""

@@ -4,9 +4,15 @@ period deltas and outbox rows for credits and a reversal, checked by hand."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import date, timedelta, timezone
 
-from carbonledger.contracts.records import Decision, DecisionKind, LedgerPosting, SubjectKind
+from carbonledger.contracts.records import (
+    Decision,
+    DecisionKind,
+    EventRef,
+    LedgerPosting,
+    SubjectKind,
+)
 from carbonledger.contracts.regions import load_regions
 from carbonledger.demo.sample import subject_of
 from carbonledger.services.dedupe.domain.person import PersonState, observe
@@ -18,7 +24,13 @@ from carbonledger.services.ledger.domain.chain import (
     entry_hash,
     verify_chain,
 )
-from carbonledger.services.ledger.domain.planner import accounts_moved, plan, reversal_refused
+from carbonledger.services.ledger.domain.planner import (
+    accounts_moved,
+    plan,
+    published,
+    reversal_refused,
+)
+from carbonledger.services.ledger.domain.postings import postings_for
 from carbonledger.services.quantify.domain.quantify import quantify
 from tests.factories import admitted, metro, raw, reversal
 from tests.unit.test_quantify import SHIPPED
@@ -201,3 +213,51 @@ def test_statistics_count_each_level_once_and_a_reversal_takes_the_action_back()
     assert all(gone[k] == {b: -1 for b in row} for k, row in people.items())
     assert period_start("quarter", date(2026, 8, 31)) == date(2026, 7, 1)
     assert period_start("year", date(2026, 8, 31)) == date(2026, 1, 1)
+
+
+def odd(decision: Decision) -> Decision:
+    """The decision with what escapes or formats differently: quotes, a backslash and
+    characters beyond ASCII in the event's id, a unit, a time at +08:00 with
+    microseconds, no methodology."""
+    claim = decision.claim
+    cst = timezone(timedelta(hours=8))
+    ended = claim.ended_at.astimezone(cst).replace(microsecond=120)
+    changed = claim.model_copy(
+        update={
+            "event": EventRef(source=claim.event.source, id='odd "id" \\ 中文 😀 /'),
+            "subject_kind": SubjectKind.UNIT,
+            "ended_at": ended,
+            "methodology": None,
+        }
+    )
+    return decision.model_copy(update={"claim": changed})
+
+
+def test_postings_are_those_postings_for_makes_placed_in_their_chains() -> None:
+    decisions = [*batch(), odd(batch()[0])]
+    planned = plan(decisions, {}, load_regions())
+    made = [p for d in decisions for p in postings_for(d)]
+    assert len(made) == len(planned.postings)
+    for content, chained in zip(made, planned.postings, strict=True):
+        m = content.methodology
+        assert {f: getattr(chained, f) for f in ("posting_id", "book", "account")} == {
+            f: getattr(content, f) for f in ("posting_id", "book", "account")
+        }
+        assert (chained.methodology_id, chained.methodology_version) == (
+            (m.id, m.version) if m else (None, None)
+        )
+        for name in ("decision_id", "claim_id", "amount_mg", "behaviour_type", "region"):
+            assert getattr(chained, name) == getattr(content, name)
+        assert (chained.partner, chained.subject_kind) == (content.partner, content.subject_kind)
+        assert chained.behaviour_time == content.behaviour_time
+        assert chained.hash == entry_hash(chained.prev_hash, chained.entry())
+
+
+def test_the_outbox_payload_is_the_models_json_byte_for_byte() -> None:
+    decisions = [*batch(), odd(batch()[1])]
+    planned = plan(decisions, {}, load_regions())
+    # In decision order, three books each (the odd one shares its ids with another).
+    posting = [d for d in decisions for _ in postings_for(d)]
+    rows = zip(posting, planned.postings, planned.outbox, strict=True)
+    for decision, chained, row in rows:
+        assert row.payload == published(decision, chained)

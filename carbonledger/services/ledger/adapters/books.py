@@ -23,7 +23,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from carbonledger.contracts.catalogue import Reason, Rejection
-from carbonledger.contracts.records import Book, Decision, DecisionKind
+from carbonledger.contracts.records import Book, Decision, DecisionKind, Record
 from carbonledger.contracts.regions import RegionTable, load_regions
 from carbonledger.services.ledger.adapters import views
 from carbonledger.services.ledger.domain.batches import Applied, Offset
@@ -221,6 +221,13 @@ SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset), 
 """
 
 
+def _record_json(record: Record) -> bytes:
+    """A record as JSON for a jsonb column: its own serializer's bytes, the same values
+    (and number texts) as `model_dump(mode="json")` through json.dumps, so the same
+    jsonb, at a fifth of the cost (it was most of a decision row's)."""
+    return record.to_bytes()
+
+
 def _decision_row(d: Decision) -> tuple[Any, ...]:
     c = d.claim
     return (
@@ -236,7 +243,7 @@ def _decision_row(d: Decision) -> tuple[Any, ...]:
         d.winner_claim_id,
         d.reverses,
         d.reason,
-        Jsonb(c.model_dump(mode="json")),
+        Jsonb(c, dumps=_record_json),
         d.sequence,
         d.reason_detail,
         d.winner.source if d.winner else None,

@@ -53,10 +53,16 @@ class Counted(Protocol):
 def period_deltas(postings: Iterable[Counted], regions: RegionTable) -> dict[Key, tuple[int, int]]:
     """How a batch of postings moves the period totals: amount and count per key."""
     moved: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
+    # A decision's three postings share their behaviour time: its periods, made once.
+    seen: dict[datetime, tuple[tuple[str, date], tuple[str, date]]] = {}
     for p in postings:
         book = str(p.book)  # a Book is a str; the key holds the plain text the table stores
+        at = p.behaviour_time
+        spans = seen.get(at)
+        if spans is None:
+            spans = seen[at] = periods(at)
         for account in rollup_accounts(book, p.account, regions):
-            for period, start in periods(p.behaviour_time):
+            for period, start in spans:
                 key = (book, account, period, start, p.behaviour_type, p.region)
                 moved[key][0] += p.amount_mg
                 moved[key][1] += 1

@@ -80,6 +80,64 @@ class Head:
     hash: str = GENESIS
 
 
+class Shared:
+    """What a decision's postings share (all but each one's id, book and account), with
+    its part of the canonical text made once: a decision posts to three books, and
+    the texts of its ids and time are most of what hashing a posting costs."""
+
+    __slots__ = (
+        "_middle",
+        "_tail",
+        "amount_mg",
+        "behaviour_time",
+        "behaviour_type",
+        "claim_id",
+        "decision_id",
+        "methodology_id",
+        "methodology_version",
+        "partner",
+        "region",
+        "subject_kind",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        decision_id: UUID,
+        claim_id: UUID,
+        amount_mg: int,
+        behaviour_type: str,
+        region: str,
+        partner: str,
+        methodology_id: str | None,
+        methodology_version: str | None,
+        behaviour_time: datetime,
+        subject_kind: SubjectKind = SubjectKind.PERSON,
+    ) -> None:
+        self.decision_id, self.claim_id, self.amount_mg = decision_id, claim_id, amount_mg
+        self.behaviour_type, self.region, self.partner = behaviour_type, region, partner
+        self.methodology_id, self.methodology_version = methodology_id, methodology_version
+        self.behaviour_time, self.subject_kind = behaviour_time, subject_kind
+        # The canonical text is posting_id|<middle>|book|account|index|amount|balance|<tail>.
+        self._middle = _joined((decision_id, claim_id))
+        self._tail = _joined(
+            (behaviour_type, region, partner, methodology_id, methodology_version, behaviour_time)
+        )
+
+    def placed(self, head: Head, posting_id: UUID, book: Book, account: str) -> ChainedPosting:
+        """This content's posting to `book:account`, placed after the account's head."""
+        index, balance = head.index + 1, head.balance_mg + self.amount_mg
+        text = (
+            f"{posting_id}|{self._middle}|{_text(book)}|{_text(account)}|{index}"
+            f"|{self.amount_mg}|{balance}|{self._tail}"
+        )
+        return ChainedPosting(
+            posting_id, self.decision_id, self.claim_id, book, account, index, self.amount_mg,
+            balance, self.behaviour_type, self.region, self.partner, self.methodology_id,
+            self.methodology_version, self.behaviour_time, head.hash, _hash(head.hash, text),
+            self.subject_kind,
+        )  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class ChainedPosting:
     """One posting in one book, placed in its account's chain: its content, chain
@@ -126,12 +184,11 @@ class ChainedPosting:
         subject_kind: SubjectKind = SubjectKind.PERSON,
     ) -> ChainedPosting:
         """The posting with this content placed after the account's head."""
-        index, balance = head.index + 1, head.balance_mg + amount_mg
-        content = (
-            posting_id, decision_id, claim_id, book, account, index, amount_mg, balance,
-            behaviour_type, region, partner, methodology_id, methodology_version, behaviour_time,
+        shared = Shared(
+            decision_id, claim_id, amount_mg, behaviour_type, region, partner,
+            methodology_id, methodology_version, behaviour_time, subject_kind,
         )  # fmt: skip
-        return cls(*content, head.hash, _hash(head.hash, _joined(content)), subject_kind)
+        return shared.placed(head, posting_id, book, account)
 
     @property
     def head(self) -> Head:

@@ -13,11 +13,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from carbonledger.contracts.records import Decision, DecisionKind, LedgerPosting, Posting
+from pydantic import BaseModel
+from pydantic_core import to_json
+
+from carbonledger.contracts import ids
+from carbonledger.contracts.records import Decision, DecisionKind, LedgerPosting
 from carbonledger.contracts.regions import RegionTable
 from carbonledger.services.ledger.domain.aggregates import Key, period_deltas
-from carbonledger.services.ledger.domain.chain import ChainedPosting, Head
-from carbonledger.services.ledger.domain.postings import accounts, moves_books, postings_for
+from carbonledger.services.ledger.domain.chain import ChainedPosting, Head, Shared
+from carbonledger.services.ledger.domain.postings import accounts, moves_books
 from carbonledger.services.ledger.domain.statistics import (
     Bucket,
     FigureKey,
@@ -26,8 +30,7 @@ from carbonledger.services.ledger.domain.statistics import (
 )
 
 Account = tuple[str, str]  # (book, account)
-# What a chained posting copies from the posting as it is (the methodology it splits).
-_CHAINED_CONTENT = set(Posting.model_fields) - {"schema_", "methodology"}
+_GENESIS = Head()  # an account's head before its first posting
 
 
 @dataclass(frozen=True)
@@ -92,12 +95,16 @@ def plan(
     moved = dict(heads)
     postings, outbox = [], []
     for decision in decisions:
-        for content in postings_for(decision):
-            account = (content.book.value, content.account)
-            posting = _placed(moved.get(account, Head()), content)
-            moved[account] = posting.head
+        if not moves_books(decision):
+            continue
+        shared, publish = _shared(decision), Published(decision)
+        for book, account in accounts(decision).items():
+            key = (book.value, account)
+            posting_id = ids.posting_id(decision.decision_id, book.value)
+            posting = shared.placed(moved.get(key, _GENESIS), posting_id, book, account)
+            moved[key] = posting.head
             postings.append(posting)
-            outbox.append(_outbox_row(decision, posting))
+            outbox.append(publish.row(posting))
     touched = {(str(p.book), p.account) for p in postings}
     figures, participants = statistics_deltas(decisions, regions)
     return Plan(
@@ -110,21 +117,32 @@ def plan(
     )
 
 
-def _placed(head: Head, content: Posting) -> ChainedPosting:
-    """The posting `postings_for` makes, placed after its account's head (the chain
-    names the methodology by id and version)."""
-    methodology = content.methodology
-    return ChainedPosting.after(
-        head,
-        **content.model_dump(include=_CHAINED_CONTENT),
+def _shared(decision: Decision) -> Shared:
+    """What the decision's postings share: the content `postings_for` gives each of
+    them, taken from the decision as it is (its claim, decoded and validated, already
+    holds every bound a posting's would check), the methodology named by id and
+    version as the chain names it."""
+    claim = decision.claim
+    methodology = claim.methodology
+    return Shared(
+        decision_id=decision.decision_id,
+        claim_id=claim.claim_id,
+        amount_mg=decision.amount_mg,
+        behaviour_type=claim.type,
+        region=claim.region,
+        partner=claim.event.source,
         methodology_id=methodology.id if methodology else None,
         methodology_version=methodology.version if methodology else None,
+        behaviour_time=claim.ended_at,
+        subject_kind=claim.subject_kind,
     )
 
 
-def _outbox_row(decision: Decision, p: ChainedPosting) -> OutboxRow:
+def published(decision: Decision, p: ChainedPosting) -> bytes:
+    """The posting as published, built by the record's model: what `Published` must
+    equal byte for byte (tests/unit compare them)."""
     claim = decision.claim
-    published = LedgerPosting(
+    record = LedgerPosting(
         posting_id=p.posting_id,
         decision_id=decision.decision_id,
         decision_kind=decision.kind,
@@ -144,4 +162,49 @@ def _outbox_row(decision: Decision, p: ChainedPosting) -> OutboxRow:
         hash=p.hash,
         subject_kind=p.subject_kind,
     )
-    return OutboxRow(p.posting_id, f"{p.book.value}:{p.account}", published.to_bytes())
+    return record.to_bytes()
+
+
+class Published:
+    """A decision's postings as published (`LedgerPosting` JSON), the same bytes as the
+    model's `to_bytes` without validating and serializing a model per posting: what
+    the postings share is serialized once per decision, each value by pydantic's own
+    serializer, and the fields are in the model's order."""
+
+    __slots__ = ("_claim_part", "_content_part", "_decision", "_tail")
+
+    def __init__(self, decision: Decision) -> None:
+        claim = decision.claim
+        methodology = claim.methodology
+        self._decision = (
+            f',"decision_id":"{decision.decision_id}","decision_kind":"{decision.kind.value}"'
+            f',"claim_id":"{claim.claim_id}","event":{_json(claim.event)},"book":"'
+        )
+        self._content_part = f',"amount_mg":{decision.amount_mg},"balance_mg":'
+        self._claim_part = (
+            f',"behaviour_type":{_json(claim.type)},"region":{_json(claim.region)}'
+            f',"partner":{_json(claim.event.source)}'
+            f',"methodology":{_json(methodology)},"behaviour_time":{_json(claim.ended_at)}'
+            ',"prev_hash":'
+        )
+        self._tail = f',"subject_kind":"{claim.subject_kind.value}"}}'
+
+    def row(self, p: ChainedPosting) -> OutboxRow:
+        payload = (
+            f'{{"schema":"{_SCHEMA}","posting_id":"{p.posting_id}"{self._decision}'
+            f'{p.book.value}","account":{_json(p.account)},"chain_index":{p.chain_index}'
+            f"{self._content_part}{p.balance_mg}{self._claim_part}{_json(p.prev_hash)}"
+            f',"hash":{_json(p.hash)}{self._tail}'
+        )
+        return OutboxRow(p.posting_id, f"{p.book.value}:{p.account}", payload.encode())
+
+
+_SCHEMA = LedgerPosting.model_fields["schema_"].default
+
+
+def _json(value: object) -> str:
+    """A value as pydantic serializes it in a record (strings escaped as the model's
+    serializer escapes them, times in its format, a nested record as its JSON)."""
+    if isinstance(value, BaseModel):
+        return value.__pydantic_serializer__.to_json(value).decode()
+    return to_json(value).decode()

@@ -82,23 +82,33 @@ def statistics_deltas(
     per subject's period row, net actions per bucket. Only decisions that post count."""
     figures: dict[FigureKey, list[int]] = defaultdict(lambda: [0, 0])
     participants: dict[PeriodKey, dict[Bucket, int]] = defaultdict(lambda: defaultdict(int))
+    # What many credits of a batch share, made once: a day's period starts, and the
+    # lineage and buckets of a (region, type, partner, subject kind).
+    starts: dict[date, list[tuple[str, date]]] = {}
+    where: dict[tuple[str, str, str, str], tuple[tuple[str, ...], str, list[Bucket]]] = {}
     for decision in decisions:
         if not moves_books(decision):
             continue
         claim = decision.claim
         action = 1 if decision.amount_mg > 0 else -1
         day = local_date(claim.ended_at)
-        kind = claim.subject_kind.value
-        dimensions = _dimensions(claim.type, claim.event.source)
-        lineage = _lineage(claim.region, regions)
+        kind, partner = claim.subject_kind.value, claim.event.source
+        shared = (claim.region, claim.type, partner, kind)
+        if shared not in where:
+            lineage = _lineage(claim.region, regions)
+            dimensions = _dimensions(claim.type, partner)
+            # The same buckets in each period's row.
+            buckets = [(region, d, v, kind) for region in lineage for d, v in dimensions]
+            where[shared] = (lineage, category_of(claim.type), buckets)
+        lineage, category, buckets = where[shared]
         for region in lineage:
-            key = (region, day, category_of(claim.type), claim.type, claim.event.source, kind)
+            key = (region, day, category, claim.type, partner, kind)
             figures[key][0] += decision.amount_mg
             figures[key][1] += action
-        # The same buckets in each period's row (built once: this runs per credit).
-        buckets = [(region, d, v, kind) for region in lineage for d, v in dimensions]
-        for period in PERIODS:
-            row = participants[(period, period_start(period, day), claim.subject)]
+        if day not in starts:
+            starts[day] = [(period, period_start(period, day)) for period in PERIODS]
+        for period, start in starts[day]:
+            row = participants[(period, start, claim.subject)]
             for bucket in buckets:
                 row[bucket] += action
     return (
