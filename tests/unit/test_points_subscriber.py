@@ -23,7 +23,7 @@ import pytest
 from kafka import TopicPartition
 
 from carbonledger.contracts.calendar import CST
-from carbonledger.contracts.records import LedgerPosting
+from carbonledger.contracts.records import LedgerPosting, SubjectKind
 from carbonledger.services.ledger.domain.chain import entry_hash
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "points_subscriber.py"
@@ -486,5 +486,5 @@ def test_the_sdk_record_reads_exactly_what_the_platform_publishes() -> None:
     assert read.model_dump(mode="json") == published.model_dump(mode="json")
     assert set(ps.LedgerPosting.model_fields) == set(LedgerPosting.model_fields)
     assert ps.chain_hash(read) == published.hash
-    unit = published.model_copy(update={"subject_kind": "unit"})
+    unit = published.model_copy(update={"subject_kind": SubjectKind.UNIT})
     assert ps.LedgerPosting.model_validate_json(unit.to_bytes()).subject_kind == "unit"
