@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     # the per-batch costs (fetch, produce, commit) outgrow the records' own.
     stream_fetch_min_bytes: int = 65_536
     stream_fetch_max_wait_ms: int = 50
+    # How often a stage commits its consumed offsets to Kafka (runtime/commits.py):
+    # held offsets are all acknowledged, so a longer interval costs only re-reading
+    # after a crash, never a record.
+    stream_commit_interval_ms: int = 1_000
 
     # Dedupe keeps claims this long in event time (docs/dedupe.md); `settle` uses it too.
     dedupe_window: timedelta = timedelta(days=7)

@@ -29,7 +29,10 @@ infrastructure error exits the process, to restart from the committed offsets.
 
 How offsets are committed is the loop's `CommitStrategy` (runtime/commits.py):
 to Kafka (the stream stages), or in the sink's own transaction (the ledger
-writer, whose books hold the offsets of the decisions they record).
+writer, whose books hold the offsets of the decisions they record). Offsets bound
+for Kafka are held and committed at the checkpoint interval
+(`stream_commit_interval_ms`), when the loop is idle, before partitions are revoked
+and at stop, rather than after every batch.
 
 The consumer group is the faust app id, as before, so a stage upgraded from the
 per-event path continues from the offsets it had committed.
@@ -65,6 +68,7 @@ from carbonledger.runtime.partitioner import partition_for
 log = logging.getLogger(__name__)
 
 EXIT_BATCH_FAILED = 70  # EX_SOFTWARE: the restart loop brings the worker back
+STOP_FLUSH_SECONDS = 10.0
 LAG_REPORT_SECONDS = 5.0
 
 
@@ -136,6 +140,11 @@ class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self.loop.lock:
             self.loop.generation += 1
+            # Whoever gets the partitions resumes from what is committed now.
+            try:
+                await self.loop.flush()
+            except Exception:
+                exit_to_restart("committing the held offsets before a rebalance failed")
             if self.loop.partition_state is not None:
                 self.loop.partition_state.forget({tp.partition for tp in revoked})
 
@@ -186,6 +195,8 @@ class BatchLoop(Service):
         self.sources, self.handle, self.max_records = sources, handle, max_records
         self.poll_ms = poll_ms  # how long an idle fetch waits before the loop looks again
         self.commit_strategy = commit or KafkaCommit()
+        self.commit_interval = settings.stream_commit_interval_ms / 1000
+        self._flushed = time.monotonic()
         self.consumer_config = consumer_config or {}
         self.partition_state, self.restoring = state, False
         self.generation = 0  # moves at every rebalance
@@ -229,6 +240,12 @@ class BatchLoop(Service):
 
     async def on_stop(self) -> None:
         if self.consumer is not None:
+            try:
+                async with self.lock:
+                    await asyncio.wait_for(self.flush(), STOP_FLUSH_SECONDS)
+            except Exception:
+                # Stopping anyway: the next owner re-reads from the last commit.
+                log.warning("committing the held offsets at stop failed", exc_info=True)
             await self.consumer.stop()
         if self.producer is not None:
             await self.producer.stop()
@@ -241,16 +258,22 @@ class BatchLoop(Service):
             polled = await self.consumer.getmany(
                 timeout_ms=self.poll_ms, max_records=self.max_records
             )
-            if not polled:
-                continue
             try:
                 async with self.lock:
-                    if self.generation != generation:
+                    if not polled:
+                        await self.flush()  # idle: nothing held waits for the interval
+                    elif self.generation != generation:
                         await self._fetch_again(polled)
-                        continue
-                    await self._process(polled)
+                    else:
+                        await self._process(polled)
             except Exception:
                 exit_to_restart("batch failed")
+
+    async def flush(self) -> None:
+        """The checkpoint's last step: commit the offsets held since the last one."""
+        assert self.consumer is not None
+        await self.commit_strategy.flush(self.consumer)
+        self._flushed = time.monotonic()
 
     async def _fetch_again(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         """Leave a batch that a rebalance overtook to whoever owns its partitions now.
@@ -333,7 +356,8 @@ class BatchLoop(Service):
         return self.partition_state.transaction()
 
     async def _checkpoint(self, outputs: list[Output], offsets: Offsets) -> None:
-        """Send the outputs, wait for all to be acknowledged, then commit the offsets."""
+        """Send the outputs, wait for all to be acknowledged, then commit the offsets
+        (or hold them for the next flush: runtime/commits.py)."""
         assert self.consumer is not None and self.producer is not None
         sent = []
         counts: dict[str, int] = {}  # counted per topic, as each send is taken
@@ -352,6 +376,8 @@ class BatchLoop(Service):
                 self._produced(topic).inc(count)
         await asyncio.gather(*sent)
         await self.commit_strategy.commit(self.consumer, offsets)
+        if time.monotonic() - self._flushed >= self.commit_interval:
+            await self.flush()
 
     async def _partition_counts(self, outputs: list[Output]) -> dict[str, int]:
         """How many partitions each topic the outputs key has, from the producer's

@@ -5,10 +5,13 @@ only inside a `StateTransaction`, one per batch (quixstreams' checkpoint is the
 model): the transaction holds the batch's writes, its reads see them, and at the
 checkpoint its `changes()` (each key's last value, a tombstone for a deletion, in
 the partition of the input that caused it) are sent with the batch's outputs. Once
-they are all acknowledged and the offsets committed, the writes become the
-partition's state; a batch that fails discards them (and either runs again in
-parts, to isolate a poison record, or the process exits, to restore from the
-changelog).
+they are all acknowledged and the offsets committed (or held for the next flush,
+runtime/commits.py), the writes become the partition's state; a batch that fails
+discards them (and either runs again in parts, to isolate a poison record, or the
+process exits, to restore from the changelog). The changelog may so hold the
+changes of batches whose offsets a crash kept from being committed: those batches
+are read again over state that already has them, which the stages' rules absorb as
+they absorb any redelivery.
 
 The records are those a faust table writes to its changelog (raw key, raw value),
 so state written by a faust table carries over. On assignment each partition is

@@ -7,6 +7,14 @@ deterministic ids). `StoredOffsets` is for a sink that writes the batch's
 results and its offsets in one transaction of its own (the ledger's books): the
 sink's offsets are the truth, the consumer seeks to them on assignment, and
 Kafka's committed offsets follow afterwards for lag monitoring only.
+
+Offsets bound for Kafka are held and committed together at the loop's checkpoint
+interval (`flush`), not after every batch: an offset commit is a round trip and a
+write to the broker's offsets log, and at a steady rate a stage finishes a batch
+every fetch wait (50 ms), so committing each one was a large part of the broker's
+and the stages' per-batch work. What is held is only ever offsets whose outputs are
+all acknowledged; a crash before the flush re-reads those batches, as a crash
+between acknowledgement and commit always could.
 """
 
 from __future__ import annotations
@@ -29,14 +37,39 @@ class CommitStrategy(Protocol):
         overtook (after they were rewound to that batch's first record)."""
 
     async def commit(self, consumer: AIOKafkaConsumer, offsets: Offsets) -> None:
-        """Make a batch's offsets durable; called once its outputs are acknowledged."""
+        """Make a batch's offsets durable, or hold them for `flush`; called once its
+        outputs are acknowledged."""
+
+    async def flush(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit to Kafka the offsets held since the last flush (the loop calls it at
+        its checkpoint interval, when idle, before partitions are revoked and at stop)."""
 
     def discard(self) -> None:
         """Forget what a failed attempt at a batch left in hand (it runs again split)."""
 
 
-class KafkaCommit:
-    """Offsets committed to Kafka; the consumer resumes from them by itself."""
+class HeldOffsets:
+    """Offsets whose outputs are acknowledged, held until they are committed to Kafka."""
+
+    def __init__(self) -> None:
+        self.held: Offsets = {}
+
+    def hold(self, offsets: Offsets) -> None:
+        self.held.update(offsets)
+
+    async def commit_held(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit what is held; kept if the commit fails, to go with the next flush."""
+        if self.held:
+            held = dict(self.held)
+            await consumer.commit(held)
+            for tp, offset in held.items():
+                if self.held.get(tp) == offset:
+                    del self.held[tp]
+
+
+class KafkaCommit(HeldOffsets):
+    """Offsets committed to Kafka; the consumer resumes from them by itself. A failed
+    commit raises (the loop exits to restart from what was committed before)."""
 
     async def resume(self, consumer: AIOKafkaConsumer, partitions: set[TopicPartition]) -> None:
         return None
@@ -45,7 +78,10 @@ class KafkaCommit:
         return None
 
     async def commit(self, consumer: AIOKafkaConsumer, offsets: Offsets) -> None:
-        await consumer.commit(offsets)
+        self.hold(offsets)
+
+    async def flush(self, consumer: AIOKafkaConsumer) -> None:
+        await self.commit_held(consumer)
 
 
 class OffsetStore(Protocol):
@@ -61,10 +97,11 @@ class OffsetStore(Protocol):
         """Drop the batch in hand: its attempt failed and nothing of it was written."""
 
 
-class StoredOffsets:
+class StoredOffsets(HeldOffsets):
     """The sink's transaction is the commit; Kafka's offsets only show the lag."""
 
     def __init__(self, store: OffsetStore) -> None:
+        super().__init__()
         self.store = store
 
     async def resume(self, consumer: AIOKafkaConsumer, partitions: set[TopicPartition]) -> None:
@@ -76,11 +113,14 @@ class StoredOffsets:
 
     async def commit(self, consumer: AIOKafkaConsumer, offsets: Offsets) -> None:
         await self.store.write(offsets)
+        self.hold(offsets)
+
+    async def flush(self, consumer: AIOKafkaConsumer) -> None:
         try:
-            await consumer.commit(offsets)
+            await self.commit_held(consumer)
         except KafkaError as exc:
-            # The batch is durable in the sink; a lost Kafka commit only delays the
-            # lag report until the next batch commits.
+            # The batches are durable in the sink; a lost Kafka commit only delays the
+            # lag report until the next flush.
             log.warning("commit of monitoring offsets failed: %r", exc)
 
     def discard(self) -> None:

@@ -29,6 +29,10 @@ from carbonledger.runtime.batching import BatchLoop, Output
 from carbonledger.runtime.changelog import ChangelogTable
 from carbonledger.runtime.stage import Stage
 
+# Offsets committed after every batch (a checkpoint interval of 0), so that each test
+# sees its batch's commit; the interval itself is tested on its own.
+EVERY_BATCH = Settings(stream_commit_interval_ms=0)
+
 
 @dataclass
 class Record:
@@ -78,7 +82,7 @@ class FakeConsumer:
 
 def loop_with(handle: Any, log: list[str]) -> tuple[BatchLoop, FakeProducer]:
     app = faust.App("batch-test")
-    loop = BatchLoop("test", app, Settings(), ("in",), handle)
+    loop = BatchLoop("test", app, EVERY_BATCH, ("in",), handle)
     producer = FakeProducer(log)
     loop.producer, loop.consumer = producer, FakeConsumer(log)  # type: ignore[assignment,unused-ignore]
     return loop, producer
@@ -349,10 +353,69 @@ def test_each_hands_decoded_records_on_and_puts_dead_letters_in_their_place() ->
 # --- poison isolation -------------------------------------------------------------------------
 
 
-def acking_loop_with(handle: Any, log: list[str], **kwargs: Any) -> BatchLoop:
-    loop = BatchLoop("test", faust.App("poison-test"), Settings(), ("in",), handle, **kwargs)
+def acking_loop_with(
+    handle: Any, log: list[str], settings: Settings = EVERY_BATCH, **kwargs: Any
+) -> BatchLoop:
+    loop = BatchLoop("test", faust.App("poison-test"), settings, ("in",), handle, **kwargs)
     loop.producer, loop.consumer = AcksAtOnce(log), FakeConsumer(log)  # type: ignore[assignment,unused-ignore]
     return loop
+
+
+def later_batch() -> dict[TopicPartition, list[Any]]:
+    return {
+        TopicPartition("in", 0): [Record("in", 0, 9)],
+        TopicPartition("in", 2): [Record("in", 2, 5)],
+    }
+
+
+HOURLY = Settings(stream_commit_interval_ms=3_600_000)
+
+
+def test_offsets_are_held_until_the_checkpoint_interval_then_committed_together() -> None:
+    log: list[str] = []
+    loop = acking_loop_with(echo, log, HOURLY)
+
+    async def two_batches_then_the_interval() -> None:
+        await loop._process(polled())
+        await loop._process(later_batch())
+        assert not any(line.startswith("commit") for line in log)  # all acknowledged, held
+        loop._flushed -= 2 * loop.commit_interval  # the interval has passed
+        await loop._process({TopicPartition("in", 1): [Record("in", 1, 4)]})
+
+    asyncio.run(two_batches_then_the_interval())
+    assert [line for line in log if line.startswith("commit")] == [
+        "commit [(0, 10), (1, 5), (2, 6)]"
+    ]
+
+
+def test_held_offsets_are_committed_before_partitions_are_revoked() -> None:
+    log: list[str] = []
+    loop = acking_loop_with(echo, log, HOURLY)
+
+    async def a_batch_then_a_rebalance() -> None:
+        await loop._process(polled())
+        await batching._FinishBatchFirst(loop).on_partitions_revoked({TopicPartition("in", 0)})
+
+    asyncio.run(a_batch_then_a_rebalance())
+    assert log[-1] == "commit [(0, 9), (1, 4)]"
+
+
+def test_an_idle_loop_commits_what_it_holds_at_once() -> None:
+    log: list[str] = []
+    loop = acking_loop_with(echo, log, HOURLY)
+
+    class Idle(FakeConsumer):
+        async def getmany(self, **kwargs: Any) -> dict[TopicPartition, list[Any]]:
+            loop._stopped.set()  # one empty poll, then the loop ends
+            return {}
+
+    async def a_batch_then_nothing() -> None:
+        await loop._process(polled())
+        loop.consumer = Idle(log)  # type: ignore[assignment,unused-ignore]
+        await batching.BatchLoop._run(loop)  # type: ignore[call-arg,arg-type,unused-ignore]
+
+    asyncio.run(a_batch_then_nothing())
+    assert log[-1] == "commit [(0, 9), (1, 4)]"
 
 
 def failing_at(offset: int, error: Exception) -> Any:

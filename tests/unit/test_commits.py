@@ -18,7 +18,6 @@ from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from carbonledger.contracts import topics
-from carbonledger.contracts.settings import Settings
 from carbonledger.runtime import batching
 from carbonledger.runtime.batching import BatchLoop, Output, _FinishBatchFirst
 from carbonledger.runtime.commits import KafkaCommit, Offsets, StoredOffsets
@@ -26,7 +25,7 @@ from carbonledger.runtime.process import OffLoop
 from carbonledger.services.ledger import service
 from carbonledger.services.ledger.domain.batches import Applied, Offset
 from carbonledger.services.ledger.entrypoints import publisher, writer
-from tests.unit.test_batching import Record, polled
+from tests.unit.test_batching import EVERY_BATCH, Record, polled
 
 P0, P1 = TopicPartition("in", 0), TopicPartition("in", 1)
 
@@ -96,7 +95,7 @@ def dead_letters(records: list[Any]) -> Iterator[Output]:
 
 def loop_with(store: Store, log: list[str]) -> BatchLoop:
     loop = BatchLoop(
-        "ledger", faust.App("commit-test"), Settings(), ("in",), dead_letters,
+        "ledger", faust.App("commit-test"), EVERY_BATCH, ("in",), dead_letters,
         commit=StoredOffsets(store),
     )  # fmt: skip
     loop.consumer, loop.producer = Consumer(log), Producer(log)  # type: ignore[assignment,unused-ignore]
@@ -114,11 +113,35 @@ def exits_recorded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return exits
 
 
-def test_kafka_commit_is_the_default_and_commits_to_kafka() -> None:
+def test_kafka_commit_is_the_default_and_commits_what_it_holds_at_the_flush() -> None:
     log: list[str] = []
-    loop = BatchLoop("test", faust.App("default-test"), Settings(), ("in",), dead_letters)
-    assert isinstance(loop.commit_strategy, KafkaCommit)
-    asyncio.run(loop.commit_strategy.commit(Consumer(log), {P0: 9}))  # type: ignore[arg-type,unused-ignore]
+    loop = BatchLoop("test", faust.App("default-test"), EVERY_BATCH, ("in",), dead_letters)
+    strategy, consumer = loop.commit_strategy, Consumer(log)
+    assert isinstance(strategy, KafkaCommit)
+
+    async def two_batches_then_flushes() -> None:
+        await strategy.commit(consumer, {P0: 9})  # type: ignore[arg-type,unused-ignore]
+        await strategy.commit(consumer, {P0: 12, P1: 4})  # type: ignore[arg-type,unused-ignore]
+        assert log == []  # held, not yet committed
+        await strategy.flush(consumer)  # type: ignore[arg-type,unused-ignore]
+        await strategy.flush(consumer)  # type: ignore[arg-type,unused-ignore]  # nothing left
+
+    asyncio.run(two_batches_then_flushes())
+    assert log == ["commit [(0, 12), (1, 4)]"]
+
+
+def test_a_failed_kafka_commit_raises_and_keeps_the_offsets_for_the_next_flush() -> None:
+    log: list[str] = []
+    strategy, consumer = KafkaCommit(), Consumer(log, commit_error=CommitFailedError("gone"))
+
+    async def fails_then_flushes() -> None:
+        await strategy.commit(consumer, {P0: 9})  # type: ignore[arg-type,unused-ignore]
+        with pytest.raises(CommitFailedError):
+            await strategy.flush(consumer)  # type: ignore[arg-type,unused-ignore]
+        consumer.commit_error = None
+        await strategy.flush(consumer)  # type: ignore[arg-type,unused-ignore]
+
+    asyncio.run(fails_then_flushes())
     assert log == ["commit [(0, 9)]"]
 
 
@@ -183,7 +206,13 @@ def test_a_lost_kafka_commit_after_the_sink_transaction_is_only_a_warning() -> N
     log: list[str] = []
     store = Store(log)
     consumer = Consumer(log, commit_error=CommitFailedError("rebalanced"))
-    asyncio.run(StoredOffsets(store).commit(consumer, {P0: 9}))  # type: ignore[arg-type,unused-ignore]
+    strategy = StoredOffsets(store)
+
+    async def stores_then_flushes() -> None:
+        await strategy.commit(consumer, {P0: 9})  # type: ignore[arg-type,unused-ignore]
+        await strategy.flush(consumer)  # type: ignore[arg-type,unused-ignore]
+
+    asyncio.run(stores_then_flushes())
     assert log == ["store [(0, 9)]"] and store.offsets == {0: 9}
 
 
@@ -285,7 +314,7 @@ def test_the_writer_isolates_a_decision_its_books_cannot_store() -> None:
 
     log: list[str] = []
     loop = BatchLoop(
-        "ledger", faust.App("writer-poison-test"), Settings(), ("in",), take,
+        "ledger", faust.App("writer-poison-test"), EVERY_BATCH, ("in",), take,
         commit=StoredOffsets(postings),
     )  # fmt: skip
     loop.consumer, loop.producer = Consumer(log), Producer(log)  # type: ignore[assignment,unused-ignore]
