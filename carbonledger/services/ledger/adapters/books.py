@@ -67,8 +67,12 @@ _DECISION_COLUMNS = (
 # (as views.py reads them back).
 _POSTING_COLUMNS = ENTRY_FIELDS
 
+# One staging table per connection, emptied by every commit (and a rollback takes its
+# rows too): creating and dropping one per batch wrote the catalogs at every batch and
+# made the INSERT below a new statement to plan each time. IF NOT EXISTS, because a
+# batch that rolled back took the creation with it.
 _STAGE = f"""
-CREATE TEMP TABLE stage_decisions ON COMMIT DROP AS
+CREATE TEMP TABLE IF NOT EXISTS stage_decisions ON COMMIT DELETE ROWS AS
     SELECT {", ".join(_DECISION_COLUMNS)} FROM decisions WITH NO DATA;
 """
 
