@@ -105,6 +105,11 @@ class Counts:
         return {**vars(self), "by_behaviour_type": dict(sorted(self.by_behaviour_type.items()))}
 
 
+def reporting_partners() -> tuple[str, ...]:
+    """Every partner the city's traffic comes from, in the mix's order."""
+    return tuple(dict.fromkeys(p for kind in MIX for p in kind.partners))
+
+
 class CityTraffic:
     def __init__(self, profile: CityProfile) -> None:
         self.profile = profile

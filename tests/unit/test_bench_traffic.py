@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from carbonledger.bench.traffic import CityProfile, CityTraffic
+from carbonledger.bench.traffic import CityProfile, CityTraffic, reporting_partners
 from carbonledger.contracts.settings import Settings
 from carbonledger.reference.reconcile import expected_from
 
@@ -61,3 +61,10 @@ def test_settle_credits_every_activity_once_and_finds_every_duplicate() -> None:
     refused = sum(settled.rejections.values())
     assert refused >= city.counts.malformed  # a replayed broken record is refused again
     assert settled.outcomes["replay"] + refused == city.counts.replays + city.counts.malformed
+
+
+def test_the_partners_connected_first_are_every_partner_the_traffic_comes_from() -> None:
+    _, records = traffic(3_000)
+    partners = reporting_partners()
+    assert len(set(partners)) == len(partners)
+    assert {partner for partner, _ in records} <= set(partners)
