@@ -203,7 +203,7 @@ class Outcomes:
 
 def _post(result: Settlement, decision: Decision) -> None:
     for p in postings_for(decision):
-        result.book(p.book.value)[p.account] += p.amount_mg
+        result.book(p.book.value)[p.account] += p.content.amount_mg
         result.postings += 1
-        if p.book is Book.PERSONAL and p.subject_kind is SubjectKind.UNIT:
+        if p.book is Book.PERSONAL and p.content.subject_kind is SubjectKind.UNIT:
             result.units.add(p.account)

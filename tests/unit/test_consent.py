@@ -154,7 +154,7 @@ def stream(
                 posted.add(decision.decision_id)
                 for p in postings_for(decision):
                     if p.book.value == "personal":
-                        book[p.account] += p.amount_mg
+                        book[p.account] += p.content.amount_mg
     return +book, emitted
 
 

@@ -67,6 +67,8 @@ def test_credit_posts_the_same_amount_to_three_books() -> None:
         Book.ENTERPRISE: "shenzhen-metro",
         Book.GOVERNMENT: "440305",
     }
-    assert {p.amount_mg for p in postings} == {467_000}
+    assert {p.content.amount_mg for p in postings} == {467_000}
+    assert all(p.content is postings[0].content for p in postings)  # made once, for all
     assert len({p.posting_id for p in postings}) == 3
-    assert postings_for(decision) == postings  # deterministic ids
+    again = postings_for(decision)
+    assert [p.posting_id for p in again] == [p.posting_id for p in postings]  # deterministic

@@ -193,7 +193,7 @@ def streamed_books(
             if decision.decision_id not in posted:
                 posted.add(decision.decision_id)
                 for p in postings_for(decision):
-                    books[p.book.value][p.account] += p.amount_mg
+                    books[p.book.value][p.account] += p.content.amount_mg
     return books
 
 

@@ -173,7 +173,7 @@ def streamed(claims: list[ReductionClaim], store: StateStore) -> dict[str, Count
             if decision.decision_id not in posted:
                 posted.add(decision.decision_id)
                 for p in postings_for(decision):
-                    books[p.book.value][p.account] += p.amount_mg
+                    books[p.book.value][p.account] += p.content.amount_mg
     return books
 
 
@@ -320,10 +320,10 @@ def test_postings_say_whose_behaviour_they_are_for() -> None:
     (credit,) = dedupe.observe(0, unit).decisions
     posted = postings_for(credit)
     assert {p.book for p in posted} == set(Book)
-    assert {p.subject_kind for p in posted} == {SubjectKind.UNIT}
+    assert {p.content.subject_kind for p in posted} == {SubjectKind.UNIT}
     person = claim("estate-app", "p", 0, 30, subject=PEOPLE[4])
     (other,) = dedupe.observe(0, person).decisions
-    assert {p.subject_kind for p in postings_for(other)} == {SubjectKind.PERSON}
+    assert {p.content.subject_kind for p in postings_for(other)} == {SubjectKind.PERSON}
 
 
 def test_a_units_posting_is_published_as_a_units_and_its_hash_is_the_persons() -> None:

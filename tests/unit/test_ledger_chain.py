@@ -8,38 +8,40 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
+from carbonledger.contracts.records import Book
 from carbonledger.contracts.regions import load_regions
 from carbonledger.services.ledger.domain.aggregates import period_deltas, periods, rollup_accounts
 from carbonledger.services.ledger.domain.chain import (
     GENESIS,
     ChainedPosting,
     Head,
+    Shared,
     entry_hash,
     verify_chain,
 )
 
 
-def entry(amount: int, n: int = 0) -> dict[str, Any]:
-    return {
-        "posting_id": uuid.uuid5(uuid.NAMESPACE_URL, f"p{n}"),
-        "decision_id": uuid.uuid5(uuid.NAMESPACE_URL, f"d{n}"),
-        "claim_id": uuid.uuid5(uuid.NAMESPACE_URL, f"c{n}"),
-        "book": "government",
-        "account": "440305",
-        "amount_mg": amount,
-        "behaviour_type": "travel.metro",
-        "region": "440305",
-        "partner": "shenzhen-metro",
-        "methodology_id": "shenzhen-public-transport",
-        "methodology_version": "1",
-        "behaviour_time": datetime(2026, 10, 31, 17, 30, tzinfo=UTC),
-    }
+def content(amount: int, n: int = 0) -> Shared:
+    """A decision's content, as `postings_for` makes it for its postings."""
+    return Shared(
+        decision_id=uuid.uuid5(uuid.NAMESPACE_URL, f"d{n}"),
+        claim_id=uuid.uuid5(uuid.NAMESPACE_URL, f"c{n}"),
+        amount_mg=amount,
+        behaviour_type="travel.metro",
+        region="440305",
+        partner="shenzhen-metro",
+        methodology_id="shenzhen-public-transport",
+        methodology_version="1",
+        behaviour_time=datetime(2026, 10, 31, 17, 30, tzinfo=UTC),
+    )
 
 
 def postings_of(amounts: list[int]) -> list[ChainedPosting]:
+    """One government account's postings of these amounts, each placed after the last."""
     head, chain = Head(), []
     for n, a in enumerate(amounts):
-        posting = ChainedPosting.after(head, **entry(a, n))
+        posting_id = uuid.uuid5(uuid.NAMESPACE_URL, f"p{n}")
+        posting = content(a, n).placed(head, posting_id, Book.GOVERNMENT, "440305")
         head = posting.head
         chain.append(posting)
     return chain

@@ -24,12 +24,7 @@ from carbonledger.services.ledger.domain.chain import (
     entry_hash,
     verify_chain,
 )
-from carbonledger.services.ledger.domain.planner import (
-    accounts_moved,
-    plan,
-    published,
-    reversal_refused,
-)
+from carbonledger.services.ledger.domain.planner import accounts_moved, plan, reversal_refused
 from carbonledger.services.ledger.domain.postings import postings_for
 from carbonledger.services.quantify.domain.quantify import quantify
 from tests.factories import admitted, metro, raw, reversal
@@ -236,21 +231,54 @@ def odd(decision: Decision) -> Decision:
 def test_postings_are_those_postings_for_makes_placed_in_their_chains() -> None:
     decisions = [*batch(), odd(batch()[0])]
     planned = plan(decisions, {}, load_regions())
-    made = [p for d in decisions for p in postings_for(d)]
+    made = [(d, p) for d in decisions for p in postings_for(d)]
     assert len(made) == len(planned.postings)
-    for content, chained in zip(made, planned.postings, strict=True):
-        m = content.methodology
-        assert {f: getattr(chained, f) for f in ("posting_id", "book", "account")} == {
-            f: getattr(content, f) for f in ("posting_id", "book", "account")
-        }
+    for (decision, to_post), chained in zip(made, planned.postings, strict=True):
+        assert (chained.posting_id, chained.book, chained.account) == (
+            to_post.posting_id, to_post.book, to_post.account,
+        )  # fmt: skip
+        # The content is the decision's, read here from the decision itself.
+        claim, m = decision.claim, decision.claim.methodology
+        assert (chained.decision_id, chained.claim_id, chained.amount_mg) == (
+            decision.decision_id, claim.claim_id, decision.amount_mg,
+        )  # fmt: skip
+        assert (chained.behaviour_type, chained.region, chained.partner) == (
+            claim.type, claim.region, claim.event.source,
+        )  # fmt: skip
         assert (chained.methodology_id, chained.methodology_version) == (
             (m.id, m.version) if m else (None, None)
         )
-        for name in ("decision_id", "claim_id", "amount_mg", "behaviour_type", "region"):
-            assert getattr(chained, name) == getattr(content, name)
-        assert (chained.partner, chained.subject_kind) == (content.partner, content.subject_kind)
-        assert chained.behaviour_time == content.behaviour_time
+        assert (chained.behaviour_time, chained.subject_kind) == (
+            claim.ended_at, claim.subject_kind,
+        )  # fmt: skip
         assert chained.hash == entry_hash(chained.prev_hash, chained.entry())
+
+
+def published(decision: Decision, p: ChainedPosting) -> bytes:
+    """The posting as the record's model publishes it: the oracle the planner's
+    outbox JSON, written from pieces, must equal byte for byte."""
+    claim = decision.claim
+    record = LedgerPosting(
+        posting_id=p.posting_id,
+        decision_id=decision.decision_id,
+        decision_kind=decision.kind,
+        claim_id=claim.claim_id,
+        event=claim.event,
+        book=p.book,
+        account=p.account,
+        chain_index=p.chain_index,
+        amount_mg=p.amount_mg,
+        balance_mg=p.balance_mg,
+        behaviour_type=p.behaviour_type,
+        region=p.region,
+        partner=p.partner,
+        methodology=claim.methodology,
+        behaviour_time=p.behaviour_time,
+        prev_hash=p.prev_hash,
+        hash=p.hash,
+        subject_kind=p.subject_kind,
+    )
+    return record.to_bytes()
 
 
 def test_the_outbox_payload_is_the_models_json_byte_for_byte() -> None:

@@ -83,7 +83,8 @@ class Head:
 class Shared:
     """What a decision's postings share (all but each one's id, book and account), with
     its part of the canonical text made once: a decision posts to three books, and
-    the texts of its ids and time are most of what hashing a posting costs."""
+    the texts of its ids and time are most of what hashing a posting costs.
+    `postings.postings_for` makes one per decision; `placed` chains each posting."""
 
     __slots__ = (
         "_middle",
@@ -141,7 +142,7 @@ class Shared:
 @dataclass(frozen=True, slots=True)
 class ChainedPosting:
     """One posting in one book, placed in its account's chain: its content, chain
-    index, running balance and link. Built once, by `after`, and never changed.
+    index, running balance and link. Built once, by `Shared.placed`, and never changed.
 
     The fields are declared in the canonical order (then prev_hash and hash), so
     the hash covers exactly the documented text; `subject_kind` follows, outside it."""
@@ -163,32 +164,6 @@ class ChainedPosting:
     prev_hash: str
     hash: str
     subject_kind: SubjectKind = SubjectKind.PERSON
-
-    @classmethod
-    def after(
-        cls,
-        head: Head,
-        *,
-        posting_id: UUID,
-        decision_id: UUID,
-        claim_id: UUID,
-        book: Book,
-        account: str,
-        amount_mg: int,
-        behaviour_type: str,
-        region: str,
-        partner: str,
-        methodology_id: str | None,
-        methodology_version: str | None,
-        behaviour_time: datetime,
-        subject_kind: SubjectKind = SubjectKind.PERSON,
-    ) -> ChainedPosting:
-        """The posting with this content placed after the account's head."""
-        shared = Shared(
-            decision_id, claim_id, amount_mg, behaviour_type, region, partner,
-            methodology_id, methodology_version, behaviour_time, subject_kind,
-        )  # fmt: skip
-        return shared.placed(head, posting_id, book, account)
 
     @property
     def head(self) -> Head:

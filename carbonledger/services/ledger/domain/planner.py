@@ -16,12 +16,11 @@ from uuid import UUID
 from pydantic import BaseModel
 from pydantic_core import to_json
 
-from carbonledger.contracts import ids
 from carbonledger.contracts.records import Decision, DecisionKind, LedgerPosting
 from carbonledger.contracts.regions import RegionTable
 from carbonledger.services.ledger.domain.aggregates import Key, period_deltas
-from carbonledger.services.ledger.domain.chain import ChainedPosting, Head, Shared
-from carbonledger.services.ledger.domain.postings import accounts, moves_books
+from carbonledger.services.ledger.domain.chain import ChainedPosting, Head
+from carbonledger.services.ledger.domain.postings import accounts, moves_books, postings_for
 from carbonledger.services.ledger.domain.statistics import (
     Bucket,
     FigureKey,
@@ -90,18 +89,19 @@ def reversal_refused(
 def plan(
     decisions: Sequence[Decision], heads: Mapping[Account, Head], regions: RegionTable
 ) -> Plan:
-    """Each decision's postings (personal, enterprise, government), in decision order,
-    chained after the given heads (an account missing from them starts at genesis)."""
+    """Each decision's postings (`postings_for`: personal, enterprise, government), in
+    decision order, chained after the given heads (an account missing from them starts
+    at genesis)."""
     moved = dict(heads)
     postings, outbox = [], []
     for decision in decisions:
-        if not moves_books(decision):
+        made = postings_for(decision)
+        if not made:
             continue
-        shared, publish = _shared(decision), Published(decision)
-        for book, account in accounts(decision).items():
+        publish = Published(decision)  # what the decision's payloads share, made once
+        for posting_id, book, account, content in made:
             key = (book.value, account)
-            posting_id = ids.posting_id(decision.decision_id, book.value)
-            posting = shared.placed(moved.get(key, _GENESIS), posting_id, book, account)
+            posting = content.placed(moved.get(key, _GENESIS), posting_id, book, account)
             moved[key] = posting.head
             postings.append(posting)
             outbox.append(publish.row(posting))
@@ -117,59 +117,12 @@ def plan(
     )
 
 
-def _shared(decision: Decision) -> Shared:
-    """What the decision's postings share: the content `postings_for` gives each of
-    them, taken from the decision as it is (its claim, decoded and validated, already
-    holds every bound a posting's would check), the methodology named by id and
-    version as the chain names it."""
-    claim = decision.claim
-    methodology = claim.methodology
-    return Shared(
-        decision_id=decision.decision_id,
-        claim_id=claim.claim_id,
-        amount_mg=decision.amount_mg,
-        behaviour_type=claim.type,
-        region=claim.region,
-        partner=claim.event.source,
-        methodology_id=methodology.id if methodology else None,
-        methodology_version=methodology.version if methodology else None,
-        behaviour_time=claim.ended_at,
-        subject_kind=claim.subject_kind,
-    )
-
-
-def published(decision: Decision, p: ChainedPosting) -> bytes:
-    """The posting as published, built by the record's model: what `Published` must
-    equal byte for byte (tests/unit compare them)."""
-    claim = decision.claim
-    record = LedgerPosting(
-        posting_id=p.posting_id,
-        decision_id=decision.decision_id,
-        decision_kind=decision.kind,
-        claim_id=claim.claim_id,
-        event=claim.event,
-        book=p.book,
-        account=p.account,
-        chain_index=p.chain_index,
-        amount_mg=p.amount_mg,
-        balance_mg=p.balance_mg,
-        behaviour_type=p.behaviour_type,
-        region=p.region,
-        partner=p.partner,
-        methodology=claim.methodology,
-        behaviour_time=p.behaviour_time,
-        prev_hash=p.prev_hash,
-        hash=p.hash,
-        subject_kind=p.subject_kind,
-    )
-    return record.to_bytes()
-
-
 class Published:
     """A decision's postings as published (`LedgerPosting` JSON), the same bytes as the
     model's `to_bytes` without validating and serializing a model per posting: what
     the postings share is serialized once per decision, each value by pydantic's own
-    serializer, and the fields are in the model's order."""
+    serializer, and the fields are in the model's order (tests/unit/test_ledger_planner.py
+    compares them with the model's bytes)."""
 
     __slots__ = ("_claim_part", "_content_part", "_decision", "_tail")
 
