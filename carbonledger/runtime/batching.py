@@ -228,9 +228,11 @@ class BatchLoop(Service):
             request_timeout_ms=30_000,
         )
         self.consumer = AIOKafkaConsumer(
-            **self.settings.pipeline_consumer_config(self.group, client_id),
-            max_partition_fetch_bytes=topics.REJECTED_MAX_BYTES,
-            **self.consumer_config,
+            **(
+                self.settings.pipeline_consumer_config(self.group, client_id)
+                | {"max_partition_fetch_bytes": topics.REJECTED_MAX_BYTES}
+                | self.consumer_config  # the stage's own choices win
+            )
         )
         await self.producer.start()
         # Subscribing before the topics exist would leave the first assignment empty.

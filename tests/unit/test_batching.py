@@ -331,6 +331,16 @@ def test_the_consumer_waits_to_gather_a_batch_as_configured(
     assert built["fetch_max_wait_ms"] == 80
     assert built["fetch_min_bytes"] == Settings().stream_fetch_min_bytes
 
+    # A stage's own consumer settings (the ledger writer's fetch) override the shared ones.
+    own = BatchLoop(
+        "test", faust.App("fetch-own-test"), Settings(), ("in",), echo,
+        consumer_config={"fetch_max_wait_ms": 150, "isolation_level": "read_committed"},
+    )  # fmt: skip
+    with contextlib.suppress(AttributeError):
+        asyncio.run(own.on_start())
+    assert built["fetch_max_wait_ms"] == 150 and built["isolation_level"] == "read_committed"
+    assert built["fetch_min_bytes"] == Settings().stream_fetch_min_bytes
+
 
 def test_each_hands_decoded_records_on_and_puts_dead_letters_in_their_place() -> None:
     class Reading(BaseModel):

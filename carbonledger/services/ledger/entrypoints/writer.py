@@ -52,7 +52,11 @@ def main() -> None:
         max_records=settings.ledger_batch_max,
         poll_ms=settings.ledger_poll_ms,
         # Never a record of an aborted Kafka transaction, whoever produces the topic.
-        consumer_config={"isolation_level": "read_committed"},
+        consumer_config={
+            "isolation_level": "read_committed",
+            "fetch_max_wait_ms": settings.ledger_fetch_max_wait_ms,
+            "fetch_min_bytes": settings.ledger_fetch_min_bytes,
+        },
         # The database away or the connection lost restarts the writer; any other
         # error (a DataError such as a NUL in a text field) is the decision's own.
         infrastructure=(psycopg.OperationalError, psycopg.InterfaceError),
