@@ -11,10 +11,9 @@ Kafka's committed offsets follow afterwards for lag monitoring only.
 Offsets bound for Kafka are held and committed together at the loop's checkpoint
 interval (`flush`), not after every batch: an offset commit is a round trip and a
 write to the broker's offsets log, and at a steady rate a stage finishes a batch
-every fetch wait (50 ms), so committing each one was a large part of the broker's
-and the stages' per-batch work. What is held is only ever offsets whose outputs are
-all acknowledged; a crash before the flush re-reads those batches, as a crash
-between acknowledgement and commit always could.
+every fetch wait (50 ms). What is held is only ever offsets whose outputs are all
+acknowledged; a crash before the flush re-reads those batches, as a crash between
+acknowledgement and commit always could.
 """
 
 from __future__ import annotations
