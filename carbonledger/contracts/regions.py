@@ -15,11 +15,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from importlib.resources import files
+from typing import TypeVar
 
 # The roll-up key above every province. It is all zeros because GB/T 2260 never
 # assigns that code, so it cannot collide with a real division.
@@ -27,6 +28,7 @@ NATIONAL = "000000"
 
 _CODE = re.compile(r"[0-9]{6}")
 _HEADER = ["code", "name", "level", "parent"]
+T = TypeVar("T")
 
 
 class Level(StrEnum):
@@ -110,30 +112,21 @@ class RegionTable:
         return self._by_code.get(code)
 
     def _require(self, code: str) -> Region:
-        region = self._by_code.get(code)
-        if region is None:
-            raise KeyError(f"{code!r} is not in the region table")
-        return region
+        return _known(self._by_code, code)
 
     def lineage(self, code: str) -> tuple[str, ...]:
         """The code itself, then each enclosing unit up to its province."""
-        lineage = self._lineages.get(code)
-        if lineage is None:
-            raise KeyError(f"{code!r} is not in the region table")
-        return lineage
+        return _known(self._lineages, code)
 
     def _walk(self, code: str) -> tuple[str, ...]:
-        chain = [self._require(code)]
+        chain = [self._by_code[code]]
         while (parent := chain[-1].parent) is not None:
             chain.append(self._by_code[parent])
         return tuple(r.code for r in chain)
 
     def rollup_keys(self, code: str) -> tuple[str, ...]:
         """Every key a total reported for `code` is added to, ending with NATIONAL."""
-        rollup = self._rollups.get(code)
-        if rollup is None:
-            raise KeyError(f"{code!r} is not in the region table")
-        return rollup
+        return _known(self._rollups, code)
 
     def children(self, code: str) -> tuple[Region, ...]:
         """The units directly under `code`; under NATIONAL, the provinces."""
@@ -143,6 +136,14 @@ class RegionTable:
 
     def province_of(self, code: str) -> Region:
         return self._by_code[self.lineage(code)[-1]]
+
+
+def _known(table: Mapping[str, T], code: str) -> T:
+    """What `table` holds for a code of the region table (KeyError naming the code)."""
+    found = table.get(code)
+    if found is None:
+        raise KeyError(f"{code!r} is not in the region table")
+    return found
 
 
 @cache
