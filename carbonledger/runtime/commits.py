@@ -57,13 +57,12 @@ class HeldOffsets:
         self.held.update(offsets)
 
     async def commit_held(self, consumer: AIOKafkaConsumer) -> None:
-        """Commit what is held; kept if the commit fails, to go with the next flush."""
+        """Commit what is held; kept if the commit fails, to go with the next flush.
+        (The loop holds and flushes only under its batch lock, so nothing is held
+        while a commit is in flight.)"""
         if self.held:
-            held = dict(self.held)
-            await consumer.commit(held)
-            for tp, offset in held.items():
-                if self.held.get(tp) == offset:
-                    del self.held[tp]
+            await consumer.commit(self.held)
+            self.held = {}
 
 
 class KafkaCommit(HeldOffsets):
